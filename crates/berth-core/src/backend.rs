@@ -1,0 +1,179 @@
+//! The `Backend` seam: where attempts run. The Docker backend implements it now; Kubernetes,
+//! ECS and a plain-process backend will. A backend only runs containers: it never touches
+//! the store, and the engine records what it reports.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::ids::JobId;
+use crate::spec::JobSpec;
+use crate::status::InfraKind;
+
+/// Labels on every container berth creates.
+pub mod labels {
+    pub const MANAGED: &str = "berth.managed";
+    pub const JOB: &str = "berth.job";
+    pub const ATTEMPT: &str = "berth.attempt";
+    pub const INSTALL: &str = "berth.install";
+    pub const OWNER: &str = "berth.owner";
+}
+
+/// One attempt, ready to be created: the spec with the deployment's defaults applied.
+#[derive(Clone, Debug)]
+pub struct AttemptPlan {
+    pub job_id: JobId,
+    pub attempt: u32,
+    /// The effective spec: defaults (network, memory, pids) already filled in.
+    pub spec: JobSpec,
+    /// The container's name, unique per attempt.
+    pub name: String,
+    pub install_id: String,
+    pub owner: String,
+    /// Variables berth adds (`BERTH_JOB_ID`, `BERTH_ATTEMPT`, `BERTH_OUTPUT_DIR`).
+    pub berth_env: BTreeMap<String, String>,
+    /// Host directory mounted at `OUTPUT_MOUNT`, where the job writes its result.
+    pub output_dir: Option<String>,
+    /// Host directory holding `spec.files`, mounted at `spec.workspace_dir`.
+    pub workspace_dir: Option<String>,
+}
+
+/// Where the output directory appears inside the container.
+pub const OUTPUT_MOUNT: &str = "/berth/output";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitHandle {
+    pub id: String,
+    pub name: String,
+}
+
+pub enum StdinSource {
+    None,
+    Bytes(Vec<u8>),
+    /// Forwarded as it arrives (`berth run -i`), closed at end of stream.
+    Stream(BoxStream<'static, std::io::Result<Bytes>>),
+}
+
+impl std::fmt::Debug for StdinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StdinSource::None => f.write_str("None"),
+            StdinSource::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            StdinSource::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputChunk {
+    pub stream: OutputStream,
+    pub data: Bytes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExitInfo {
+    pub code: i64,
+    /// From either the `oom` event or the engine's flag.
+    pub oom_killed: bool,
+    pub peak_memory: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+}
+
+/// A started attempt: its output (ends when the container's output closes) and its exit.
+pub struct Started {
+    pub output: BoxStream<'static, Result<OutputChunk, BackendError>>,
+    pub exit: BoxFuture<'static, Result<ExitInfo, BackendError>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ImageInfo {
+    pub digest: Option<String>,
+}
+
+/// A container the backend found, as the sweep sees it.
+#[derive(Clone, Debug)]
+pub struct UnitInfo {
+    pub handle: UnitHandle,
+    /// `created`, `running`, `exited`, `dead`, ...
+    pub state: String,
+    pub job_id: Option<JobId>,
+    pub attempt: Option<u32>,
+    pub owner: Option<String>,
+}
+
+/// Progress of an image pull, per layer.
+pub trait PullObserver: Send + Sync {
+    fn layer(&self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>);
+    fn done(&self) {}
+}
+
+/// Ignores pull progress.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl PullObserver for NoProgress {
+    fn layer(&self, _: &str, _: &str, _: Option<u64>, _: Option<u64>) {}
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("image {0} is not present and the pull policy is never: build or pull it first (docker pull), or use --pull if-not-present")]
+    ImageNotFound(String),
+    #[error("pulling the image failed: {0}")]
+    Pull(String),
+    #[error("creating the container failed: {0}")]
+    Create(String),
+    #[error("starting the container failed: {0}")]
+    Start(String),
+    #[error("no GPU is available on this node: {0}")]
+    GpuUnavailable(String),
+    #[error("the container engine is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the container is gone: {0}")]
+    Gone(String),
+    #[error("container engine error: {0}")]
+    Engine(String),
+}
+
+impl BackendError {
+    pub fn infra_kind(&self) -> InfraKind {
+        match self {
+            BackendError::ImageNotFound(_) => InfraKind::ImageNotFound,
+            BackendError::Pull(_) => InfraKind::PullFailed,
+            BackendError::Create(_) => InfraKind::CreateFailed,
+            BackendError::Start(_) => InfraKind::StartFailed,
+            BackendError::GpuUnavailable(_) => InfraKind::GpuUnavailable,
+            BackendError::Unavailable(_) => InfraKind::DaemonUnavailable,
+            BackendError::Gone(_) | BackendError::Engine(_) => InfraKind::DaemonUnavailable,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Whether the image is already present (no pull).
+    async fn image_present(&self, image: &str) -> Result<bool, BackendError>;
+    /// Makes the image available as the spec's pull policy says.
+    async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError>;
+    /// Creates the attempt's container without starting it.
+    async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError>;
+    /// Attaches to the container's output (so nothing is missed), then starts it and feeds stdin.
+    async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError>;
+    /// Sends `signal` (default SIGTERM), waits up to `grace`, then kills. Stopping a stopped
+    /// container succeeds.
+    async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError>;
+    /// Removes the container and its anonymous volumes; removing a missing one succeeds.
+    async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError>;
+    /// Every container of this install, in any state.
+    async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError>;
+}

@@ -1,0 +1,23 @@
+//! berth's domain model and seams: the job spec and its validation, the job lifecycle,
+//! and the `Store`, `Backend` and `Clock` traits that engines, stores and backends meet at.
+//!
+//! This crate does no IO: no tokio, no database, no Docker. Everything here is pure and
+//! unit-tested; the crates around it plug real implementations into the traits.
+
+pub mod backend;
+pub mod clock;
+pub mod ids;
+pub mod logcap;
+pub mod parse;
+pub mod policy;
+pub mod quantity;
+pub mod spec;
+pub mod spec_load;
+pub mod status;
+pub mod stdout_events;
+pub mod store;
+pub mod validate;
+
+pub use ids::JobId;
+pub use spec::JobSpec;
+pub use status::{JobStatus, Reason};

@@ -1,0 +1,427 @@
+//! The job spec: what to run. One typed struct that the CLI flags, the API and YAML/JSON
+//! files all produce. Unknown fields are rejected at every level (see `spec_load`), and
+//! `validate` checks the rules serde cannot express.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::quantity::{ByteSize, DurationSpec};
+
+/// Everything berth needs to run one job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Image reference, e.g. `alpine:3.20` or `registry:5000/team/tool@sha256:...`.
+    pub image: String,
+    #[serde(default)]
+    pub pull: PullPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_auth: Option<RegistryAuth>,
+    /// A human name for the job (not unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's CMD. `args` are appended to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Files of `KEY=VALUE` lines, merged into `env` when the spec is loaded (`env` wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<StdinPayload>,
+    /// Files placed in `workspace_dir` before the container starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InputFile>,
+    #[serde(default = "default_workspace_dir")]
+    pub workspace_dir: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+    /// `none`, `bridge`, `host` (policy-gated) or a named network. Unset: the configured default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Docker syntax: `[ip:]host:container[/proto]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// `name:ip` entries added to /etc/hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Signal sent on timeout or cancel before the grace period (default SIGTERM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub output: OutputLimits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_driver: Option<LogDriver>,
+}
+
+fn default_workspace_dir() -> String {
+    "/workspace".to_string()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl JobSpec {
+    /// A spec with only an image and defaults everywhere else.
+    pub fn new(image: impl Into<String>) -> JobSpec {
+        JobSpec {
+            image: image.into(),
+            pull: PullPolicy::default(),
+            registry_auth: None,
+            name: None,
+            entrypoint: None,
+            command: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            env_files: Vec::new(),
+            workdir: None,
+            user: None,
+            hostname: None,
+            labels: BTreeMap::new(),
+            stdin: None,
+            files: Vec::new(),
+            workspace_dir: default_workspace_dir(),
+            mounts: Vec::new(),
+            read_only: false,
+            network: None,
+            ports: Vec::new(),
+            dns: Vec::new(),
+            extra_hosts: Vec::new(),
+            resources: Resources::default(),
+            security: Security::default(),
+            timeouts: Timeouts::default(),
+            stop_signal: None,
+            output: OutputLimits::default(),
+            healthcheck: None,
+            log_driver: None,
+        }
+    }
+
+    /// The full argv that replaces the image's CMD, if any.
+    pub fn cmd(&self) -> Option<Vec<String>> {
+        match (&self.command, self.args.is_empty()) {
+            (None, true) => None,
+            (None, false) => Some(self.args.clone()),
+            (Some(c), _) => Some(c.iter().chain(&self.args).cloned().collect()),
+        }
+    }
+
+    /// A copy safe to show: registry passwords are replaced by `***`.
+    pub fn redacted(&self) -> JobSpec {
+        let mut spec = self.clone();
+        if let Some(auth) = &mut spec.registry_auth {
+            auth.password = "***".to_string();
+        }
+        spec
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// Registry host; defaults to the image reference's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+/// Bytes written to the container's stdin before it is closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StdinPayload {
+    /// Plain text.
+    Text(String),
+    /// A JSON document, written compactly followed by a newline.
+    Json { json: serde_json::Value },
+}
+
+impl StdinPayload {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            StdinPayload::Text(t) => t.as_bytes().to_vec(),
+            StdinPayload::Json { json } => {
+                let mut out = json.to_string().into_bytes();
+                out.push(b'\n');
+                out
+            }
+        }
+    }
+}
+
+/// A file placed into the workspace directory before the container starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    /// Relative path inside the workspace; no `..`, no absolute paths.
+    pub path: String,
+    pub content: String,
+    /// Unix mode, e.g. 0o755 for a script. Default 0o644.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Mount {
+    Volume {
+        source: String,
+        target: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        read_only: bool,
+    },
+    Bind {
+        source: String,
+        target: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        read_only: bool,
+    },
+    Tmpfs {
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<ByteSize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+}
+
+impl Mount {
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Volume { target, .. } | Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => {
+                target
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Unset: the configured default limit (secure default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSize>,
+    /// Memory + swap; `-1` (unlimited swap) is written as the string "unlimited".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<MemorySwap>,
+    /// Unset: the configured default limit (secure default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+    /// Docker's `--gpus` syntax: `all`, a count, or `device=0,1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MemorySwap {
+    Limit(ByteSize),
+    Unlimited(Unlimited),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unlimited {
+    Unlimited,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Always includes `ALL` unless `keep_default_caps` is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Keep Docker's default capability set instead of dropping all.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_default_caps: bool,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub no_new_privileges: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor_profile: Option<String>,
+    /// Policy-gated: refused unless the policy allows it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub init: bool,
+    /// Policy-gated.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            keep_default_caps: false,
+            no_new_privileges: true,
+            seccomp_profile: None,
+            apparmor_profile: None,
+            privileged: false,
+            init: true,
+            oom_kill_disable: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Longest the container may run.
+    #[serde(default = "default_run_timeout")]
+    pub run: DurationSpec,
+    /// Between the stop signal and SIGKILL.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace: DurationSpec,
+    /// Longest a job may wait before it starts (enforced by queues; see the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<DurationSpec>,
+    /// Longest across all attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<DurationSpec>,
+}
+
+fn default_run_timeout() -> DurationSpec {
+    DurationSpec::secs(3600)
+}
+
+fn default_stop_grace() -> DurationSpec {
+    DurationSpec::secs(10)
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            run: default_run_timeout(),
+            stop_grace: default_stop_grace(),
+            queue: None,
+            total: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputLimits {
+    /// Stored log bytes per job; past it the head and tail are kept with a marker between.
+    #[serde(default = "default_log_cap")]
+    pub log_cap: ByteSize,
+    /// Path inside `$BERTH_OUTPUT_DIR` read as the job's JSON result.
+    #[serde(default = "default_result_file")]
+    pub result_file: String,
+    #[serde(default = "default_result_cap")]
+    pub result_cap: ByteSize,
+    /// Total size of artifacts kept per attempt.
+    #[serde(default = "default_artifacts_cap")]
+    pub artifacts_cap: ByteSize,
+}
+
+fn default_log_cap() -> ByteSize {
+    ByteSize::mib(10)
+}
+fn default_result_file() -> String {
+    "result.json".to_string()
+}
+fn default_result_cap() -> ByteSize {
+    ByteSize::mib(1)
+}
+fn default_artifacts_cap() -> ByteSize {
+    ByteSize::mib(100)
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            log_cap: default_log_cap(),
+            result_file: default_result_file(),
+            result_cap: default_result_cap(),
+            artifacts_cap: default_artifacts_cap(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    /// Docker form: `["CMD", "curl", "-f", "http://localhost/"]` or `["CMD-SHELL", "..."]`.
+    pub test: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<DurationSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogDriver {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}

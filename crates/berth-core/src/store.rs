@@ -1,0 +1,250 @@
+//! The `Store` seam: durable state for jobs, attempts, logs, events and the container ledger.
+//! SQLite implements it for one machine; PostgreSQL will for many. Implementations check
+//! every status change against `JobStatus::check_transition` inside the same write.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::JobId;
+use crate::spec::JobSpec;
+use crate::status::{JobStatus, Reason, TransitionError};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub spec: JobSpec,
+    pub status: JobStatus,
+    pub reason: Option<Reason>,
+    pub exit_code: Option<i64>,
+    /// Who runs the job now (a local process token, later a worker id).
+    pub owner: Option<String>,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub result: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub id: JobId,
+    pub spec: JobSpec,
+    pub owner: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A status change; `reason` is required for terminal statuses.
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    pub to: JobStatus,
+    pub reason: Option<Reason>,
+    pub exit_code: Option<i64>,
+    pub at: Timestamp,
+}
+
+impl StatusChange {
+    pub fn to(to: JobStatus, at: Timestamp) -> StatusChange {
+        StatusChange { to, reason: None, exit_code: None, at }
+    }
+    pub fn end(reason: Reason, exit_code: Option<i64>, at: Timestamp) -> StatusChange {
+        StatusChange { to: reason.status(), reason: Some(reason), exit_code, at }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AttemptRecord {
+    pub job_id: Option<JobId>,
+    pub number: u32,
+    pub owner: Option<String>,
+    pub container_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub output_dir: Option<String>,
+    pub created_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<Reason>,
+    pub peak_memory: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+}
+
+/// Fields to set on an attempt; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AttemptUpdate {
+    pub container_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<Reason>,
+    pub peak_memory: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Artifact {
+    pub attempt: u32,
+    /// Path relative to the attempt's output directory.
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// Written by berth itself (the truncation marker).
+    Berth,
+}
+
+impl LogStream {
+    pub fn as_i64(self) -> i64 {
+        match self {
+            LogStream::Stdout => 1,
+            LogStream::Stderr => 2,
+            LogStream::Berth => 3,
+        }
+    }
+    pub fn from_i64(n: i64) -> Option<LogStream> {
+        match n {
+            1 => Some(LogStream::Stdout),
+            2 => Some(LogStream::Stderr),
+            3 => Some(LogStream::Berth),
+            _ => None,
+        }
+    }
+}
+
+/// One stored piece of output. `seq` orders a job's chunks across streams and attempts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogChunk {
+    pub seq: i64,
+    pub attempt: u32,
+    pub stream: LogStream,
+    pub at: Timestamp,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub at: Timestamp,
+    /// `status` for lifecycle changes; the `"berth"` value for events a job printed.
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerPhase {
+    /// About to be created: the row exists before the engine call, so a crash in between
+    /// still leaves a trace to sweep by name.
+    Planned,
+    Created,
+    Started,
+    Finished,
+    Removed,
+}
+
+/// One container's life, as the ledger records it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ContainerRow {
+    pub name: String,
+    pub container_id: Option<String>,
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub backend: String,
+    pub planned_at: Timestamp,
+    pub created_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub removed_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ContainerEvent {
+    pub name: String,
+    pub container_id: Option<String>,
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub backend: String,
+    pub phase: ContainerPhase,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JobFilter {
+    /// Only these statuses; empty means all.
+    pub statuses: Vec<JobStatus>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no job matches `{0}`")]
+    NotFound(String),
+    #[error("`{prefix}` matches {count} jobs: give more characters of the id")]
+    Ambiguous { prefix: String, count: usize },
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Conflict(String),
+    /// The database could not be reached or failed; the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back (a bug or a newer schema).
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Jobs and their attempts.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// This installation's id, created with the store; it tags every container berth makes.
+    async fn install_id(&self) -> StoreResult<String>;
+    async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord>;
+    async fn get_job(&self, id: &JobId) -> StoreResult<JobRecord>;
+    /// Finds a job by full id or unique prefix.
+    async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord>;
+    /// Newest first.
+    async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>>;
+    /// Changes a job's status if the lifecycle allows it, and records a `status` event.
+    async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord>;
+    /// Starts attempt `attempts + 1` owned by `owner`; returns it.
+    async fn start_attempt(&self, id: &JobId, owner: &str, output_dir: Option<String>, at: Timestamp) -> StoreResult<AttemptRecord>;
+    async fn update_attempt(&self, id: &JobId, number: u32, update: AttemptUpdate) -> StoreResult<()>;
+    async fn list_attempts(&self, id: &JobId) -> StoreResult<Vec<AttemptRecord>>;
+    async fn set_result(&self, id: &JobId, result: Option<serde_json::Value>, artifacts: &[Artifact]) -> StoreResult<()>;
+    async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
+    /// Removes a finished job with its logs, events and ledger rows.
+    async fn delete_job(&self, id: &JobId) -> StoreResult<()>;
+}
+
+/// Output and events, both ordered by a per-job sequence number.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Inserts chunks; a chunk whose seq exists replaces it (used to update the marker).
+    async fn append_logs(&self, id: &JobId, chunks: &[LogChunk]) -> StoreResult<()>;
+    async fn delete_logs(&self, id: &JobId, seqs: &[i64]) -> StoreResult<()>;
+    /// Chunks with seq greater than `after`, in order, at most `limit`.
+    async fn read_logs(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<LogChunk>>;
+    /// One more than the highest seq stored (0 for none).
+    async fn next_log_seq(&self, id: &JobId) -> StoreResult<i64>;
+    async fn append_event(&self, id: &JobId, kind: &str, data: serde_json::Value, at: Timestamp) -> StoreResult<i64>;
+    async fn read_events(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
+}
+
+/// The container-tracking table: every container's planned/create/start/finish/remove times.
+#[async_trait]
+pub trait ContainerLedger: Send + Sync {
+    async fn record_container(&self, event: ContainerEvent) -> StoreResult<()>;
+    async fn list_containers(&self, id: &JobId) -> StoreResult<Vec<ContainerRow>>;
+}
+
+/// Everything a runner needs from durable state.
+pub trait Store: JobStore + LogStore + ContainerLedger {}
+impl<T: JobStore + LogStore + ContainerLedger> Store for T {}

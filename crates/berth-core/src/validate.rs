@@ -1,0 +1,347 @@
+//! Rules a spec must meet that its types cannot express. `validate` collects every broken
+//! rule (not just the first), each naming its field, so one round trip fixes a spec.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use crate::parse;
+use crate::quantity::ByteSize;
+use crate::spec::{JobSpec, MemorySwap, Mount};
+use crate::spec_load::{FieldError, SpecErrors};
+
+/// Docker refuses less than this for `--memory`.
+pub const MIN_MEMORY: ByteSize = ByteSize::mib(6);
+/// Largest total of `files` content accepted in one spec.
+pub const MAX_FILES_BYTES: usize = 10 << 20;
+/// Label keys under this prefix are berth's own.
+pub const RESERVED_LABEL_PREFIX: &str = "berth.";
+
+pub fn validate(spec: &JobSpec) -> Result<(), SpecErrors> {
+    let mut errs = Errors(Vec::new());
+    check_identity(spec, &mut errs);
+    check_process(spec, &mut errs);
+    check_files(spec, &mut errs);
+    check_mounts(spec, &mut errs);
+    check_network(spec, &mut errs);
+    check_resources(spec, &mut errs);
+    check_security_and_time(spec, &mut errs);
+    if errs.0.is_empty() { Ok(()) } else { Err(SpecErrors(errs.0)) }
+}
+
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+    fn check(&mut self, field: &str, result: Result<(), String>) {
+        if let Err(m) = result {
+            self.add(field, m);
+        }
+    }
+}
+
+fn check_identity(spec: &JobSpec, e: &mut Errors) {
+    if let Err(m) = parse::parse_image_ref(&spec.image) {
+        e.add("image", m);
+    }
+    if let Some(name) = &spec.name {
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            e.add("name", "must be 1 to 128 printable characters");
+        }
+    }
+    if let Some(auth) = &spec.registry_auth {
+        if auth.username.is_empty() {
+            e.add("registry_auth.username", "must not be empty");
+        }
+    }
+    for (k, v) in &spec.labels {
+        let field = format!("labels.{k}");
+        if k.is_empty() || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            e.add(field, "label keys must be non-empty, without spaces");
+        } else if k.starts_with(RESERVED_LABEL_PREFIX) {
+            e.add(field, format!("label keys starting with `{RESERVED_LABEL_PREFIX}` are reserved for berth"));
+        } else if v.contains('\0') {
+            e.add(field, "label values must not contain NUL");
+        }
+    }
+}
+
+fn check_process(spec: &JobSpec, e: &mut Errors) {
+    for (k, v) in &spec.env {
+        if k.is_empty() || k.contains(['=', '\0']) {
+            e.add(format!("env.{k}"), "variable names must be non-empty, without `=` or NUL");
+        } else if k.starts_with("BERTH_") {
+            e.add(format!("env.{k}"), "BERTH_* variables are set by berth itself");
+        } else if v.contains('\0') {
+            e.add(format!("env.{k}"), "values must not contain NUL");
+        }
+    }
+    if !spec.env_files.is_empty() {
+        e.add("env_files", "env files must be read when the spec is loaded (berth run -f does this)");
+    }
+    for (field, argv) in [("entrypoint", &spec.entrypoint), ("command", &spec.command)] {
+        if argv.as_ref().is_some_and(|a| a.iter().any(|s| s.contains('\0'))) {
+            e.add(field, "arguments must not contain NUL");
+        }
+    }
+    if let Some(w) = &spec.workdir {
+        e.check("workdir", absolute_path(w));
+    }
+    if let Some(u) = &spec.user {
+        let ok = !u.is_empty() && u.split(':').count() <= 2 && !u.contains(char::is_whitespace);
+        if !ok {
+            e.add("user", format!("`{u}` is not a user: expected name, uid, or uid:gid"));
+        }
+    }
+    if let Some(h) = &spec.hostname {
+        let ok = !h.is_empty()
+            && h.len() <= 63
+            && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !ok {
+            e.add("hostname", format!("`{h}` is not a hostname: letters, digits, - and . (max 63)"));
+        }
+    }
+    if let Some(s) = &spec.stop_signal {
+        e.check("stop_signal", parse::parse_signal(s).map(|_| ()));
+    }
+    if let Some(h) = &spec.healthcheck {
+        let ok = matches!(h.test.first().map(String::as_str), Some("NONE" | "CMD" | "CMD-SHELL"));
+        if !ok {
+            e.add("healthcheck.test", "must start with NONE, CMD or CMD-SHELL");
+        }
+    }
+}
+
+fn check_files(spec: &JobSpec, e: &mut Errors) {
+    e.check("workspace_dir", absolute_path(&spec.workspace_dir));
+    let mut seen = HashSet::new();
+    let mut total = 0usize;
+    for (i, f) in spec.files.iter().enumerate() {
+        let field = format!("files[{i}].path");
+        if let Err(m) = relative_path(&f.path) {
+            e.add(field, m);
+        } else if !seen.insert(f.path.as_str()) {
+            e.add(field, format!("`{}` is listed twice", f.path));
+        }
+        if f.mode.is_some_and(|m| m > 0o7777) {
+            e.add(format!("files[{i}].mode"), "must be a Unix mode such as 0o644 (at most 0o7777)");
+        }
+        total += f.content.len();
+    }
+    if total > MAX_FILES_BYTES {
+        e.add("files", format!("{total} bytes in all is more than the {MAX_FILES_BYTES}-byte limit"));
+    }
+    e.check("output.result_file", relative_path(&spec.output.result_file));
+}
+
+fn check_mounts(spec: &JobSpec, e: &mut Errors) {
+    let mut targets = HashSet::new();
+    targets.insert(spec.workspace_dir.as_str());
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let field = format!("mounts[{i}]");
+        if let Err(msg) = absolute_path(m.target()) {
+            e.add(format!("{field}.target"), msg);
+        } else if m.target() == "/" {
+            e.add(format!("{field}.target"), "cannot mount over /");
+        } else if !targets.insert(m.target()) {
+            e.add(format!("{field}.target"), format!("`{}` is mounted twice", m.target()));
+        }
+        match m {
+            Mount::Volume { source, .. } => {
+                let ok = source.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && source.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+                if !ok {
+                    e.add(format!("{field}.source"), format!("`{source}` is not a volume name: letters, digits, _ . -"));
+                }
+            }
+            Mount::Bind { source, .. } => e.check(&format!("{field}.source"), absolute_path(source)),
+            Mount::Tmpfs { size, mode, .. } => {
+                if size.is_some_and(|s| s.0 == 0) {
+                    e.add(format!("{field}.size"), "must be more than 0 bytes");
+                }
+                if mode.is_some_and(|m| m > 0o7777) {
+                    e.add(format!("{field}.mode"), "must be a Unix mode such as 0o1777");
+                }
+            }
+        }
+    }
+}
+
+fn check_network(spec: &JobSpec, e: &mut Errors) {
+    if spec.network.as_ref().is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+        e.add("network", "must be none, bridge, host or a network name");
+    }
+    for (i, p) in spec.ports.iter().enumerate() {
+        e.check(&format!("ports[{i}]"), parse::parse_port(p).map(|_| ()));
+    }
+    if spec.network.as_deref() == Some("none") && !spec.ports.is_empty() {
+        e.add("ports", "ports cannot be published with network none");
+    }
+    for (i, d) in spec.dns.iter().enumerate() {
+        if d.parse::<IpAddr>().is_err() {
+            e.add(format!("dns[{i}]"), format!("`{d}` is not an IP address"));
+        }
+    }
+    for (i, h) in spec.extra_hosts.iter().enumerate() {
+        let ok = h.split_once(':').is_some_and(|(name, ip)| {
+            !name.is_empty() && (ip == "host-gateway" || ip.parse::<IpAddr>().is_ok())
+        });
+        if !ok {
+            e.add(format!("extra_hosts[{i}]"), format!("`{h}` is not name:ip"));
+        }
+    }
+}
+
+fn check_resources(spec: &JobSpec, e: &mut Errors) {
+    let r = &spec.resources;
+    if let Some(c) = r.cpus {
+        if !(c.is_finite() && c > 0.0 && c <= 1024.0) {
+            e.add("resources.cpus", format!("{c} is not a CPU count: expected more than 0, e.g. 0.5 or 2"));
+        }
+    }
+    if let Some(m) = r.memory {
+        if m < MIN_MEMORY {
+            e.add("resources.memory", format!("{m} is below the minimum of {MIN_MEMORY}"));
+        }
+    }
+    if let (Some(MemorySwap::Limit(swap)), mem) = (r.memory_swap, r.memory) {
+        match mem {
+            None => e.add("resources.memory_swap", "needs resources.memory to be set too"),
+            Some(m) if swap < m => {
+                e.add("resources.memory_swap", format!("{swap} is less than memory ({m}): it counts memory plus swap"))
+            }
+            Some(_) => {}
+        }
+    }
+    if r.pids_limit.is_some_and(|p| p < 1) {
+        e.add("resources.pids_limit", "must be at least 1");
+    }
+    if r.shm_size.is_some_and(|s| s.0 == 0) {
+        e.add("resources.shm_size", "must be more than 0 bytes");
+    }
+    for (i, u) in r.ulimits.iter().enumerate() {
+        if u.name.is_empty() || !u.name.chars().all(|c| c.is_ascii_lowercase()) {
+            e.add(format!("resources.ulimits[{i}].name"), format!("`{}` is not a ulimit name such as nofile", u.name));
+        }
+        if u.soft > u.hard || u.soft < -1 {
+            e.add(format!("resources.ulimits[{i}]"), "soft must be at most hard (and -1 or more)");
+        }
+    }
+    if let Some(g) = &r.gpus {
+        e.check("resources.gpus", parse::parse_gpus(g).map(|_| ()));
+    }
+}
+
+fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
+    let s = &spec.security;
+    for (field, caps) in [("security.cap_add", &s.cap_add), ("security.cap_drop", &s.cap_drop)] {
+        for c in caps {
+            let name = c.strip_prefix("CAP_").unwrap_or(c);
+            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_') {
+                e.add(field, format!("`{c}` is not a capability such as NET_BIND_SERVICE"));
+            }
+        }
+    }
+    let t = &spec.timeouts;
+    if t.run.0.is_zero() {
+        e.add("timeouts.run", "must be more than 0 seconds");
+    }
+    if t.stop_grace.0.as_secs() > 3600 {
+        e.add("timeouts.stop_grace", "must be at most 1h");
+    }
+    if spec.output.log_cap < ByteSize::kib(1) {
+        e.add("output.log_cap", "must be at least 1KiB");
+    }
+}
+
+fn absolute_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("`{p}` must be an absolute path (starting with /)"));
+    }
+    if p.split('/').any(|c| c == "..") || p.contains('\0') {
+        return Err(format!("`{p}` must not contain `..` or NUL"));
+    }
+    Ok(())
+}
+
+/// A path that stays inside the directory it is joined to.
+pub fn relative_path(p: &str) -> Result<(), String> {
+    let ok = !p.is_empty()
+        && !p.starts_with('/')
+        && !p.contains('\0')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{p}` must be a relative path without `.`, `..` or empty parts"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec_load::parse_spec;
+    use expect_test::{Expect, expect};
+
+    fn check(yaml: &str, want: Expect) {
+        let spec = parse_spec(yaml).unwrap();
+        let got = match validate(&spec) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        want.assert_eq(&got);
+    }
+
+    #[test]
+    fn minimal_spec_is_valid() {
+        check("image: busybox", expect!["ok"]);
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_with_its_field() {
+        check(
+            r#"
+image: "Not A Ref"
+env: {"BERTH_JOB_ID": x}
+labels: {berth.job: x}
+workdir: relative
+files: [{path: ../etc/passwd, content: x}]
+mounts: [{type: bind, source: rel, target: /data}, {type: tmpfs, target: /data}]
+ports: ["99999:80"]
+resources: {cpus: 0, memory: 1m, pids_limit: 0, gpus: lots}
+security: {cap_add: [net-admin]}
+timeouts: {run: 0}
+stop_signal: SIGNOPE
+"#,
+            expect![[r#"
+                invalid job spec:
+                  image: `Not A Ref` is not an image reference: no spaces, at most 255 characters
+                  labels.berth.job: label keys starting with `berth.` are reserved for berth
+                  env.BERTH_JOB_ID: BERTH_* variables are set by berth itself
+                  workdir: `relative` must be an absolute path (starting with /)
+                  stop_signal: `SIGNOPE` is not a signal: expected e.g. SIGTERM, SIGINT or 15
+                  files[0].path: `../etc/passwd` must be a relative path without `.`, `..` or empty parts
+                  mounts[0].source: `rel` must be an absolute path (starting with /)
+                  mounts[1].target: `/data` is mounted twice
+                  ports[0]: `99999:80` is not a port mapping: expected [ip:]host:container[/tcp|udp], e.g. 8080:80
+                  resources.cpus: 0 is not a CPU count: expected more than 0, e.g. 0.5 or 2
+                  resources.memory: 1MiB is below the minimum of 6MiB
+                  resources.pids_limit: must be at least 1
+                  resources.gpus: `lots` is not a GPU request: expected all, a count, or device=0,1
+                  security.cap_add: `net-admin` is not a capability such as NET_BIND_SERVICE
+                  timeouts.run: must be more than 0 seconds"#]],
+        );
+    }
+
+    #[test]
+    fn swap_needs_memory_and_must_cover_it() {
+        check(
+            "image: a\nresources: {memory: 64m, memory_swap: 32m}",
+            expect![[r#"
+                invalid job spec:
+                  resources.memory_swap: 32MiB is less than memory (64MiB): it counts memory plus swap"#]],
+        );
+        check("image: a\nresources: {memory: 64m, memory_swap: unlimited}", expect!["ok"]);
+    }
+}
