@@ -1,1 +1,101 @@
-//! placeholder
+//! berth's embedded store: SQLite in WAL mode, one file in the data dir. Implements the
+//! `Store` seam from berth-core. Every write that reads before it writes takes the write
+//! lock up front (`BEGIN IMMEDIATE`), so concurrent `berth` processes serialize cleanly.
+//!
+//! Durability trade-off: `synchronous=NORMAL` under WAL survives any process crash (the
+//! promise berth makes); an OS crash may lose the last few commits.
+
+mod jobs;
+mod ledger;
+mod logs;
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use berth_core::store::{StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
+const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    install_id: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        migrate(&pool).await?;
+        let install_id = ensure_install_id(&pool).await?;
+        Ok(SqliteStore { pool, install_id })
+    }
+
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(db_err)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this berth knows ({known}): upgrade berth"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db_err)?;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        let pragma = format!("PRAGMA user_version = {}", i + 1);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(pragma)).execute(&mut *tx).await.map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+async fn ensure_install_id(pool: &SqlitePool) -> StoreResult<String> {
+    let fresh = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('install_id', $1)")
+        .bind(&fresh)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! `JobStore` on SQLite: jobs, their status changes (checked against the lifecycle inside the
+//! write lock) and their attempts.
+
+use async_trait::async_trait;
+use berth_core::clock::Timestamp;
+use berth_core::ids::{JobId, check_prefix};
+use berth_core::store::{
+    Artifact, AttemptRecord, AttemptUpdate, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
+    StoreResult,
+};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::rows::{self, JOB_COLUMNS, to_json};
+use crate::{SqliteStore, db_err};
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn install_id(&self) -> StoreResult<String> {
+        Ok(self.install_id.clone())
+    }
+
+    async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO jobs (id, spec, status, owner, created_at) VALUES ($1, $2, 'queued', $3, $4)",
+        )
+        .bind(job.id.as_str())
+        .bind(to_json(&job.spec)?)
+        .bind(&job.owner)
+        .bind(job.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        insert_event(&mut tx, &job.id, "status", &serde_json::json!({"status": "queued"}), job.created_at).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.get_job(&job.id).await
+    }
+
+    async fn get_job(&self, id: &JobId) -> StoreResult<JobRecord> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        rows::job(&row)
+    }
+
+    async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord> {
+        check_prefix(prefix).map_err(StoreError::Conflict)?;
+        let lower = prefix.to_ascii_lowercase();
+        // Ids are lowercase hex, so every id starting with `lower` sorts below `lower + "g"`.
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $2 LIMIT 2");
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .bind(&lower)
+            .bind(format!("{lower}g"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match found.as_slice() {
+            [one] => rows::job(one),
+            [] => Err(StoreError::NotFound(prefix.to_string())),
+            many => Err(StoreError::Ambiguous { prefix: prefix.to_string(), count: many.len() }),
+        }
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+        let limit = filter.limit.map_or(-1, i64::from);
+        let sql = if filter.statuses.is_empty() {
+            format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1")
+        } else {
+            // Statuses come from the enum, never from user text.
+            let list: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({}) ORDER BY id DESC LIMIT $1", list.join(","))
+        };
+        let found = sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await.map_err(db_err)?;
+        found.iter().map(rows::job).collect()
+    }
+
+    async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
+        let mut tx = self.write().await?;
+        let current: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let from: berth_core::JobStatus = current.parse().map_err(StoreError::Corrupt)?;
+        from.check_transition(change.to)?;
+        let terminal = change.to.is_terminal();
+        let reason = change.reason.as_ref().map(to_json).transpose()?;
+        sqlx::query(
+            "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
+                 started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
+                 finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(change.to.as_str())
+        .bind(&reason)
+        .bind(change.exit_code)
+        .bind(change.at.0)
+        .bind(terminal)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut data = serde_json::json!({"status": change.to.as_str()});
+        if let Some(r) = &change.reason {
+            data["reason"] = serde_json::json!(r.to_string());
+        }
+        insert_event(&mut tx, id, "status", &data, change.at).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.get_job(id).await
+    }
+
+    async fn start_attempt(
+        &self,
+        id: &JobId,
+        owner: &str,
+        output_dir: Option<String>,
+        at: Timestamp,
+    ) -> StoreResult<AttemptRecord> {
+        let mut tx = self.write().await?;
+        let number: i64 = sqlx::query_scalar("UPDATE jobs SET attempts = attempts + 1, owner = $2 WHERE id = $1 RETURNING attempts")
+            .bind(id.as_str())
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        sqlx::query("INSERT INTO attempts (job_id, number, owner, output_dir, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.as_str())
+            .bind(number)
+            .bind(owner)
+            .bind(&output_dir)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(AttemptRecord {
+            job_id: Some(id.clone()),
+            number: number as u32,
+            owner: Some(owner.to_string()),
+            output_dir,
+            created_at: Some(at),
+            ..AttemptRecord::default()
+        })
+    }
+
+    async fn update_attempt(&self, id: &JobId, number: u32, u: AttemptUpdate) -> StoreResult<()> {
+        let reason = u.reason.as_ref().map(to_json).transpose()?;
+        let done = sqlx::query(
+            "UPDATE attempts SET container_id = COALESCE($3, container_id), image_digest = COALESCE($4, image_digest),
+                 started_at = COALESCE($5, started_at), finished_at = COALESCE($6, finished_at),
+                 exit_code = COALESCE($7, exit_code), reason = COALESCE($8, reason),
+                 peak_memory = COALESCE($9, peak_memory), cpu_seconds = COALESCE($10, cpu_seconds)
+             WHERE job_id = $1 AND number = $2",
+        )
+        .bind(id.as_str())
+        .bind(i64::from(number))
+        .bind(&u.container_id)
+        .bind(&u.image_digest)
+        .bind(u.started_at.map(|t| t.0))
+        .bind(u.finished_at.map(|t| t.0))
+        .bind(u.exit_code)
+        .bind(&reason)
+        .bind(u.peak_memory.map(|v| v as i64))
+        .bind(u.cpu_seconds)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("{id} attempt {number}")));
+        }
+        Ok(())
+    }
+
+    async fn list_attempts(&self, id: &JobId) -> StoreResult<Vec<AttemptRecord>> {
+        let found = sqlx::query("SELECT * FROM attempts WHERE job_id = $1 ORDER BY number")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        found.iter().map(rows::attempt).collect()
+    }
+
+    async fn set_result(&self, id: &JobId, result: Option<serde_json::Value>, artifacts: &[Artifact]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let result = result.as_ref().map(to_json).transpose()?;
+        sqlx::query("UPDATE jobs SET result = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(&result)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for a in artifacts {
+            sqlx::query("INSERT OR REPLACE INTO artifacts (job_id, attempt, name, size) VALUES ($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(i64::from(a.attempt))
+                .bind(&a.name)
+                .bind(a.size as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>> {
+        let found = sqlx::query("SELECT attempt, name, size FROM artifacts WHERE job_id = $1 ORDER BY attempt, name")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(Artifact {
+                    attempt: r.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
+                    name: r.try_get("name").map_err(db_err)?,
+                    size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_job(&self, id: &JobId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let status: berth_core::JobStatus = status.parse().map_err(StoreError::Corrupt)?;
+        if !status.can_remove() {
+            return Err(StoreError::Conflict(format!("job {id} is {status}: only finished jobs can be removed")));
+        }
+        sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+pub(crate) async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    id: &JobId,
+    kind: &str,
+    data: &serde_json::Value,
+    at: Timestamp,
+) -> StoreResult<i64> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO events (job_id, seq, at, kind, data)
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4)
+         RETURNING seq",
+    )
+    .bind(id.as_str())
+    .bind(at.0)
+    .bind(kind)
+    .bind(to_json(data)?)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(seq)
+}

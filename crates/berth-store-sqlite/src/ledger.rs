@@ -1,0 +1,69 @@
+//! `ContainerLedger` on SQLite: one row per container name, each phase's time filled in as
+//! it happens. Rows are keyed by name because the name exists before the engine's id does.
+
+use async_trait::async_trait;
+use berth_core::clock::Timestamp;
+use berth_core::ids::JobId;
+use berth_core::store::{ContainerEvent, ContainerLedger, ContainerPhase, ContainerRow, StoreResult};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{SqliteStore, db_err};
+
+#[async_trait]
+impl ContainerLedger for SqliteStore {
+    async fn record_container(&self, e: ContainerEvent) -> StoreResult<()> {
+        let column = match e.phase {
+            ContainerPhase::Planned => "planned_at",
+            ContainerPhase::Created => "created_at",
+            ContainerPhase::Started => "started_at",
+            ContainerPhase::Finished => "finished_at",
+            ContainerPhase::Removed => "removed_at",
+        };
+        // `column` is one of five constants above.
+        let sql = format!(
+            "INSERT INTO containers (name, container_id, job_id, attempt, backend, planned_at, {column})
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (name) DO UPDATE SET {column} = COALESCE({column}, excluded.{column}),
+                 container_id = COALESCE(excluded.container_id, container_id)"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&e.name)
+            .bind(&e.container_id)
+            .bind(e.job_id.as_str())
+            .bind(i64::from(e.attempt))
+            .bind(&e.backend)
+            .bind(e.at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_containers(&self, id: &JobId) -> StoreResult<Vec<ContainerRow>> {
+        let found = sqlx::query("SELECT * FROM containers WHERE job_id = $1 ORDER BY planned_at, name")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        found
+            .iter()
+            .map(|r| {
+                let t = |c: &str| -> StoreResult<Option<Timestamp>> {
+                    Ok(r.try_get::<Option<i64>, _>(c).map_err(db_err)?.map(Timestamp))
+                };
+                Ok(ContainerRow {
+                    name: r.try_get("name").map_err(db_err)?,
+                    container_id: r.try_get("container_id").map_err(db_err)?,
+                    job_id: id.clone(),
+                    attempt: r.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
+                    backend: r.try_get("backend").map_err(db_err)?,
+                    planned_at: Timestamp(r.try_get("planned_at").map_err(db_err)?),
+                    created_at: t("created_at")?,
+                    started_at: t("started_at")?,
+                    finished_at: t("finished_at")?,
+                    removed_at: t("removed_at")?,
+                })
+            })
+            .collect()
+    }
+}

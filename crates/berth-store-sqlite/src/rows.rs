@@ -1,0 +1,77 @@
+//! Decoding rows into berth-core records. A row that does not decode is `Corrupt`, never a panic.
+
+use berth_core::clock::Timestamp;
+use berth_core::store::{AttemptRecord, JobRecord, LogChunk, LogStream, StoreError, StoreResult};
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::db_err;
+
+pub(crate) const JOB_COLUMNS: &str =
+    "id, spec, status, reason, exit_code, owner, attempts, created_at, started_at, finished_at, result";
+
+fn json<T: DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn opt_json<T: DeserializeOwned>(text: Option<String>, what: &str) -> StoreResult<Option<T>> {
+    text.map(|t| json(&t, what)).transpose()
+}
+
+fn ts(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp)
+}
+
+pub(crate) fn job(row: &SqliteRow) -> StoreResult<JobRecord> {
+    let id: String = row.try_get("id").map_err(db_err)?;
+    let status: String = row.try_get("status").map_err(db_err)?;
+    Ok(JobRecord {
+        id: id.parse().map_err(|e: berth_core::ids::BadJobId| StoreError::Corrupt(e.to_string()))?,
+        spec: json(&row.try_get::<String, _>("spec").map_err(db_err)?, "jobs.spec")?,
+        status: status.parse().map_err(StoreError::Corrupt)?,
+        reason: opt_json(row.try_get("reason").map_err(db_err)?, "jobs.reason")?,
+        exit_code: row.try_get("exit_code").map_err(db_err)?,
+        owner: row.try_get("owner").map_err(db_err)?,
+        attempts: row.try_get::<i64, _>("attempts").map_err(db_err)? as u32,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_err)?),
+        started_at: ts(row.try_get("started_at").map_err(db_err)?),
+        finished_at: ts(row.try_get("finished_at").map_err(db_err)?),
+        result: opt_json(row.try_get("result").map_err(db_err)?, "jobs.result")?,
+    })
+}
+
+pub(crate) fn attempt(row: &SqliteRow) -> StoreResult<AttemptRecord> {
+    let job_id: String = row.try_get("job_id").map_err(db_err)?;
+    Ok(AttemptRecord {
+        job_id: job_id.parse().ok(),
+        number: row.try_get::<i64, _>("number").map_err(db_err)? as u32,
+        owner: row.try_get("owner").map_err(db_err)?,
+        container_id: row.try_get("container_id").map_err(db_err)?,
+        image_digest: row.try_get("image_digest").map_err(db_err)?,
+        output_dir: row.try_get("output_dir").map_err(db_err)?,
+        created_at: ts(row.try_get("created_at").map_err(db_err)?),
+        started_at: ts(row.try_get("started_at").map_err(db_err)?),
+        finished_at: ts(row.try_get("finished_at").map_err(db_err)?),
+        exit_code: row.try_get("exit_code").map_err(db_err)?,
+        reason: opt_json(row.try_get("reason").map_err(db_err)?, "attempts.reason")?,
+        peak_memory: row.try_get::<Option<i64>, _>("peak_memory").map_err(db_err)?.map(|v| v as u64),
+        cpu_seconds: row.try_get("cpu_seconds").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn log_chunk(row: &SqliteRow) -> StoreResult<LogChunk> {
+    let stream: i64 = row.try_get("stream").map_err(db_err)?;
+    Ok(LogChunk {
+        seq: row.try_get("seq").map_err(db_err)?,
+        attempt: row.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
+        stream: LogStream::from_i64(stream)
+            .ok_or_else(|| StoreError::Corrupt(format!("log_chunks.stream {stream}")))?,
+        at: Timestamp(row.try_get("at").map_err(db_err)?),
+        data: row.try_get("data").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
