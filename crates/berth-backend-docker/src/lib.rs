@@ -1,1 +1,130 @@
-//! placeholder
+//! berth's Docker backend: implements `Backend` over the engine API with bollard. Pure
+//! translation lives in `translate`; the IO is split by operation (pull, run, stop/remove,
+//! list). Works with any engine answering the Docker API on the local socket or `DOCKER_HOST`.
+
+mod errors;
+mod pull;
+mod run;
+pub mod translate;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_core::backend::{
+    AttemptPlan, Backend, BackendError, ImageInfo, PullObserver, StdinSource, Started, UnitHandle, UnitInfo, labels,
+};
+use berth_core::spec::JobSpec;
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+
+use crate::errors::{engine_error, is_not_found};
+
+/// Headroom over the stop grace for the engine to answer a stop (its reply waits for the
+/// container to be down; bollard's request timeout covers that wait).
+const STOP_MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct DockerBackend {
+    docker: Docker,
+}
+
+impl DockerBackend {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks it answers.
+    pub async fn connect() -> Result<DockerBackend, BackendError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)")))?;
+        // bollard 0.21 sends unversioned paths, so this only records the version; keep it for
+        // when a fixed bollard pins the version (research/dependencies.md pitfall 3).
+        let docker = docker.negotiate_version().await.map_err(|e| {
+            BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)"))
+        })?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| BackendError::Unavailable(format!("{e}: is dockerd running?")))?;
+        Ok(DockerBackend { docker })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn image_present(&self, image: &str) -> Result<bool, BackendError> {
+        pull::image_present(&self.docker, image).await
+    }
+
+    async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError> {
+        pull::prepare(&self.docker, spec, progress).await
+    }
+
+    async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
+        let body = translate::create_body(plan);
+        let options = CreateContainerOptionsBuilder::new().name(&plan.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| errors::create_error(e, &plan.spec.image))?;
+        Ok(UnitHandle { id: created.id, name: plan.name.clone() })
+    }
+
+    async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
+        run::start(&self.docker, unit, stdin).await
+    }
+
+    async fn stop(&self, unit: &UnitHandle, _signal: Option<&str>, grace: Duration) -> Result<(), BackendError> {
+        // The stop signal was set at create (StopSignal); the `signal` query parameter needs
+        // API 1.42 and is ignored by older engines, so berth does not rely on it.
+        let secs = grace.as_secs_f64().ceil() as i32;
+        let client = self.docker.clone().with_timeout(grace + STOP_MARGIN);
+        let options = StopContainerOptionsBuilder::new().t(secs).build();
+        match client.stop_container(&unit.id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let target = if unit.id.is_empty() { &unit.name } else { &unit.id };
+        match self.docker.remove_container(target, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // "removal already in progress" means someone else is finishing the job.
+            Err(e) if e.to_string().contains("already in progress") => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
+        let install = format!("{}={install_id}", labels::INSTALL);
+        let managed = format!("{}=true", labels::MANAGED);
+        let filters = std::collections::HashMap::from([("label", vec![managed.as_str(), install.as_str()])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let found = self.docker.list_containers(Some(options)).await.map_err(engine_error)?;
+        Ok(found.into_iter().map(unit_info).collect())
+    }
+}
+
+fn unit_info(c: bollard::models::ContainerSummary) -> UnitInfo {
+    let labels = c.labels.unwrap_or_default();
+    let name = c.names.and_then(|n| n.into_iter().next()).unwrap_or_default();
+    UnitInfo {
+        handle: UnitHandle { id: c.id.unwrap_or_default(), name: name.trim_start_matches('/').to_string() },
+        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        job_id: labels.get(labels::JOB).and_then(|j| j.parse().ok()),
+        attempt: labels.get(labels::ATTEMPT).and_then(|a| a.parse().ok()),
+        owner: labels.get(labels::OWNER).cloned(),
+    }
+}

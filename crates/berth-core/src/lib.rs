@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod defaults;
 pub mod ids;
 pub mod logcap;
 pub mod parse;

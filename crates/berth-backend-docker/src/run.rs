@@ -1,0 +1,170 @@
+//! Starting an attempt: subscribe to OOM/die events, attach (before start, so no output is
+//! lost), start, feed stdin and half-close it, sample resource use, and resolve the exit.
+//!
+//! OOM is trusted from either the `oom` event or `State.OOMKilled` (the flag alone is racy on
+//! cgroup v1). Events are subscribed with `since` a moment before start, so a late
+//! subscription replays what it missed; the exit waits for the `die` event (bounded) so an
+//! `oom` that precedes it is always seen.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_core::backend::{BackendError, ExitInfo, OutputChunk, OutputStream, StdinSource, Started, UnitHandle};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::{AttachContainerOptionsBuilder, EventsOptionsBuilder, StatsOptionsBuilder};
+use futures::{FutureExt, StreamExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::errors::{engine_error, start_error};
+
+/// How long the exit waits for the `die` event after `wait` returned.
+const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    oom: bool,
+    died: bool,
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    peak_memory: Option<u64>,
+    cpu_nanos: Option<u64>,
+}
+
+/// Aborts background tasks when the attempt's exit future completes or is dropped.
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
+    let with_stdin = !matches!(stdin, StdinSource::None);
+    let (seen_tx, seen_rx) = watch::channel(Seen::default());
+    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
+    let options = AttachContainerOptionsBuilder::new()
+        .stdin(with_stdin)
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .logs(true)
+        .build();
+    let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
+    docker.start_container(&unit.id, None).await.map_err(start_error)?;
+    if with_stdin {
+        tasks.0.push(tokio::spawn(feed_stdin(attach.input, stdin)));
+    }
+    let usage = Arc::new(Mutex::new(Usage::default()));
+    tasks.0.push(tokio::spawn(sample_usage(docker.clone(), unit.id.clone(), usage.clone())));
+    let output = attach
+        .output
+        .filter_map(|item| async move {
+            match item {
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
+                }
+                Ok(LogOutput::StdErr { message }) => Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message })),
+                Ok(LogOutput::StdIn { .. }) => None,
+                Err(e) => Some(Err(engine_error(e))),
+            }
+        })
+        .boxed();
+    let exit = resolve_exit(docker.clone(), unit.id.clone(), seen_rx, usage, tasks).boxed();
+    Ok(Started { output, exit })
+}
+
+async fn resolve_exit(
+    docker: Docker,
+    id: String,
+    mut seen: watch::Receiver<Seen>,
+    usage: Arc<Mutex<Usage>>,
+    tasks: Tasks,
+) -> Result<ExitInfo, BackendError> {
+    let code = wait_exit(&docker, &id).await?;
+    let flagged = docker
+        .inspect_container(&id, None)
+        .await
+        .ok()
+        .and_then(|c| c.state)
+        .and_then(|s| s.oom_killed)
+        .unwrap_or(false);
+    let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+    let oom_event = seen.borrow().oom;
+    drop(tasks);
+    let usage = usage.lock().map(|u| (u.peak_memory, u.cpu_nanos)).unwrap_or_default();
+    Ok(ExitInfo {
+        code,
+        oom_killed: flagged || oom_event,
+        peak_memory: usage.0,
+        cpu_seconds: usage.1.map(|n| n as f64 / 1e9),
+    })
+}
+
+/// A non-zero exit arrives as `DockerContainerWaitError`: that is an outcome, not a failure.
+async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, BackendError> {
+    match docker.wait_container(id, None).next().await {
+        Some(Ok(r)) => Ok(r.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(engine_error(e)),
+        None => Err(BackendError::Engine(format!("waiting for container {id} ended without an exit status"))),
+    }
+}
+
+async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>) {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().saturating_sub(1);
+    let filters = std::collections::HashMap::from([
+        ("type", vec!["container"]),
+        ("container", vec![id.as_str()]),
+        ("event", vec!["oom", "die"]),
+    ]);
+    let options = EventsOptionsBuilder::new().since(&since.to_string()).filters(&filters).build();
+    let mut events = docker.events(Some(options));
+    while let Some(Ok(ev)) = events.next().await {
+        match ev.action.as_deref() {
+            Some("oom") => seen.send_modify(|s| s.oom = true),
+            Some("die") => seen.send_modify(|s| s.died = true),
+            _ => {}
+        }
+    }
+}
+
+async fn feed_stdin(mut input: std::pin::Pin<Box<dyn AsyncWrite + Send>>, source: StdinSource) {
+    match source {
+        StdinSource::None => {}
+        StdinSource::Bytes(bytes) => {
+            let _ = input.write_all(&bytes).await;
+        }
+        StdinSource::Stream(mut chunks) => {
+            while let Some(Ok(chunk)) = chunks.next().await {
+                if input.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    // Half-close: the container sees EOF on stdin.
+    let _ = input.shutdown().await;
+}
+
+/// Samples the engine's stats stream (about once a second) for peak memory and CPU time.
+/// Jobs shorter than the first sample report no usage rather than a wrong one.
+async fn sample_usage(docker: Docker, id: String, usage: Arc<Mutex<Usage>>) {
+    let options = StatsOptionsBuilder::new().stream(true).build();
+    let mut stats = docker.stats(&id, Some(options));
+    while let Some(Ok(s)) = stats.next().await {
+        let memory = s.memory_stats.and_then(|m| m.max_usage.or(m.usage)).filter(|m| *m > 0);
+        let cpu = s.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage).filter(|c| *c > 0);
+        if let Ok(mut u) = usage.lock() {
+            u.peak_memory = u.peak_memory.max(memory);
+            u.cpu_nanos = u.cpu_nanos.max(cpu);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Spec → Docker create body, with no IO so it can be snapshot-tested. Everything the
+//! engine API is told about a container is decided here: the secure defaults (cap-drop ALL,
+//! no-new-privileges, init), berth's labels, and the output and workspace mounts.
+
+use std::collections::HashMap;
+
+use berth_core::backend::{AttemptPlan, OUTPUT_MOUNT, labels};
+use berth_core::parse::{GpuRequest, parse_gpus, parse_port};
+use berth_core::spec::{Healthcheck, JobSpec, MemorySwap, Mount};
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
+    MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
+};
+
+/// The full create body for one attempt. `plan.spec` is the effective spec (defaults applied).
+pub fn create_body(plan: &AttemptPlan) -> ContainerCreateBody {
+    let spec = &plan.spec;
+    let with_stdin = spec.stdin.is_some();
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.cmd(),
+        entrypoint: spec.entrypoint.clone(),
+        env: Some(env(plan)),
+        working_dir: spec.workdir.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        labels: Some(container_labels(plan)),
+        tty: Some(false),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        attach_stdin: Some(with_stdin),
+        open_stdin: Some(with_stdin),
+        stdin_once: Some(with_stdin),
+        stop_signal: spec.stop_signal.clone(),
+        stop_timeout: Some(spec.timeouts.stop_grace.0.as_secs_f64().ceil() as i64),
+        exposed_ports: ports_exposed(spec),
+        healthcheck: spec.healthcheck.as_ref().map(healthcheck),
+        host_config: Some(host_config(plan)),
+        ..Default::default()
+    }
+}
+
+/// Whether `create_body` will attach stdin (the backend must then feed and close it).
+pub fn wants_stdin(spec: &JobSpec) -> bool {
+    spec.stdin.is_some()
+}
+
+fn env(plan: &AttemptPlan) -> Vec<String> {
+    // berth's own variables come last so a spec cannot shadow them (validation refuses it too).
+    plan.spec.env.iter().chain(&plan.berth_env).map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn container_labels(plan: &AttemptPlan) -> HashMap<String, String> {
+    let mut out: HashMap<String, String> = plan.spec.labels.clone().into_iter().collect();
+    out.insert(labels::MANAGED.into(), "true".into());
+    out.insert(labels::JOB.into(), plan.job_id.to_string());
+    out.insert(labels::ATTEMPT.into(), plan.attempt.to_string());
+    out.insert(labels::INSTALL.into(), plan.install_id.clone());
+    out.insert(labels::OWNER.into(), plan.owner.clone());
+    out
+}
+
+fn host_config(plan: &AttemptPlan) -> HostConfig {
+    let spec = &plan.spec;
+    let r = &spec.resources;
+    let s = &spec.security;
+    let mut cap_drop = s.cap_drop.clone();
+    if !s.keep_default_caps && !cap_drop.iter().any(|c| c == "ALL") {
+        cap_drop.insert(0, "ALL".to_string());
+    }
+    HostConfig {
+        mounts: Some(mounts(plan)),
+        readonly_rootfs: Some(spec.read_only),
+        network_mode: spec.network.clone(),
+        port_bindings: port_bindings(spec),
+        dns: non_empty(&spec.dns),
+        extra_hosts: non_empty(&spec.extra_hosts),
+        nano_cpus: r.cpus.map(|c| (c * 1e9).round() as i64),
+        memory: r.memory.map(|m| m.0 as i64),
+        memory_swap: r.memory_swap.map(|m| match m {
+            MemorySwap::Limit(b) => b.0 as i64,
+            MemorySwap::Unlimited(_) => -1,
+        }),
+        pids_limit: r.pids_limit,
+        shm_size: r.shm_size.map(|b| b.0 as i64),
+        ulimits: (!r.ulimits.is_empty()).then(|| {
+            r.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
+                .collect()
+        }),
+        device_requests: r.gpus.as_deref().and_then(|g| parse_gpus(g).ok()).map(|g| vec![gpu_request(g)]),
+        cap_add: non_empty(&s.cap_add),
+        cap_drop: non_empty(&cap_drop),
+        security_opt: non_empty(&security_opts(spec)),
+        privileged: Some(s.privileged),
+        init: Some(s.init),
+        oom_kill_disable: s.oom_kill_disable.then_some(true),
+        log_config: spec.log_driver.as_ref().map(|l| HostConfigLogConfig {
+            typ: Some(l.kind.clone()),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        ..Default::default()
+    }
+}
+
+fn security_opts(spec: &JobSpec) -> Vec<String> {
+    let s = &spec.security;
+    let mut out = Vec::new();
+    if s.no_new_privileges {
+        out.push("no-new-privileges".to_string());
+    }
+    if let Some(p) = &s.seccomp_profile {
+        out.push(format!("seccomp={p}"));
+    }
+    if let Some(p) = &s.apparmor_profile {
+        out.push(format!("apparmor={p}"));
+    }
+    out
+}
+
+fn mounts(plan: &AttemptPlan) -> Vec<DockerMount> {
+    let mut out: Vec<DockerMount> = plan.spec.mounts.iter().map(mount).collect();
+    if let Some(dir) = &plan.output_dir {
+        out.push(bind(dir, OUTPUT_MOUNT, false));
+    }
+    if let Some(dir) = &plan.workspace_dir {
+        out.push(bind(dir, &plan.spec.workspace_dir, false));
+    }
+    out
+}
+
+fn bind(source: &str, target: &str, read_only: bool) -> DockerMount {
+    DockerMount {
+        typ: Some(MountType::BIND),
+        source: Some(source.to_string()),
+        target: Some(target.to_string()),
+        read_only: Some(read_only),
+        ..Default::default()
+    }
+}
+
+fn mount(m: &Mount) -> DockerMount {
+    match m {
+        Mount::Bind { source, target, read_only } => bind(source, target, *read_only),
+        Mount::Volume { source, target, read_only } => DockerMount {
+            typ: Some(MountType::VOLUME),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            ..Default::default()
+        },
+        Mount::Tmpfs { target, size, mode } => DockerMount {
+            typ: Some(MountType::TMPFS),
+            target: Some(target.clone()),
+            tmpfs_options: Some(MountTmpfsOptions {
+                size_bytes: size.map(|s| s.0 as i64),
+                mode: mode.map(i64::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+fn ports_exposed(spec: &JobSpec) -> Option<Vec<String>> {
+    let keys: Vec<String> = spec
+        .ports
+        .iter()
+        .filter_map(|p| parse_port(p).ok())
+        .map(|p| format!("{}/{}", p.container_port, p.protocol))
+        .collect();
+    (!keys.is_empty()).then_some(keys)
+}
+
+fn port_bindings(spec: &JobSpec) -> Option<HashMap<String, Option<Vec<PortBinding>>>> {
+    let mut out: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in spec.ports.iter().filter_map(|p| parse_port(p).ok()) {
+        let binding = PortBinding {
+            host_ip: p.host_ip.map(|ip| ip.to_string()),
+            host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
+        };
+        out.entry(format!("{}/{}", p.container_port, p.protocol)).or_default().get_or_insert_with(Vec::new).push(binding);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn gpu_request(g: GpuRequest) -> DeviceRequest {
+    let (count, device_ids) = match g {
+        GpuRequest::All => (Some(-1), None),
+        GpuRequest::Count(n) => (Some(i64::from(n)), None),
+        GpuRequest::Devices(ids) => (None, Some(ids)),
+    };
+    DeviceRequest {
+        driver: Some(String::new()),
+        count,
+        device_ids,
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        ..Default::default()
+    }
+}
+
+fn healthcheck(h: &Healthcheck) -> HealthConfig {
+    let ns = |d: Option<berth_core::quantity::DurationSpec>| d.map(|d| d.0.as_nanos() as i64);
+    HealthConfig {
+        test: Some(h.test.clone()),
+        interval: ns(h.interval),
+        timeout: ns(h.timeout),
+        retries: h.retries.map(i64::from),
+        start_period: ns(h.start_period),
+        ..Default::default()
+    }
+}
+
+fn non_empty(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+#[cfg(test)]
+#[path = "translate_tests.rs"]
+mod tests;

@@ -1,0 +1,246 @@
+//! Snapshots of the create body for representative specs (`UPDATE_EXPECT=1` to refresh).
+
+use std::collections::BTreeMap;
+
+use berth_core::backend::AttemptPlan;
+use berth_core::defaults::Defaults;
+use berth_core::spec_load::parse_spec;
+use expect_test::{Expect, expect};
+
+use super::create_body;
+
+fn check(yaml: &str, want: Expect) {
+    let spec = Defaults::default().apply(&parse_spec(yaml).unwrap());
+    let plan = AttemptPlan {
+        job_id: "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".parse().unwrap(),
+        attempt: 1,
+        spec,
+        name: "berth-0196a8c0d1e2-1".into(),
+        install_id: "inst0123456789ab".into(),
+        owner: "host:42:1000".into(),
+        berth_env: BTreeMap::from([("BERTH_JOB_ID".into(), "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".into())]),
+        output_dir: Some("/data/out".into()),
+        workspace_dir: None,
+    };
+    let body = serde_json::to_value(create_body(&plan)).unwrap();
+    want.assert_eq(&serde_json::to_string_pretty(&body).unwrap());
+}
+
+#[test]
+fn a_minimal_spec_gets_the_secure_defaults() {
+    check(
+        "image: busybox\ncommand: [echo, hi]",
+        expect![[r#"
+            {
+              "AttachStderr": true,
+              "AttachStdin": false,
+              "AttachStdout": true,
+              "Cmd": [
+                "echo",
+                "hi"
+              ],
+              "Env": [
+                "BERTH_JOB_ID=0196a8c0d1e27f0a8b9c0d1e2f3a4b5c"
+              ],
+              "HostConfig": {
+                "CapDrop": [
+                  "ALL"
+                ],
+                "Init": true,
+                "Memory": 2147483648,
+                "MemorySwap": 2147483648,
+                "Mounts": [
+                  {
+                    "ReadOnly": false,
+                    "Source": "/data/out",
+                    "Target": "/berth/output",
+                    "Type": "bind"
+                  }
+                ],
+                "NetworkMode": "bridge",
+                "PidsLimit": 1024,
+                "Privileged": false,
+                "ReadonlyRootfs": false,
+                "SecurityOpt": [
+                  "no-new-privileges"
+                ]
+              },
+              "Image": "busybox",
+              "Labels": {
+                "berth.attempt": "1",
+                "berth.install": "inst0123456789ab",
+                "berth.job": "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c",
+                "berth.managed": "true",
+                "berth.owner": "host:42:1000"
+              },
+              "OpenStdin": false,
+              "StdinOnce": false,
+              "StopTimeout": 10,
+              "Tty": false
+            }"#]],
+    );
+}
+
+#[test]
+fn every_docker_field_is_translated() {
+    check(
+        r#"
+image: registry.local:5000/team/tool:1.2
+entrypoint: [/bin/sh, -c]
+command: ["echo $A"]
+args: [extra]
+env: {A: "1"}
+workdir: /work
+user: "1000:1000"
+hostname: job
+labels: {team: data}
+stdin: "hello"
+mounts:
+  - {type: volume, source: cache, target: /cache}
+  - {type: bind, source: /srv/in, target: /in, read_only: true}
+  - {type: tmpfs, target: /tmp, size: 64m, mode: 0o1777}
+read_only: true
+network: none
+dns: [127.0.0.1]
+extra_hosts: ["db:127.0.0.2"]
+resources:
+  cpus: 1.5
+  memory: 256m
+  memory_swap: unlimited
+  pids_limit: 64
+  shm_size: 32m
+  ulimits: [{name: nofile, soft: 1024, hard: 2048}]
+  gpus: all
+security:
+  cap_add: [NET_BIND_SERVICE]
+  seccomp_profile: unconfined
+  init: false
+timeouts: {stop_grace: 2s}
+stop_signal: SIGINT
+healthcheck: {test: [CMD, "true"], interval: 5s, retries: 3}
+log_driver: {type: json-file, options: {max-size: 1m}}
+"#,
+        expect![[r#"
+            {
+              "AttachStderr": true,
+              "AttachStdin": true,
+              "AttachStdout": true,
+              "Cmd": [
+                "echo $A",
+                "extra"
+              ],
+              "Entrypoint": [
+                "/bin/sh",
+                "-c"
+              ],
+              "Env": [
+                "A=1",
+                "BERTH_JOB_ID=0196a8c0d1e27f0a8b9c0d1e2f3a4b5c"
+              ],
+              "Healthcheck": {
+                "Interval": 5000000000,
+                "Retries": 3,
+                "Test": [
+                  "CMD",
+                  "true"
+                ]
+              },
+              "HostConfig": {
+                "CapAdd": [
+                  "NET_BIND_SERVICE"
+                ],
+                "CapDrop": [
+                  "ALL"
+                ],
+                "DeviceRequests": [
+                  {
+                    "Capabilities": [
+                      [
+                        "gpu"
+                      ]
+                    ],
+                    "Count": -1,
+                    "Driver": ""
+                  }
+                ],
+                "Dns": [
+                  "127.0.0.1"
+                ],
+                "ExtraHosts": [
+                  "db:127.0.0.2"
+                ],
+                "Init": false,
+                "LogConfig": {
+                  "Config": {
+                    "max-size": "1m"
+                  },
+                  "Type": "json-file"
+                },
+                "Memory": 268435456,
+                "MemorySwap": -1,
+                "Mounts": [
+                  {
+                    "ReadOnly": false,
+                    "Source": "cache",
+                    "Target": "/cache",
+                    "Type": "volume"
+                  },
+                  {
+                    "ReadOnly": true,
+                    "Source": "/srv/in",
+                    "Target": "/in",
+                    "Type": "bind"
+                  },
+                  {
+                    "Target": "/tmp",
+                    "TmpfsOptions": {
+                      "Mode": 1023,
+                      "SizeBytes": 67108864
+                    },
+                    "Type": "tmpfs"
+                  },
+                  {
+                    "ReadOnly": false,
+                    "Source": "/data/out",
+                    "Target": "/berth/output",
+                    "Type": "bind"
+                  }
+                ],
+                "NanoCpus": 1500000000,
+                "NetworkMode": "none",
+                "PidsLimit": 64,
+                "Privileged": false,
+                "ReadonlyRootfs": true,
+                "SecurityOpt": [
+                  "no-new-privileges",
+                  "seccomp=unconfined"
+                ],
+                "ShmSize": 33554432,
+                "Ulimits": [
+                  {
+                    "Hard": 2048,
+                    "Name": "nofile",
+                    "Soft": 1024
+                  }
+                ]
+              },
+              "Hostname": "job",
+              "Image": "registry.local:5000/team/tool:1.2",
+              "Labels": {
+                "berth.attempt": "1",
+                "berth.install": "inst0123456789ab",
+                "berth.job": "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c",
+                "berth.managed": "true",
+                "berth.owner": "host:42:1000",
+                "team": "data"
+              },
+              "OpenStdin": true,
+              "StdinOnce": true,
+              "StopSignal": "SIGINT",
+              "StopTimeout": 2,
+              "Tty": false,
+              "User": "1000:1000",
+              "WorkingDir": "/work"
+            }"#]],
+    );
+}
