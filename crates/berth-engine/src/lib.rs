@@ -1,1 +1,47 @@
-//! placeholder
+//! berth's engine: turns a stored job into a finished one over any `Store` and `Backend`.
+//! It owns the attempt lifecycle (pull, create, start, supervise, collect, remove), the log
+//! recorder with its cap, and the orphan sweep. It never names a concrete store or backend.
+
+pub mod attempt;
+pub mod cancel;
+pub mod outputs;
+pub mod owner;
+pub mod paths;
+pub mod recorder;
+pub mod submit;
+pub mod sweep;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_core::backend::Backend;
+use berth_core::clock::Clock;
+use berth_core::defaults::Defaults;
+use berth_core::policy::Policy;
+use berth_core::store::Store;
+
+/// Everything needed to run jobs in this process.
+#[derive(Clone)]
+pub struct Runner {
+    pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn Backend>,
+    pub clock: Arc<dyn Clock>,
+    pub install_id: String,
+    /// This process's owner token (see `owner`).
+    pub owner: String,
+    pub paths: paths::DataPaths,
+    pub defaults: Defaults,
+    pub policy: Policy,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("install_id", &self.install_id).field("owner", &self.owner).finish()
+    }
+}
+
+impl Runner {
+    pub fn data_dir(&self) -> PathBuf {
+        self.paths.root().to_path_buf()
+    }
+}

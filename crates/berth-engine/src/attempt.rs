@@ -1,0 +1,316 @@
+//! One attempt of a job, start to finish: pull → create → start → supervise (logs, timeout,
+//! cancel) → collect outputs → remove. Whatever happens after create, the container is
+//! removed before the attempt returns, and the job ends with exactly one normalized reason.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_core::backend::{
+    AttemptPlan, BackendError, OUTPUT_MOUNT, OutputChunk, OutputStream, PullObserver, StdinSource, UnitHandle,
+};
+use berth_core::spec::JobSpec;
+use berth_core::status::{InfraKind, JobStatus, Reason, TimeoutPhase};
+use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobRecord, StatusChange, StoreError, StoreResult};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::cancel::Cancel;
+use crate::outputs;
+use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder};
+use crate::Runner;
+
+/// How long output may keep flowing after the exit before the recorder stops reading
+/// (some engines keep the attach stream open after exit: bollard #251).
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Where a running attempt's output and events are shown (the terminal, an SSE stream, ...).
+pub trait AttemptObserver: Send + Sync {
+    fn output(&self, _stream: OutputStream, _data: &[u8]) {}
+    fn event(&self, _event: &JobEvent) {}
+    fn running(&self, _job: &JobRecord) {}
+}
+
+pub struct AttemptIo {
+    pub observer: Arc<dyn AttemptObserver>,
+    pub pull: Arc<dyn PullObserver>,
+    pub stdin: StdinSource,
+}
+
+/// How an attempt ended, before it is written.
+struct Ending {
+    reason: Reason,
+    exit_code: Option<i64>,
+}
+
+impl Ending {
+    fn infra(kind: InfraKind, message: impl Into<String>) -> Ending {
+        Ending { reason: Reason::Infra { infra: kind, message: message.into() }, exit_code: None }
+    }
+    fn backend(e: &BackendError) -> Ending {
+        Ending::infra(e.infra_kind(), e.to_string())
+    }
+    fn store(e: &StoreError) -> Ending {
+        Ending::infra(InfraKind::StoreFailed, e.to_string())
+    }
+}
+
+impl Runner {
+    /// Runs the next attempt of a queued job and records how it ended.
+    pub async fn run_attempt(&self, job: &JobRecord, io: AttemptIo, cancel: &Cancel) -> StoreResult<JobRecord> {
+        let id = &job.id;
+        self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
+        let output_dir = self.paths.output_dir(id, job.attempts + 1);
+        let attempt = self
+            .store
+            .start_attempt(id, &self.owner, Some(output_dir.to_string_lossy().into_owned()), self.clock.now())
+            .await?;
+        let ending = self.drive(job, attempt.number, io, cancel).await;
+        let now = self.clock.now();
+        let update = AttemptUpdate {
+            finished_at: Some(now),
+            exit_code: ending.exit_code,
+            reason: Some(ending.reason.clone()),
+            ..AttemptUpdate::default()
+        };
+        self.store.update_attempt(id, attempt.number, update).await?;
+        self.store.set_status(id, StatusChange::end(ending.reason, ending.exit_code, now)).await
+    }
+
+    async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
+        let spec = self.defaults.apply(&job.spec);
+        let unit = match self.create(job, n, &spec, io.pull.as_ref(), cancel).await {
+            Ok(unit) => unit,
+            Err(ending) => return ending,
+        };
+        let ending = self.supervise(job, n, &spec, &unit, io, cancel).await;
+        self.remove(job, n, &unit).await;
+        let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
+        ending
+    }
+
+    async fn create(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        pull: &dyn PullObserver,
+        cancel: &Cancel,
+    ) -> Result<UnitHandle, Ending> {
+        let cancelled = || Ending { reason: Reason::Cancelled { by: cancel.by() }, exit_code: None };
+        let image = tokio::select! {
+            r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
+            _ = cancel.cancelled() => return Err(cancelled()),
+        };
+        let output_dir = self.paths.output_dir(&job.id, n);
+        let workspace = (!spec.files.is_empty()).then(|| self.paths.workspace_dir(&job.id, n));
+        outputs::prepare_dirs(&output_dir, workspace.as_deref(), &spec.files)
+            .map_err(|e| Ending::infra(InfraKind::OutputFailed, format!("preparing {}: {e}", output_dir.display())))?;
+        let plan = AttemptPlan {
+            job_id: job.id.clone(),
+            attempt: n,
+            spec: spec.clone(),
+            name: format!("berth-{}-{n}", job.id.short()),
+            install_id: self.install_id.clone(),
+            owner: self.owner.clone(),
+            berth_env: BTreeMap::from([
+                ("BERTH_JOB_ID".to_string(), job.id.to_string()),
+                ("BERTH_ATTEMPT".to_string(), n.to_string()),
+                ("BERTH_OUTPUT_DIR".to_string(), OUTPUT_MOUNT.to_string()),
+            ]),
+            output_dir: Some(output_dir.to_string_lossy().into_owned()),
+            workspace_dir: workspace.map(|w| w.to_string_lossy().into_owned()),
+        };
+        // The ledger row exists before the engine call: a crash in between leaves a trace.
+        self.ledger(job, n, &plan.name, None, ContainerPhase::Planned).await;
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        let unit = self.backend.create(&plan).await.map_err(|e| Ending::backend(&e))?;
+        self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Created).await;
+        let update = AttemptUpdate {
+            container_id: Some(unit.id.clone()),
+            image_digest: image.digest,
+            ..AttemptUpdate::default()
+        };
+        if let Err(e) = self.store.update_attempt(&job.id, n, update).await {
+            self.remove(job, n, &unit).await;
+            return Err(Ending::store(&e));
+        }
+        Ok(unit)
+    }
+
+    async fn supervise(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        unit: &UnitHandle,
+        io: AttemptIo,
+        cancel: &Cancel,
+    ) -> Ending {
+        let started = match self.backend.start(unit, io.stdin).await {
+            Ok(s) => s,
+            Err(e) => return Ending::backend(&e),
+        };
+        let now = self.clock.now();
+        self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Started).await;
+        let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now)).await;
+        let update = AttemptUpdate { started_at: Some(now), ..AttemptUpdate::default() };
+        let recorder = match (running, self.store.update_attempt(&job.id, n, update).await) {
+            (Ok(record), Ok(())) => {
+                io.observer.running(&record);
+                self.recorder(job, n, spec).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let stop_pump = CancellationToken::new();
+        let pump = recorder.map(|rec| tokio::spawn(pump(started.output, rec, io.observer.clone(), stop_pump.clone())));
+        let mut exit = started.exit;
+        let stop_reason = tokio::select! {
+            r = &mut exit => return self.finish(job, n, spec, None, r, pump, stop_pump).await,
+            _ = tokio::time::sleep(spec.timeouts.run.0) => Reason::TimedOut { phase: TimeoutPhase::Run },
+            _ = cancel.cancelled() => Reason::Cancelled { by: cancel.by() },
+            // Nothing can be recorded: stop the container rather than run it unrecorded.
+            _ = async {}, if pump.is_err() => Reason::Infra { infra: InfraKind::StoreFailed, message: "the store failed while starting".into() },
+        };
+        self.event(job, "stopping", serde_json::json!({"reason": stop_reason.to_string()})).await;
+        let signal = spec.stop_signal.as_deref();
+        if let Err(e) = self.backend.stop(unit, signal, spec.timeouts.stop_grace.0).await {
+            self.event(job, "warning", serde_json::json!({"message": format!("stopping the container: {e}")})).await;
+        }
+        let r = exit.await;
+        self.finish(job, n, spec, Some(stop_reason), r, pump, stop_pump).await
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site; the pieces are the attempt's state
+    async fn finish(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        stop_reason: Option<Reason>,
+        exit: Result<berth_core::backend::ExitInfo, BackendError>,
+        pump: StoreResult<tokio::task::JoinHandle<StoreResult<()>>>,
+        stop_pump: CancellationToken,
+    ) -> Ending {
+        let logs = match pump {
+            Ok(mut handle) => {
+                let drained = tokio::time::timeout(DRAIN_GRACE, &mut handle).await;
+                let joined = match drained {
+                    Ok(j) => j,
+                    Err(_) => {
+                        stop_pump.cancel();
+                        handle.await
+                    }
+                };
+                joined.unwrap_or_else(|e| Err(StoreError::Unavailable(format!("log recorder: {e}"))))
+            }
+            Err(e) => Err(e),
+        };
+        let name = format!("berth-{}-{n}", job.id.short());
+        self.ledger(job, n, &name, None, ContainerPhase::Finished).await;
+        self.collect(job, n, spec).await;
+        let ending = match (stop_reason, &exit) {
+            (Some(reason), Ok(e)) => Ending { reason, exit_code: Some(e.code) },
+            (Some(reason), Err(_)) => Ending { reason, exit_code: None },
+            (None, Ok(e)) => Ending { reason: Reason::from_exit(e.code, e.oom_killed), exit_code: Some(e.code) },
+            (None, Err(e)) => Ending::backend(e),
+        };
+        if let Ok(e) = &exit {
+            let update = AttemptUpdate { peak_memory: e.peak_memory, cpu_seconds: e.cpu_seconds, ..AttemptUpdate::default() };
+            let _ = self.store.update_attempt(&job.id, n, update).await;
+        }
+        match logs {
+            // Output that could not be stored makes the record untrustworthy: say so.
+            Err(e) if matches!(ending.reason.status(), JobStatus::Succeeded) => Ending::store(&e),
+            _ => ending,
+        }
+    }
+
+    async fn recorder(&self, job: &JobRecord, n: u32, spec: &JobSpec) -> StoreResult<LogRecorder> {
+        let next = self.store.next_log_seq(&job.id).await?;
+        Ok(LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next))
+    }
+
+    async fn collect(&self, job: &JobRecord, n: u32, spec: &JobSpec) {
+        let dir = self.paths.output_dir(&job.id, n);
+        let limits = spec.output.clone();
+        let collected = tokio::task::spawn_blocking(move || outputs::collect(&dir, n, &limits)).await.unwrap_or_default();
+        for w in &collected.warnings {
+            self.event(job, "warning", serde_json::json!({"message": w})).await;
+        }
+        if collected.result.is_some() || !collected.artifacts.is_empty() {
+            if let Err(e) = self.store.set_result(&job.id, collected.result, &collected.artifacts).await {
+                self.event(job, "warning", serde_json::json!({"message": format!("recording the result: {e}")})).await;
+            }
+        }
+    }
+
+    async fn remove(&self, job: &JobRecord, n: u32, unit: &UnitHandle) {
+        match self.backend.remove(unit).await {
+            Ok(()) => self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Removed).await,
+            Err(e) => {
+                let message = format!("container {} could not be removed ({e}); `berth gc` will retry", unit.name);
+                self.event(job, "warning", serde_json::json!({"message": message})).await;
+            }
+        }
+    }
+
+    async fn ledger(&self, job: &JobRecord, n: u32, name: &str, id: Option<&str>, phase: ContainerPhase) {
+        let event = ContainerEvent {
+            name: name.to_string(),
+            container_id: id.map(str::to_string),
+            job_id: job.id.clone(),
+            attempt: n,
+            backend: self.backend.name().to_string(),
+            phase,
+            at: self.clock.now(),
+        };
+        if let Err(e) = self.store.record_container(event).await {
+            tracing::warn!(job = %job.id, "container ledger write failed: {e}");
+        }
+    }
+
+    async fn event(&self, job: &JobRecord, kind: &str, data: serde_json::Value) {
+        if let Err(e) = self.store.append_event(&job.id, kind, data, self.clock.now()).await {
+            tracing::warn!(job = %job.id, "event write failed: {e}");
+        }
+    }
+}
+
+/// Moves output from the container to the observer and the recorder until the stream ends
+/// or `stop` is cancelled, flushing at least every `FLUSH_INTERVAL`.
+async fn pump(
+    mut output: BoxStream<'static, Result<OutputChunk, BackendError>>,
+    mut rec: LogRecorder,
+    observer: Arc<dyn AttemptObserver>,
+    stop: CancellationToken,
+) -> StoreResult<()> {
+    let mut last_flush = Instant::now();
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(FLUSH_INTERVAL, output.next()) => next,
+            _ = stop.cancelled() => break,
+        };
+        match next {
+            Err(_) => {}
+            Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(chunk))) => {
+                observer.output(chunk.stream, &chunk.data);
+                for ev in rec.push(chunk.stream, &chunk.data).await? {
+                    observer.event(&ev);
+                }
+            }
+        }
+        if last_flush.elapsed() >= FLUSH_INTERVAL {
+            rec.flush().await?;
+            last_flush = Instant::now();
+        }
+    }
+    for ev in rec.finish().await? {
+        observer.event(&ev);
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! The log recorder: stores a job's output as it arrives, in order, under the log cap.
+//!
+//! Chunks are batched (flushed every `FLUSH_BYTES` or when the caller calls `flush`, which the
+//! attempt does at least every `FLUSH_INTERVAL`), so 200 MB of output costs a few thousand
+//! writes, not millions. Past the head half of the cap, a rolling tail is kept: tail chunks
+//! still pending when they fall out of the window are never written at all, and stored ones
+//! are deleted. A marker chunk between head and tail says how much was omitted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::backend::OutputStream;
+use berth_core::clock::Clock;
+use berth_core::ids::JobId;
+use berth_core::logcap::{LogCap, marker_text};
+use berth_core::stdout_events::{EventSplitter, Piece};
+use berth_core::store::{LogChunk, LogStream, Store, StoreResult};
+
+/// Flush when this many bytes are pending.
+pub const FLUSH_BYTES: usize = 1 << 20;
+/// The attempt flushes at least this often while output is quiet.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the recorder hands back for the caller to show (events a job printed).
+pub type JobEvent = serde_json::Map<String, serde_json::Value>;
+
+pub struct LogRecorder {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    job: JobId,
+    attempt: u32,
+    cap: LogCap,
+    splitter: EventSplitter,
+    next_seq: i64,
+    pending: Vec<LogChunk>,
+    pending_bytes: usize,
+    to_delete: Vec<i64>,
+    marker_seq: Option<i64>,
+    marker_written: bool,
+}
+
+impl LogRecorder {
+    /// `next_seq` continues the job's sequence (earlier attempts keep their chunks).
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, job: JobId, attempt: u32, cap: u64, next_seq: i64) -> LogRecorder {
+        LogRecorder {
+            store,
+            clock,
+            job,
+            attempt,
+            cap: LogCap::new(cap),
+            splitter: EventSplitter::new(),
+            next_seq,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            to_delete: Vec::new(),
+            marker_seq: None,
+            marker_written: false,
+        }
+    }
+
+    /// Records one piece of output; returns the events found in it, already stored.
+    pub async fn push(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<JobEvent>> {
+        let mut events = Vec::new();
+        match stream {
+            OutputStream::Stderr => self.add(LogStream::Stderr, data),
+            OutputStream::Stdout => {
+                for piece in self.splitter.feed(data) {
+                    self.piece(piece, &mut events).await?;
+                }
+            }
+        }
+        if self.pending_bytes >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(events)
+    }
+
+    /// Flushes what is held and writes the final marker; returns events found in a last partial line.
+    pub async fn finish(&mut self) -> StoreResult<Vec<JobEvent>> {
+        let mut events = Vec::new();
+        for piece in self.splitter.finish() {
+            self.piece(piece, &mut events).await?;
+        }
+        if let Some(seq) = self.marker_seq.filter(|_| self.marker_written) {
+            let marker = self.chunk(seq, LogStream::Berth, marker_text(self.cap.omitted()).as_bytes());
+            self.pending.push(marker);
+        }
+        self.flush().await?;
+        Ok(events)
+    }
+
+    /// Writes pending chunks and deletes evicted ones.
+    pub async fn flush(&mut self) -> StoreResult<()> {
+        if !self.to_delete.is_empty() {
+            self.store.delete_logs(&self.job, &self.to_delete).await?;
+            self.to_delete.clear();
+        }
+        if !self.pending.is_empty() {
+            self.store.append_logs(&self.job, &self.pending).await?;
+            self.pending.clear();
+            self.pending_bytes = 0;
+        }
+        Ok(())
+    }
+
+    pub fn omitted(&self) -> u64 {
+        self.cap.omitted()
+    }
+
+    async fn piece(&mut self, piece: Piece, events: &mut Vec<JobEvent>) -> StoreResult<()> {
+        match piece {
+            Piece::Log(bytes) => self.add(LogStream::Stdout, &bytes),
+            Piece::Event(map) => {
+                let kind = match map.get("berth") {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    _ => "event".to_string(),
+                };
+                let data = serde_json::Value::Object(map.clone());
+                self.store.append_event(&self.job, &kind, data, self.clock.now()).await?;
+                events.push(map);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, stream: LogStream, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let split = self.cap.split(data.len());
+        if split.head > 0 {
+            let seq = self.take_seq();
+            let chunk = self.chunk(seq, stream, &data[..split.head]);
+            self.hold(chunk);
+        }
+        if split.skip + split.tail == 0 {
+            return;
+        }
+        if self.marker_seq.is_none() {
+            self.marker_seq = Some(self.take_seq());
+        }
+        if split.tail > 0 {
+            let seq = self.take_seq();
+            let chunk = self.chunk(seq, stream, &data[split.head + split.skip..]);
+            self.hold(chunk);
+            for old in self.cap.push_tail(seq, split.tail) {
+                self.evict(old);
+            }
+        }
+        if self.cap.omitted() > 0 && !self.marker_written {
+            // Stored now (so a crash still shows the gap), rewritten with the final count at the end.
+            if let Some(seq) = self.marker_seq {
+                let marker = self.chunk(seq, LogStream::Berth, marker_text(self.cap.omitted()).as_bytes());
+                let at = self.pending.partition_point(|c| c.seq < seq);
+                self.pending.insert(at, marker);
+                self.marker_written = true;
+            }
+        }
+    }
+
+    fn evict(&mut self, seq: i64) {
+        match self.pending.binary_search_by_key(&seq, |c| c.seq) {
+            Ok(i) => {
+                let gone = self.pending.remove(i);
+                self.pending_bytes -= gone.data.len();
+            }
+            Err(_) => self.to_delete.push(seq),
+        }
+    }
+
+    fn hold(&mut self, chunk: LogChunk) {
+        self.pending_bytes += chunk.data.len();
+        self.pending.push(chunk);
+    }
+
+    fn take_seq(&mut self) -> i64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    fn chunk(&self, seq: i64, stream: LogStream, data: &[u8]) -> LogChunk {
+        LogChunk { seq, attempt: self.attempt, stream, at: self.clock.now(), data: data.to_vec() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::clock::{FixedClock, Timestamp};
+    use berth_core::store::{JobStore, LogStore, NewJob};
+    use berth_store_sqlite::SqliteStore;
+
+    async fn setup(cap: u64) -> (tempfile::TempDir, Arc<SqliteStore>, LogRecorder) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("db")).await.unwrap());
+        let id = JobId::generate();
+        let job = NewJob { id: id.clone(), spec: berth_core::JobSpec::new("x"), owner: None, created_at: Timestamp(0) };
+        store.create_job(job).await.unwrap();
+        let rec = LogRecorder::new(store.clone(), Arc::new(FixedClock::at(5)), id, 1, cap, 0);
+        (dir, store, rec)
+    }
+
+    async fn stored(store: &SqliteStore, rec: &LogRecorder) -> Vec<LogChunk> {
+        store.read_logs(&rec.job, -1, 100_000).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn below_the_cap_everything_is_kept_in_order_and_events_are_lifted() {
+        let (_d, store, mut rec) = setup(1 << 20).await;
+        rec.push(OutputStream::Stdout, b"one\n{\"berth\":\"progress\",\"percent\":50}\ntwo\n").await.unwrap();
+        rec.push(OutputStream::Stderr, b"err\n").await.unwrap();
+        rec.finish().await.unwrap();
+        let chunks = stored(&store, &rec).await;
+        let text: Vec<_> = chunks.iter().map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned())).collect();
+        let want = [(LogStream::Stdout, "one\n".into()), (LogStream::Stdout, "two\n".into()), (LogStream::Stderr, "err\n".into())];
+        assert_eq!(text, want);
+        let events = store.read_events(&rec.job, 0, 10).await.unwrap();
+        let progress: Vec<_> = events.iter().filter(|e| e.kind == "progress").collect();
+        assert_eq!(progress.len(), 1);
+        assert_eq!(progress[0].data["percent"], 50);
+    }
+
+    #[tokio::test]
+    async fn over_the_cap_head_and_tail_are_kept_with_a_marker_between() {
+        let (_d, store, mut rec) = setup(1000).await;
+        for i in 0..200 {
+            rec.push(OutputStream::Stderr, format!("line {i:04}\n").as_bytes()).await.unwrap();
+            if i % 7 == 0 {
+                rec.flush().await.unwrap();
+            }
+        }
+        rec.finish().await.unwrap();
+        let chunks = stored(&store, &rec).await;
+        let logs: Vec<u8> = chunks.iter().filter(|c| c.stream != LogStream::Berth).flat_map(|c| c.data.clone()).collect();
+        assert!(logs.len() <= 1000, "{} bytes kept", logs.len());
+        let text = String::from_utf8(logs).unwrap();
+        assert!(text.starts_with("line 0000\n"));
+        assert!(text.ends_with("line 0199\n"));
+        let markers: Vec<_> = chunks.iter().filter(|c| c.stream == LogStream::Berth).collect();
+        assert_eq!(markers.len(), 1);
+        let omitted = 200 * 10 - text.len();
+        let marker = String::from_utf8_lossy(&markers[0].data);
+        assert!(marker.contains(&format!("{omitted} bytes of output omitted")), "{marker}");
+        // The marker sits between head and tail.
+        let pos = chunks.iter().position(|c| c.stream == LogStream::Berth).unwrap();
+        assert!(pos > 0 && pos < chunks.len() - 1);
+    }
+}

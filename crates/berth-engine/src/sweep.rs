@@ -1,0 +1,109 @@
+//! The orphan sweep: finds containers of this install whose owner is gone (a `berth run`
+//! killed with SIGKILL, a crashed host process) and removes them, and records their jobs as
+//! `worker_lost`. It runs whenever a `berth` command opens the store, and as `berth gc`.
+//!
+//! It never touches another install's containers (filtered by label) nor another host's
+//! owners (their liveness is unknown here; leases will decide those).
+
+use berth_core::backend::UnitInfo;
+use berth_core::ids::JobId;
+use berth_core::status::{JobStatus, Reason};
+use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobFilter, StatusChange, StoreError};
+use serde::Serialize;
+
+use crate::Runner;
+use crate::owner::{Liveness, liveness};
+
+#[derive(Debug, Default, Serialize)]
+pub struct SweepReport {
+    /// Containers removed (or, in a dry run, that would be).
+    pub removed: Vec<String>,
+    /// Jobs recorded as `worker_lost`.
+    pub lost: Vec<JobId>,
+    /// Containers left alone because their owner is alive or elsewhere.
+    pub kept: usize,
+    pub errors: Vec<String>,
+}
+
+impl Runner {
+    pub async fn sweep(&self, dry_run: bool) -> Result<SweepReport, crate::submit::SubmitError> {
+        let mut report = SweepReport::default();
+        let units = self.backend.list_units(&self.install_id).await?;
+        for unit in units {
+            self.sweep_unit(unit, dry_run, &mut report).await;
+        }
+        let unfinished = JobFilter { statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running], limit: None };
+        for job in self.store.list_jobs(&unfinished).await? {
+            let dead = job.owner.as_deref().is_some_and(|o| liveness(o) == Liveness::Dead);
+            if dead && !report.lost.contains(&job.id) {
+                self.mark_lost(&job.id, dry_run, &mut report).await;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn sweep_unit(&self, unit: UnitInfo, dry_run: bool, report: &mut SweepReport) {
+        let owner = unit.owner.as_deref().map_or(Liveness::Dead, liveness);
+        let job = match &unit.job_id {
+            Some(id) => self.store.get_job(id).await.ok(),
+            None => None,
+        };
+        let finished = job.as_ref().is_some_and(|j| j.status.is_terminal());
+        let orphan = match owner {
+            Liveness::Dead => true,
+            // A live owner's container is its business, unless its job already ended (a
+            // remove that failed earlier).
+            Liveness::Alive => finished,
+            Liveness::Unknown => false,
+        };
+        if !orphan {
+            report.kept += 1;
+            return;
+        }
+        report.removed.push(unit.handle.name.clone());
+        if dry_run {
+            if let Some(j) = job.filter(|j| !j.status.is_terminal()) {
+                report.lost.push(j.id);
+            }
+            return;
+        }
+        if let Err(e) = self.backend.remove(&unit.handle).await {
+            report.errors.push(format!("removing {}: {e}", unit.handle.name));
+            return;
+        }
+        if let (Some(id), Some(attempt)) = (unit.job_id.clone(), unit.attempt) {
+            let event = ContainerEvent {
+                name: unit.handle.name.clone(),
+                container_id: Some(unit.handle.id.clone()),
+                job_id: id,
+                attempt,
+                backend: self.backend.name().to_string(),
+                phase: ContainerPhase::Removed,
+                at: self.clock.now(),
+            };
+            let _ = self.store.record_container(event).await;
+        }
+        if let Some(j) = job.filter(|j| !j.status.is_terminal()) {
+            self.mark_lost(&j.id, false, report).await;
+        }
+    }
+
+    async fn mark_lost(&self, id: &JobId, dry_run: bool, report: &mut SweepReport) {
+        report.lost.push(id.clone());
+        if dry_run {
+            return;
+        }
+        let now = self.clock.now();
+        if let Ok(job) = self.store.get_job(id).await {
+            if job.attempts > 0 {
+                let update = AttemptUpdate { finished_at: Some(now), reason: Some(Reason::WorkerLost), ..Default::default() };
+                let _ = self.store.update_attempt(id, job.attempts, update).await;
+            }
+        }
+        match self.store.set_status(id, StatusChange::end(Reason::WorkerLost, None, now)).await {
+            // Finished meanwhile: its own ending stands.
+            Ok(_) | Err(StoreError::Transition(_)) => {}
+            Err(e) => report.errors.push(format!("recording {id} as lost: {e}")),
+        }
+    }
+}
