@@ -15,7 +15,7 @@ use bollard::models::{
 /// The full create body for one attempt. `plan.spec` is the effective spec (defaults applied).
 pub fn create_body(plan: &AttemptPlan) -> ContainerCreateBody {
     let spec = &plan.spec;
-    let with_stdin = spec.stdin.is_some();
+    let with_stdin = plan.stdin;
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: spec.cmd(),
@@ -38,11 +38,6 @@ pub fn create_body(plan: &AttemptPlan) -> ContainerCreateBody {
         host_config: Some(host_config(plan)),
         ..Default::default()
     }
-}
-
-/// Whether `create_body` will attach stdin (the backend must then feed and close it).
-pub fn wants_stdin(spec: &JobSpec) -> bool {
-    spec.stdin.is_some()
 }
 
 fn env(plan: &AttemptPlan) -> Vec<String> {

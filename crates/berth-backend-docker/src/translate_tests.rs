@@ -11,6 +11,7 @@ use super::create_body;
 
 fn check(yaml: &str, want: Expect) {
     let spec = Defaults::default().apply(&parse_spec(yaml).unwrap());
+    let stdin = spec.stdin.is_some();
     let plan = AttemptPlan {
         job_id: "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".parse().unwrap(),
         attempt: 1,
@@ -21,6 +22,7 @@ fn check(yaml: &str, want: Expect) {
         berth_env: BTreeMap::from([("BERTH_JOB_ID".into(), "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".into())]),
         output_dir: Some("/data/out".into()),
         workspace_dir: None,
+        stdin,
     };
     let body = serde_json::to_value(create_body(&plan)).unwrap();
     want.assert_eq(&serde_json::to_string_pretty(&body).unwrap());

@@ -40,6 +40,8 @@ pub struct AttemptPlan {
     pub output_dir: Option<String>,
     /// Host directory holding `spec.files`, mounted at `spec.workspace_dir`.
     pub workspace_dir: Option<String>,
+    /// Whether stdin will be fed (the spec's payload or a live stream) and then closed.
+    pub stdin: bool,
 }
 
 /// Where the output directory appears inside the container.

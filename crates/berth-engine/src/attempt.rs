@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cancel::Cancel;
 use crate::outputs;
-use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder};
+use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder, Shown};
 use crate::Runner;
 
 /// How long output may keep flowing after the exit before the recorder stops reading
@@ -80,7 +80,8 @@ impl Runner {
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
         let spec = self.defaults.apply(&job.spec);
-        let unit = match self.create(job, n, &spec, io.pull.as_ref(), cancel).await {
+        let stdin = !matches!(io.stdin, StdinSource::None);
+        let unit = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
             Ok(unit) => unit,
             Err(ending) => return ending,
         };
@@ -96,6 +97,7 @@ impl Runner {
         n: u32,
         spec: &JobSpec,
         pull: &dyn PullObserver,
+        stdin: bool,
         cancel: &Cancel,
     ) -> Result<UnitHandle, Ending> {
         let cancelled = || Ending { reason: Reason::Cancelled { by: cancel.by() }, exit_code: None };
@@ -121,6 +123,7 @@ impl Runner {
             ]),
             output_dir: Some(output_dir.to_string_lossy().into_owned()),
             workspace_dir: workspace.map(|w| w.to_string_lossy().into_owned()),
+            stdin,
         };
         // The ledger row exists before the engine call: a crash in between leaves a trace.
         self.ledger(job, n, &plan.name, None, ContainerPhase::Planned).await;
@@ -297,20 +300,22 @@ async fn pump(
         match next {
             Err(_) => {}
             Ok(None) | Ok(Some(Err(_))) => break,
-            Ok(Some(Ok(chunk))) => {
-                observer.output(chunk.stream, &chunk.data);
-                for ev in rec.push(chunk.stream, &chunk.data).await? {
-                    observer.event(&ev);
-                }
-            }
+            Ok(Some(Ok(chunk))) => show(observer.as_ref(), rec.push(chunk.stream, &chunk.data).await?),
         }
         if last_flush.elapsed() >= FLUSH_INTERVAL {
             rec.flush().await?;
             last_flush = Instant::now();
         }
     }
-    for ev in rec.finish().await? {
-        observer.event(&ev);
-    }
+    show(observer.as_ref(), rec.finish().await?);
     Ok(())
+}
+
+fn show(observer: &dyn AttemptObserver, shown: Vec<Shown>) {
+    for s in shown {
+        match s {
+            Shown::Log(stream, bytes) => observer.output(stream, &bytes),
+            Shown::Event(ev) => observer.event(&ev),
+        }
+    }
 }

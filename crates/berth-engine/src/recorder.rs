@@ -21,8 +21,16 @@ pub const FLUSH_BYTES: usize = 1 << 20;
 /// The attempt flushes at least this often while output is quiet.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// What the recorder hands back for the caller to show (events a job printed).
+/// An event a job printed (a stdout line that is a JSON object with a `"berth"` key).
 pub type JobEvent = serde_json::Map<String, serde_json::Value>;
+
+/// What the recorder hands back for the caller to show, in order: log bytes (without the
+/// event lines) and events.
+#[derive(Debug, PartialEq)]
+pub enum Shown {
+    Log(OutputStream, Vec<u8>),
+    Event(JobEvent),
+}
 
 pub struct LogRecorder {
     store: Arc<dyn Store>,
@@ -58,35 +66,38 @@ impl LogRecorder {
         }
     }
 
-    /// Records one piece of output; returns the events found in it, already stored.
-    pub async fn push(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<JobEvent>> {
-        let mut events = Vec::new();
+    /// Records one piece of output; returns what to show, events already stored.
+    pub async fn push(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<Shown>> {
+        let mut shown = Vec::new();
         match stream {
-            OutputStream::Stderr => self.add(LogStream::Stderr, data),
+            OutputStream::Stderr => {
+                self.add(LogStream::Stderr, data);
+                shown.push(Shown::Log(stream, data.to_vec()));
+            }
             OutputStream::Stdout => {
                 for piece in self.splitter.feed(data) {
-                    self.piece(piece, &mut events).await?;
+                    shown.push(self.piece(piece).await?);
                 }
             }
         }
         if self.pending_bytes >= FLUSH_BYTES {
             self.flush().await?;
         }
-        Ok(events)
+        Ok(shown)
     }
 
     /// Flushes what is held and writes the final marker; returns events found in a last partial line.
-    pub async fn finish(&mut self) -> StoreResult<Vec<JobEvent>> {
-        let mut events = Vec::new();
+    pub async fn finish(&mut self) -> StoreResult<Vec<Shown>> {
+        let mut shown = Vec::new();
         for piece in self.splitter.finish() {
-            self.piece(piece, &mut events).await?;
+            shown.push(self.piece(piece).await?);
         }
         if let Some(seq) = self.marker_seq.filter(|_| self.marker_written) {
             let marker = self.chunk(seq, LogStream::Berth, marker_text(self.cap.omitted()).as_bytes());
             self.pending.push(marker);
         }
         self.flush().await?;
-        Ok(events)
+        Ok(shown)
     }
 
     /// Writes pending chunks and deletes evicted ones.
@@ -107,9 +118,12 @@ impl LogRecorder {
         self.cap.omitted()
     }
 
-    async fn piece(&mut self, piece: Piece, events: &mut Vec<JobEvent>) -> StoreResult<()> {
+    async fn piece(&mut self, piece: Piece) -> StoreResult<Shown> {
         match piece {
-            Piece::Log(bytes) => self.add(LogStream::Stdout, &bytes),
+            Piece::Log(bytes) => {
+                self.add(LogStream::Stdout, &bytes);
+                Ok(Shown::Log(OutputStream::Stdout, bytes))
+            }
             Piece::Event(map) => {
                 let kind = match map.get("berth") {
                     Some(serde_json::Value::String(s)) => s.clone(),
@@ -117,10 +131,9 @@ impl LogRecorder {
                 };
                 let data = serde_json::Value::Object(map.clone());
                 self.store.append_event(&self.job, &kind, data, self.clock.now()).await?;
-                events.push(map);
+                Ok(Shown::Event(map))
             }
         }
-        Ok(())
     }
 
     fn add(&mut self, stream: LogStream, data: &[u8]) {

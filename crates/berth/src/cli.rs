@@ -1,0 +1,196 @@
+//! The command line, as clap sees it: raw flags only. `run_flags` turns `RunArgs` into a
+//! spec; `config` resolves the global options. Flags mirror `docker run` where Docker has one.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about = "Run container images as durable jobs", propagate_version = true)]
+pub struct Cli {
+    /// Where berth keeps its database, logs and outputs [default: $XDG_DATA_HOME/berth]
+    #[arg(long, global = true, env = "BERTH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file [default: $XDG_CONFIG_HOME/berth/config.toml]
+    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A berth server to talk to instead of the embedded store (coming with `berth server`)
+    #[arg(long, global = true, env = "BERTH_SERVER", value_name = "URL", hide = true)]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job: like `docker run`, but recorded, capped and cleaned up
+    Run(Box<RunArgs>),
+    /// List jobs (unfinished ones; -a for all)
+    Ps(PsArgs),
+    /// Print a job's output (-f to follow)
+    Logs(LogsArgs),
+    /// Show everything recorded about a job, as JSON
+    Inspect(IdArgs),
+    /// Wait for a job to finish; prints its exit code and exits with it
+    Wait(IdArgs),
+    /// Remove finished jobs with their logs and outputs
+    Rm(RmArgs),
+    /// Remove containers left behind by berth processes that died
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Job id or a unique prefix of it (4+ characters)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all jobs, not only unfinished ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show at most N jobs (newest first)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<u32>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Print only ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub id: String,
+    /// Keep printing output until the job ends
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Only report what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Job spec file (YAML or JSON); flags override its fields
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Keep stdin open and forward it to the job
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Run in the background (needs `berth server`)
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Accepted for `docker run` habits: berth always removes the container
+    #[arg(long, hide = true)]
+    pub rm: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Bind mount or named volume: SRC:DST[:ro]
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volume: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=..,target=..[,readonly][,tmpfs-size=..]
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// tmpfs mount: PATH[:size=64m,mode=1777]
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User: name, uid or uid:gid
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Override the image's entrypoint ("" clears it)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// none, bridge or a network name [default: from config, bridge]
+    #[arg(long, alias = "net")]
+    pub network: Option<String>,
+    /// Publish a port: [ip:]host:container[/proto]
+    #[arg(short, long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a host entry: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// CPU limit, e.g. 0.5 or 2
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Memory limit, e.g. 512m [default: from config, 2g]
+    #[arg(short, long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap (-1 or "unlimited" for unlimited swap) [default: same as memory]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Process limit [default: from config, 1024]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// NAME=SOFT[:HARD]
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// GPUs: all, a count, or device=0,1
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long)]
+    pub read_only: bool,
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// no-new-privileges[:false], seccomp=PROFILE, apparmor=PROFILE
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Refused unless the policy allows it
+    #[arg(long)]
+    pub privileged: bool,
+    /// Run without the init process (tini) berth adds by default
+    #[arg(long)]
+    pub no_init: bool,
+    /// always, missing (if-not-present) or never
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Stop the job after this long, e.g. 30s or 2h [default: 1h]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Seconds between the stop signal and SIGKILL [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<String>,
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Set a label: KEY=VALUE
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// A name for the job
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stored log bytes per job (head and tail kept past it) [default: 10m]
+    #[arg(long, value_name = "SIZE")]
+    pub log_cap: Option<String>,
+    /// IMAGE [COMMAND] [ARG...]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND]...")]
+    pub image_and_command: Vec<String>,
+}

@@ -1,0 +1,9 @@
+//! One file per command; each is a thin adapter from flags to the engine and store.
+
+pub mod gc;
+pub mod inspect;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod wait;

@@ -1,0 +1,55 @@
+//! `berth run`: submit a job and run it in this process, streaming its output, forwarding
+//! stdin with `-i`, cancelling on Ctrl-C/SIGTERM, and exiting with the job's exit code.
+
+use std::sync::Arc;
+
+use berth_core::backend::StdinSource;
+use berth_core::status::Reason;
+use berth_engine::attempt::AttemptIo;
+use berth_engine::cancel::Cancel;
+use futures::StreamExt;
+
+use crate::cli::RunArgs;
+use crate::config::{Config, env_var};
+use crate::terminal::{PullBars, TerminalObserver};
+use crate::{run_flags, ui, wiring};
+
+pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
+    if args.detach {
+        anyhow::bail!("-d/--detach needs a berth server to keep the job running after this command ends; berth server is not available yet, so run without -d (the job is recorded either way)");
+    }
+    let spec = run_flags::spec_from_args(args, &env_var)?;
+    let local = wiring::open_and_sweep(config).await?;
+    let runner = local.runner()?;
+    let job = runner.submit(spec).await?;
+    if ui::stderr_is_tty() {
+        ui::note(&format!("job {} (berth logs {0} · berth inspect {0})", job.id.short()));
+    }
+    let cancel = Cancel::new();
+    tokio::spawn(cancel_on_signals(cancel.clone()));
+    let stdin = if args.interactive {
+        let reader = tokio_util::io::ReaderStream::new(tokio::io::stdin());
+        StdinSource::Stream(reader.boxed())
+    } else {
+        job.spec.stdin.as_ref().map_or(StdinSource::None, |s| StdinSource::Bytes(s.to_bytes()))
+    };
+    let io = AttemptIo { observer: Arc::new(TerminalObserver::new()), pull: Arc::new(PullBars::new()), stdin };
+    let done = runner.run_attempt(&job, io, &cancel).await?;
+    match &done.reason {
+        Some(Reason::Exited { .. }) | None => {}
+        Some(Reason::Infra { message, .. }) => ui::error(&format!("job {} {}: {message}", done.id.short(), done.status)),
+        Some(reason) => ui::note(&format!("job {} {}: {reason}", done.id.short(), done.status)),
+    }
+    Ok(ui::exit_code(&done))
+}
+
+async fn cancel_on_signals(cancel: Cancel) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => cancel.cancel("user"),
+        _ = term.recv() => cancel.cancel("signal"),
+    }
+}

@@ -1,0 +1,74 @@
+//! Configuration, parsed once: global flags, `BERTH_*` variables (through clap) and the
+//! config file, resolved into one `Config`. This is the only module that reads the process
+//! environment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use berth_core::defaults::Defaults;
+use berth_core::policy::Policy;
+use serde::Deserialize;
+
+use crate::cli::Cli;
+
+/// The config file's shape (`config.toml`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    policy: Policy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub defaults: Defaults,
+    pub policy: Policy,
+    pub server: Option<String>,
+}
+
+pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
+    let file = match &cli.config {
+        Some(path) => read(path)?,
+        None => match default_config_path() {
+            Some(path) if path.exists() => read(&path)?,
+            _ => FileConfig::default(),
+        },
+    };
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .or_else(default_data_dir)
+        .context("cannot tell where to keep data: set --data-dir or BERTH_DATA_DIR")?;
+    Ok(Config { data_dir, defaults: file.defaults, policy: file.policy, server: cli.server.clone() })
+}
+
+fn read(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {} is invalid", path.display()))
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("berth/config.toml"))
+}
+
+fn default_data_dir() -> Option<PathBuf> {
+    xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("berth"))
+}
+
+fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    env_var(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env_var("HOME").map(|h| Path::new(&h).join(fallback)))
+}
+
+/// One variable of this process's environment (for `-e KEY` and env files).
+pub fn env_var(key: &str) -> Option<String> {
+    #[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
+    std::env::var(key).ok()
+}

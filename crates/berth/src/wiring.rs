@@ -1,0 +1,70 @@
+//! The only place that names concrete implementations: the SQLite store and the Docker
+//! backend, assembled into a `Runner`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_backend_docker::DockerBackend;
+use berth_core::backend::BackendError;
+use berth_core::clock::SystemClock;
+use berth_core::store::{JobStore, Store};
+use berth_engine::Runner;
+use berth_engine::paths::DataPaths;
+use berth_store_sqlite::SqliteStore;
+
+use crate::config::Config;
+use crate::ui;
+
+/// The embedded store, and a runner when the container engine answers.
+pub struct Local {
+    pub store: Arc<dyn Store>,
+    pub paths: DataPaths,
+    pub runner: Result<Runner, BackendError>,
+}
+
+impl Local {
+    /// The runner, or an error saying what to do about the engine.
+    pub fn runner(&self) -> anyhow::Result<&Runner> {
+        self.runner.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+pub async fn open(config: &Config) -> anyhow::Result<Local> {
+    let paths = DataPaths::new(&config.data_dir);
+    let db = paths.database();
+    let store = Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);
+    let install_id = store.install_id().await?;
+    let runner = DockerBackend::connect().await.map(|backend| Runner {
+        store: store.clone(),
+        backend: Arc::new(backend),
+        clock: Arc::new(SystemClock),
+        install_id,
+        owner: berth_engine::owner::current(),
+        paths: paths.clone(),
+        defaults: config.defaults.clone(),
+        policy: config.policy.clone(),
+    });
+    Ok(Local { store, paths, runner })
+}
+
+/// Opens the store and sweeps orphans first, as every command that opens the store does.
+/// A sweep that cannot run (engine down) is a warning, not a failure: the store is still
+/// readable.
+pub async fn open_and_sweep(config: &Config) -> anyhow::Result<Local> {
+    let local = open(config).await?;
+    match &local.runner {
+        Ok(runner) => match runner.sweep(false).await {
+            Ok(report) => {
+                for name in &report.removed {
+                    ui::note(&format!("removed container {name}, left behind by a berth process that died"));
+                }
+                for e in &report.errors {
+                    ui::warn(e);
+                }
+            }
+            Err(e) => ui::warn(&format!("orphan sweep skipped: {e}")),
+        },
+        Err(e) => ui::warn(&format!("orphan sweep skipped: {e}")),
+    }
+    Ok(local)
+}
