@@ -11,7 +11,10 @@ pub(crate) fn is_not_found(e: &Error) -> bool {
 fn is_connection(e: &Error) -> bool {
     matches!(
         e,
-        Error::IOError { .. } | Error::HyperResponseError { .. } | Error::RequestTimeoutError | Error::SocketNotFoundError(_)
+        Error::IOError { .. }
+            | Error::HyperResponseError { .. }
+            | Error::RequestTimeoutError
+            | Error::SocketNotFoundError(_)
     )
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, ImageInfo, PullObserver, StdinSource, Started, UnitHandle, UnitInfo, labels,
+    AttemptPlan, Backend, BackendError, ImageInfo, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, labels,
 };
 use berth_core::spec::JobSpec;
 use bollard::Docker;
@@ -34,17 +34,15 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks it answers.
     pub async fn connect() -> Result<DockerBackend, BackendError> {
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)")))?;
+        let docker = Docker::connect_with_local_defaults().map_err(|e| {
+            BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)"))
+        })?;
         // bollard 0.21 sends unversioned paths, so this only records the version; keep it for
         // when a fixed bollard pins the version (research/dependencies.md pitfall 3).
         let docker = docker.negotiate_version().await.map_err(|e| {
             BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)"))
         })?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| BackendError::Unavailable(format!("{e}: is dockerd running?")))?;
+        docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: is dockerd running?")))?;
         Ok(DockerBackend { docker })
     }
 

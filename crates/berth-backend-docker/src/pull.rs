@@ -45,10 +45,8 @@ pub(crate) async fn prepare(
 
 async fn pull_image(docker: &Docker, spec: &JobSpec, progress: &dyn PullObserver) -> Result<(), BackendError> {
     let reference = parse_image_ref(&spec.image).map_err(BackendError::Pull)?;
-    let options = CreateImageOptionsBuilder::new()
-        .from_image(&reference.repository())
-        .tag(&reference.pull_tag())
-        .build();
+    let options =
+        CreateImageOptionsBuilder::new().from_image(&reference.repository()).tag(&reference.pull_tag()).build();
     let credentials = spec.registry_auth.as_ref().map(|a| DockerCredentials {
         username: Some(a.username.clone()),
         password: Some(a.password.clone()),

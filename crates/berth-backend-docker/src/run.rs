@@ -7,9 +7,10 @@
 //! `oom` that precedes it is always seen.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use berth_core::backend::{BackendError, ExitInfo, OutputChunk, OutputStream, StdinSource, Started, UnitHandle};
+use berth_core::backend::{BackendError, ExitInfo, OutputChunk, OutputStream, Started, StdinSource, UnitHandle};
+use berth_core::clock::{Clock, SystemClock};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{AttachContainerOptionsBuilder, EventsOptionsBuilder, StatsOptionsBuilder};
@@ -71,7 +72,9 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
                 Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
                     Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
                 }
-                Ok(LogOutput::StdErr { message }) => Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message })),
+                Ok(LogOutput::StdErr { message }) => {
+                    Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message }))
+                }
                 Ok(LogOutput::StdIn { .. }) => None,
                 Err(e) => Some(Err(engine_error(e))),
             }
@@ -119,7 +122,8 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, BackendError> {
 }
 
 async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>) {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().saturating_sub(1);
+    let since = SystemClock.now().millis().max(0) as u64 / 1000;
+    let since = since.saturating_sub(1);
     let filters = std::collections::HashMap::from([
         ("type", vec!["container"]),
         ("container", vec![id.as_str()]),

@@ -175,7 +175,10 @@ fn port_bindings(spec: &JobSpec) -> Option<HashMap<String, Option<Vec<PortBindin
             host_ip: p.host_ip.map(|ip| ip.to_string()),
             host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
         };
-        out.entry(format!("{}/{}", p.container_port, p.protocol)).or_default().get_or_insert_with(Vec::new).push(binding);
+        out.entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(binding);
     }
     (!out.is_empty()).then_some(out)
 }

@@ -128,7 +128,9 @@ impl PullObserver for NoProgress {
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("image {0} is not present and the pull policy is never: build or pull it first (docker pull), or use --pull if-not-present")]
+    #[error(
+        "image {0} is not present and the pull policy is never: build or pull it first (docker pull), or use --pull if-not-present"
+    )]
     ImageNotFound(String),
     #[error("pulling the image failed: {0}")]
     Pull(String),

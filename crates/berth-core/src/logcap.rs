@@ -29,14 +29,7 @@ pub struct Split {
 impl LogCap {
     pub fn new(cap: u64) -> LogCap {
         let head_cap = cap / 2;
-        LogCap {
-            head_cap,
-            tail_cap: cap - head_cap,
-            head_used: 0,
-            tail: VecDeque::new(),
-            tail_bytes: 0,
-            omitted: 0,
-        }
+        LogCap { head_cap, tail_cap: cap - head_cap, head_used: 0, tail: VecDeque::new(), tail_bytes: 0, omitted: 0 }
     }
 
     /// Decides where a chunk of `len` bytes goes. Call `push_tail` for its tail part.

@@ -40,9 +40,7 @@ pub fn parse_image_ref(s: &str) -> Result<ImageRef, String> {
         None => (s, None),
     };
     let (registry, remainder) = match rest.split_once('/') {
-        Some((first, more)) if first.contains(['.', ':']) || first == "localhost" => {
-            (Some(first.to_string()), more)
-        }
+        Some((first, more)) if first.contains(['.', ':']) || first == "localhost" => (Some(first.to_string()), more),
         _ => (None, rest),
     };
     let (path, tag) = match remainder.rsplit_once(':') {
@@ -63,29 +61,17 @@ pub fn parse_image_ref(s: &str) -> Result<ImageRef, String> {
             return Err(format!("`{s}` has an invalid tag `{t}`: letters, digits, _ . - (max 128)"));
         }
     }
-    Ok(ImageRef {
-        registry,
-        path: path.to_string(),
-        tag: tag.map(str::to_string),
-        digest,
-    })
+    Ok(ImageRef { registry, path: path.to_string(), tag: tag.map(str::to_string), digest })
 }
 
 fn valid_path_component(c: &str) -> bool {
     let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
-    !c.is_empty()
-        && c.starts_with(alnum)
-        && c.ends_with(alnum)
-        && c.chars().all(|ch| alnum(ch) || "._-".contains(ch))
+    !c.is_empty() && c.starts_with(alnum) && c.ends_with(alnum) && c.chars().all(|ch| alnum(ch) || "._-".contains(ch))
 }
 
 fn check_digest(d: &str) -> Result<String, String> {
     match d.split_once(':') {
-        Some((algo, hex))
-            if !algo.is_empty()
-                && hex.len() >= 32
-                && hex.chars().all(|c| c.is_ascii_hexdigit()) =>
-        {
+        Some((algo, hex)) if !algo.is_empty() && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
             Ok(d.to_string())
         }
         _ => Err(format!("`@{d}` is not a digest: expected e.g. @sha256:<64 hex>")),
@@ -125,12 +111,7 @@ pub fn parse_port(s: &str) -> Result<PortMapping, String> {
         None | Some("") => None,
         Some(h) => Some(port(h).ok_or_else(bad)?),
     };
-    Ok(PortMapping {
-        host_ip,
-        host_port,
-        container_port: port(container).ok_or_else(bad)?,
-        protocol,
-    })
+    Ok(PortMapping { host_ip, host_port, container_port: port(container).ok_or_else(bad)?, protocol })
 }
 
 /// What `--gpus` asks for.
@@ -177,10 +158,10 @@ const SIGNALS: [(&str, i32); 12] = [
 
 /// `SIGTERM`, `TERM` or `15` → 15.
 pub fn parse_signal(s: &str) -> Result<i32, String> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
+    if let Ok(n) = s.parse::<i32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
     }
     let name = s.trim_start_matches("SIG");
     SIGNALS

@@ -7,12 +7,8 @@ use crate::spec::{JobSpec, Mount};
 use crate::spec_load::FieldError;
 
 /// Paths whose bind mount hands the container control of the host's engine.
-const ENGINE_SOCKETS: [&str; 4] = [
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/run/podman/podman.sock",
-    "/run/containerd/containerd.sock",
-];
+const ENGINE_SOCKETS: [&str; 4] =
+    ["/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock", "/run/containerd/containerd.sock"];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -42,20 +38,32 @@ impl Policy {
     /// Checks a spec; the error names the field and how to proceed.
     pub fn check(&self, spec: &JobSpec) -> Result<(), FieldError> {
         if spec.security.privileged && !self.allow_privileged {
-            return Err(denied("security.privileged", "privileged containers are refused by policy (allow_privileged)"));
+            return Err(denied(
+                "security.privileged",
+                "privileged containers are refused by policy (allow_privileged)",
+            ));
         }
         if spec.security.oom_kill_disable && !self.allow_oom_kill_disable {
-            return Err(denied("security.oom_kill_disable", "disabling the OOM killer is refused by policy (allow_oom_kill_disable)"));
+            return Err(denied(
+                "security.oom_kill_disable",
+                "disabling the OOM killer is refused by policy (allow_oom_kill_disable)",
+            ));
         }
         if spec.network.as_deref() == Some("host") && !self.allow_host_network {
-            return Err(denied("network", "the host network is refused by policy (allow_host_network); use bridge or a named network"));
+            return Err(denied(
+                "network",
+                "the host network is refused by policy (allow_host_network); use bridge or a named network",
+            ));
         }
         for (i, m) in spec.mounts.iter().enumerate() {
             let Mount::Bind { source, .. } = m else { continue };
             let field = format!("mounts[{i}].source");
             let normalized = source.trim_end_matches('/');
             if ENGINE_SOCKETS.contains(&normalized) && !self.allow_engine_socket {
-                return Err(denied(&field, "mounting the container engine's socket is refused by policy (allow_engine_socket): it would give the job control of the host"));
+                return Err(denied(
+                    &field,
+                    "mounting the container engine's socket is refused by policy (allow_engine_socket): it would give the job control of the host",
+                ));
             }
             if !self.allow_bind_mounts {
                 return Err(denied(&field, "bind mounts are refused by policy (allow_bind_mounts); use a volume"));
@@ -95,9 +103,8 @@ mod tests {
             })
         });
         assert!(p.check(&sock).unwrap_err().message.contains("engine's socket"));
-        let bind = spec_with(|s| {
-            s.mounts.push(Mount::Bind { source: "/tmp".into(), target: "/t".into(), read_only: false })
-        });
+        let bind =
+            spec_with(|s| s.mounts.push(Mount::Bind { source: "/tmp".into(), target: "/t".into(), read_only: false }));
         assert!(p.check(&bind).is_ok());
         let strict = Policy { allow_bind_mounts: false, ..Policy::default() };
         assert!(strict.check(&bind).is_err());

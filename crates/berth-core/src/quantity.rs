@@ -62,7 +62,7 @@ impl fmt::Display for ByteSize {
         for (unit, shift) in UNITS {
             let base = 1u64 << shift;
             if self.0 >= base {
-                if self.0 % base == 0 {
+                if self.0.is_multiple_of(base) {
                     return write!(f, "{}{unit}", self.0 / base);
                 }
                 return write!(f, "{:.1}{unit}", self.0 as f64 / base as f64);
@@ -89,9 +89,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Int(n) if n >= 0 => Ok(ByteSize(n as u64)),
-            Raw::Int(n) => Err(serde::de::Error::custom(format!(
-                "{n} is negative: a size must be zero or more bytes"
-            ))),
+            Raw::Int(n) => Err(serde::de::Error::custom(format!("{n} is negative: a size must be zero or more bytes"))),
             Raw::Float(f) => Err(serde::de::Error::custom(format!(
                 "{f} is not a whole number of bytes: write e.g. \"1.5g\" as a string"
             ))),
@@ -123,9 +121,7 @@ impl FromStr for DurationSpec {
         if let Ok(secs) = t.parse::<u64>() {
             return Ok(DurationSpec::secs(secs));
         }
-        humantime::parse_duration(t)
-            .map(DurationSpec)
-            .map_err(|_| DurationError { input: s.to_string() })
+        humantime::parse_duration(t).map(DurationSpec).map_err(|_| DurationError { input: s.to_string() })
     }
 }
 
@@ -151,9 +147,9 @@ impl<'de> Deserialize<'de> for DurationSpec {
         }
         match Raw::deserialize(d)? {
             Raw::Int(n) if n >= 0 => Ok(DurationSpec::secs(n as u64)),
-            Raw::Int(n) => Err(serde::de::Error::custom(format!(
-                "{n} is negative: a duration must be zero or more seconds"
-            ))),
+            Raw::Int(n) => {
+                Err(serde::de::Error::custom(format!("{n} is negative: a duration must be zero or more seconds")))
+            }
             Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
         }
     }

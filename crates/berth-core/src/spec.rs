@@ -232,9 +232,7 @@ pub enum Mount {
 impl Mount {
     pub fn target(&self) -> &str {
         match self {
-            Mount::Volume { target, .. } | Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => {
-                target
-            }
+            Mount::Volume { target, .. } | Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => target,
         }
     }
 }
@@ -353,12 +351,7 @@ fn default_stop_grace() -> DurationSpec {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            run: default_run_timeout(),
-            stop_grace: default_stop_grace(),
-            queue: None,
-            total: None,
-        }
+        Timeouts { run: default_run_timeout(), stop_grace: default_stop_grace(), queue: None, total: None }
     }
 }
 

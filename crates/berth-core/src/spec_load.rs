@@ -66,8 +66,16 @@ pub fn spec_from_json(value: serde_json::Value) -> Result<JobSpec, FieldError> {
 fn path_error(path: &serde_path_to_error::Path, inner: &dyn fmt::Display) -> FieldError {
     let field = path.to_string();
     let field = if field == "." { String::new() } else { field };
-    // serde_yaml appends " at line N column M"; keep it, it helps people find the spot.
-    FieldError::new(field, inner.to_string())
+    // serde_yaml prefixes the parent's path ("resources: unknown field ..."): drop it, the
+    // field already says where. Its " at line N column M" suffix stays: it helps.
+    let mut message = inner.to_string();
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && !prefix.contains(' ')
+        && field.starts_with(prefix)
+    {
+        message = rest.to_string();
+    }
+    FieldError::new(field, message)
 }
 
 /// Parses Docker's env-file format: `KEY=VALUE` lines, `#` comments, blank lines, and bare
@@ -88,10 +96,7 @@ pub fn parse_env_file(
             None => (line.trim_end(), lookup(line.trim_end())),
         };
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(FieldError::new(
-                "env_files",
-                format!("{name} line {}: `{line}` is not KEY=VALUE", n + 1),
-            ));
+            return Err(FieldError::new("env_files", format!("{name} line {}: `{line}` is not KEY=VALUE", n + 1)));
         }
         if let Some(value) = value {
             out.insert(key.to_string(), value);
@@ -108,7 +113,7 @@ mod tests {
     fn unknown_field_names_its_path() {
         let err = parse_spec("image: a\nresources:\n  memroy: 5m\n").unwrap_err();
         assert_eq!(err.field, "resources.memroy");
-        assert!(err.message.contains("unknown field `memroy`"), "{}", err.message);
+        assert!(err.message.starts_with("unknown field `memroy`"), "{}", err.message);
     }
 
     #[test]

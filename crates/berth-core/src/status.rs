@@ -79,11 +79,7 @@ impl JobStatus {
     }
 
     pub fn check_transition(self, next: JobStatus) -> Result<(), TransitionError> {
-        if self.can_transition_to(next) {
-            Ok(())
-        } else {
-            Err(TransitionError { from: self, to: next })
-        }
+        if self.can_transition_to(next) { Ok(()) } else { Err(TransitionError { from: self, to: next }) }
     }
 }
 

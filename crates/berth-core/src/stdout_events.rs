@@ -90,9 +90,7 @@ impl Pieces {
 }
 
 fn as_event(line: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
-    if memchr::memmem::find(line, b"\"berth\"").is_none() {
-        return None;
-    }
+    memchr::memmem::find(line, b"\"berth\"")?;
     match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(map)) if map.contains_key("berth") => Some(map),
         _ => None,

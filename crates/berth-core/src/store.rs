@@ -215,10 +215,21 @@ pub trait JobStore: Send + Sync {
     /// Changes a job's status if the lifecycle allows it, and records a `status` event.
     async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord>;
     /// Starts attempt `attempts + 1` owned by `owner`; returns it.
-    async fn start_attempt(&self, id: &JobId, owner: &str, output_dir: Option<String>, at: Timestamp) -> StoreResult<AttemptRecord>;
+    async fn start_attempt(
+        &self,
+        id: &JobId,
+        owner: &str,
+        output_dir: Option<String>,
+        at: Timestamp,
+    ) -> StoreResult<AttemptRecord>;
     async fn update_attempt(&self, id: &JobId, number: u32, update: AttemptUpdate) -> StoreResult<()>;
     async fn list_attempts(&self, id: &JobId) -> StoreResult<Vec<AttemptRecord>>;
-    async fn set_result(&self, id: &JobId, result: Option<serde_json::Value>, artifacts: &[Artifact]) -> StoreResult<()>;
+    async fn set_result(
+        &self,
+        id: &JobId,
+        result: Option<serde_json::Value>,
+        artifacts: &[Artifact],
+    ) -> StoreResult<()>;
     async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
     /// Removes a finished job with its logs, events and ledger rows.
     async fn delete_job(&self, id: &JobId) -> StoreResult<()>;

@@ -45,15 +45,15 @@ fn check_identity(spec: &JobSpec, e: &mut Errors) {
     if let Err(m) = parse::parse_image_ref(&spec.image) {
         e.add("image", m);
     }
-    if let Some(name) = &spec.name {
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-            e.add("name", "must be 1 to 128 printable characters");
-        }
+    if let Some(name) = &spec.name
+        && (name.is_empty() || name.len() > 128 || name.chars().any(char::is_control))
+    {
+        e.add("name", "must be 1 to 128 printable characters");
     }
-    if let Some(auth) = &spec.registry_auth {
-        if auth.username.is_empty() {
-            e.add("registry_auth.username", "must not be empty");
-        }
+    if let Some(auth) = &spec.registry_auth
+        && auth.username.is_empty()
+    {
+        e.add("registry_auth.username", "must not be empty");
     }
     for (k, v) in &spec.labels {
         let field = format!("labels.{k}");
@@ -95,9 +95,7 @@ fn check_process(spec: &JobSpec, e: &mut Errors) {
         }
     }
     if let Some(h) = &spec.hostname {
-        let ok = !h.is_empty()
-            && h.len() <= 63
-            && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        let ok = !h.is_empty() && h.len() <= 63 && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !ok {
             e.add("hostname", format!("`{h}` is not a hostname: letters, digits, - and . (max 63)"));
         }
@@ -152,7 +150,10 @@ fn check_mounts(spec: &JobSpec, e: &mut Errors) {
                 let ok = source.starts_with(|c: char| c.is_ascii_alphanumeric())
                     && source.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
                 if !ok {
-                    e.add(format!("{field}.source"), format!("`{source}` is not a volume name: letters, digits, _ . -"));
+                    e.add(
+                        format!("{field}.source"),
+                        format!("`{source}` is not a volume name: letters, digits, _ . -"),
+                    );
                 }
             }
             Mount::Bind { source, .. } => e.check(&format!("{field}.source"), absolute_path(source)),
@@ -184,9 +185,9 @@ fn check_network(spec: &JobSpec, e: &mut Errors) {
         }
     }
     for (i, h) in spec.extra_hosts.iter().enumerate() {
-        let ok = h.split_once(':').is_some_and(|(name, ip)| {
-            !name.is_empty() && (ip == "host-gateway" || ip.parse::<IpAddr>().is_ok())
-        });
+        let ok = h
+            .split_once(':')
+            .is_some_and(|(name, ip)| !name.is_empty() && (ip == "host-gateway" || ip.parse::<IpAddr>().is_ok()));
         if !ok {
             e.add(format!("extra_hosts[{i}]"), format!("`{h}` is not name:ip"));
         }
@@ -195,15 +196,15 @@ fn check_network(spec: &JobSpec, e: &mut Errors) {
 
 fn check_resources(spec: &JobSpec, e: &mut Errors) {
     let r = &spec.resources;
-    if let Some(c) = r.cpus {
-        if !(c.is_finite() && c > 0.0 && c <= 1024.0) {
-            e.add("resources.cpus", format!("{c} is not a CPU count: expected more than 0, e.g. 0.5 or 2"));
-        }
+    if let Some(c) = r.cpus
+        && !(c.is_finite() && c > 0.0 && c <= 1024.0)
+    {
+        e.add("resources.cpus", format!("{c} is not a CPU count: expected more than 0, e.g. 0.5 or 2"));
     }
-    if let Some(m) = r.memory {
-        if m < MIN_MEMORY {
-            e.add("resources.memory", format!("{m} is below the minimum of {MIN_MEMORY}"));
-        }
+    if let Some(m) = r.memory
+        && m < MIN_MEMORY
+    {
+        e.add("resources.memory", format!("{m} is below the minimum of {MIN_MEMORY}"));
     }
     if let (Some(MemorySwap::Limit(swap)), mem) = (r.memory_swap, r.memory) {
         match mem {
@@ -271,11 +272,7 @@ pub fn relative_path(p: &str) -> Result<(), String> {
         && !p.starts_with('/')
         && !p.contains('\0')
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{p}` must be a relative path without `.`, `..` or empty parts"))
-    }
+    if ok { Ok(()) } else { Err(format!("`{p}` must be a relative path without `.`, `..` or empty parts")) }
 }
 
 #[cfg(test)]

@@ -11,15 +11,17 @@ use berth_core::backend::{
 };
 use berth_core::spec::JobSpec;
 use berth_core::status::{InfraKind, JobStatus, Reason, TimeoutPhase};
-use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobRecord, StatusChange, StoreError, StoreResult};
+use berth_core::store::{
+    AttemptUpdate, ContainerEvent, ContainerPhase, JobRecord, StatusChange, StoreError, StoreResult,
+};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::Runner;
 use crate::cancel::Cancel;
 use crate::outputs;
 use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder, Shown};
-use crate::Runner;
 
 /// How long output may keep flowing after the exit before the recorder stops reading
 /// (some engines keep the attach stream open after exit: bollard #251).
@@ -222,7 +224,8 @@ impl Runner {
             (None, Err(e)) => Ending::backend(e),
         };
         if let Ok(e) = &exit {
-            let update = AttemptUpdate { peak_memory: e.peak_memory, cpu_seconds: e.cpu_seconds, ..AttemptUpdate::default() };
+            let update =
+                AttemptUpdate { peak_memory: e.peak_memory, cpu_seconds: e.cpu_seconds, ..AttemptUpdate::default() };
             let _ = self.store.update_attempt(&job.id, n, update).await;
         }
         match logs {
@@ -240,14 +243,15 @@ impl Runner {
     async fn collect(&self, job: &JobRecord, n: u32, spec: &JobSpec) {
         let dir = self.paths.output_dir(&job.id, n);
         let limits = spec.output.clone();
-        let collected = tokio::task::spawn_blocking(move || outputs::collect(&dir, n, &limits)).await.unwrap_or_default();
+        let collected =
+            tokio::task::spawn_blocking(move || outputs::collect(&dir, n, &limits)).await.unwrap_or_default();
         for w in &collected.warnings {
             self.event(job, "warning", serde_json::json!({"message": w})).await;
         }
-        if collected.result.is_some() || !collected.artifacts.is_empty() {
-            if let Err(e) = self.store.set_result(&job.id, collected.result, &collected.artifacts).await {
-                self.event(job, "warning", serde_json::json!({"message": format!("recording the result: {e}")})).await;
-            }
+        if (collected.result.is_some() || !collected.artifacts.is_empty())
+            && let Err(e) = self.store.set_result(&job.id, collected.result, &collected.artifacts).await
+        {
+            self.event(job, "warning", serde_json::json!({"message": format!("recording the result: {e}")})).await;
         }
     }
 

@@ -76,7 +76,10 @@ pub fn collect(output: &Path, attempt: u32, limits: &OutputLimits) -> Collected 
 
 fn read_result(path: &Path, size: u64, limits: &OutputLimits, out: &mut Collected) {
     if size > limits.result_cap.0 {
-        out.warnings.push(format!("{} is {size} bytes, over the {} result cap: ignored", limits.result_file, limits.result_cap));
+        out.warnings.push(format!(
+            "{} is {size} bytes, over the {} result cap: ignored",
+            limits.result_file, limits.result_cap
+        ));
         return;
     }
     match fs::read(path).map(|b| serde_json::from_slice::<serde_json::Value>(&b)) {

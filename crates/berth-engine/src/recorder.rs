@@ -49,7 +49,14 @@ pub struct LogRecorder {
 
 impl LogRecorder {
     /// `next_seq` continues the job's sequence (earlier attempts keep their chunks).
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, job: JobId, attempt: u32, cap: u64, next_seq: i64) -> LogRecorder {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        job: JobId,
+        attempt: u32,
+        cap: u64,
+        next_seq: i64,
+    ) -> LogRecorder {
         LogRecorder {
             store,
             clock,
@@ -226,7 +233,11 @@ mod tests {
         rec.finish().await.unwrap();
         let chunks = stored(&store, &rec).await;
         let text: Vec<_> = chunks.iter().map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned())).collect();
-        let want = [(LogStream::Stdout, "one\n".into()), (LogStream::Stdout, "two\n".into()), (LogStream::Stderr, "err\n".into())];
+        let want = [
+            (LogStream::Stdout, "one\n".into()),
+            (LogStream::Stdout, "two\n".into()),
+            (LogStream::Stderr, "err\n".into()),
+        ];
         assert_eq!(text, want);
         let events = store.read_events(&rec.job, 0, 10).await.unwrap();
         let progress: Vec<_> = events.iter().filter(|e| e.kind == "progress").collect();
@@ -245,7 +256,8 @@ mod tests {
         }
         rec.finish().await.unwrap();
         let chunks = stored(&store, &rec).await;
-        let logs: Vec<u8> = chunks.iter().filter(|c| c.stream != LogStream::Berth).flat_map(|c| c.data.clone()).collect();
+        let logs: Vec<u8> =
+            chunks.iter().filter(|c| c.stream != LogStream::Berth).flat_map(|c| c.data.clone()).collect();
         assert!(logs.len() <= 1000, "{} bytes kept", logs.len());
         let text = String::from_utf8(logs).unwrap();
         assert!(text.starts_with("line 0000\n"));

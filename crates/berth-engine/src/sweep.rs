@@ -32,7 +32,8 @@ impl Runner {
         for unit in units {
             self.sweep_unit(unit, dry_run, &mut report).await;
         }
-        let unfinished = JobFilter { statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running], limit: None };
+        let unfinished =
+            JobFilter { statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running], limit: None };
         for job in self.store.list_jobs(&unfinished).await? {
             let dead = job.owner.as_deref().is_some_and(|o| liveness(o) == Liveness::Dead);
             if dead && !report.lost.contains(&job.id) {
@@ -94,11 +95,12 @@ impl Runner {
             return;
         }
         let now = self.clock.now();
-        if let Ok(job) = self.store.get_job(id).await {
-            if job.attempts > 0 {
-                let update = AttemptUpdate { finished_at: Some(now), reason: Some(Reason::WorkerLost), ..Default::default() };
-                let _ = self.store.update_attempt(id, job.attempts, update).await;
-            }
+        if let Ok(job) = self.store.get_job(id).await
+            && job.attempts > 0
+        {
+            let update =
+                AttemptUpdate { finished_at: Some(now), reason: Some(Reason::WorkerLost), ..Default::default() };
+            let _ = self.store.update_attempt(id, job.attempts, update).await;
         }
         match self.store.set_status(id, StatusChange::end(Reason::WorkerLost, None, now)).await {
             // Finished meanwhile: its own ending stands.

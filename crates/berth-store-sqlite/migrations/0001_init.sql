@@ -17,7 +17,8 @@ CREATE TABLE jobs (
     finished_at INTEGER,
     result      TEXT
 );
-CREATE INDEX jobs_by_status ON jobs (status, id);
+CREATE INDEX jobs_by_status ON jobs (status, created_at);
+CREATE INDEX jobs_by_created ON jobs (created_at);
 
 CREATE TABLE attempts (
     job_id       TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,

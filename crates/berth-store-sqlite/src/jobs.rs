@@ -21,16 +21,14 @@ impl JobStore for SqliteStore {
 
     async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord> {
         let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO jobs (id, spec, status, owner, created_at) VALUES ($1, $2, 'queued', $3, $4)",
-        )
-        .bind(job.id.as_str())
-        .bind(to_json(&job.spec)?)
-        .bind(&job.owner)
-        .bind(job.created_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query("INSERT INTO jobs (id, spec, status, owner, created_at) VALUES ($1, $2, 'queued', $3, $4)")
+            .bind(job.id.as_str())
+            .bind(to_json(&job.spec)?)
+            .bind(&job.owner)
+            .bind(job.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         insert_event(&mut tx, &job.id, "status", &serde_json::json!({"status": "queued"}), job.created_at).await?;
         tx.commit().await.map_err(db_err)?;
         self.get_job(&job.id).await
@@ -68,11 +66,14 @@ impl JobStore for SqliteStore {
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
         let limit = filter.limit.map_or(-1, i64::from);
         let sql = if filter.statuses.is_empty() {
-            format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1")
+            format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT $1")
         } else {
             // Statuses come from the enum, never from user text.
             let list: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({}) ORDER BY id DESC LIMIT $1", list.join(","))
+            format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({}) ORDER BY created_at DESC, rowid DESC LIMIT $1",
+                list.join(",")
+            )
         };
         let found = sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await.map_err(db_err)?;
         found.iter().map(rows::job).collect()
@@ -122,13 +123,14 @@ impl JobStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<AttemptRecord> {
         let mut tx = self.write().await?;
-        let number: i64 = sqlx::query_scalar("UPDATE jobs SET attempts = attempts + 1, owner = $2 WHERE id = $1 RETURNING attempts")
-            .bind(id.as_str())
-            .bind(owner)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let number: i64 =
+            sqlx::query_scalar("UPDATE jobs SET attempts = attempts + 1, owner = $2 WHERE id = $1 RETURNING attempts")
+                .bind(id.as_str())
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         sqlx::query("INSERT INTO attempts (job_id, number, owner, output_dir, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.as_str())
             .bind(number)
@@ -186,7 +188,12 @@ impl JobStore for SqliteStore {
         found.iter().map(rows::attempt).collect()
     }
 
-    async fn set_result(&self, id: &JobId, result: Option<serde_json::Value>, artifacts: &[Artifact]) -> StoreResult<()> {
+    async fn set_result(
+        &self,
+        id: &JobId,
+        result: Option<serde_json::Value>,
+        artifacts: &[Artifact],
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let result = result.as_ref().map(to_json).transpose()?;
         sqlx::query("UPDATE jobs SET result = $2 WHERE id = $1")

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use berth_core::store::{StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
@@ -38,7 +38,6 @@ impl SqliteStore {
             .map_err(db_err)?
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
@@ -47,6 +46,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        enable_wal(&pool).await?;
         migrate(&pool).await?;
         let install_id = ensure_install_id(&pool).await?;
         Ok(SqliteStore { pool, install_id })
@@ -54,6 +54,26 @@ impl SqliteStore {
 
     pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+}
+
+/// WAL is a property of the database file, so it is set once, not per connection: switching
+/// needs an exclusive lock that `busy_timeout` cannot wait for (sqlx PR #1930), which made
+/// concurrent `berth` processes fail with "database is locked". Retried while others hold it.
+async fn enable_wal(pool: &SqlitePool) -> StoreResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.map_err(db_err)?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match sqlx::query("PRAGMA journal_mode = WAL").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("locked") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(db_err(e)),
+        }
     }
 }
 
@@ -82,10 +102,7 @@ async fn ensure_install_id(pool: &SqlitePool) -> StoreResult<String> {
         .execute(pool)
         .await
         .map_err(db_err)?;
-    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'")
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)
+    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {

@@ -80,13 +80,14 @@ impl LogStore for SqliteStore {
     }
 
     async fn read_events(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>> {
-        let found = sqlx::query("SELECT seq, at, kind, data FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-            .bind(id.as_str())
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let found =
+            sqlx::query("SELECT seq, at, kind, data FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                .bind(id.as_str())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
         found
             .iter()
             .map(|r| {

@@ -1,11 +1,11 @@
 //! Store behaviour tests against a real SQLite file. These are the seed of the conformance
 //! suite the PostgreSQL store will share.
 
+use berth_core::JobSpec;
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
 use berth_core::status::{JobStatus, Reason};
 use berth_core::store::*;
-use berth_core::JobSpec;
 
 use crate::SqliteStore;
 
@@ -43,10 +43,8 @@ async fn jobs_follow_the_lifecycle() {
     assert_eq!(running.started_at, Some(Timestamp(3)));
     let err = s.set_status(&job.id, StatusChange::to(JobStatus::Starting, Timestamp(4))).await.unwrap_err();
     assert!(matches!(err, StoreError::Transition(_)), "{err}");
-    let done = s
-        .set_status(&job.id, StatusChange::end(Reason::Exited { code: 3 }, Some(3), Timestamp(5)))
-        .await
-        .unwrap();
+    let done =
+        s.set_status(&job.id, StatusChange::end(Reason::Exited { code: 3 }, Some(3), Timestamp(5))).await.unwrap();
     assert_eq!((done.status, done.exit_code, done.finished_at), (JobStatus::Failed, Some(3), Some(Timestamp(5))));
     assert_eq!(done.reason, Some(Reason::Exited { code: 3 }));
     let events = s.read_events(&job.id, 0, 100).await.unwrap();
@@ -57,21 +55,27 @@ async fn jobs_follow_the_lifecycle() {
 #[tokio::test]
 async fn prefixes_find_one_job_or_say_why_not() {
     let (_d, s) = store().await;
-    let a = new_job(&s).await;
-    let b = new_job(&s).await;
-    assert_eq!(s.find_job(a.id.as_str()).await.unwrap().id, a.id);
-    // Ids made in the same millisecond share a long prefix.
-    let common = a.id.as_str().chars().zip(b.id.as_str().chars()).take_while(|(x, y)| x == y).count();
-    if common >= 4 {
-        let err = s.find_job(&a.id.as_str()[..common]).await.unwrap_err();
-        assert!(matches!(err, StoreError::Ambiguous { count: 2, .. }), "{err}");
-    }
+    let make = |id: &str, at| NewJob {
+        id: id.parse().unwrap(),
+        spec: JobSpec::new("busybox"),
+        owner: None,
+        created_at: Timestamp(at),
+    };
+    let a = s.create_job(make("abcd0000000000000000000000000001", 1)).await.unwrap();
+    let b = s.create_job(make("abcd0000000000000000000000000002", 2)).await.unwrap();
+    assert_eq!(s.find_job("abcd0000000000000000000000000001").await.unwrap().id, a.id);
+    let err = s.find_job("abcd").await.unwrap_err();
+    assert!(matches!(err, StoreError::Ambiguous { count: 2, .. }), "{err}");
+    assert_eq!(
+        s.find_job("ABCD00000000000000000000000000002").await.unwrap_err().to_string(),
+        "no job matches `ABCD00000000000000000000000000002`"
+    );
     assert!(matches!(s.find_job("ffff0000").await.unwrap_err(), StoreError::NotFound(_)));
     assert!(matches!(s.find_job("xyz!").await.unwrap_err(), StoreError::Conflict(_)));
     let listed = s.list_jobs(&JobFilter::default()).await.unwrap();
     assert_eq!(listed.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [b.id.clone(), a.id.clone()]);
-    let queued = JobFilter { statuses: vec![JobStatus::Running], limit: None };
-    assert!(s.list_jobs(&queued).await.unwrap().is_empty());
+    let running = JobFilter { statuses: vec![JobStatus::Running], limit: None };
+    assert!(s.list_jobs(&running).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -40,7 +40,9 @@ fn main() {
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let config = config::resolve(cli)?;
     if config.server.is_some() {
-        anyhow::bail!("--server/BERTH_SERVER: talking to a berth server is not available yet; unset it to use the embedded store");
+        anyhow::bail!(
+            "--server/BERTH_SERVER: talking to a berth server is not available yet; unset it to use the embedded store"
+        );
     }
     match &cli.command {
         Command::Run(args) => commands::run::run(&config, args).await,

@@ -39,10 +39,13 @@ pub fn spec_from_args(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagErr
 fn base_spec(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagError> {
     let mut positional = args.image_and_command.iter();
     let image = positional.next();
-    let mut spec = match &args.file {
-        Some(path) => load_file(path, lookup)?,
-        None => JobSpec::new(image.ok_or_else(|| err("IMAGE", "give an image to run, e.g. berth run busybox echo hi (or -f spec.yaml)"))?),
-    };
+    let mut spec =
+        match &args.file {
+            Some(path) => load_file(path, lookup)?,
+            None => JobSpec::new(image.ok_or_else(|| {
+                err("IMAGE", "give an image to run, e.g. berth run busybox echo hi (or -f spec.yaml)")
+            })?),
+        };
     if let Some(image) = image {
         spec.image = image.clone();
     }
@@ -166,11 +169,17 @@ fn apply_security(args: &RunArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
         let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt, "true"));
         match key {
             "no-new-privileges" => {
-                s.no_new_privileges = value.parse().map_err(|_| err("--security-opt", "no-new-privileges takes true or false"))?
+                s.no_new_privileges =
+                    value.parse().map_err(|_| err("--security-opt", "no-new-privileges takes true or false"))?
             }
             "seccomp" => s.seccomp_profile = Some(value.to_string()),
             "apparmor" => s.apparmor_profile = Some(value.to_string()),
-            _ => return Err(err("--security-opt", format!("`{opt}` is not supported: use no-new-privileges, seccomp=.. or apparmor=.."))),
+            _ => {
+                return Err(err(
+                    "--security-opt",
+                    format!("`{opt}` is not supported: use no-new-privileges, seccomp=.. or apparmor=.."),
+                ));
+            }
         }
     }
     Ok(())
@@ -270,14 +279,19 @@ fn parse_tmpfs(t: &str) -> Result<Mount, FlagError> {
 }
 
 fn octal(flag: &str, v: &str) -> Result<u32, FlagError> {
-    u32::from_str_radix(v.trim_start_matches("0o"), 8).map_err(|_| err(flag, format!("`{v}` is not an octal mode such as 1777")))
+    u32::from_str_radix(v.trim_start_matches("0o"), 8)
+        .map_err(|_| err(flag, format!("`{v}` is not an octal mode such as 1777")))
 }
 
 fn parse_ulimit(u: &str) -> Result<Ulimit, FlagError> {
     let bad = || err("--ulimit", format!("`{u}` is not NAME=SOFT[:HARD], e.g. nofile=1024:2048"));
     let (name, limits) = u.split_once('=').ok_or_else(bad)?;
     let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
-    Ok(Ulimit { name: name.to_string(), soft: soft.parse().map_err(|_| bad())?, hard: hard.parse().map_err(|_| bad())? })
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft: soft.parse().map_err(|_| bad())?,
+        hard: hard.parse().map_err(|_| bad())?,
+    })
 }
 
 #[cfg(test)]
@@ -294,10 +308,38 @@ mod tests {
     #[test]
     fn docker_style_flags_build_the_spec() {
         let s = spec(&[
-            "-e", "A=1", "-e", "HOME", "-v", "/data:/in:ro", "-v", "cache:/c", "--tmpfs", "/tmp:size=64m,mode=1777",
-            "-m", "64m", "--memory-swap", "-1", "--cpus", "1.5", "--ulimit", "nofile=10:20", "--pull", "never",
-            "--timeout", "30s", "--stop-timeout", "3", "-l", "team=x", "--security-opt", "seccomp=unconfined",
-            "busybox", "sh", "-c", "echo hi",
+            "-e",
+            "A=1",
+            "-e",
+            "HOME",
+            "-v",
+            "/data:/in:ro",
+            "-v",
+            "cache:/c",
+            "--tmpfs",
+            "/tmp:size=64m,mode=1777",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "1.5",
+            "--ulimit",
+            "nofile=10:20",
+            "--pull",
+            "never",
+            "--timeout",
+            "30s",
+            "--stop-timeout",
+            "3",
+            "-l",
+            "team=x",
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
         ])
         .unwrap();
         assert_eq!(s.image, "busybox");

@@ -32,7 +32,8 @@ impl Local {
 pub async fn open(config: &Config) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     let db = paths.database();
-    let store = Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);
+    let store =
+        Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);
     let install_id = store.install_id().await?;
     let runner = DockerBackend::connect().await.map(|backend| Runner {
         store: store.clone(),

@@ -23,7 +23,10 @@ async fn remove(local: &wiring::Local, id: &str) -> anyhow::Result<String> {
     let job = local.store.find_job(id).await?;
     if !job.status.can_remove() {
         let owner = job.owner.as_deref().and_then(|o| o.split(':').nth(1)).unwrap_or("?");
-        anyhow::bail!("job is {}: it is run by berth process {owner}; stop it there (Ctrl-C, or kill -INT {owner}) and remove it after", job.status);
+        anyhow::bail!(
+            "job is {}: it is run by berth process {owner}; stop it there (Ctrl-C, or kill -INT {owner}) and remove it after",
+            job.status
+        );
     }
     local.store.delete_job(&job.id).await?;
     let dir = local.paths.job_dir(&job.id);

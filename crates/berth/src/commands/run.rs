@@ -16,7 +16,9 @@ use crate::{run_flags, ui, wiring};
 
 pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     if args.detach {
-        anyhow::bail!("-d/--detach needs a berth server to keep the job running after this command ends; berth server is not available yet, so run without -d (the job is recorded either way)");
+        anyhow::bail!(
+            "-d/--detach needs a berth server to keep the job running after this command ends; berth server is not available yet, so run without -d (the job is recorded either way)"
+        );
     }
     let spec = run_flags::spec_from_args(args, &env_var)?;
     let local = wiring::open_and_sweep(config).await?;
@@ -37,7 +39,9 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     let done = runner.run_attempt(&job, io, &cancel).await?;
     match &done.reason {
         Some(Reason::Exited { .. }) | None => {}
-        Some(Reason::Infra { message, .. }) => ui::error(&format!("job {} {}: {message}", done.id.short(), done.status)),
+        Some(Reason::Infra { message, .. }) => {
+            ui::error(&format!("job {} {}: {message}", done.id.short(), done.status))
+        }
         Some(reason) => ui::note(&format!("job {} {}: {reason}", done.id.short(), done.status)),
     }
     Ok(ui::exit_code(&done))

@@ -1,0 +1,305 @@
+//! End-to-end tests of `berth run` and friends against a real Docker engine and the local
+//! test image. Every test ends by asserting that no container of its own install is left.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use util::{IMAGE, TestEnv, code, docker_inspect, signal, stderr, stdout};
+
+#[test]
+fn exit_codes_pass_through_and_are_recorded() {
+    let t = TestEnv::new();
+    let ok = t.berth(&["run", IMAGE, "true"]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    let failed = t.berth(&["run", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(code(&failed), 3);
+    assert_eq!(stdout(&failed), "out\n");
+    assert!(stderr(&failed).contains("err\n"));
+    let ids = t.job_ids();
+    let (newest, oldest) = (t.inspect(&ids[0]), t.inspect(&ids[1]));
+    assert_eq!((newest["status"].as_str(), newest["reason"].as_str()), (Some("failed"), Some("exited(3)")));
+    assert_eq!((oldest["status"].as_str(), oldest["reason"].as_str()), (Some("succeeded"), Some("exited(0)")));
+    assert_eq!(newest["exit_code"], 3);
+    let ledger = &newest["containers"][0];
+    assert!(ledger["created_at"].is_number() && ledger["removed_at"].is_number(), "{ledger}");
+    // berth wait on a finished job prints and exits with its code.
+    let waited = t.berth(&["wait", &ids[0][..8]]);
+    assert_eq!((code(&waited), stdout(&waited).trim()), (3, "3"));
+    t.assert_no_containers();
+}
+
+#[test]
+fn stdin_round_trips_from_the_terminal_and_from_a_spec() {
+    let t = TestEnv::new();
+    let input = b"line one\nline two\n\x00binary\xff tail";
+    let out = t.berth_with_stdin(&["run", "-i", IMAGE, "cat"], input);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, input);
+    let spec = t.write(
+        "job.yaml",
+        "image: berth-test/busybox:latest\ncommand: [cat]\nstdin: {json: {\"task\": \"sum\", \"numbers\": [1, 2]}}\n",
+    );
+    let out = t.berth(&["run", "-f", spec.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "{\"numbers\":[1,2],\"task\":\"sum\"}\n", "{}", stderr(&out));
+    t.assert_no_containers();
+}
+
+#[test]
+fn env_workdir_user_and_input_files_reach_the_container() {
+    let t = TestEnv::new();
+    let env_file = t.write("vars.env", "# comment\nFROM_FILE=file\nA=overridden-by-flag\n");
+    let out = t.berth(&[
+        "run",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "A=flag",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo $A $FROM_FILE $BERTH_ATTEMPT; pwd; id -u",
+    ]);
+    assert_eq!(stdout(&out), "flag file 1\n/tmp\n1000\n", "{}", stderr(&out));
+    let spec = t.write(
+        "files.yaml",
+        "image: berth-test/busybox:latest\ncommand: [/workspace/bin/run.sh]\nfiles:\n  - {path: bin/run.sh, content: \"#!/bin/sh\\necho from a file\\n\", mode: 0o755}\n",
+    );
+    let out = t.berth(&["run", "-f", spec.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "from a file\n", "{}", stderr(&out));
+    t.assert_no_containers();
+}
+
+#[test]
+fn secure_defaults_are_in_force_inside_the_container() {
+    let t = TestEnv::new();
+    let out = t.berth(&[
+        "run",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("CapEff:\t0000000000000000"), "{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    assert!(text.contains("docker-init"), "pid 1 should be the init process: {text}");
+    t.assert_no_containers();
+}
+
+#[test]
+fn limits_are_applied_to_the_running_container_and_ctrl_c_cancels() {
+    let t = TestEnv::new();
+    let mut child = t.spawn(&[
+        "run",
+        "--cpus",
+        "0.5",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--read-only",
+        "--tmpfs",
+        "/scratch:size=8m",
+        "--ulimit",
+        "nofile=100:200",
+        "--shm-size",
+        "16m",
+        "--network",
+        "none",
+        "-l",
+        "team=qa",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let id = t.wait_running();
+    let containers = t.containers();
+    assert_eq!(containers.len(), 1);
+    let c = docker_inspect(&containers[0]);
+    let hc = &c["HostConfig"];
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+    assert_eq!((hc["Memory"].as_i64(), hc["MemorySwap"].as_i64()), (Some(64 << 20), Some(64 << 20)));
+    assert_eq!(hc["PidsLimit"], 50);
+    assert_eq!(hc["ReadonlyRootfs"], true);
+    assert_eq!(hc["ShmSize"], 16 << 20);
+    assert_eq!(hc["NetworkMode"], "none");
+    assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
+    assert_eq!(hc["CapDrop"][0], "ALL");
+    assert_eq!(hc["SecurityOpt"][0], "no-new-privileges");
+    assert_eq!(hc["Init"], true);
+    assert!(
+        hc["Mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["Target"] == "/scratch" && m["TmpfsOptions"]["SizeBytes"] == 8 << 20)
+    );
+    let labels = &c["Config"]["Labels"];
+    assert_eq!((labels["berth.job"].as_str(), labels["team"].as_str()), (Some(id.as_str()), Some("qa")));
+    signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let job = t.inspect(&id);
+    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled(user)")));
+    t.assert_no_containers();
+}
+
+#[test]
+fn oom_is_reported_as_oom_killed() {
+    let t = TestEnv::new();
+    let out = t.berth(&["run", "-m", "16m", IMAGE, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    let job = t.only_job();
+    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("failed"), Some("oom_killed")));
+    assert_eq!(job["exit_code"], 137);
+    t.assert_no_containers();
+}
+
+#[test]
+fn a_job_ignoring_sigterm_is_killed_after_the_grace_and_timed_out() {
+    let t = TestEnv::new();
+    let started = Instant::now();
+    let out = t.berth(&[
+        "run",
+        "--timeout",
+        "1s",
+        "--stop-timeout",
+        "1",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 1; done",
+    ]);
+    assert_eq!(code(&out), 124, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ready\n");
+    let job = t.only_job();
+    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("timed_out"), Some("timed_out(run)")));
+    let stopping = job["events"].as_array().unwrap().iter().any(|e| e["kind"] == "stopping");
+    assert!(stopping, "a stopping event is recorded");
+    // Not a timing assertion on speed: only that the 60 s loop did not run to its end.
+    assert!(started.elapsed() < Duration::from_secs(50));
+    t.assert_no_containers();
+}
+
+#[test]
+fn two_hundred_thousand_lines_per_stream_arrive_complete_and_in_order() {
+    let t = TestEnv::new();
+    let script = r#"seq 1 200000 | awk '{ print "out " $1; print "err " $1 > "/dev/stderr" }'"#;
+    let out = t.berth(&["run", IMAGE, "sh", "-c", script]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let want = |prefix: &str| (1..=200_000).map(|i| format!("{prefix} {i}\n")).collect::<String>();
+    let (want_out, want_err) = (want("out"), want("err"));
+    assert!(stdout(&out) == want_out, "live stdout differs");
+    assert!(stderr(&out) == want_err, "live stderr differs");
+    let id = &t.job_ids()[0];
+    let stored = t.berth(&["logs", id]);
+    assert!(stdout(&stored) == want_out, "stored stdout differs");
+    assert!(stderr(&stored) == want_err, "stored stderr differs");
+    t.assert_no_containers();
+}
+
+#[test]
+fn the_log_cap_keeps_head_and_tail_with_a_marker_but_streams_everything_live() {
+    let t = TestEnv::new();
+    let out = t.berth(&["run", "--log-cap", "64k", IMAGE, "sh", "-c", "seq 1 100000"]);
+    let all: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    assert!(stdout(&out) == all, "the terminal gets every byte");
+    let id = &t.job_ids()[0];
+    let stored = t.berth(&["logs", id]);
+    let text = stdout(&stored);
+    assert!(text.len() <= 64 << 10, "{} bytes stored", text.len());
+    assert!(text.starts_with("1\n2\n3\n"));
+    assert!(text.ends_with("99999\n100000\n"));
+    let marker = stderr(&stored);
+    let omitted = all.len() - text.len();
+    assert!(marker.contains(&format!("[berth: {omitted} bytes of output omitted here")), "{marker}");
+    t.assert_no_containers();
+}
+
+#[test]
+fn result_artifacts_and_events_outlive_the_container() {
+    let t = TestEnv::new();
+    let script = r#"echo '{"berth":"progress","percent":40,"message":"halfway"}'
+echo plain
+echo '{"answer": 42}' > "$BERTH_OUTPUT_DIR/result.json"
+mkdir -p "$BERTH_OUTPUT_DIR/reports" && echo report > "$BERTH_OUTPUT_DIR/reports/r.txt""#;
+    let out = t.berth(&["run", IMAGE, "sh", "-c", script]);
+    assert_eq!(stdout(&out), "plain\n", "event lines are not log lines: {}", stderr(&out));
+    let job = t.only_job();
+    assert_eq!(job["result"], serde_json::json!({"answer": 42}));
+    assert_eq!(job["artifacts"], serde_json::json!([{"attempt": 1, "name": "reports/r.txt", "size": 7}]));
+    let progress: Vec<_> = job["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "progress").collect();
+    assert_eq!(progress.len(), 1);
+    assert_eq!(progress[0]["data"]["message"], "halfway");
+    let dir = job["output_dir"].as_str().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("{dir}/reports/r.txt")).unwrap(), "report\n");
+    t.assert_no_containers();
+}
+
+#[test]
+fn kill_9_of_berth_run_is_cleaned_up_by_the_next_command() {
+    let t = TestEnv::new();
+    let mut child = t.spawn(&["run", IMAGE, "sleep", "300"]);
+    let id = t.wait_running();
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait();
+    assert_eq!(t.containers().len(), 1, "the container outlives a SIGKILLed berth");
+    let dry = t.berth(&["gc", "--dry-run", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["removed"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(t.containers().len(), 1, "a dry run removes nothing");
+    // Any command that opens the store sweeps.
+    let ps = t.berth(&["ps"]);
+    assert!(ps.status.success());
+    t.assert_no_containers();
+    let job = t.inspect(&id);
+    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("lost"), Some("worker_lost")));
+    assert!(job["containers"][0]["removed_at"].is_number());
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_creates_nothing() {
+    let t = TestEnv::new();
+    let bad_spec = t.write("bad.yaml", "image: berth-test/busybox:latest\nresources: {memroy: 5m}\n");
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "Not/Valid:", "true"], "image: `Not/Valid:` is not an image reference"),
+        (&["run", "-f", bad_spec.to_str().unwrap()], "resources.memroy: unknown field `memroy`"),
+        (&["run", "-m", "-5m", IMAGE, "true"], "--memory: `-5m` is negative"),
+        (
+            &["run", "--pull", "never", "berth-test/absent:1", "true"],
+            "image berth-test/absent:1 is not present and the pull policy is never",
+        ),
+        (&["run", "--privileged", IMAGE, "true"], "security.privileged: privileged containers are refused by policy"),
+    ];
+    for (args, want) in cases {
+        let out = t.berth(args);
+        assert_eq!(code(&out), 125, "{args:?}");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    assert!(t.job_ids().is_empty(), "no job was recorded");
+    t.assert_no_containers();
+}
+
+#[test]
+fn rm_removes_finished_jobs_with_their_outputs() {
+    let t = TestEnv::new();
+    let out = t.berth(&["run", IMAGE, "sh", "-c", "echo x > $BERTH_OUTPUT_DIR/a"]);
+    assert_eq!(code(&out), 0);
+    let job = t.only_job();
+    let dir = job["output_dir"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&dir).exists());
+    let id = job["id"].as_str().unwrap();
+    let rm = t.berth(&["rm", &id[..10]]);
+    assert_eq!(stdout(&rm).trim(), id);
+    assert!(t.job_ids().is_empty());
+    assert!(!std::path::Path::new(&dir).exists());
+    let again = t.berth(&["rm", &id[..10]]);
+    assert_eq!(code(&again), 1);
+    assert!(stderr(&again).contains("no job matches"), "{}", stderr(&again));
+    t.assert_no_containers();
+}

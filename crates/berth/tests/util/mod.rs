@@ -1,0 +1,166 @@
+//! Shared helpers for the end-to-end tests: a private data dir per test, running the real
+//! `berth` binary, reading its JSON, and the leak check every Docker test ends with.
+
+#![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed call should fail the test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_core::store::JobStore;
+
+/// The image scripts/test builds from Debian's static busybox.
+pub const IMAGE: &str = "berth-test/busybox:latest";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        assert!(
+            Command::new("docker")
+                .arg("info")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "no Docker engine answers: run ./scripts/test, which installs and starts one"
+        );
+        TestEnv { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.args(args)
+            .env("BERTH_DATA_DIR", self.data_dir())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("BERTH_CONFIG")
+            .env("NO_COLOR", "1")
+            .env_remove("BERTH_SERVER");
+        c
+    }
+
+    /// Runs berth to completion with no stdin.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().expect("running berth")
+    }
+
+    /// Runs berth with `input` on stdin.
+    pub fn berth_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `berth inspect` of a job as JSON.
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let out = self.berth(&["inspect", id]);
+        assert!(out.status.success(), "inspect failed: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("inspect prints JSON")
+    }
+
+    /// The ids of all jobs, newest first.
+    pub fn job_ids(&self) -> Vec<String> {
+        let out = self.berth(&["ps", "-a", "-q"]);
+        assert!(out.status.success(), "ps failed: {}", stderr(&out));
+        stdout(&out).lines().map(str::to_string).collect()
+    }
+
+    /// The only job this test made.
+    pub fn only_job(&self) -> serde_json::Value {
+        let ids = self.job_ids();
+        assert_eq!(ids.len(), 1, "expected one job, found {ids:?}");
+        self.inspect(&ids[0])
+    }
+
+    /// Waits until some job of this env is running; returns its id.
+    pub fn wait_running(&self) -> String {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Some(id) = self.job_ids().first()
+                && self.inspect(id)["status"] == "running"
+            {
+                return id.clone();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no job started running within 60 s");
+    }
+
+    pub fn install_id(&self) -> String {
+        let db = self.data_dir().join("berth.db");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = berth_store_sqlite::SqliteStore::open(&db).await.unwrap();
+            store.install_id().await.unwrap()
+        })
+    }
+
+    /// Containers of this env's install, in any state.
+    pub fn containers(&self) -> Vec<String> {
+        let filter = format!("label=berth.install={}", self.install_id());
+        let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+
+    /// Every Docker test ends here: nothing berth created for this test is left.
+    pub fn assert_no_containers(&self) {
+        let left = self.containers();
+        assert!(left.is_empty(), "containers left behind: {left:?}");
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn docker_inspect(id: &str) -> serde_json::Value {
+    let out = Command::new("docker").args(["inspect", id]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0].clone()
+}
+
+/// Sends a signal to a child process.
+pub fn signal(child: &Child, sig: i32) {
+    // The child is ours and alive; kill(2) on its pid is the whole point.
+    let rc = unsafe_kill(child.id() as i32, sig);
+    assert_eq!(rc, 0, "kill failed");
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
