@@ -1,0 +1,69 @@
+# Shared set-up for scripts/demo, scripts/test and scripts/bench. Every step checks before
+# it acts, so running a script twice is safe. Source it; do not run it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Builds are shared across clones (CI runs in a fresh clone on the same machine).
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/berth-target}
+BERTH_BIN="$CARGO_TARGET_DIR/debug/berth"
+
+say() {
+  if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root for: $*" >&2; return 1
+  fi
+}
+
+# apt_install PKG...: installs the Debian packages that are not installed yet.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ensure_docker: a Docker engine answers on the default socket (installs and starts one).
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  command -v dockerd >/dev/null || apt_install docker.io
+  say "starting dockerd"
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl start docker
+  else
+    as_root sh -c 'nohup dockerd >/var/log/berth-dockerd.log 2>&1 &'
+  fi
+  local i
+  for i in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "dockerd did not come up; see /var/log/berth-dockerd.log" >&2
+  return 1
+}
+
+# ensure_image TAG DIR: builds DIR (plus a static busybox) as TAG unless TAG exists.
+ensure_image() {
+  local tag=$1 dir=$2 ctx
+  docker image inspect "$tag" >/dev/null 2>&1 && return 0
+  apt_install busybox-static
+  say "building image $tag"
+  ctx=$(mktemp -d)
+  cp -r "$ROOT/$dir/." "$ctx/"
+  cp /bin/busybox "$ctx/busybox"
+  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null 2> >(grep -v -e DEPRECATED -e BuildKit -e 'environment-variable' -e '^\s*$' >&2)
+  rm -rf "$ctx"
+}
+
+ensure_test_images() {
+  ensure_image berth-test/busybox:latest testdata/images/busybox
+}
+
+build_berth() {
+  say "building berth"
+  (cd "$ROOT" && cargo build -q -p berth)
+}
