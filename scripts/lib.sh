@@ -67,3 +67,39 @@ build_berth() {
   say "building berth"
   (cd "$ROOT" && cargo build -q -p berth)
 }
+
+# A local registry with htpasswd auth on 127.0.0.1 (the engine trusts 127.0.0.0/8 over
+# plain HTTP), holding the test image, for pull and registry-auth tests.
+REGISTRY=127.0.0.1:5858
+REGISTRY_USER=berth
+REGISTRY_PASSWORD=berth-test-password
+REGISTRY_DIR=/var/tmp/berth-registry
+
+ensure_registry() {
+  apt_install docker-registry apache2-utils curl
+  mkdir -p "$REGISTRY_DIR/data"
+  [ -f "$REGISTRY_DIR/htpasswd" ] || htpasswd -Bbc "$REGISTRY_DIR/htpasswd" "$REGISTRY_USER" "$REGISTRY_PASSWORD" 2>/dev/null
+  cat > "$REGISTRY_DIR/config.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $REGISTRY_DIR/data}}
+http: {addr: $REGISTRY}
+auth: {htpasswd: {realm: berth-test, path: $REGISTRY_DIR/htpasswd}}
+YAML
+  if ! curl -s -o /dev/null "http://$REGISTRY/v2/"; then
+    say "starting a local registry on $REGISTRY"
+    nohup docker-registry serve "$REGISTRY_DIR/config.yml" >"$REGISTRY_DIR/registry.log" 2>&1 &
+    local i
+    for i in $(seq 1 40); do curl -s -o /dev/null "http://$REGISTRY/v2/" && break; sleep 0.25; done
+  fi
+  local image="$REGISTRY/berth-test/busybox:latest" cfg
+  if ! curl -sf -u "$REGISTRY_USER:$REGISTRY_PASSWORD" "http://$REGISTRY/v2/berth-test/busybox/manifests/latest" \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -o /dev/null; then
+    say "pushing the test image to $REGISTRY"
+    cfg=$(mktemp -d)
+    docker tag berth-test/busybox:latest "$image"
+    echo "$REGISTRY_PASSWORD" | DOCKER_CONFIG=$cfg docker login -u "$REGISTRY_USER" --password-stdin "$REGISTRY" >/dev/null
+    DOCKER_CONFIG=$cfg docker push -q "$image" >/dev/null
+    rm -rf "$cfg"
+  fi
+}

@@ -25,22 +25,21 @@ pub(crate) async fn prepare(
     spec: &JobSpec,
     progress: &dyn PullObserver,
 ) -> Result<ImageInfo, BackendError> {
-    let pull = match spec.pull {
-        PullPolicy::Always => true,
-        PullPolicy::IfNotPresent => !image_present(docker, &spec.image).await?,
-        PullPolicy::Never => {
-            if !image_present(docker, &spec.image).await? {
-                return Err(BackendError::ImageNotFound(spec.image.clone()));
-            }
-            false
+    if spec.pull != PullPolicy::Always {
+        match docker.inspect_image(&spec.image).await {
+            Ok(found) => return Ok(image_info(found)),
+            Err(e) if !is_not_found(&e) => return Err(engine_error(e)),
+            Err(_) if spec.pull == PullPolicy::Never => return Err(BackendError::ImageNotFound(spec.image.clone())),
+            Err(_) => {}
         }
-    };
-    if pull {
-        pull_image(docker, spec, progress).await?;
     }
-    let inspected = docker.inspect_image(&spec.image).await.map_err(engine_error)?;
-    let digest = inspected.repo_digests.and_then(|d| d.into_iter().next()).or(inspected.id);
-    Ok(ImageInfo { digest })
+    pull_image(docker, spec, progress).await?;
+    docker.inspect_image(&spec.image).await.map(image_info).map_err(engine_error)
+}
+
+/// The registry digest when the image came from one, else the local image id.
+fn image_info(image: bollard::models::ImageInspect) -> ImageInfo {
+    ImageInfo { digest: image.repo_digests.and_then(|d| d.into_iter().next()).or(image.id) }
 }
 
 async fn pull_image(docker: &Docker, spec: &JobSpec, progress: &dyn PullObserver) -> Result<(), BackendError> {

@@ -56,7 +56,10 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
         .stdout(true)
         .stderr(true)
         .stream(true)
-        .logs(true)
+        // No log replay: the engine subscribes the attach to the streams before replaying
+        // the log file, so a line written during the replay arrived twice (seen in tests).
+        // Attaching before start, as `docker run` does, already sees every byte.
+        .logs(false)
         .build();
     let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
     docker.start_container(&unit.id, None).await.map_err(start_error)?;
@@ -99,7 +102,11 @@ async fn resolve_exit(
         .and_then(|c| c.state)
         .and_then(|s| s.oom_killed)
         .unwrap_or(false);
-    let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+    // A zero exit is `exited(0)` whatever the OOM signals say (a child was killed and the
+    // job recovered), so only a failure waits for the `die` event and any `oom` before it.
+    if code != 0 && !flagged {
+        let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+    }
     let oom_event = seen.borrow().oom;
     drop(tasks);
     let usage = usage.lock().map(|u| (u.peak_memory, u.cpu_nanos)).unwrap_or_default();

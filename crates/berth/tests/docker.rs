@@ -303,3 +303,59 @@ fn rm_removes_finished_jobs_with_their_outputs() {
     assert!(stderr(&again).contains("no job matches"), "{}", stderr(&again));
     t.assert_no_containers();
 }
+
+#[test]
+fn resource_use_is_recorded_for_a_job_that_runs_a_while() {
+    let t = TestEnv::new();
+    let out = t.berth(&["run", IMAGE, "sh", "-c", "dd if=/dev/zero bs=1M count=300 2>/dev/null | md5sum; sleep 3"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let job = t.only_job();
+    let attempt = &job["attempts"][0];
+    assert!(attempt["peak_memory"].as_u64().is_some_and(|m| m > 0), "{attempt}");
+    assert!(attempt["cpu_seconds"].as_f64().is_some_and(|c| c > 0.0), "{attempt}");
+    assert!(attempt["image_digest"].as_str().is_some_and(|d| d.contains("sha256:")), "{attempt}");
+    t.assert_no_containers();
+}
+
+#[test]
+fn a_gpu_request_without_a_gpu_runtime_fails_clearly_and_cleans_up() {
+    let t = TestEnv::new();
+    let runtimes =
+        std::process::Command::new("docker").args(["info", "--format", "{{json .Runtimes}}"]).output().unwrap();
+    let has_gpu_runtime = String::from_utf8_lossy(&runtimes.stdout).contains("nvidia");
+    let out = t.berth(&["run", "--gpus", "all", IMAGE, "true"]);
+    if has_gpu_runtime {
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    } else {
+        assert_eq!(code(&out), 125);
+        assert!(stderr(&out).contains("no GPU is available on this node"), "{}", stderr(&out));
+        let job = t.only_job();
+        assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("error"), Some("infra(gpu_unavailable)")));
+    }
+    t.assert_no_containers();
+}
+
+#[test]
+fn pulls_from_a_registry_with_credentials_and_says_when_they_are_missing() {
+    let t = TestEnv::new();
+    let registry = util::setup_var("BERTH_TEST_REGISTRY");
+    let image = format!("{registry}/berth-test/busybox:latest");
+    let out = t.berth(&["run", "--pull", "always", &image, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("the registry wants credentials"), "{}", stderr(&out));
+    let (user, password) =
+        (util::setup_var("BERTH_TEST_REGISTRY_USER"), util::setup_var("BERTH_TEST_REGISTRY_PASSWORD"));
+    let spec = t.write(
+        "pull.yaml",
+        &format!("image: {image}\npull: always\ncommand: [echo, pulled]\nregistry_auth: {{username: {user}, password: {password}}}\n"),
+    );
+    let out = t.berth(&["run", "-f", spec.to_str().unwrap()]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "pulled\n"), "{}", stderr(&out));
+    let ids = t.job_ids();
+    let job = t.inspect(&ids[0]);
+    assert_eq!(job["spec"]["registry_auth"]["password"], "***", "secrets never come back");
+    assert!(!serde_json::to_string(&job).unwrap().contains(&password));
+    let failed = t.inspect(&ids[1]);
+    assert_eq!(failed["reason"], "infra(pull_failed)");
+    t.assert_no_containers();
+}

@@ -47,13 +47,28 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     Ok(ui::exit_code(&done))
 }
 
+/// First Ctrl-C (or SIGTERM) cancels: the container gets its stop signal and grace. A second
+/// says what is happening; a third exits at once and leaves the container to the orphan
+/// sweep of the next `berth` command (it is labelled with this dead process as owner).
 async fn cancel_on_signals(cancel: Cancel) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return;
     };
-    tokio::select! {
-        _ = int.recv() => cancel.cancel("user"),
-        _ = term.recv() => cancel.cancel("signal"),
+    let mut presses = 0;
+    loop {
+        let by = tokio::select! {
+            _ = int.recv() => "user",
+            _ = term.recv() => "signal",
+        };
+        presses += 1;
+        match presses {
+            1 => cancel.cancel(by),
+            2 => ui::note("stopping the container (it has its stop grace to exit); press Ctrl-C again to quit now"),
+            _ => {
+                ui::warn("quitting without waiting; the next berth command removes the container");
+                std::process::exit(130);
+            }
+        }
     }
 }

@@ -164,3 +164,10 @@ fn unsafe_kill(pid: i32, sig: i32) -> i32 {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A setting scripts/test exports for the tests (e.g. the local registry's address).
+#[allow(clippy::disallowed_methods)] // tests read what scripts/test set up
+pub fn setup_var(key: &str) -> String {
+    std::env::var(key)
+        .unwrap_or_else(|_| panic!("{key} is not set: run ./scripts/test, which starts what this test needs"))
+}
