@@ -32,17 +32,18 @@ pub struct DockerBackend {
 }
 
 impl DockerBackend {
-    /// Connects to the local engine (`DOCKER_HOST` or the default socket); the version
-    /// negotiation doubles as the check that it answers.
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks it
+    /// answers with `/_ping`, as the docker CLI does.
+    ///
+    /// Not `negotiate_version()`: it calls `/version`, for which dockerd execs `runc --version`
+    /// and `docker-init --version` (10-35 ms here, a tenth of a job's start), and bollard 0.21
+    /// sends unversioned paths anyway (research/dependencies.md pitfall 3). When a bollard
+    /// release pins the version in paths, negotiate from the `/_ping` API-Version header.
     pub async fn connect() -> Result<DockerBackend, BackendError> {
-        let docker = Docker::connect_with_local_defaults().map_err(|e| {
-            BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)"))
-        })?;
-        // bollard 0.21 sends unversioned paths, so this only records the version; keep it for
-        // when a fixed bollard pins the version (research/dependencies.md pitfall 3).
-        let docker = docker.negotiate_version().await.map_err(|e| {
-            BackendError::Unavailable(format!("{e}: is dockerd running? (set DOCKER_HOST for another engine)"))
-        })?;
+        let hint = "is dockerd running? (set DOCKER_HOST for another engine)";
+        let docker =
+            Docker::connect_with_local_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
+        docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         Ok(DockerBackend { docker })
     }
 

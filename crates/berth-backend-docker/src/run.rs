@@ -95,17 +95,16 @@ async fn resolve_exit(
     tasks: Tasks,
 ) -> Result<ExitInfo, BackendError> {
     let code = wait_exit(&docker, &id).await?;
-    let flagged = docker
-        .inspect_container(&id, None)
-        .await
-        .ok()
-        .and_then(|c| c.state)
-        .and_then(|s| s.oom_killed)
-        .unwrap_or(false);
     // A zero exit is `exited(0)` whatever the OOM signals say (a child was killed and the
-    // job recovered), so only a failure waits for the `die` event and any `oom` before it.
-    if code != 0 && !flagged {
-        let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+    // job recovered), so only a failure asks for the flag and waits for the `die` event
+    // (and any `oom` before it).
+    let mut flagged = false;
+    if code != 0 {
+        let state = docker.inspect_container(&id, None).await.ok().and_then(|c| c.state);
+        flagged = state.and_then(|s| s.oom_killed).unwrap_or(false);
+        if !flagged {
+            let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+        }
     }
     let oom_event = seen.borrow().oom;
     drop(tasks);

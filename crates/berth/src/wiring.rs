@@ -35,6 +35,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Local> {
     let store =
         Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);
     let install_id = store.install_id().await?;
+    tracing::debug!("store open");
     let runner = DockerBackend::connect().await.map(|backend| Runner {
         store: store.clone(),
         backend: Arc::new(backend),
@@ -53,6 +54,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Local> {
 /// readable.
 pub async fn open_and_sweep(config: &Config) -> anyhow::Result<Local> {
     let local = open(config).await?;
+    tracing::debug!("engine connected");
     match &local.runner {
         Ok(runner) => match runner.sweep(false).await {
             Ok(report) => {
@@ -67,5 +69,6 @@ pub async fn open_and_sweep(config: &Config) -> anyhow::Result<Local> {
         },
         Err(e) => ui::warn(&format!("orphan sweep skipped: {e}")),
     }
+    tracing::debug!("swept");
     Ok(local)
 }

@@ -359,3 +359,17 @@ fn pulls_from_a_registry_with_credentials_and_says_when_they_are_missing() {
     assert_eq!(failed["reason"], "infra(pull_failed)");
     t.assert_no_containers();
 }
+
+#[test]
+fn logs_follow_a_job_run_by_another_process_until_it_ends() {
+    let t = TestEnv::new();
+    let mut runner = t.spawn(&["run", IMAGE, "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.3; done"]);
+    let id = t.wait_running();
+    let follow = t.berth(&["logs", "-f", &id]);
+    assert!(runner.wait().unwrap().success());
+    assert_eq!(stdout(&follow), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+    assert_eq!(stderr(&follow), "err 1\nerr 2\nerr 3\nerr 4\nerr 5\n");
+    let waited = t.berth(&["wait", &id]);
+    assert_eq!((code(&waited), stdout(&waited).trim()), (0, "0"));
+    t.assert_no_containers();
+}
