@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_core::backend::{
-    AttemptPlan, BackendError, OUTPUT_MOUNT, OutputChunk, OutputStream, PullObserver, StdinSource, UnitHandle,
+    AttemptPlan, BackendError, ExitInfo, OUTPUT_MOUNT, OutputChunk, OutputStream, PullObserver, StdinSource, UnitHandle,
 };
 use berth_core::spec::JobSpec;
 use berth_core::status::{InfraKind, JobStatus, Reason, TimeoutPhase};
@@ -16,6 +16,7 @@ use berth_core::store::{
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Runner;
@@ -38,6 +39,15 @@ pub struct AttemptIo {
     pub observer: Arc<dyn AttemptObserver>,
     pub pull: Arc<dyn PullObserver>,
     pub stdin: StdinSource,
+}
+
+/// What supervising a started container produced, for `finish` to record.
+struct Supervised {
+    /// Set when berth stopped the container (timeout, cancel): this reason wins.
+    stop_reason: Option<Reason>,
+    exit: Result<ExitInfo, BackendError>,
+    pump: StoreResult<JoinHandle<StoreResult<()>>>,
+    stop_pump: CancellationToken,
 }
 
 /// How an attempt ended, before it is written.
@@ -174,7 +184,10 @@ impl Runner {
         let pump = recorder.map(|rec| tokio::spawn(pump(started.output, rec, io.observer.clone(), stop_pump.clone())));
         let mut exit = started.exit;
         let stop_reason = tokio::select! {
-            r = &mut exit => return self.finish(job, n, spec, None, r, pump, stop_pump).await,
+            r = &mut exit => {
+                let done = Supervised { stop_reason: None, exit: r, pump, stop_pump };
+                return self.finish(job, n, spec, unit, done).await;
+            }
             _ = tokio::time::sleep(spec.timeouts.run.0) => Reason::TimedOut { phase: TimeoutPhase::Run },
             _ = cancel.cancelled() => Reason::Cancelled { by: cancel.by() },
             // Nothing can be recorded: stop the container rather than run it unrecorded.
@@ -185,45 +198,21 @@ impl Runner {
         if let Err(e) = self.backend.stop(unit, signal, spec.timeouts.stop_grace.0).await {
             self.event(job, "warning", serde_json::json!({"message": format!("stopping the container: {e}")})).await;
         }
-        let r = exit.await;
-        self.finish(job, n, spec, Some(stop_reason), r, pump, stop_pump).await
+        let done = Supervised { stop_reason: Some(stop_reason), exit: exit.await, pump, stop_pump };
+        self.finish(job, n, spec, unit, done).await
     }
 
-    #[allow(clippy::too_many_arguments)] // one call site; the pieces are the attempt's state
-    async fn finish(
-        &self,
-        job: &JobRecord,
-        n: u32,
-        spec: &JobSpec,
-        stop_reason: Option<Reason>,
-        exit: Result<berth_core::backend::ExitInfo, BackendError>,
-        pump: StoreResult<tokio::task::JoinHandle<StoreResult<()>>>,
-        stop_pump: CancellationToken,
-    ) -> Ending {
-        let logs = match pump {
-            Ok(mut handle) => {
-                let drained = tokio::time::timeout(DRAIN_GRACE, &mut handle).await;
-                let joined = match drained {
-                    Ok(j) => j,
-                    Err(_) => {
-                        stop_pump.cancel();
-                        handle.await
-                    }
-                };
-                joined.unwrap_or_else(|e| Err(StoreError::Unavailable(format!("log recorder: {e}"))))
-            }
-            Err(e) => Err(e),
-        };
-        let name = format!("berth-{}-{n}", job.id.short());
-        self.ledger(job, n, &name, None, ContainerPhase::Finished).await;
+    async fn finish(&self, job: &JobRecord, n: u32, spec: &JobSpec, unit: &UnitHandle, done: Supervised) -> Ending {
+        let logs = drain(done.pump, done.stop_pump).await;
+        self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Finished).await;
         self.collect(job, n, spec).await;
-        let ending = match (stop_reason, &exit) {
+        let ending = match (done.stop_reason, &done.exit) {
             (Some(reason), Ok(e)) => Ending { reason, exit_code: Some(e.code) },
             (Some(reason), Err(_)) => Ending { reason, exit_code: None },
             (None, Ok(e)) => Ending { reason: Reason::from_exit(e.code, e.oom_killed), exit_code: Some(e.code) },
             (None, Err(e)) => Ending::backend(e),
         };
-        if let Ok(e) = &exit {
+        if let Ok(e) = &done.exit {
             let update =
                 AttemptUpdate { peak_memory: e.peak_memory, cpu_seconds: e.cpu_seconds, ..AttemptUpdate::default() };
             let _ = self.store.update_attempt(&job.id, n, update).await;
@@ -287,6 +276,20 @@ impl Runner {
     }
 }
 
+/// Waits for the pump to finish on its own (the output stream ends shortly after the exit),
+/// then tells it to stop reading; either way it flushes what it has.
+async fn drain(pump: StoreResult<JoinHandle<StoreResult<()>>>, stop: CancellationToken) -> StoreResult<()> {
+    let mut handle = pump?;
+    let joined = match tokio::time::timeout(DRAIN_GRACE, &mut handle).await {
+        Ok(j) => j,
+        Err(_) => {
+            stop.cancel();
+            handle.await
+        }
+    };
+    joined.unwrap_or_else(|e| Err(StoreError::Unavailable(format!("log recorder: {e}"))))
+}
+
 /// Moves output from the container to the observer and the recorder until the stream ends
 /// or `stop` is cancelled, flushing at least every `FLUSH_INTERVAL`.
 async fn pump(
@@ -306,7 +309,7 @@ async fn pump(
             Ok(None) | Ok(Some(Err(_))) => break,
             Ok(Some(Ok(chunk))) => show(observer.as_ref(), rec.push(chunk.stream, &chunk.data).await?),
         }
-        if last_flush.elapsed() >= FLUSH_INTERVAL {
+        if last_flush.elapsed() >= rec.flush_interval() {
             rec.flush().await?;
             last_flush = Instant::now();
         }

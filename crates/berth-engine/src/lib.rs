@@ -11,7 +11,6 @@ pub mod recorder;
 pub mod submit;
 pub mod sweep;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_core::backend::Backend;
@@ -37,11 +36,5 @@ pub struct Runner {
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner").field("install_id", &self.install_id).field("owner", &self.owner).finish()
-    }
-}
-
-impl Runner {
-    pub fn data_dir(&self) -> PathBuf {
-        self.paths.root().to_path_buf()
     }
 }

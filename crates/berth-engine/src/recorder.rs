@@ -1,8 +1,8 @@
 //! The log recorder: stores a job's output as it arrives, in order, under the log cap.
 //!
 //! Chunks are batched (flushed every `FLUSH_BYTES` or when the caller calls `flush`, which the
-//! attempt does at least every `FLUSH_INTERVAL`), so 200 MB of output costs a few thousand
-//! writes, not millions. Past the head half of the cap, a rolling tail is kept: tail chunks
+//! attempt does every `flush_interval()`), so 200 MB of output costs a few thousand writes,
+//! not millions. Past the head half of the cap, a rolling tail is kept: tail chunks
 //! still pending when they fall out of the window are never written at all, and stored ones
 //! are deleted. A marker chunk between head and tail says how much was omitted.
 
@@ -16,10 +16,15 @@ use berth_core::logcap::{LogCap, marker_text};
 use berth_core::stdout_events::{EventSplitter, Piece};
 use berth_core::store::{LogChunk, LogStream, Store, StoreResult};
 
-/// Flush when this many bytes are pending.
+/// Flush when this many head bytes are pending.
 pub const FLUSH_BYTES: usize = 1 << 20;
-/// The attempt flushes at least this often while output is quiet.
+/// How often pending output is flushed while the head is filling.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the rolling tail is flushed once the head is full. Tail chunks that roll out of
+/// the window within this interval are never written, so a job printing far past its cap
+/// costs about one tail window of writes per interval, not its whole output. The price: a
+/// crash loses at most this much of the *tail* (the head and everything older are stored).
+pub const TAIL_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// An event a job printed (a stdout line that is a JSON object with a `"berth"` key).
 pub type JobEvent = serde_json::Map<String, serde_json::Value>;
@@ -87,10 +92,16 @@ impl LogRecorder {
                 }
             }
         }
-        if self.pending_bytes >= FLUSH_BYTES {
+        // Past the head, evictions keep `pending` within the tail window: no size trigger.
+        if self.pending_bytes >= FLUSH_BYTES && !self.cap.head_full() {
             self.flush().await?;
         }
         Ok(shown)
+    }
+
+    /// How long the caller may hold output before calling `flush`.
+    pub fn flush_interval(&self) -> Duration {
+        if self.cap.head_full() { TAIL_FLUSH_INTERVAL } else { FLUSH_INTERVAL }
     }
 
     /// Flushes what is held and writes the final marker; returns events found in a last partial line.

@@ -363,7 +363,8 @@ fn pulls_from_a_registry_with_credentials_and_says_when_they_are_missing() {
 #[test]
 fn logs_follow_a_job_run_by_another_process_until_it_ends() {
     let t = TestEnv::new();
-    let mut runner = t.spawn(&["run", IMAGE, "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.3; done"]);
+    let mut runner =
+        t.spawn(&["run", IMAGE, "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; echo err $i >&2; sleep 0.3; done"]);
     let id = t.wait_running();
     let follow = t.berth(&["logs", "-f", &id]);
     assert!(runner.wait().unwrap().success());
