@@ -60,16 +60,24 @@ impl AttemptObserver for TerminalObserver {
     }
 }
 
-/// One progress bar per image layer while pulling.
+/// One progress line per image layer while pulling, a bar while its bytes are counted.
 pub struct PullBars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    status_line: ProgressStyle,
+    bytes_bar: ProgressStyle,
 }
 
 impl PullBars {
     pub fn new() -> PullBars {
         let target = if ui::stderr_is_tty() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        PullBars { multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
+        let style = |t: &str| ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar());
+        PullBars {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            status_line: style("{prefix:.dim} {msg}"),
+            bytes_bar: style("{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}"),
+        }
     }
 }
 
@@ -80,25 +88,34 @@ impl PullObserver for PullBars {
         }
         let Ok(mut bars) = self.bars.lock() else { return };
         let bar = bars.entry(layer.to_string()).or_insert_with(|| {
-            let style = ProgressStyle::with_template("{prefix:.dim} {msg:<12} {bar:30} {bytes}/{total_bytes}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            let bar = self.multi.add(ProgressBar::new(0).with_style(style));
+            let bar = self.multi.add(ProgressBar::new(0).with_style(self.status_line.clone()));
             bar.set_prefix(layer.chars().take(12).collect::<String>());
             bar
         });
         bar.set_message(status.to_string());
-        if let Some(t) = total {
-            bar.set_length(t);
+        // Downloading and Extracting count bytes; "Pulling from", "Verifying", "Download
+        // complete" and the final states are plain status lines.
+        match total.filter(|t| *t > 0) {
+            Some(t) => {
+                bar.set_style(self.bytes_bar.clone());
+                bar.set_length(t);
+                bar.set_position(current.unwrap_or(0));
+            }
+            None => bar.set_style(self.status_line.clone()),
         }
-        if let Some(c) = current {
-            bar.set_position(c);
-        }
-        if status.contains("complete") || status.contains("Already exists") {
+        if status == "Pull complete" || status == "Already exists" {
             bar.finish();
         }
     }
 
+    /// Clears the pull's lines before the job's output starts (finished bars would otherwise
+    /// be drawn again when dropped, after the output).
     fn done(&self) {
+        if let Ok(mut bars) = self.bars.lock() {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+        }
         let _ = self.multi.clear();
     }
 }
