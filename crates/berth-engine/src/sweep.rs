@@ -14,6 +14,15 @@ use serde::Serialize;
 use crate::Runner;
 use crate::owner::{Liveness, liveness};
 
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The engine could not list containers: nothing was swept.
+    #[error(transparent)]
+    Backend(#[from] berth_core::backend::BackendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct SweepReport {
     /// Containers removed (or, in a dry run, that would be).
@@ -26,7 +35,7 @@ pub struct SweepReport {
 }
 
 impl Runner {
-    pub async fn sweep(&self, dry_run: bool) -> Result<SweepReport, crate::submit::SubmitError> {
+    pub async fn sweep(&self, dry_run: bool) -> Result<SweepReport, SweepError> {
         let mut report = SweepReport::default();
         let units = self.backend.list_units(&self.install_id).await?;
         for unit in units {

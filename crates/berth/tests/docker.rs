@@ -374,3 +374,42 @@ fn logs_follow_a_job_run_by_another_process_until_it_ends() {
     assert_eq!((code(&waited), stdout(&waited).trim()), (0, "0"));
     t.assert_no_containers();
 }
+
+#[test]
+fn the_sweep_removes_orphans_in_every_state_but_never_another_installs() {
+    let t = TestEnv::new();
+    assert!(t.berth(&["ps"]).status.success(), "creates the store");
+    let (install, dead) = (t.install_id(), util::dead_owner());
+    let created = util::docker_leftover(&install, &dead, &["create", IMAGE, "sleep", "60"]);
+    let exited = util::docker_leftover(&install, &dead, &["run", "-d", IMAGE, "true"]);
+    let running = util::docker_leftover(&install, &dead, &["run", "-d", IMAGE, "sleep", "60"]);
+    let foreign = util::docker_leftover("another-install", &dead, &["run", "-d", IMAGE, "sleep", "60"]);
+    std::process::Command::new("docker").args(["wait", &exited]).output().unwrap();
+    let job = util::record_orphan_job(&t, &dead);
+    let mine = t.containers();
+    for c in [&created, &exited, &running] {
+        assert!(mine.iter().any(|m| c.starts_with(m.as_str())), "{c} is labelled for this install");
+    }
+    let gc = t.berth(&["gc", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&gc.stdout).expect("gc --json");
+    assert_eq!(report["removed"].as_array().map(Vec::len), Some(3), "{report}");
+    assert_eq!(report["lost"], serde_json::json!([job]), "{report}");
+    t.assert_no_containers();
+    let still = docker_inspect(&foreign);
+    assert_eq!(still["State"]["Running"], true, "another install's container is never touched");
+    std::process::Command::new("docker").args(["rm", "-f", &foreign]).output().unwrap();
+    let lost = t.inspect(&job);
+    assert_eq!((lost["status"].as_str(), lost["reason"].as_str()), (Some("lost"), Some("worker_lost")));
+}
+
+#[test]
+fn sigterm_to_berth_run_cancels_the_job_and_removes_its_container() {
+    let t = TestEnv::new();
+    let mut child = t.spawn(&["run", "--stop-timeout", "2", IMAGE, "sleep", "60"]);
+    let id = t.wait_running();
+    signal(&child, libc::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let job = t.inspect(&id);
+    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled(signal)")));
+    t.assert_no_containers();
+}

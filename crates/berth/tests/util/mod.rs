@@ -171,3 +171,43 @@ pub fn setup_var(key: &str) -> String {
     std::env::var(key)
         .unwrap_or_else(|_| panic!("{key} is not set: run ./scripts/test, which starts what this test needs"))
 }
+
+/// An owner token for this host whose process does not exist (pid above any pid_max).
+pub fn dead_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("{}:4194303:1", host.trim())
+}
+
+/// Starts a container by hand with berth's labels, as a crashed berth would have left it.
+pub fn docker_leftover(install: &str, owner: &str, how: &[&str]) -> String {
+    let labels = [
+        "--label".to_string(),
+        "berth.managed=true".to_string(),
+        "--label".to_string(),
+        format!("berth.install={install}"),
+        "--label".to_string(),
+        format!("berth.owner={owner}"),
+    ];
+    let out = Command::new("docker").args(&how[..1]).args(&labels).args(&how[1..]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Records a job in the env's store directly, as a `berth run` that died early would have.
+pub fn record_orphan_job(env: &TestEnv, owner: &str) -> String {
+    use berth_core::store::NewJob;
+    let db = env.data_dir().join("berth.db");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = berth_store_sqlite::SqliteStore::open(&db).await.unwrap();
+        let id = berth_core::JobId::generate();
+        let job = NewJob {
+            id: id.clone(),
+            spec: berth_core::JobSpec::new(IMAGE),
+            owner: Some(owner.to_string()),
+            created_at: berth_core::clock::Timestamp(1),
+        };
+        store.create_job(job).await.unwrap();
+        id.to_string()
+    })
+}
