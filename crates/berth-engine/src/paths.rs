@@ -19,6 +19,18 @@ impl DataPaths {
         &self.root
     }
 
+    /// Creates the data dir private to its owner (0700) if it does not exist yet. Attempt
+    /// directories inside are world-writable so any container uid can write its outputs;
+    /// the private root keeps other local users out. Containers reach their directories
+    /// through the bind mount, so the root's mode does not limit them.
+    pub fn create_private(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        if self.root.exists() {
+            return Ok(());
+        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.root)
+    }
+
     pub fn database(&self) -> PathBuf {
         self.root.join("berth.db")
     }

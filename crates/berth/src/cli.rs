@@ -67,6 +67,9 @@ pub struct LogsArgs {
     /// Keep printing output until the job ends
     #[arg(short, long)]
     pub follow: bool,
+    /// Start with only the last N lines (both streams together, like docker logs)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 #[derive(Debug, Args)]

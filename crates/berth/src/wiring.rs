@@ -31,6 +31,7 @@ impl Local {
 
 pub async fn open(config: &Config) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
+    paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let db = paths.database();
     let store =
         Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);

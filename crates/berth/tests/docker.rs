@@ -413,3 +413,13 @@ fn sigterm_to_berth_run_cancels_the_job_and_removes_its_container() {
     assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled(signal)")));
     t.assert_no_containers();
 }
+
+#[test]
+fn logs_tail_starts_from_the_last_lines() {
+    let t = TestEnv::new();
+    assert_eq!(code(&t.berth(&["run", IMAGE, "seq", "1", "10"])), 0);
+    let id = &t.job_ids()[0];
+    assert_eq!(stdout(&t.berth(&["logs", "--tail", "3", id])), "8\n9\n10\n");
+    assert_eq!(stdout(&t.berth(&["logs", "-n", "0", id])), "");
+    t.assert_no_containers();
+}

@@ -1,6 +1,9 @@
-//! `berth wait`: block until a job ends, print its exit code, and exit with it.
+//! `berth wait`: block until a job ends, print its exit code, and exit with it. On a TTY a
+//! spinner shows the job's status while waiting.
 
 use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::IdArgs;
 use crate::config::Config;
@@ -9,9 +12,23 @@ use crate::{ui, wiring};
 pub async fn run(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
     let local = wiring::open_and_sweep(config).await?;
     let mut job = local.store.find_job(&args.id).await?;
+    let spinner = (!job.status.is_terminal() && ui::stderr_is_tty()).then(|| {
+        let s = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} job {msg} ({elapsed})") {
+            s.set_style(style);
+        }
+        s.enable_steady_tick(Duration::from_millis(120));
+        s
+    });
     while !job.status.is_terminal() {
+        if let Some(s) = &spinner {
+            s.set_message(format!("{} {}", job.id.short(), job.status));
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
         job = local.store.get_job(&job.id).await?;
+    }
+    if let Some(s) = spinner {
+        s.finish_and_clear();
     }
     let code = ui::exit_code(&job);
     println!("{code}");
