@@ -142,7 +142,14 @@ impl Runner {
         if cancel.is_cancelled() {
             return Err(cancelled());
         }
-        let unit = self.backend.create(&plan).await.map_err(|e| Ending::backend(&e))?;
+        let unit = match self.backend.create(&plan).await {
+            Ok(unit) => unit,
+            Err(e) => {
+                // The engine may have made it before failing to answer: remove by name.
+                self.remove(job, n, &UnitHandle { id: String::new(), name: plan.name.clone() }).await;
+                return Err(Ending::backend(&e));
+            }
+        };
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Created).await;
         let update = AttemptUpdate {
             container_id: Some(unit.id.clone()),
@@ -246,7 +253,10 @@ impl Runner {
 
     async fn remove(&self, job: &JobRecord, n: u32, unit: &UnitHandle) {
         match self.backend.remove(unit).await {
-            Ok(()) => self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Removed).await,
+            Ok(()) => {
+                let id = (!unit.id.is_empty()).then_some(unit.id.as_str());
+                self.ledger(job, n, &unit.name, id, ContainerPhase::Removed).await
+            }
             Err(e) => {
                 let message = format!("container {} could not be removed ({e}); `berth gc` will retry", unit.name);
                 self.event(job, "warning", serde_json::json!({"message": message})).await;
