@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod clock;
 pub mod defaults;
+pub mod fake_backend;
 pub mod ids;
 pub mod logcap;
 pub mod parse;

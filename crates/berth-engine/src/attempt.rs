@@ -336,3 +336,7 @@ fn show(observer: &dyn AttemptObserver, shown: Vec<Shown>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "attempt_tests.rs"]
+mod tests;

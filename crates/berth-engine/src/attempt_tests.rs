@@ -1,0 +1,147 @@
+//! The attempt lifecycle over the recording fake backend: every path ends with one reason,
+//! and every created container is removed.
+
+use std::sync::Arc;
+
+use berth_core::JobSpec;
+use berth_core::backend::{BackendError, ExitInfo, NoProgress, OutputChunk, OutputStream, StdinSource};
+use berth_core::clock::SystemClock;
+use berth_core::defaults::Defaults;
+use berth_core::fake_backend::{FakeBackend, Script};
+use berth_core::policy::Policy;
+use berth_core::quantity::DurationSpec;
+use berth_core::store::{JobRecord, JobStore, LogStore};
+use berth_store_sqlite::SqliteStore;
+
+use super::{AttemptIo, AttemptObserver};
+use crate::Runner;
+use crate::cancel::Cancel;
+use crate::paths::DataPaths;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    runner: Runner,
+    fake: Arc<FakeBackend>,
+}
+
+async fn fixture(script: Script) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let fake = Arc::new(FakeBackend::new(script));
+    let runner = Runner {
+        store: store.clone(),
+        backend: fake.clone(),
+        clock: Arc::new(SystemClock),
+        install_id: store.install_id().await.unwrap(),
+        owner: crate::owner::current(),
+        paths: DataPaths::new(dir.path()),
+        defaults: Defaults::default(),
+        policy: Policy::default(),
+    };
+    Fixture { _dir: dir, runner, fake }
+}
+
+/// Cancels the job as soon as it is running.
+struct CancelWhenRunning(Cancel);
+impl AttemptObserver for CancelWhenRunning {
+    fn running(&self, _: &JobRecord) {
+        self.0.cancel("api");
+    }
+}
+
+struct Quiet;
+impl AttemptObserver for Quiet {}
+
+async fn run(f: &Fixture, spec: JobSpec, observer: Arc<dyn AttemptObserver>, cancel: &Cancel) -> JobRecord {
+    let job = f.runner.submit(spec).await.unwrap();
+    let io = AttemptIo { observer, pull: Arc::new(NoProgress), stdin: StdinSource::None };
+    f.runner.run_attempt(&job, io, cancel).await.unwrap()
+}
+
+/// The calls without the container names (they embed the random job id).
+fn calls(f: &Fixture) -> Vec<String> {
+    f.fake.calls().iter().map(|c| c.split(" berth-").next().unwrap_or(c).to_string()).collect()
+}
+
+fn reason(job: &JobRecord) -> String {
+    format!("{}: {}", job.status, job.reason.as_ref().map(ToString::to_string).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_zero_exit_succeeds_stores_output_and_removes_the_container() {
+    let output = vec![OutputChunk { stream: OutputStream::Stdout, data: "hi\n".into() }];
+    let f = fixture(Script { output, exit: Some(ExitInfo::default()), ..Script::default() }).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!(reason(&job), "succeeded: exited(0)");
+    assert_eq!(calls(&f), ["prepare busybox", "create", "start", "remove"]);
+    let logs = f.runner.store.read_logs(&job.id, -1, 10).await.unwrap();
+    assert_eq!(logs.iter().flat_map(|c| c.data.clone()).collect::<Vec<u8>>(), b"hi\n");
+}
+
+#[tokio::test]
+async fn a_failed_pull_is_infra_and_creates_nothing() {
+    let script = Script { fail_prepare: Some(BackendError::Pull("denied".into())), ..Script::default() };
+    let f = fixture(script).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!(reason(&job), "error: infra(pull_failed)");
+    assert_eq!(calls(&f), ["prepare busybox"]);
+}
+
+#[tokio::test]
+async fn a_failed_create_still_removes_by_name() {
+    let script = Script { fail_create: Some(BackendError::Create("no space".into())), ..Script::default() };
+    let f = fixture(script).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!(reason(&job), "error: infra(create_failed)");
+    assert_eq!(calls(&f), ["prepare busybox", "create", "remove"]);
+}
+
+#[tokio::test]
+async fn a_failed_start_removes_the_created_container() {
+    let script = Script { fail_start: Some(BackendError::GpuUnavailable("no driver".into())), ..Script::default() };
+    let f = fixture(script).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!(reason(&job), "error: infra(gpu_unavailable)");
+    assert_eq!(calls(&f), ["prepare busybox", "create", "start", "remove"]);
+}
+
+#[tokio::test]
+async fn an_oom_kill_fails_with_its_own_reason() {
+    let exit = ExitInfo { code: 137, oom_killed: true, ..ExitInfo::default() };
+    let f = fixture(Script { exit: Some(exit), ..Script::default() }).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!((reason(&job), job.exit_code), ("failed: oom_killed".to_string(), Some(137)));
+}
+
+#[tokio::test]
+async fn the_run_timeout_stops_with_the_specs_signal_and_grace_then_removes() {
+    let exit_on_stop = ExitInfo { code: 130, ..ExitInfo::default() };
+    let f = fixture(Script { exit: None, exit_on_stop, ..Script::default() }).await;
+    let mut spec = JobSpec::new("busybox");
+    spec.timeouts.run = DurationSpec::secs(1);
+    spec.timeouts.stop_grace = DurationSpec::secs(3);
+    spec.stop_signal = Some("SIGINT".into());
+    let job = run(&f, spec, Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!((reason(&job), job.exit_code), ("timed_out: timed_out(run)".to_string(), Some(130)));
+    assert_eq!(calls(&f), ["prepare busybox", "create", "start", "stop", "remove"]);
+    assert!(f.fake.calls()[3].ends_with(" SIGINT 3s"), "{:?}", f.fake.calls());
+}
+
+#[tokio::test]
+async fn a_cancel_while_running_stops_and_records_who() {
+    let f = fixture(Script { exit: None, ..Script::default() }).await;
+    let cancel = Cancel::new();
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(CancelWhenRunning(cancel.clone())), &cancel).await;
+    assert_eq!(reason(&job), "cancelled: cancelled(api)");
+    assert_eq!(calls(&f), ["prepare busybox", "create", "start", "stop", "remove"]);
+}
+
+#[tokio::test]
+async fn a_cancel_before_start_creates_nothing() {
+    let f = fixture(Script::default()).await;
+    let cancel = Cancel::new();
+    cancel.cancel("api");
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &cancel).await;
+    assert_eq!(reason(&job), "cancelled: cancelled(api)");
+    assert!(!calls(&f).iter().any(|c| c == "create"), "{:?}", calls(&f));
+}
