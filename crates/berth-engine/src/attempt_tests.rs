@@ -10,7 +10,7 @@ use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
 use berth_core::policy::Policy;
 use berth_core::quantity::DurationSpec;
-use berth_core::store::{JobRecord, JobStore, LogStore};
+use berth_core::store::{JobRecord, JobStore};
 use berth_store_sqlite::SqliteStore;
 
 use super::{AttemptIo, AttemptObserver};
