@@ -46,10 +46,6 @@ impl DockerBackend {
         docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         Ok(DockerBackend { docker })
     }
-
-    pub fn client(&self) -> &Docker {
-        &self.docker
-    }
 }
 
 #[async_trait]

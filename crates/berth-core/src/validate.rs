@@ -332,6 +332,17 @@ stop_signal: SIGNOPE
     }
 
     #[test]
+    fn oversized_input_files_are_refused() {
+        let mut spec = JobSpec::new("busybox");
+        let content = "x".repeat(MAX_FILES_BYTES / 2 + 1);
+        for path in ["a", "b"] {
+            spec.files.push(crate::spec::InputFile { path: path.into(), content: content.clone(), mode: None });
+        }
+        let err = validate(&spec).unwrap_err().to_string();
+        assert!(err.contains("files: 10485762 bytes in all is more than the 10485760-byte limit"), "{err}");
+    }
+
+    #[test]
     fn swap_needs_memory_and_must_cover_it() {
         check(
             "image: a\nresources: {memory: 64m, memory_swap: 32m}",

@@ -132,10 +132,6 @@ impl LogRecorder {
         Ok(())
     }
 
-    pub fn omitted(&self) -> u64 {
-        self.cap.omitted()
-    }
-
     async fn piece(&mut self, piece: Piece) -> StoreResult<Shown> {
         match piece {
             Piece::Log(bytes) => {

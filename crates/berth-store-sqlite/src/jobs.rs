@@ -2,13 +2,14 @@
 //! write lock) and their attempts.
 
 use async_trait::async_trait;
+use berth_core::JobStatus;
 use berth_core::clock::Timestamp;
 use berth_core::ids::{JobId, check_prefix};
 use berth_core::store::{
     Artifact, AttemptRecord, AttemptUpdate, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
     StoreResult,
 };
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use crate::rows::{self, JOB_COLUMNS, to_json};
 use crate::{SqliteStore, db_err};
@@ -81,14 +82,7 @@ impl JobStore for SqliteStore {
 
     async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
         let mut tx = self.write().await?;
-        let current: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let from: berth_core::JobStatus = current.parse().map_err(StoreError::Corrupt)?;
-        from.check_transition(change.to)?;
+        current_status(&mut tx, id).await?.check_transition(change.to)?;
         let terminal = change.to.is_terminal();
         let reason = change.reason.as_ref().map(to_json).transpose()?;
         sqlx::query(
@@ -221,27 +215,12 @@ impl JobStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        found
-            .iter()
-            .map(|r| {
-                Ok(Artifact {
-                    attempt: r.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
-                    name: r.try_get("name").map_err(db_err)?,
-                    size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
-                })
-            })
-            .collect()
+        found.iter().map(rows::artifact).collect()
     }
 
     async fn delete_job(&self, id: &JobId) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        let status: berth_core::JobStatus = status.parse().map_err(StoreError::Corrupt)?;
+        let status = current_status(&mut tx, id).await?;
         if !status.can_remove() {
             return Err(StoreError::Conflict(format!("job {id} is {status}: only finished jobs can be removed")));
         }
@@ -250,8 +229,19 @@ impl JobStore for SqliteStore {
     }
 }
 
+/// A job's status, read inside a write transaction so it cannot change before the write.
+async fn current_status(tx: &mut Transaction<'static, Sqlite>, id: &JobId) -> StoreResult<JobStatus> {
+    let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    status.parse().map_err(StoreError::Corrupt)
+}
+
 pub(crate) async fn insert_event(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut Transaction<'static, Sqlite>,
     id: &JobId,
     kind: &str,
     data: &serde_json::Value,

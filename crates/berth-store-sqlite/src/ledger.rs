@@ -2,12 +2,11 @@
 //! it happens. Rows are keyed by name because the name exists before the engine's id does.
 
 use async_trait::async_trait;
-use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
 use berth_core::store::{ContainerEvent, ContainerLedger, ContainerPhase, ContainerRow, StoreResult};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
-use crate::{SqliteStore, db_err};
+use crate::{SqliteStore, db_err, rows};
 
 #[async_trait]
 impl ContainerLedger for SqliteStore {
@@ -45,25 +44,6 @@ impl ContainerLedger for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        found
-            .iter()
-            .map(|r| {
-                let t = |c: &str| -> StoreResult<Option<Timestamp>> {
-                    Ok(r.try_get::<Option<i64>, _>(c).map_err(db_err)?.map(Timestamp))
-                };
-                Ok(ContainerRow {
-                    name: r.try_get("name").map_err(db_err)?,
-                    container_id: r.try_get("container_id").map_err(db_err)?,
-                    job_id: id.clone(),
-                    attempt: r.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
-                    backend: r.try_get("backend").map_err(db_err)?,
-                    planned_at: Timestamp(r.try_get("planned_at").map_err(db_err)?),
-                    created_at: t("created_at")?,
-                    started_at: t("started_at")?,
-                    finished_at: t("finished_at")?,
-                    removed_at: t("removed_at")?,
-                })
-            })
-            .collect()
+        found.iter().map(|r| rows::container(r, id)).collect()
     }
 }

@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::store::{EventRecord, LogChunk, LogStore, StoreError, StoreResult};
-use sqlx::Row;
+use berth_core::store::{EventRecord, LogChunk, LogStore, StoreResult};
 
 use crate::jobs::insert_event;
 use crate::rows;
@@ -88,17 +87,6 @@ impl LogStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;
-        found
-            .iter()
-            .map(|r| {
-                let data: String = r.try_get("data").map_err(db_err)?;
-                Ok(EventRecord {
-                    seq: r.try_get("seq").map_err(db_err)?,
-                    at: Timestamp(r.try_get("at").map_err(db_err)?),
-                    kind: r.try_get("kind").map_err(db_err)?,
-                    data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("events.data: {e}")))?,
-                })
-            })
-            .collect()
+        found.iter().map(rows::event).collect()
     }
 }

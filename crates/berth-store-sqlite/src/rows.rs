@@ -1,7 +1,10 @@
 //! Decoding rows into berth-core records. A row that does not decode is `Corrupt`, never a panic.
 
 use berth_core::clock::Timestamp;
-use berth_core::store::{AttemptRecord, JobRecord, LogChunk, LogStream, StoreError, StoreResult};
+use berth_core::ids::JobId;
+use berth_core::store::{
+    Artifact, AttemptRecord, ContainerRow, EventRecord, JobRecord, LogChunk, LogStream, StoreError, StoreResult,
+};
 use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -69,6 +72,39 @@ pub(crate) fn log_chunk(row: &SqliteRow) -> StoreResult<LogChunk> {
             .ok_or_else(|| StoreError::Corrupt(format!("log_chunks.stream {stream}")))?,
         at: Timestamp(row.try_get("at").map_err(db_err)?),
         data: row.try_get("data").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn event(row: &SqliteRow) -> StoreResult<EventRecord> {
+    Ok(EventRecord {
+        seq: row.try_get("seq").map_err(db_err)?,
+        at: Timestamp(row.try_get("at").map_err(db_err)?),
+        kind: row.try_get("kind").map_err(db_err)?,
+        data: json(&row.try_get::<String, _>("data").map_err(db_err)?, "events.data")?,
+    })
+}
+
+pub(crate) fn artifact(row: &SqliteRow) -> StoreResult<Artifact> {
+    Ok(Artifact {
+        attempt: row.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
+        name: row.try_get("name").map_err(db_err)?,
+        size: row.try_get::<i64, _>("size").map_err(db_err)? as u64,
+    })
+}
+
+pub(crate) fn container(row: &SqliteRow, job_id: &JobId) -> StoreResult<ContainerRow> {
+    let time = |c: &str| -> StoreResult<Option<Timestamp>> { Ok(ts(row.try_get(c).map_err(db_err)?)) };
+    Ok(ContainerRow {
+        name: row.try_get("name").map_err(db_err)?,
+        container_id: row.try_get("container_id").map_err(db_err)?,
+        job_id: job_id.clone(),
+        attempt: row.try_get::<i64, _>("attempt").map_err(db_err)? as u32,
+        backend: row.try_get("backend").map_err(db_err)?,
+        planned_at: Timestamp(row.try_get("planned_at").map_err(db_err)?),
+        created_at: time("created_at")?,
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        removed_at: time("removed_at")?,
     })
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // test helpers: a failed call should fail the test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -159,10 +159,6 @@ pub fn signal(child: &Child, sig: i32) {
 fn unsafe_kill(pid: i32, sig: i32) -> i32 {
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(pid, sig) }
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
 
 /// A setting scripts/test exports for the tests (e.g. the local registry's address).
