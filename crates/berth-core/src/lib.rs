@@ -4,6 +4,7 @@
 //! This crate does no IO: no tokio, no database, no Docker. Everything here is pure and
 //! unit-tested; the crates around it plug real implementations into the traits.
 
+pub mod access;
 pub mod backend;
 pub mod clock;
 pub mod defaults;
@@ -13,6 +14,7 @@ pub mod logcap;
 pub mod parse;
 pub mod policy;
 pub mod quantity;
+pub mod secrets;
 pub mod spec;
 pub mod spec_load;
 pub mod status;

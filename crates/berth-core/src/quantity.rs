@@ -155,6 +155,29 @@ impl<'de> Deserialize<'de> for DurationSpec {
     }
 }
 
+/// Both accept a number or a string in the API, e.g. `512m` or `1.5g`, `30s` or `1h30m`.
+fn number_or_string(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::String]))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for ByteSize {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        number_or_string("A size: bytes as an integer, or a string such as `512m` or `1.5g`.")
+    }
+}
+impl utoipa::ToSchema for ByteSize {}
+
+impl utoipa::PartialSchema for DurationSpec {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        number_or_string("A duration: seconds as an integer, or a string such as `30s` or `1h30m`.")
+    }
+}
+impl utoipa::ToSchema for DurationSpec {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::quantity::{ByteSize, DurationSpec};
+use crate::status::JobStatus;
 
 /// Everything berth needs to run one job.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Image reference, e.g. `alpine:3.20` or `registry:5000/team/tool@sha256:...`.
@@ -78,7 +80,15 @@ pub struct JobSpec {
     pub healthcheck: Option<Healthcheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_driver: Option<LogDriver>,
+    /// Which queue the job waits in (default `default`); workers claim from their queues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Webhooks called when the job ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Notify>,
 }
+
+pub const DEFAULT_QUEUE: &str = "default";
 
 fn default_workspace_dir() -> String {
     "/workspace".to_string()
@@ -129,6 +139,8 @@ impl JobSpec {
             output: OutputLimits::default(),
             healthcheck: None,
             log_driver: None,
+            queue: None,
+            notify: Vec::new(),
         }
     }
 
@@ -141,6 +153,11 @@ impl JobSpec {
         }
     }
 
+    /// The queue name, `default` when unset.
+    pub fn queue_name(&self) -> &str {
+        self.queue.as_deref().unwrap_or(DEFAULT_QUEUE)
+    }
+
     /// A copy safe to show: registry passwords are replaced by `***`.
     pub fn redacted(&self) -> JobSpec {
         let mut spec = self.clone();
@@ -151,7 +168,7 @@ impl JobSpec {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullPolicy {
     Always,
@@ -160,7 +177,7 @@ pub enum PullPolicy {
     Never,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryAuth {
     pub username: String,
@@ -171,13 +188,16 @@ pub struct RegistryAuth {
 }
 
 /// Bytes written to the container's stdin before it is closed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum StdinPayload {
     /// Plain text.
     Text(String),
     /// A JSON document, written compactly followed by a newline.
-    Json { json: serde_json::Value },
+    Json {
+        #[schema(value_type = Object)]
+        json: serde_json::Value,
+    },
 }
 
 impl StdinPayload {
@@ -194,7 +214,7 @@ impl StdinPayload {
 }
 
 /// A file placed into the workspace directory before the container starts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputFile {
     /// Relative path inside the workspace; no `..`, no absolute paths.
@@ -205,7 +225,7 @@ pub struct InputFile {
     pub mode: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Mount {
     Volume {
@@ -237,7 +257,7 @@ impl Mount {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,20 +280,20 @@ pub struct Resources {
     pub gpus: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum MemorySwap {
     Limit(ByteSize),
     Unlimited(Unlimited),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Unlimited {
     Unlimited,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ulimit {
     pub name: String,
@@ -281,7 +301,7 @@ pub struct Ulimit {
     pub hard: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Security {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -324,7 +344,7 @@ impl Default for Security {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// Longest the container may run.
@@ -355,7 +375,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputLimits {
     /// Stored log bytes per job; past it the head and tail are kept with a marker between.
@@ -395,7 +415,7 @@ impl Default for OutputLimits {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Healthcheck {
     /// Docker form: `["CMD", "curl", "-f", "http://localhost/"]` or `["CMD-SHELL", "..."]`.
@@ -410,11 +430,28 @@ pub struct Healthcheck {
     pub start_period: Option<DurationSpec>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogDriver {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+}
+
+/// A webhook: berth POSTs a signed JSON body to `url` when the job reaches one of `events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Terminal statuses to notify on; empty means every terminal status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<JobStatus>,
+}
+
+impl Notify {
+    pub fn wants(&self, status: JobStatus) -> bool {
+        status.is_terminal() && (self.events.is_empty() || self.events.contains(&status))
+    }
 }

@@ -8,8 +8,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Queued,
@@ -64,6 +65,12 @@ impl JobStatus {
         self.is_terminal()
     }
 
+    /// A manual retry puts a job that ended without success back in the queue; it is the one
+    /// way out of a terminal status, and it starts a new attempt.
+    pub fn can_retry(self) -> bool {
+        self.is_terminal() && self != JobStatus::Succeeded
+    }
+
     /// Whether `self → next` is a legal step. Terminal statuses never change; any unfinished
     /// status may end (cancel, loss, error can happen at any point before the end).
     pub fn can_transition_to(self, next: JobStatus) -> bool {
@@ -107,7 +114,7 @@ impl FromStr for JobStatus {
 }
 
 /// Which limit a job ran into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeoutPhase {
     Queue,
@@ -116,7 +123,7 @@ pub enum TimeoutPhase {
 }
 
 /// Which part of the infrastructure failed (the job itself may be fine).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InfraKind {
     PullFailed,
@@ -145,7 +152,7 @@ impl InfraKind {
 }
 
 /// How a job ended, normalized across backends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     Exited { code: i64 },

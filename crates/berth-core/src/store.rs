@@ -10,10 +10,16 @@ use crate::ids::JobId;
 use crate::spec::JobSpec;
 use crate::status::{JobStatus, Reason, TransitionError};
 
+pub use crate::access::{
+    AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, TenantRecord, TokenRecord,
+};
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct JobRecord {
     pub id: JobId,
     pub spec: JobSpec,
+    /// Who the job belongs to; tokens of one tenant see only its jobs.
+    pub tenant: String,
     pub status: JobStatus,
     pub reason: Option<Reason>,
     pub exit_code: Option<i64>,
@@ -32,6 +38,26 @@ pub struct NewJob {
     pub spec: JobSpec,
     pub owner: Option<String>,
     pub created_at: Timestamp,
+    pub tenant: String,
+    /// Set by API submissions that carry an `Idempotency-Key`.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// The tenant every job belongs to when no token names one (the CLI without a server).
+pub const LOCAL_TENANT: &str = "local";
+
+impl NewJob {
+    pub fn new(id: JobId, spec: JobSpec, owner: Option<String>, created_at: Timestamp) -> NewJob {
+        NewJob { id, spec, owner, created_at, tenant: LOCAL_TENANT.to_string(), idempotency: None }
+    }
+}
+
+/// An idempotency key and a fingerprint of the request it came with: the same key with the
+/// same fingerprint returns the job made first; with another fingerprint it is a conflict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// A status change; `reason` is required for terminal statuses.
@@ -179,6 +205,31 @@ pub struct JobFilter {
     /// Only these statuses; empty means all.
     pub statuses: Vec<JobStatus>,
     pub limit: Option<u32>,
+    pub tenant: Option<String>,
+    pub queue: Option<String>,
+    /// The spec's image, exactly.
+    pub image: Option<String>,
+    /// Each `(key, value)` must match; a `None` value only needs the key.
+    pub labels: Vec<(String, Option<String>)>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Strictly older than this job in the listing order (a page cursor).
+    pub before: Option<JobCursor>,
+}
+
+/// A position in the newest-first job listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobCursor {
+    pub created_at: Timestamp,
+    pub id: JobId,
+}
+
+/// Jobs counted by queue and status (for metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobCount {
+    pub queue: String,
+    pub status: JobStatus,
+    pub count: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +284,12 @@ pub trait JobStore: Send + Sync {
     async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
     /// Removes a finished job with its logs, events and ledger rows.
     async fn delete_job(&self, id: &JobId) -> StoreResult<()>;
+    /// Takes the oldest queued job whose tenant is under its running limit: it becomes
+    /// `starting`, owned by `owner`. `None` when nothing is claimable.
+    async fn claim_next(&self, owner: &str, at: Timestamp) -> StoreResult<Option<JobRecord>>;
+    /// Puts a job that ended without success back in the queue for another attempt.
+    async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord>;
+    async fn count_jobs(&self) -> StoreResult<Vec<JobCount>>;
 }
 
 /// Output and events, both ordered by a per-job sequence number.
@@ -256,6 +313,6 @@ pub trait ContainerLedger: Send + Sync {
     async fn list_containers(&self, id: &JobId) -> StoreResult<Vec<ContainerRow>>;
 }
 
-/// Everything a runner needs from durable state.
-pub trait Store: JobStore + LogStore + ContainerLedger {}
-impl<T: JobStore + LogStore + ContainerLedger> Store for T {}
+/// Everything a runner and the server need from durable state.
+pub trait Store: JobStore + LogStore + ContainerLedger + AccessStore + Outbox {}
+impl<T: JobStore + LogStore + ContainerLedger + AccessStore + Outbox> Store for T {}

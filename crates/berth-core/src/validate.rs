@@ -25,6 +25,7 @@ pub fn validate(spec: &JobSpec) -> Result<(), SpecErrors> {
     check_network(spec, &mut errs);
     check_resources(spec, &mut errs);
     check_security_and_time(spec, &mut errs);
+    check_routing(spec, &mut errs);
     if errs.0.is_empty() { Ok(()) } else { Err(SpecErrors(errs.0)) }
 }
 
@@ -253,6 +254,44 @@ fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
     }
     if spec.output.log_cap < ByteSize::kib(1) {
         e.add("output.log_cap", "must be at least 1KiB");
+    }
+}
+
+/// Most webhooks a job may carry.
+pub const MAX_NOTIFY: usize = 10;
+
+fn check_routing(spec: &JobSpec, e: &mut Errors) {
+    if let Some(q) = &spec.queue
+        && (q.is_empty() || q.len() > 64 || !q.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+    {
+        e.add("queue", "must be 1 to 64 characters of letters, digits, `-`, `_` or `.`");
+    }
+    if spec.notify.len() > MAX_NOTIFY {
+        e.add("notify", format!("at most {MAX_NOTIFY} webhooks per job"));
+    }
+    for (i, n) in spec.notify.iter().enumerate() {
+        e.check(&format!("notify[{i}].url"), webhook_url(&n.url));
+        if let Some(s) = n.events.iter().find(|s| !s.is_terminal()) {
+            e.add(
+                format!("notify[{i}].events"),
+                format!("`{s}` is not a terminal status: notify fires when a job ends"),
+            );
+        }
+    }
+}
+
+fn webhook_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && url.len() <= 2048
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(())
+        }
+        _ => Err("must be an http:// or https:// URL with a host, at most 2048 characters".to_string()),
     }
 }
 

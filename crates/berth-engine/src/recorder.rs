@@ -222,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("db")).await.unwrap());
         let id = JobId::generate();
-        let job = NewJob { id: id.clone(), spec: berth_core::JobSpec::new("x"), owner: None, created_at: Timestamp(0) };
+        let job = NewJob::new(id.clone(), berth_core::JobSpec::new("x"), None, Timestamp(0));
         store.create_job(job).await.unwrap();
         let rec = LogRecorder::new(store.clone(), Arc::new(FixedClock::at(5)), id, 1, cap, 0);
         (dir, store, rec)

@@ -6,7 +6,7 @@ use berth_core::backend::BackendError;
 use berth_core::ids::JobId;
 use berth_core::spec::PullPolicy;
 use berth_core::spec_load::{FieldError, SpecErrors};
-use berth_core::store::{JobRecord, NewJob, StoreError};
+use berth_core::store::{Idempotency, JobRecord, NewJob, StoreError};
 use berth_core::validate::validate;
 
 use crate::Runner;
@@ -24,13 +24,34 @@ pub enum SubmitError {
 }
 
 impl Runner {
+    /// Accepts a job that this process runs itself (`berth run` without a server).
     pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
-        validate(&spec)?;
-        self.policy.check(&spec).map_err(SubmitError::Denied)?;
+        self.check(&spec).await?;
+        let job = NewJob::new(JobId::generate(), spec, Some(self.owner.clone()), self.clock.now());
+        Ok(self.store.create_job(job).await?)
+    }
+
+    /// Accepts a job into the queue, for whichever worker claims it first (the server).
+    /// With an idempotency key that was seen before, returns the job made then.
+    pub async fn enqueue(
+        &self,
+        spec: JobSpec,
+        tenant: &str,
+        idempotency: Option<Idempotency>,
+    ) -> Result<JobRecord, SubmitError> {
+        self.check(&spec).await?;
+        let mut job = NewJob::new(JobId::generate(), spec, None, self.clock.now());
+        job.tenant = tenant.to_string();
+        job.idempotency = idempotency;
+        Ok(self.store.create_job(job).await?)
+    }
+
+    async fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {
+        validate(spec)?;
+        self.policy.check(spec).map_err(SubmitError::Denied)?;
         if spec.pull == PullPolicy::Never && !self.backend.image_present(&spec.image).await? {
             return Err(BackendError::ImageNotFound(spec.image.clone()).into());
         }
-        let job = NewJob { id: JobId::generate(), spec, owner: Some(self.owner.clone()), created_at: self.clock.now() };
-        Ok(self.store.create_job(job).await?)
+        Ok(())
     }
 }

@@ -41,8 +41,10 @@ impl Runner {
         for unit in units {
             self.sweep_unit(unit, dry_run, &mut report).await;
         }
-        let unfinished =
-            JobFilter { statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running], limit: None };
+        let unfinished = JobFilter {
+            statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running],
+            ..JobFilter::default()
+        };
         for job in self.store.list_jobs(&unfinished).await? {
             let dead = job.owner.as_deref().is_some_and(|o| liveness(o) == Liveness::Dead);
             if dead && !report.lost.contains(&job.id) {

@@ -6,13 +6,13 @@ use berth_core::JobStatus;
 use berth_core::clock::Timestamp;
 use berth_core::ids::{JobId, check_prefix};
 use berth_core::store::{
-    Artifact, AttemptRecord, AttemptUpdate, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
+    Artifact, AttemptRecord, AttemptUpdate, JobCount, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
     StoreResult,
 };
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use crate::rows::{self, JOB_COLUMNS, to_json};
-use crate::{SqliteStore, db_err};
+use crate::{SqliteStore, db_err, listing};
 
 #[async_trait]
 impl JobStore for SqliteStore {
@@ -22,14 +22,25 @@ impl JobStore for SqliteStore {
 
     async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord> {
         let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO jobs (id, spec, status, owner, created_at) VALUES ($1, $2, 'queued', $3, $4)")
-            .bind(job.id.as_str())
-            .bind(to_json(&job.spec)?)
-            .bind(&job.owner)
-            .bind(job.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        if let Some(existing) = idempotent_match(&mut tx, &job).await? {
+            return self.get_job(&existing).await;
+        }
+        let (key, fp) = job.idempotency.as_ref().map(|i| (&i.key, &i.fingerprint)).unzip();
+        sqlx::query(
+            "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key, idempotency_fp)
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(job.id.as_str())
+        .bind(to_json(&job.spec)?)
+        .bind(&job.owner)
+        .bind(job.created_at.0)
+        .bind(&job.tenant)
+        .bind(job.spec.queue_name())
+        .bind(key)
+        .bind(fp)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         insert_event(&mut tx, &job.id, "status", &serde_json::json!({"status": "queued"}), job.created_at).await?;
         tx.commit().await.map_err(db_err)?;
         self.get_job(&job.id).await
@@ -65,19 +76,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-        let limit = filter.limit.map_or(-1, i64::from);
-        let sql = if filter.statuses.is_empty() {
-            format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT $1")
-        } else {
-            // Statuses come from the enum, never from user text.
-            let list: Vec<String> = filter.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE status IN ({}) ORDER BY created_at DESC, rowid DESC LIMIT $1",
-                list.join(",")
-            )
-        };
-        let found = sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await.map_err(db_err)?;
-        found.iter().map(rows::job).collect()
+        listing::list_jobs(&self.pool, filter).await
     }
 
     async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
@@ -105,6 +104,9 @@ impl JobStore for SqliteStore {
             data["reason"] = serde_json::json!(r.to_string());
         }
         insert_event(&mut tx, id, "status", &data, change.at).await?;
+        if terminal {
+            enqueue_deliveries(&mut tx, id, change.at).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         self.get_job(id).await
     }
@@ -227,6 +229,109 @@ impl JobStore for SqliteStore {
         sqlx::query("DELETE FROM jobs WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
+
+    async fn claim_next(&self, owner: &str, at: Timestamp) -> StoreResult<Option<JobRecord>> {
+        let mut tx = self.write().await?;
+        let Some(id) = listing::next_claimable(&mut tx).await? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE jobs SET status = 'starting', owner = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(owner)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        insert_event(&mut tx, &id, "status", &serde_json::json!({"status": "starting"}), at).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.get_job(&id).await.map(Some)
+    }
+
+    async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord> {
+        let mut tx = self.write().await?;
+        let status = current_status(&mut tx, id).await?;
+        if !status.can_retry() {
+            return Err(StoreError::Conflict(format!(
+                "job {id} is {status}: only jobs that ended without success can be retried"
+            )));
+        }
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL, started_at = NULL,
+                 finished_at = NULL, result = NULL
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let data = serde_json::json!({"status": "queued", "retry_of": status.as_str()});
+        insert_event(&mut tx, id, "status", &data, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        self.get_job(id).await
+    }
+
+    async fn count_jobs(&self) -> StoreResult<Vec<JobCount>> {
+        listing::count_jobs(&self.pool).await
+    }
+}
+
+/// The job an earlier request with the same idempotency key made, if the requests match.
+async fn idempotent_match(tx: &mut Transaction<'static, Sqlite>, job: &NewJob) -> StoreResult<Option<JobId>> {
+    let Some(idem) = &job.idempotency else { return Ok(None) };
+    let found: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, idempotency_fp FROM jobs WHERE tenant = $1 AND idempotency_key = $2")
+            .bind(&job.tenant)
+            .bind(&idem.key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    match found {
+        None => Ok(None),
+        Some((id, fp)) if fp.as_deref() == Some(idem.fingerprint.as_str()) => {
+            id.parse().map(Some).map_err(|e: berth_core::ids::BadJobId| StoreError::Corrupt(e.to_string()))
+        }
+        Some(_) => Err(StoreError::Conflict(format!(
+            "the Idempotency-Key `{}` was already used with a different request body",
+            idem.key
+        ))),
+    }
+}
+
+/// Writes the webhook outbox rows for a job that just ended (same transaction as the status).
+async fn enqueue_deliveries(tx: &mut Transaction<'static, Sqlite>, id: &JobId, at: Timestamp) -> StoreResult<()> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut **tx).await.map_err(db_err)?;
+    let job = rows::job(&row)?;
+    for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
+        let body = serde_json::json!({
+            "event": format!("job.{}", job.status),
+            "job": {
+                "id": job.id.as_str(),
+                "tenant": job.tenant,
+                "name": job.spec.name,
+                "labels": job.spec.labels,
+                "status": job.status,
+                "reason": job.reason,
+                "reason_text": job.reason.as_ref().map(ToString::to_string),
+                "exit_code": job.exit_code,
+                "attempts": job.attempts,
+                "created_at": job.created_at.0,
+                "finished_at": job.finished_at.map(|t| t.0),
+            },
+        });
+        sqlx::query(
+            "INSERT INTO deliveries (job_id, tenant, url, body, state, next_at, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+        )
+        .bind(id.as_str())
+        .bind(&job.tenant)
+        .bind(&notify.url)
+        .bind(to_json(&body)?)
+        .bind(at.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// A job's status, read inside a write transaction so it cannot change before the write.

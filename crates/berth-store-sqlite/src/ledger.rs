@@ -35,6 +35,22 @@ impl ContainerLedger for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
+        let action = match e.phase {
+            ContainerPhase::Created => "container.create",
+            ContainerPhase::Removed => "container.remove",
+            _ => return Ok(()),
+        };
+        sqlx::query(
+            "INSERT INTO audit (at, actor, tenant, action, target, outcome)
+             VALUES ($1, 'berth', (SELECT tenant FROM jobs WHERE id = $2), $3, $4, 'ok')",
+        )
+        .bind(e.at.0)
+        .bind(e.job_id.as_str())
+        .bind(action)
+        .bind(&e.name)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 

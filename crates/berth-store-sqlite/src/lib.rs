@@ -5,8 +5,10 @@
 //! Durability trade-off: `synchronous=NORMAL` under WAL survives any process crash (the
 //! promise berth makes); an OS crash may lose the last few commits.
 
+mod access;
 mod jobs;
 mod ledger;
+mod listing;
 mod logs;
 mod rows;
 
@@ -19,7 +21,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: [&str; 2] =
+    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_server.sql")];
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -116,3 +119,6 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod server_tests;

@@ -3,7 +3,8 @@
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
 use berth_core::store::{
-    Artifact, AttemptRecord, ContainerRow, EventRecord, JobRecord, LogChunk, LogStream, StoreError, StoreResult,
+    Artifact, AttemptRecord, AuditRecord, ContainerRow, Delivery, DeliveryState, EventRecord, JobRecord, LogChunk,
+    LogStream, StoreError, StoreResult, TenantRecord, TokenRecord,
 };
 use serde::de::DeserializeOwned;
 use sqlx::Row;
@@ -12,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::db_err;
 
 pub(crate) const JOB_COLUMNS: &str =
-    "id, spec, status, reason, exit_code, owner, attempts, created_at, started_at, finished_at, result";
+    "id, spec, tenant, status, reason, exit_code, owner, attempts, created_at, started_at, finished_at, result";
 
 fn json<T: DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
@@ -32,6 +33,7 @@ pub(crate) fn job(row: &SqliteRow) -> StoreResult<JobRecord> {
     Ok(JobRecord {
         id: id.parse().map_err(|e: berth_core::ids::BadJobId| StoreError::Corrupt(e.to_string()))?,
         spec: json(&row.try_get::<String, _>("spec").map_err(db_err)?, "jobs.spec")?,
+        tenant: row.try_get("tenant").map_err(db_err)?,
         status: status.parse().map_err(StoreError::Corrupt)?,
         reason: opt_json(row.try_get("reason").map_err(db_err)?, "jobs.reason")?,
         exit_code: row.try_get("exit_code").map_err(db_err)?,
@@ -110,4 +112,59 @@ pub(crate) fn container(row: &SqliteRow, job_id: &JobId) -> StoreResult<Containe
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn tenant(row: &SqliteRow) -> StoreResult<TenantRecord> {
+    Ok(TenantRecord {
+        name: row.try_get("name").map_err(db_err)?,
+        webhook_secret: row.try_get("webhook_secret").map_err(db_err)?,
+        max_running: row.try_get::<Option<i64>, _>("max_running").map_err(db_err)?.map(|v| v as u32),
+        created_at: Timestamp(row.try_get("created_at").map_err(db_err)?),
+    })
+}
+
+pub(crate) fn token(row: &SqliteRow) -> StoreResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get("id").map_err(db_err)?,
+        name: row.try_get("name").map_err(db_err)?,
+        tenant: row.try_get("tenant").map_err(db_err)?,
+        admin: row.try_get("admin").map_err(db_err)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_err)?),
+        revoked_at: ts(row.try_get("revoked_at").map_err(db_err)?),
+    })
+}
+
+pub(crate) fn audit(row: &SqliteRow) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(db_err)?,
+        at: Timestamp(row.try_get("at").map_err(db_err)?),
+        actor: row.try_get("actor").map_err(db_err)?,
+        tenant: row.try_get("tenant").map_err(db_err)?,
+        action: row.try_get("action").map_err(db_err)?,
+        target: row.try_get("target").map_err(db_err)?,
+        outcome: row.try_get("outcome").map_err(db_err)?,
+    })
+}
+
+pub(crate) fn delivery(row: &SqliteRow) -> StoreResult<Delivery> {
+    let job_id: String = row.try_get("job_id").map_err(db_err)?;
+    let state: String = row.try_get("state").map_err(db_err)?;
+    let state = [DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Failed]
+        .into_iter()
+        .find(|s| s.as_str() == state)
+        .ok_or_else(|| StoreError::Corrupt(format!("deliveries.state {state}")))?;
+    Ok(Delivery {
+        id: row.try_get("id").map_err(db_err)?,
+        job_id: job_id.parse().map_err(|e: berth_core::ids::BadJobId| StoreError::Corrupt(e.to_string()))?,
+        tenant: row.try_get("tenant").map_err(db_err)?,
+        url: row.try_get("url").map_err(db_err)?,
+        body: row.try_get("body").map_err(db_err)?,
+        state,
+        tries: row.try_get::<i64, _>("tries").map_err(db_err)? as u32,
+        next_at: Timestamp(row.try_get("next_at").map_err(db_err)?),
+        last_status: row.try_get::<Option<i64>, _>("last_status").map_err(db_err)?.map(|v| v as u16),
+        last_error: row.try_get("last_error").map_err(db_err)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_err)?),
+        delivered_at: ts(row.try_get("delivered_at").map_err(db_err)?),
+    })
 }

@@ -16,9 +16,7 @@ async fn store() -> (tempfile::TempDir, SqliteStore) {
 }
 
 async fn new_job(s: &SqliteStore) -> JobRecord {
-    s.create_job(NewJob { id: JobId::generate(), spec: JobSpec::new("busybox"), owner: None, created_at: Timestamp(1) })
-        .await
-        .unwrap()
+    s.create_job(NewJob::new(JobId::generate(), JobSpec::new("busybox"), None, Timestamp(1))).await.unwrap()
 }
 
 #[tokio::test]
@@ -55,12 +53,7 @@ async fn jobs_follow_the_lifecycle() {
 #[tokio::test]
 async fn prefixes_find_one_job_or_say_why_not() {
     let (_d, s) = store().await;
-    let make = |id: &str, at| NewJob {
-        id: id.parse().unwrap(),
-        spec: JobSpec::new("busybox"),
-        owner: None,
-        created_at: Timestamp(at),
-    };
+    let make = |id: &str, at| NewJob::new(id.parse().unwrap(), JobSpec::new("busybox"), None, Timestamp(at));
     let a = s.create_job(make("abcd0000000000000000000000000001", 1)).await.unwrap();
     let b = s.create_job(make("abcd0000000000000000000000000002", 2)).await.unwrap();
     assert_eq!(s.find_job("abcd0000000000000000000000000001").await.unwrap().id, a.id);
@@ -74,7 +67,7 @@ async fn prefixes_find_one_job_or_say_why_not() {
     assert!(matches!(s.find_job("xyz!").await.unwrap_err(), StoreError::Conflict(_)));
     let listed = s.list_jobs(&JobFilter::default()).await.unwrap();
     assert_eq!(listed.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [b.id.clone(), a.id.clone()]);
-    let running = JobFilter { statuses: vec![JobStatus::Running], limit: None };
+    let running = JobFilter { statuses: vec![JobStatus::Running], ..JobFilter::default() };
     assert!(s.list_jobs(&running).await.unwrap().is_empty());
 }
 

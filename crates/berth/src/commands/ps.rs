@@ -12,7 +12,7 @@ use crate::{ui, wiring};
 pub async fn run(config: &Config, args: &PsArgs) -> anyhow::Result<i32> {
     let local = wiring::open_and_sweep(config).await?;
     let statuses = if args.all { Vec::new() } else { vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running] };
-    let jobs = local.store.list_jobs(&JobFilter { statuses, limit: args.last }).await?;
+    let jobs = local.store.list_jobs(&JobFilter { statuses, limit: args.last, ..JobFilter::default() }).await?;
     if args.json {
         let redacted: Vec<JobRecord> = jobs.into_iter().map(redact).collect();
         println!("{}", serde_json::to_string_pretty(&redacted)?);

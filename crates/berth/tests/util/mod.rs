@@ -197,12 +197,12 @@ pub fn record_orphan_job(env: &TestEnv, owner: &str) -> String {
     rt.block_on(async {
         let store = berth_store_sqlite::SqliteStore::open(&db).await.unwrap();
         let id = berth_core::JobId::generate();
-        let job = NewJob {
-            id: id.clone(),
-            spec: berth_core::JobSpec::new(IMAGE),
-            owner: Some(owner.to_string()),
-            created_at: berth_core::clock::Timestamp(1),
-        };
+        let job = NewJob::new(
+            id.clone(),
+            berth_core::JobSpec::new(IMAGE),
+            Some(owner.to_string()),
+            berth_core::clock::Timestamp(1),
+        );
         store.create_job(job).await.unwrap();
         id.to_string()
     })
