@@ -3,6 +3,7 @@
 //! list). Works with any engine answering the Docker API on the local socket or `DOCKER_HOST`.
 
 mod errors;
+mod exec;
 mod pull;
 mod run;
 pub mod translate;
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, ImageInfo, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, labels,
+    AttemptPlan, Backend, BackendError, ExecOutput, ImageInfo, PullObserver, Started, StdinSource, UnitHandle,
+    UnitInfo, labels,
 };
 use berth_core::spec::JobSpec;
 use bollard::Docker;
@@ -109,6 +111,14 @@ impl Backend for DockerBackend {
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let found = self.docker.list_containers(Some(options)).await.map_err(engine_error)?;
         Ok(found.into_iter().map(unit_info).collect())
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.docker.ping().await.map(|_| ()).map_err(|e| BackendError::Unavailable(e.to_string()))
+    }
+
+    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
+        exec::run(&self.docker, &unit.id, cmd, cap).await
     }
 }
 

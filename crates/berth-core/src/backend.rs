@@ -180,4 +180,33 @@ pub trait Backend: Send + Sync {
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError>;
     /// Every container of this install, in any state.
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError>;
+    /// Whether the engine answers (for readiness checks).
+    async fn ping(&self) -> Result<(), BackendError>;
+    /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
+    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError>;
+}
+
+/// What a command run with `Backend::exec` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Set when a stream passed the cap and the rest was dropped.
+    pub truncated: bool,
+}
+
+impl ExecOutput {
+    /// Appends to `stdout` or `stderr` up to `cap` bytes, marking truncation past it.
+    pub fn push(&mut self, stream: OutputStream, data: &[u8], cap: usize) {
+        let buf = match stream {
+            OutputStream::Stdout => &mut self.stdout,
+            OutputStream::Stderr => &mut self.stderr,
+        };
+        let room = cap.saturating_sub(buf.len());
+        if data.len() > room {
+            self.truncated = true;
+        }
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+    }
 }

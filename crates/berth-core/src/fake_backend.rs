@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
 
 use crate::backend::{
-    AttemptPlan, Backend, BackendError, ExitInfo, ImageInfo, OutputChunk, PullObserver, Started, StdinSource,
-    UnitHandle, UnitInfo,
+    AttemptPlan, Backend, BackendError, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputStream, PullObserver,
+    Started, StdinSource, UnitHandle, UnitInfo,
 };
 use crate::spec::JobSpec;
 
@@ -122,5 +122,17 @@ impl Backend for FakeBackend {
     async fn list_units(&self, _: &str) -> Result<Vec<UnitInfo>, BackendError> {
         self.record("list".into());
         Ok(Vec::new())
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Echoes the command back on stdout, exit 0.
+    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
+        self.record(format!("exec {} {}", unit.name, cmd.join(" ")));
+        let mut out = ExecOutput::default();
+        out.push(OutputStream::Stdout, cmd.join(" ").as_bytes(), cap);
+        Ok(out)
     }
 }

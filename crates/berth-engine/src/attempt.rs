@@ -23,6 +23,7 @@ use crate::Runner;
 use crate::cancel::Cancel;
 use crate::outputs;
 use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder, Shown};
+use crate::telemetry;
 
 /// How long output may keep flowing after the exit before the recorder stops reading
 /// (some engines keep the attach stream open after exit: bollard #251).
@@ -61,6 +62,7 @@ impl Ending {
         Ending { reason: Reason::Infra { infra: kind, message: message.into() }, exit_code: None }
     }
     fn backend(e: &BackendError) -> Ending {
+        telemetry::backend_error(e);
         Ending::infra(e.infra_kind(), e.to_string())
     }
     fn store(e: &StoreError) -> Ending {
@@ -69,10 +71,14 @@ impl Ending {
 }
 
 impl Runner {
-    /// Runs the next attempt of a queued job and records how it ended.
+    /// Runs the next attempt of a queued (or just claimed, `starting`) job and records how
+    /// it ended.
     pub async fn run_attempt(&self, job: &JobRecord, io: AttemptIo, cancel: &Cancel) -> StoreResult<JobRecord> {
         let id = &job.id;
-        self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
+        let began = Instant::now();
+        if job.status == JobStatus::Queued {
+            self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
+        }
         let output_dir = self.paths.output_dir(id, job.attempts + 1);
         let attempt = self
             .store
@@ -87,17 +93,18 @@ impl Runner {
             ..AttemptUpdate::default()
         };
         self.store.update_attempt(id, attempt.number, update).await?;
+        telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.store.set_status(id, StatusChange::end(ending.reason, ending.exit_code, now)).await
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
         let spec = self.defaults.apply(&job.spec);
         let stdin = !matches!(io.stdin, StdinSource::None);
-        let unit = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
-            Ok(unit) => unit,
+        let (unit, creating) = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
+            Ok(created) => created,
             Err(ending) => return ending,
         };
-        let ending = self.supervise(job, n, &spec, &unit, io, cancel).await;
+        let ending = self.supervise(job, n, &spec, (&unit, creating), io, cancel).await;
         self.remove(job, n, &unit).await;
         let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
         ending
@@ -111,7 +118,7 @@ impl Runner {
         pull: &dyn PullObserver,
         stdin: bool,
         cancel: &Cancel,
-    ) -> Result<UnitHandle, Ending> {
+    ) -> Result<(UnitHandle, Instant), Ending> {
         let cancelled = || Ending { reason: Reason::Cancelled { by: cancel.by() }, exit_code: None };
         let image = tokio::select! {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
@@ -142,6 +149,7 @@ impl Runner {
         if cancel.is_cancelled() {
             return Err(cancelled());
         }
+        let creating = Instant::now();
         let unit = match self.backend.create(&plan).await {
             Ok(unit) => unit,
             Err(e) => {
@@ -160,7 +168,7 @@ impl Runner {
             self.remove(job, n, &unit).await;
             return Err(Ending::store(&e));
         }
-        Ok(unit)
+        Ok((unit, creating))
     }
 
     async fn supervise(
@@ -168,7 +176,7 @@ impl Runner {
         job: &JobRecord,
         n: u32,
         spec: &JobSpec,
-        unit: &UnitHandle,
+        (unit, creating): (&UnitHandle, Instant),
         io: AttemptIo,
         cancel: &Cancel,
     ) -> Ending {
@@ -176,6 +184,7 @@ impl Runner {
             Ok(s) => s,
             Err(e) => return Ending::backend(&e),
         };
+        telemetry::container_started(self.backend.name(), creating.elapsed());
         let now = self.clock.now();
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Started).await;
         let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now)).await;

@@ -10,6 +10,7 @@ pub mod paths;
 pub mod recorder;
 pub mod submit;
 pub mod sweep;
+pub mod telemetry;
 
 use std::sync::Arc;
 

@@ -32,18 +32,22 @@ impl Runner {
     }
 
     /// Accepts a job into the queue, for whichever worker claims it first (the server).
-    /// With an idempotency key that was seen before, returns the job made then.
+    /// With an idempotency key that was seen before, returns the job made then, and `false`
+    /// for "not created now".
     pub async fn enqueue(
         &self,
         spec: JobSpec,
         tenant: &str,
         idempotency: Option<Idempotency>,
-    ) -> Result<JobRecord, SubmitError> {
+    ) -> Result<(JobRecord, bool), SubmitError> {
         self.check(&spec).await?;
-        let mut job = NewJob::new(JobId::generate(), spec, None, self.clock.now());
+        let id = JobId::generate();
+        let mut job = NewJob::new(id.clone(), spec, None, self.clock.now());
         job.tenant = tenant.to_string();
         job.idempotency = idempotency;
-        Ok(self.store.create_job(job).await?)
+        let stored = self.store.create_job(job).await?;
+        let created = stored.id == id;
+        Ok((stored, created))
     }
 
     async fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {

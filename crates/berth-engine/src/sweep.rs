@@ -83,6 +83,7 @@ impl Runner {
             report.errors.push(format!("removing {}: {e}", unit.handle.name));
             return;
         }
+        crate::telemetry::gc_removed(self.backend.name(), 1);
         if let (Some(id), Some(attempt)) = (unit.job_id.clone(), unit.attempt) {
             let event = ContainerEvent {
                 name: unit.handle.name.clone(),

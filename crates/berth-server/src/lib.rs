@@ -1,14 +1,107 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `berth server`: the HTTP API under `/v1` (OpenAPI at `/v1/openapi.json`, Swagger UI at
+//! `/docs`), live logs and events over SSE, bearer tokens scoped to tenants, the audit log,
+//! Prometheus metrics, webhook delivery, a local worker pool and the periodic orphan sweep,
+//! all over the engine's `Runner`. It never names a concrete store or backend.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod pool;
+pub mod state;
+pub mod telemetry;
+pub mod views;
+pub mod webhooks;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::{AppState, AuthMode, ServerConfig};
+
+use crate::api::{jobs, outputs, stream, system};
+
+/// Largest request body: a spec with 10 MiB of input files, plus JSON overhead.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The whole HTTP surface, ready to serve or to call with `oneshot` in tests.
+pub fn router(state: AppState) -> Router {
+    let v1 = OpenApiRouter::<AppState>::new()
+        .routes(routes!(jobs::create_job, jobs::list_jobs))
+        .routes(routes!(jobs::get_job, jobs::delete_job))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::retry_job))
+        .routes(routes!(outputs::exec))
+        .routes(routes!(stream::logs))
+        .routes(routes!(stream::events))
+        .routes(routes!(outputs::result))
+        .routes(routes!(outputs::artifacts))
+        .routes(routes!(outputs::artifact))
+        .routes(routes!(outputs::deliveries))
+        .routes(routes!(system::workers))
+        .routes(routes!(system::audit))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let open = OpenApiRouter::<AppState>::new()
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics));
+    let (app, mut doc) =
+        OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(v1).merge(open).split_for_parts();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        // Open to probes and scrapers: an empty requirement means "no auth".
+        if let Some(op) = doc.paths.paths.get_mut(path).and_then(|item| item.get.as_mut()) {
+            op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::default()]);
+        }
+    }
+    app.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", doc))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found("no such route: see /v1/openapi.json or /docs")
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let e = error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error (a bug): see the server log",
+    );
+    e.into_response()
+}
+
+/// Serves until `shutdown` resolves, running the worker pool, the janitor and the webhook
+/// sender beside the API; then drains the pool (see `pool`).
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(pool::run(state.clone()));
+    tasks.spawn(pool::janitor(state.clone()));
+    tasks.spawn(webhooks::run(state.clone()));
+    tasks.spawn(telemetry::upkeep(state.clone()));
+    let token = state.shutdown.clone();
+    let stop = async move {
+        shutdown.await;
+        token.cancel();
+    };
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await;
+    while tasks.join_next().await.is_some() {}
+    served
 }

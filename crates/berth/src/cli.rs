@@ -14,9 +14,12 @@ pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/berth/config.toml]
     #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// A berth server to talk to instead of the embedded store (coming with `berth server`)
-    #[arg(long, global = true, env = "BERTH_SERVER", value_name = "URL", hide = true)]
+    /// A berth server to talk to instead of the embedded store, e.g. http://127.0.0.1:8420
+    #[arg(long, global = true, env = "BERTH_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// API token for --server (from `berth token create`)
+    #[arg(long, global = true, env = "BERTH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,6 +40,88 @@ pub enum Command {
     Rm(RmArgs),
     /// Remove containers left behind by berth processes that died
     Gc(GcArgs),
+    /// Cancel a job: stop its container (stop signal, grace, kill) and record `cancelled`
+    Cancel(IdArgs),
+    /// Run a job that failed, timed out, was cancelled or lost again, as a new attempt
+    Retry(IdArgs),
+    /// Run a command in a running job's container
+    Exec(ExecArgs),
+    /// Serve the HTTP API, run queued jobs on local workers, deliver webhooks
+    Server(ServerArgs),
+    /// Manage API tokens (on the server's machine, against its data dir)
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Show or limit a tenant
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The command and its arguments (no shell)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8420", value_name = "ADDR")]
+    pub listen: String,
+    /// Local worker slots [default: the number of CPUs]; 0 for an API-only server
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Accept every request as an admin, without a token. For local development only
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// On SIGTERM, how long running jobs may finish before they are stopped
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub shutdown_grace: String,
+    /// First webhook retry delay (doubles per try)
+    #[arg(long, default_value = "2s", value_name = "DURATION", hide = true)]
+    pub webhook_backoff: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is shown once and only its hash is stored
+    Create {
+        /// The tenant whose jobs the token sees and submits
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// See and touch every tenant's jobs, and read the audit log
+        #[arg(long)]
+        admin: bool,
+        /// A label to recognise the token by
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their secrets)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Show a tenant's webhook signing secret and limits
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Limit how many of a tenant's jobs run at once (omit --max-running for no limit)
+    Set {
+        name: String,
+        #[arg(long, value_name = "N")]
+        max_running: Option<u32>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +180,12 @@ pub struct RunArgs {
     /// Keep stdin open and forward it to the job
     #[arg(short, long)]
     pub interactive: bool,
-    /// Run in the background (needs `berth server`)
+    /// Submit and print the job id without waiting (needs --server)
     #[arg(short, long)]
     pub detach: bool,
+    /// With --server: leave the job running when this command gets Ctrl-C
+    #[arg(long)]
+    pub no_cancel: bool,
     /// Accepted for `docker run` habits: berth always removes the container
     #[arg(long, hide = true)]
     pub rm: bool,

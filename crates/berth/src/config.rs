@@ -28,6 +28,7 @@ pub struct Config {
     pub defaults: Defaults,
     pub policy: Policy,
     pub server: Option<String>,
+    pub token: Option<String>,
 }
 
 pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
@@ -44,7 +45,13 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         .or(file.data_dir)
         .or_else(default_data_dir)
         .context("cannot tell where to keep data: set --data-dir or BERTH_DATA_DIR")?;
-    Ok(Config { data_dir, defaults: file.defaults, policy: file.policy, server: cli.server.clone() })
+    Ok(Config {
+        data_dir,
+        defaults: file.defaults,
+        policy: file.policy,
+        server: cli.server.clone(),
+        token: cli.token.clone(),
+    })
 }
 
 fn read(path: &Path) -> anyhow::Result<FileConfig> {

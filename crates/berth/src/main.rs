@@ -2,6 +2,7 @@
 //! failures to exit code 125 (like `docker run`) with a message that says what to do.
 
 mod cli;
+mod client;
 mod commands;
 mod config;
 mod run_flags;
@@ -39,10 +40,10 @@ fn main() {
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let config = config::resolve(cli)?;
-    if config.server.is_some() {
-        anyhow::bail!(
-            "--server/BERTH_SERVER: talking to a berth server is not available yet; unset it to use the embedded store"
-        );
+    let local_only =
+        matches!(cli.command, Command::Server(_) | Command::Token(_) | Command::Tenant(_) | Command::Gc(_));
+    if let Some(server) = config.server.clone().filter(|_| !local_only) {
+        return commands::remote::dispatch(&config, &server, &cli.command).await;
     }
     match &cli.command {
         Command::Run(args) => commands::run::run(&config, args).await,
@@ -52,5 +53,12 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Wait(args) => commands::wait::run(&config, args).await,
         Command::Rm(args) => commands::rm::run(&config, args).await,
         Command::Gc(args) => commands::gc::run(&config, args).await,
+        Command::Server(args) => commands::server::run(&config, args).await,
+        Command::Token(c) => commands::token::token(&config, c).await,
+        Command::Tenant(c) => commands::token::tenant(&config, c).await,
+        Command::Cancel(args) => commands::cancel::run(&config, args).await,
+        Command::Retry(_) | Command::Exec(_) => anyhow::bail!(
+            "retry and exec need a berth server (--server/BERTH_SERVER): in the embedded mode a job runs inside its own `berth run`"
+        ),
     }
 }

@@ -1,9 +1,13 @@
 //! One file per command; each is a thin adapter from flags to the engine and store.
 
+pub mod cancel;
 pub mod gc;
 pub mod inspect;
 pub mod logs;
 pub mod ps;
+pub mod remote;
 pub mod rm;
 pub mod run;
+pub mod server;
+pub mod token;
 pub mod wait;

@@ -31,7 +31,7 @@ pub fn redact(mut job: JobRecord) -> JobRecord {
     job
 }
 
-fn table(jobs: &[JobRecord]) -> Table {
+pub fn table(jobs: &[JobRecord]) -> Table {
     let now = SystemClock.now();
     let mut t = Table::new();
     t.load_style(presets::NOTHING);

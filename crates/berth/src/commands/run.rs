@@ -17,7 +17,7 @@ use crate::{run_flags, ui, wiring};
 pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     if args.detach {
         anyhow::bail!(
-            "-d/--detach needs a berth server to keep the job running after this command ends; berth server is not available yet, so run without -d (the job is recorded either way)"
+            "-d/--detach needs a berth server to keep the job running after this command ends: start `berth server` and set --server/BERTH_SERVER, or run without -d"
         );
     }
     let spec = run_flags::spec_from_args(args, &env_var)?;

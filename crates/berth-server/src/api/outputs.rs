@@ -1,0 +1,119 @@
+//! What a job gave back and what can be done to it while it runs: the result document,
+//! artifacts, webhook deliveries, and `exec` in the running container.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_core::backend::UnitHandle;
+use berth_core::status::JobStatus;
+use berth_core::store::Delivery;
+
+use crate::api::visible_job;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use crate::views::{ArtifactView, ExecRequest, ExecResponse};
+
+/// Output kept per stream of an exec.
+const EXEC_CAP: usize = 1 << 20;
+
+/// The JSON document the job wrote to its result file (`$BERTH_OUTPUT_DIR/result.json`).
+#[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "outputs", params(("id" = String, Path)),
+    responses((status = 200, description = "The result document", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such job, or it wrote no result", body = ErrorBody)))]
+pub async fn result(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let job = visible_job(&state, &who, &id).await?;
+    let none = || ApiError::new(StatusCode::NOT_FOUND, "no_result", format!("job {} has no result (yet)", job.id));
+    job.result.clone().map(Json).ok_or_else(none)
+}
+
+/// The files the job left in `$BERTH_OUTPUT_DIR`, per attempt.
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", tag = "outputs", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<ArtifactView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn artifacts(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ArtifactView>>> {
+    let job = visible_job(&state, &who, &id).await?;
+    let list = state.runner.store.list_artifacts(&job.id).await?;
+    Ok(Json(list.into_iter().map(ArtifactView::from).collect()))
+}
+
+/// Download one artifact (of the latest attempt that has it). Encode `/` in names as `%2F`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "outputs",
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn artifact(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let job = visible_job(&state, &who, &id).await?;
+    // Only names the collector recorded are served: no path from the URL reaches the disk.
+    let list = state.runner.store.list_artifacts(&job.id).await?;
+    let found = list.iter().rev().find(|a| a.name == name);
+    let a = found.ok_or_else(|| ApiError::not_found(format!("job {} has no artifact `{name}`", job.id)))?;
+    let path = state.runner.paths.output_dir(&job.id, a.attempt).join(&a.name);
+    let data = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::not_found(format!("artifact `{name}` is recorded but unreadable: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::from(data)).into_response())
+}
+
+/// The webhook calls made (or still to make) for this job.
+#[utoipa::path(get, path = "/v1/jobs/{id}/deliveries", tag = "outputs", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Delivery>>> {
+    let job = visible_job(&state, &who, &id).await?;
+    Ok(Json(state.runner.store.list_deliveries(&job.id).await?))
+}
+
+/// Run a command inside the job's running container (no shell, no stdin) and return its
+/// exit code and output.
+#[utoipa::path(post, path = "/v1/jobs/{id}/exec", tag = "jobs", params(("id" = String, Path)),
+    request_body = ExecRequest,
+    responses((status = 200, body = ExecResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The job is not running", body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn exec(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Result<Json<ExecRequest>, JsonRejection>,
+) -> ApiResult<Json<ExecResponse>> {
+    let Json(req) = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+    if req.command.is_empty() || req.command[0].is_empty() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "must name a program").field("command"));
+    }
+    let job = visible_job(&state, &who, &id).await?;
+    if job.status != JobStatus::Running {
+        return Err(ApiError::conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
+    }
+    let attempts = state.runner.store.list_attempts(&job.id).await?;
+    let container = attempts.last().and_then(|a| a.container_id.clone());
+    let container = container.ok_or_else(|| ApiError::conflict("the job has no container yet"))?;
+    let unit = UnitHandle { id: container, name: String::new() };
+    let out = state.runner.backend.exec(&unit, &req.command, EXEC_CAP).await?;
+    Ok(Json(ExecResponse {
+        exit_code: out.exit_code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        truncated: out.truncated,
+    }))
+}

@@ -1,0 +1,130 @@
+//! The API's one error shape, `{"error": {"code", "message", "field"?, "details"?}}`, and
+//! how store, submit and backend errors map onto HTTP statuses. Bad input is always a 4xx
+//! naming the field; only a failing store or engine gives a 5xx.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_core::backend::BackendError;
+use berth_core::spec_load::FieldError;
+use berth_core::store::StoreError;
+use berth_engine::submit::SubmitError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_spec`, `not_found`, `conflict`, `unauthorized`, ...
+    pub code: String,
+    pub message: String,
+    /// The input field at fault, as a dotted path (`resources.memory`, `notify[0].url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every broken rule, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldProblem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        let detail = ErrorDetail { code: code.into(), message: message.into(), field: None, details: Vec::new() };
+        ApiError { status, body: ErrorBody { error: detail } }
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> ApiError {
+        self.body.error.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message).field(field)
+    }
+
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn invalid_spec(errors: Vec<FieldError>) -> ApiError {
+        let message = match errors.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{} problems in the spec", many.len()),
+        };
+        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec", message);
+        e.body.error.field = errors.first().map(|f| f.field.clone());
+        e.body.error.details =
+            errors.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect();
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("no job matches `{what}`")),
+            StoreError::Ambiguous { .. } => ApiError::bad_request("id", e.to_string()),
+            StoreError::Transition(_) | StoreError::Conflict(_) => ApiError::conflict(e.to_string()),
+            StoreError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+            }
+            StoreError::Corrupt(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt", e.to_string()),
+        }
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> ApiError {
+        match e {
+            BackendError::ImageNotFound(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "image_not_found", e.to_string()).field("image")
+            }
+            BackendError::Gone(_) => ApiError::conflict(format!("the job's container is gone: {e}")),
+            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable", e.to_string()),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> ApiError {
+        match e {
+            SubmitError::Invalid(errors) => ApiError::invalid_spec(errors.0),
+            SubmitError::Denied(f) => {
+                ApiError::new(StatusCode::FORBIDDEN, "policy_denied", f.to_string()).field(f.field)
+            }
+            SubmitError::Backend(b) => b.into(),
+            SubmitError::Store(s) => s.into(),
+        }
+    }
+}

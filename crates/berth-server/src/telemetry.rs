@@ -1,0 +1,73 @@
+//! `/metrics`: the engine's counters and histograms (through the `metrics` facade and the
+//! Prometheus exporter, installed once per process), plus gauges read from the store at
+//! scrape time (jobs by queue and status, queue depth, running jobs, worker slots), so they
+//! are true even across restarts and for jobs other processes run.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+
+use berth_core::status::JobStatus;
+use berth_core::store::StoreResult;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+/// Histogram buckets for every `*_seconds` metric: from a fast container start to a long job.
+const BUCKETS: [f64; 14] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder the first time; `None` if another one was installed.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("seconds".into()), &BUCKETS);
+            builder.ok().and_then(|b| b.install_recorder().ok())
+        })
+        .as_ref()
+}
+
+/// Runs the exporter's upkeep (it has no HTTP listener of its own to do it).
+pub async fn upkeep(state: AppState) {
+    let Some(h) = handle() else { return };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => h.run_upkeep(),
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+pub async fn render(state: &AppState) -> StoreResult<String> {
+    let counts = state.runner.store.count_jobs().await?;
+    let mut out = handle().map(|h| h.render()).unwrap_or_default();
+    gauge_header(&mut out, "berth_jobs", "Jobs in the store by queue and status.");
+    for c in &counts {
+        let _ = writeln!(out, "berth_jobs{{queue=\"{}\",status=\"{}\"}} {}", escape(&c.queue), c.status, c.count);
+    }
+    gauge_header(&mut out, "berth_queue_depth", "Jobs waiting to start, per queue.");
+    let mut queues: Vec<&str> = counts.iter().map(|c| c.queue.as_str()).collect();
+    queues.dedup();
+    for q in queues {
+        let depth: u64 = counts.iter().filter(|c| c.queue == q && c.status == JobStatus::Queued).map(|c| c.count).sum();
+        let _ = writeln!(out, "berth_queue_depth{{queue=\"{}\"}} {depth}", escape(q));
+    }
+    let running: u64 =
+        counts.iter().filter(|c| matches!(c.status, JobStatus::Starting | JobStatus::Running)).map(|c| c.count).sum();
+    gauge_header(&mut out, "berth_jobs_running", "Jobs starting or running, on any worker.");
+    let _ = writeln!(out, "berth_jobs_running {running}");
+    gauge_header(&mut out, "berth_worker_slots", "Local worker slots of this server.");
+    let _ = writeln!(out, "berth_worker_slots {}", state.config.workers);
+    gauge_header(&mut out, "berth_worker_busy", "Local worker slots running a job.");
+    let _ = writeln!(out, "berth_worker_busy {}", state.busy());
+    Ok(out)
+}
+
+fn gauge_header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+/// Label values per the exposition format: backslash, quote and newline escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}

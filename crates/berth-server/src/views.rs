@@ -1,0 +1,156 @@
+//! What the API returns: stable JSON views of store records (timestamps are Unix epoch
+//! milliseconds), each with an OpenAPI schema. Secrets in specs are redacted here.
+
+use std::collections::BTreeMap;
+
+use berth_core::JobSpec;
+use berth_core::status::{JobStatus, Reason};
+use berth_core::store::{Artifact, AttemptRecord, JobRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: String,
+    pub tenant: String,
+    pub name: Option<String>,
+    pub status: JobStatus,
+    /// Why the job ended (terminal jobs only).
+    pub reason: Option<Reason>,
+    /// The reason in short form, e.g. `exited(3)` or `timed_out(run)`.
+    pub reason_text: Option<String>,
+    pub exit_code: Option<i64>,
+    pub attempts: u32,
+    pub queue: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// The JSON document the job wrote to its result file.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// The spec as submitted, with registry passwords replaced by `***`.
+    pub spec: JobSpec,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> JobView {
+        JobView {
+            id: j.id.to_string(),
+            tenant: j.tenant,
+            name: j.spec.name.clone(),
+            status: j.status,
+            reason_text: j.reason.as_ref().map(ToString::to_string),
+            reason: j.reason,
+            exit_code: j.exit_code,
+            attempts: j.attempts,
+            queue: j.spec.queue_name().to_string(),
+            image: j.spec.image.clone(),
+            labels: j.spec.labels.clone(),
+            created_at: j.created_at.0,
+            started_at: j.started_at.map(|t| t.0),
+            finished_at: j.finished_at.map(|t| t.0),
+            result: j.result,
+            spec: j.spec.redacted(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    pub number: u32,
+    pub worker: Option<String>,
+    pub container_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub created_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<Reason>,
+    pub peak_memory_bytes: Option<u64>,
+    pub cpu_seconds: Option<f64>,
+}
+
+impl From<AttemptRecord> for AttemptView {
+    fn from(a: AttemptRecord) -> AttemptView {
+        AttemptView {
+            number: a.number,
+            worker: a.owner,
+            container_id: a.container_id,
+            image_digest: a.image_digest,
+            created_at: a.created_at.map(|t| t.0),
+            started_at: a.started_at.map(|t| t.0),
+            finished_at: a.finished_at.map(|t| t.0),
+            exit_code: a.exit_code,
+            reason: a.reason,
+            peak_memory_bytes: a.peak_memory,
+            cpu_seconds: a.cpu_seconds,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub attempt_list: Vec<AttemptView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactView {
+    pub attempt: u32,
+    /// Path inside the attempt's output directory; URL-encode `/` as `%2F` to download it.
+    pub name: String,
+    pub size: u64,
+}
+
+impl From<Artifact> for ArtifactView {
+    fn from(a: Artifact) -> ArtifactView {
+        ArtifactView { attempt: a.attempt, name: a.name, size: a.size }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecRequest {
+    /// The command and its arguments, run without a shell.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecResponse {
+    pub exit_code: i64,
+    /// UTF-8 (lossy) output, at most 1 MiB per stream.
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkerView {
+    pub id: String,
+    /// `local`: a worker pool inside this server.
+    pub kind: String,
+    pub host: String,
+    pub version: String,
+    pub slots: usize,
+    pub busy: usize,
+    pub backend: String,
+    pub started_at: i64,
+    /// Whether it is claiming new jobs (false while draining).
+    pub claiming: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, String>,
+}
