@@ -60,20 +60,18 @@ async fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
     let id = job.id.clone();
     let follow = client.follow(&id, print_followed);
     tokio::pin!(follow);
-    let done = loop {
-        tokio::select! {
-            done = &mut follow => break done?,
-            _ = tokio::signal::ctrl_c() => {
-                if args.no_cancel {
-                    ui::note(&format!("left job {id} running (--no-cancel)"));
-                    return Ok(0);
-                }
-                ui::note("cancelling the job (Ctrl-C again to stop waiting)");
-                client.cancel(&id).await?;
-                tokio::select! {
-                    done = &mut follow => break done?,
-                    _ = tokio::signal::ctrl_c() => return Ok(130),
-                }
+    let done = tokio::select! {
+        done = &mut follow => done?,
+        _ = tokio::signal::ctrl_c() => {
+            if args.no_cancel {
+                ui::note(&format!("left job {id} running (--no-cancel)"));
+                return Ok(0);
+            }
+            ui::note("cancelling the job (Ctrl-C again to stop waiting)");
+            client.cancel(&id).await?;
+            tokio::select! {
+                done = &mut follow => done?,
+                _ = tokio::signal::ctrl_c() => return Ok(130),
             }
         }
     };

@@ -1,0 +1,297 @@
+//! The API without a socket (`router.oneshot`), over a real SQLite store and the recording
+//! fake backend: auth, tenant isolation on every route, idempotency, bad input, the OpenAPI
+//! document, the audit log and the metrics text.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use berth_core::clock::{Clock, SystemClock, Timestamp};
+use berth_core::defaults::Defaults;
+use berth_core::fake_backend::{FakeBackend, Script};
+use berth_core::policy::Policy;
+use berth_core::secrets::hash_token;
+use berth_core::status::Reason;
+use berth_core::store::{AccessStore, JobStore, StatusChange, TokenRecord};
+use berth_engine::Runner;
+use berth_engine::paths::DataPaths;
+use berth_server::{AppState, AuthMode, ServerConfig, router};
+use berth_store_sqlite::SqliteStore;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Api {
+    _dir: tempfile::TempDir,
+    app: Router,
+    store: Arc<SqliteStore>,
+}
+
+async fn api(auth: AuthMode) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let runner = Runner {
+        store: store.clone(),
+        backend: Arc::new(FakeBackend::new(Script::default())),
+        clock: Arc::new(SystemClock),
+        install_id: store.install_id().await.unwrap(),
+        owner: berth_engine::owner::current(),
+        paths: DataPaths::new(dir.path()),
+        defaults: Defaults::default(),
+        policy: Policy::default(),
+    };
+    let config = ServerConfig { auth, workers: 0, ..ServerConfig::default() };
+    Api { app: router(AppState::new(runner, config)), store, _dir: dir }
+}
+
+impl Api {
+    async fn token(&self, tenant: &str, admin: bool) -> String {
+        let secret = berth_core::secrets::new_token();
+        let id = hash_token(&secret)[..8].to_string();
+        let t = TokenRecord { id, name: "t".into(), tenant: tenant.into(), admin, created_at: Timestamp(0), revoked_at: None };
+        self.store.create_token(&t, &hash_token(&secret)).await.unwrap();
+        secret
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, bytes) = self.raw(method, path, token, body.map(|b| b.to_string()), &[]).await;
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        (status, res.into_body().collect().await.unwrap().to_bytes().to_vec())
+    }
+
+    async fn submit(&self, token: &str, spec: Value) -> String {
+        let (status, job) = self.call(Method::POST, "/v1/jobs", Some(token), Some(spec)).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        job["id"].as_str().unwrap().to_string()
+    }
+}
+
+fn spec() -> Value {
+    json!({"image": "busybox", "command": ["true"]})
+}
+
+#[tokio::test]
+async fn requests_need_a_live_token() {
+    let a = api(AuthMode::Tokens).await;
+    let (status, body) = a.call(Method::GET, "/v1/jobs", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, _) = a.call(Method::GET, "/v1/jobs", Some("berth_wrong"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = a.token("acme", false).await;
+    assert_eq!(a.call(Method::GET, "/v1/jobs", Some(&token), None).await.0, StatusCode::OK);
+    let id = a.store.list_tokens().await.unwrap()[0].id.clone();
+    a.store.revoke_token(&id, Timestamp(1)).await.unwrap();
+    assert_eq!(a.call(Method::GET, "/v1/jobs", Some(&token), None).await.0, StatusCode::UNAUTHORIZED);
+    // Probes and the docs stay open.
+    for open in ["/healthz", "/readyz", "/metrics", "/v1/openapi.json"] {
+        assert_eq!(a.raw(Method::GET, open, None, None, &[]).await.0, StatusCode::OK, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_or_touches_another_tenants_jobs() {
+    let a = api(AuthMode::Tokens).await;
+    let (acme, other, admin) = (a.token("acme", false).await, a.token("other", false).await, a.token("ops", true).await);
+    let id = a.submit(&acme, spec()).await;
+    let reads = ["", "/logs", "/events", "/result", "/artifacts", "/artifacts/x", "/deliveries"];
+    for suffix in reads {
+        let (status, body) = a.call(Method::GET, &format!("/v1/jobs/{id}{suffix}"), Some(&other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {suffix}: {body}");
+    }
+    for suffix in ["/cancel", "/retry"] {
+        let (status, _) = a.call(Method::POST, &format!("/v1/jobs/{id}{suffix}"), Some(&other), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "POST {suffix}");
+    }
+    let exec = json!({"command": ["ls"]});
+    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), Some(&other), Some(exec)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(a.call(Method::DELETE, &format!("/v1/jobs/{id}"), Some(&other), None).await.0, StatusCode::NOT_FOUND);
+    let (_, page) = a.call(Method::GET, "/v1/jobs", Some(&other), None).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 0);
+    // The owner and an admin see it; the audit log is for admins only.
+    let (_, page) = a.call(Method::GET, "/v1/jobs", Some(&acme), None).await;
+    assert_eq!(page["jobs"][0]["id"], id.as_str());
+    assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}"), Some(&admin), None).await.0, StatusCode::OK);
+    assert_eq!(a.call(Method::GET, "/v1/audit", Some(&acme), None).await.0, StatusCode::FORBIDDEN);
+    let (status, audit) = a.call(Method::GET, "/v1/audit", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let denied = audit.as_array().unwrap().iter().filter(|e| e["outcome"] == "404").count();
+    assert_eq!(denied, 4, "cancel, retry, exec and delete by the other tenant are audited: {audit}");
+    // The job is untouched.
+    let job = a.store.find_job(&id).await.unwrap();
+    assert_eq!((job.status.as_str(), job.tenant.as_str()), ("queued", "acme"));
+}
+
+#[tokio::test]
+async fn idempotency_keys_make_submission_safe_to_repeat() {
+    let a = api(AuthMode::Tokens).await;
+    let t = a.token("acme", false).await;
+    let send = |body: Value, key: &'static str| {
+        let a = &a;
+        let t = t.clone();
+        async move { a.raw(Method::POST, "/v1/jobs", Some(&t), Some(body.to_string()), &[("idempotency-key", key)]).await }
+    };
+    let (s1, b1) = send(spec(), "k-1").await;
+    let (s2, b2) = send(spec(), "k-1").await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
+    let id = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap()["id"].clone();
+    assert_eq!(id(&b1), id(&b2));
+    let (s3, b3) = send(json!({"image": "busybox", "command": ["false"]}), "k-1").await;
+    assert_eq!(s3, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&b3));
+    let (s4, _) = send(spec(), "bad key with spaces").await;
+    assert_eq!(s4, StatusCode::BAD_REQUEST);
+    assert_eq!(a.store.list_jobs(&Default::default()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
+    let a = api(AuthMode::Tokens).await;
+    let t = a.token("acme", false).await;
+    let cases: Vec<(Option<String>, StatusCode, Option<&str>)> = vec![
+        (Some("not json".into()), StatusCode::BAD_REQUEST, None),
+        (Some("[1,2]".into()), StatusCode::BAD_REQUEST, None),
+        (Some(r#"{"image": "busybox", "bogus": 1}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("bogus")),
+        (Some(r#"{"image": "busybox", "resources": {"memory": "lots"}}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("resources.memory")),
+        (Some(r#"{"image": "busybox", "notify": [{"url": "ftp://x"}]}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("notify[0].url")),
+        (Some(r#"{"image": "busybox", "queue": "a b"}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("queue")),
+        (Some(r#"{"image": "busybox", "security": {"privileged": true}}"#.into()), StatusCode::FORBIDDEN, Some("security.privileged")),
+        (Some(r#"{"image": "BAD IMAGE"}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("image")),
+        (Some(format!(r#"{{"image": "busybox", "name": "{}"}}"#, "x".repeat(17 << 20))), StatusCode::PAYLOAD_TOO_LARGE, None),
+    ];
+    for (body, want, field) in cases {
+        let (status, bytes) = a.raw(Method::POST, "/v1/jobs", Some(&t), body.clone(), &[]).await;
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let shown = body.as_deref().map(|b| &b[..b.len().min(80)]);
+        assert_eq!(status, want, "{shown:?} -> {json}");
+        assert!(json["error"]["message"].is_string(), "{shown:?} -> one error shape: {json}");
+        if let Some(f) = field {
+            assert_eq!(json["error"]["field"], f, "{shown:?} -> {json}");
+        }
+    }
+    let queries = ["/v1/jobs?status=nope", "/v1/jobs?limit=0", "/v1/jobs?limit=x", "/v1/jobs?cursor=zzz", "/v1/jobs/xy"];
+    for q in queries {
+        let (status, json) = a.call(Method::GET, q, Some(&t), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q} -> {json}");
+    }
+    assert!(a.store.list_jobs(&Default::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lifecycle_calls_answer_by_status() {
+    let a = api(AuthMode::Disabled).await;
+    let id = a.submit("unused", spec()).await;
+    // Queued: cancel ends it at once; delete and retry follow the lifecycle.
+    assert_eq!(a.call(Method::DELETE, &format!("/v1/jobs/{id}"), None, None).await.0, StatusCode::CONFLICT);
+    let (status, job) = a.call(Method::POST, &format!("/v1/jobs/{id}/cancel"), None, None).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::ACCEPTED, Some("cancelled")));
+    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/cancel"), None, None).await.0, StatusCode::CONFLICT);
+    let (status, job) = a.call(Method::POST, &format!("/v1/jobs/{id}/retry"), None, None).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")));
+    let job_id = id.parse().unwrap();
+    let done = StatusChange::end(Reason::Exited { code: 0 }, Some(0), SystemClock.now());
+    a.store.set_status(&job_id, done).await.unwrap();
+    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/retry"), None, None).await.0, StatusCode::CONFLICT);
+    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), None, Some(json!({"command": ["ls"]}))).await.0, StatusCode::CONFLICT);
+    assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}/result"), None, None).await.0, StatusCode::NOT_FOUND);
+    // The events stream of a finished job replays everything and ends.
+    let (status, body) = a.raw(Method::GET, &format!("/v1/jobs/{id}/events"), None, None, &[]).await;
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("\"retry_of\":\"cancelled\"") && text.trim_end().ends_with("\"exit_code\":0}"), "{text}");
+    assert_eq!(a.call(Method::DELETE, &format!("/v1/jobs/{id}"), None, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}"), None, None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pages_walk_every_job_once_newest_first() {
+    let a = api(AuthMode::Disabled).await;
+    let mut made = Vec::new();
+    for _ in 0..7 {
+        made.push(a.submit("unused", spec()).await);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/jobs?limit=3&cursor={c}"),
+            None => "/v1/jobs?limit=3".to_string(),
+        };
+        let (_, page) = a.call(Method::GET, &path, None, None).await;
+        seen.extend(page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    made.reverse();
+    assert_eq!(seen, made);
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let a = api(AuthMode::Disabled).await;
+    let (status, doc) = a.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!((status, doc["openapi"].as_str()), (StatusCode::OK, Some("3.1.0")));
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    for p in ["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/logs", "/v1/jobs/{id}/events", "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/retry", "/v1/jobs/{id}/exec", "/v1/jobs/{id}/result", "/v1/jobs/{id}/artifacts",
+        "/v1/jobs/{id}/artifacts/{name}", "/v1/jobs/{id}/deliveries", "/v1/workers", "/v1/audit", "/healthz",
+        "/readyz", "/metrics"]
+    {
+        assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
+    }
+    assert!(doc["components"]["schemas"]["JobSpec"]["properties"]["resources"].is_object());
+    let (status, html) = a.raw(Method::GET, "/docs/", None, None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&html).contains("swagger"), "Swagger UI is served from the binary");
+}
+
+#[tokio::test]
+async fn metrics_are_valid_prometheus_text() {
+    let a = api(AuthMode::Disabled).await;
+    a.submit("unused", json!({"image": "busybox", "queue": "gpu"})).await;
+    let (status, body) = a.raw(Method::GET, "/metrics", None, None, &[]).await;
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("berth_queue_depth{queue=\"gpu\"} 1"), "{text}");
+    assert!(text.contains("berth_jobs{queue=\"gpu\",status=\"queued\"} 1"), "{text}");
+    // Every sample line is `name{labels} value` with a numeric value, and every metric
+    // family is declared once.
+    let mut types = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            assert!(types.insert(rest.split(' ').next().unwrap().to_string()), "declared twice: {line}");
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok() || value == "+Inf", "bad sample: {line}");
+        let name = line.split(['{', ' ']).next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name: {line}");
+    }
+}
