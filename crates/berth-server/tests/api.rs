@@ -51,7 +51,14 @@ impl Api {
     async fn token(&self, tenant: &str, admin: bool) -> String {
         let secret = berth_core::secrets::new_token();
         let id = hash_token(&secret)[..8].to_string();
-        let t = TokenRecord { id, name: "t".into(), tenant: tenant.into(), admin, created_at: Timestamp(0), revoked_at: None };
+        let t = TokenRecord {
+            id,
+            name: "t".into(),
+            tenant: tenant.into(),
+            admin,
+            created_at: Timestamp(0),
+            revoked_at: None,
+        };
         self.store.create_token(&t, &hash_token(&secret)).await.unwrap();
         secret
     }
@@ -115,7 +122,8 @@ async fn requests_need_a_live_token() {
 #[tokio::test]
 async fn a_tenant_never_sees_or_touches_another_tenants_jobs() {
     let a = api(AuthMode::Tokens).await;
-    let (acme, other, admin) = (a.token("acme", false).await, a.token("other", false).await, a.token("ops", true).await);
+    let (acme, other, admin) =
+        (a.token("acme", false).await, a.token("other", false).await, a.token("ops", true).await);
     let id = a.submit(&acme, spec()).await;
     let reads = ["", "/logs", "/events", "/result", "/artifacts", "/artifacts/x", "/deliveries"];
     for suffix in reads {
@@ -127,7 +135,10 @@ async fn a_tenant_never_sees_or_touches_another_tenants_jobs() {
         assert_eq!(status, StatusCode::NOT_FOUND, "POST {suffix}");
     }
     let exec = json!({"command": ["ls"]});
-    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), Some(&other), Some(exec)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), Some(&other), Some(exec)).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(a.call(Method::DELETE, &format!("/v1/jobs/{id}"), Some(&other), None).await.0, StatusCode::NOT_FOUND);
     let (_, page) = a.call(Method::GET, "/v1/jobs", Some(&other), None).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 0);
@@ -174,12 +185,28 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
         (Some("not json".into()), StatusCode::BAD_REQUEST, None),
         (Some("[1,2]".into()), StatusCode::BAD_REQUEST, None),
         (Some(r#"{"image": "busybox", "bogus": 1}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("bogus")),
-        (Some(r#"{"image": "busybox", "resources": {"memory": "lots"}}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("resources.memory")),
-        (Some(r#"{"image": "busybox", "notify": [{"url": "ftp://x"}]}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("notify[0].url")),
+        (
+            Some(r#"{"image": "busybox", "resources": {"memory": "lots"}}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("resources.memory"),
+        ),
+        (
+            Some(r#"{"image": "busybox", "notify": [{"url": "ftp://x"}]}"#.into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("notify[0].url"),
+        ),
         (Some(r#"{"image": "busybox", "queue": "a b"}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("queue")),
-        (Some(r#"{"image": "busybox", "security": {"privileged": true}}"#.into()), StatusCode::FORBIDDEN, Some("security.privileged")),
+        (
+            Some(r#"{"image": "busybox", "security": {"privileged": true}}"#.into()),
+            StatusCode::FORBIDDEN,
+            Some("security.privileged"),
+        ),
         (Some(r#"{"image": "BAD IMAGE"}"#.into()), StatusCode::UNPROCESSABLE_ENTITY, Some("image")),
-        (Some(format!(r#"{{"image": "busybox", "name": "{}"}}"#, "x".repeat(17 << 20))), StatusCode::PAYLOAD_TOO_LARGE, None),
+        (
+            Some(format!(r#"{{"image": "busybox", "name": "{}"}}"#, "x".repeat(17 << 20))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+        ),
     ];
     for (body, want, field) in cases {
         let (status, bytes) = a.raw(Method::POST, "/v1/jobs", Some(&t), body.clone(), &[]).await;
@@ -191,7 +218,8 @@ async fn bad_input_is_a_4xx_naming_the_field_and_changes_nothing() {
             assert_eq!(json["error"]["field"], f, "{shown:?} -> {json}");
         }
     }
-    let queries = ["/v1/jobs?status=nope", "/v1/jobs?limit=0", "/v1/jobs?limit=x", "/v1/jobs?cursor=zzz", "/v1/jobs/xy"];
+    let queries =
+        ["/v1/jobs?status=nope", "/v1/jobs?limit=0", "/v1/jobs?limit=x", "/v1/jobs?cursor=zzz", "/v1/jobs/xy"];
     for q in queries {
         let (status, json) = a.call(Method::GET, q, Some(&t), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q} -> {json}");
@@ -214,7 +242,10 @@ async fn lifecycle_calls_answer_by_status() {
     let done = StatusChange::end(Reason::Exited { code: 0 }, Some(0), SystemClock.now());
     a.store.set_status(&job_id, done).await.unwrap();
     assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/retry"), None, None).await.0, StatusCode::CONFLICT);
-    assert_eq!(a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), None, Some(json!({"command": ["ls"]}))).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        a.call(Method::POST, &format!("/v1/jobs/{id}/exec"), None, Some(json!({"command": ["ls"]}))).await.0,
+        StatusCode::CONFLICT
+    );
     assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}/result"), None, None).await.0, StatusCode::NOT_FOUND);
     // The events stream of a finished job replays everything and ends.
     let (status, body) = a.raw(Method::GET, &format!("/v1/jobs/{id}/events"), None, None, &[]).await;
@@ -256,11 +287,24 @@ async fn the_openapi_document_covers_every_route() {
     let (status, doc) = a.call(Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!((status, doc["openapi"].as_str()), (StatusCode::OK, Some("3.1.0")));
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    for p in ["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/logs", "/v1/jobs/{id}/events", "/v1/jobs/{id}/cancel",
-        "/v1/jobs/{id}/retry", "/v1/jobs/{id}/exec", "/v1/jobs/{id}/result", "/v1/jobs/{id}/artifacts",
-        "/v1/jobs/{id}/artifacts/{name}", "/v1/jobs/{id}/deliveries", "/v1/workers", "/v1/audit", "/healthz",
-        "/readyz", "/metrics"]
-    {
+    for p in [
+        "/v1/jobs",
+        "/v1/jobs/{id}",
+        "/v1/jobs/{id}/logs",
+        "/v1/jobs/{id}/events",
+        "/v1/jobs/{id}/cancel",
+        "/v1/jobs/{id}/retry",
+        "/v1/jobs/{id}/exec",
+        "/v1/jobs/{id}/result",
+        "/v1/jobs/{id}/artifacts",
+        "/v1/jobs/{id}/artifacts/{name}",
+        "/v1/jobs/{id}/deliveries",
+        "/v1/workers",
+        "/v1/audit",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
         assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
     }
     assert!(doc["components"]["schemas"]["JobSpec"]["properties"]["resources"].is_object());

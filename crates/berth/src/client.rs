@@ -114,7 +114,7 @@ impl Client {
     /// Streams a job's output to `out` until the job ends, resuming after the last event id
     /// whenever the connection drops. Returns the job as it ended.
     pub async fn follow(&self, id: &str, mut out: impl FnMut(Followed)) -> anyhow::Result<JobRecord> {
-        let mut after: i64 = 0;
+        let mut after: i64 = -1;
         let mut lost_since: Option<std::time::Instant> = None;
         loop {
             let request = self

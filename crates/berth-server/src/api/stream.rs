@@ -31,7 +31,8 @@ const PAGE: u32 = 1000;
 pub struct StreamQuery {
     /// Stream live over SSE instead of downloading what is stored so far.
     pub follow: Option<bool>,
-    /// Start after this sequence number (the `Last-Event-ID` header does the same).
+    /// Start after this sequence number (the `Last-Event-ID` header does the same); log
+    /// sequence numbers start at 0, event sequence numbers at 1.
     pub after: Option<i64>,
 }
 
@@ -104,9 +105,10 @@ fn wants_sse(headers: &HeaderMap, follow: Option<bool>) -> bool {
     follow.unwrap_or(false) || accept.contains("text/event-stream")
 }
 
+/// The sequence number to continue after; -1 (before the first, which is 0) by default.
 fn resume_point(headers: &HeaderMap, after: Option<i64>) -> i64 {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-    last.or(after).unwrap_or(0).max(0)
+    last.or(after).unwrap_or(-1).max(-1)
 }
 
 fn sse(rx: mpsc::Receiver<Event>) -> Response {

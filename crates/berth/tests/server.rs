@@ -1,0 +1,271 @@
+//! `berth server` end to end: the real binary serving on a real socket, running jobs on the
+//! real Docker engine, driven by the CLI in client mode and by raw HTTP (curl). Every test
+//! ends by asserting no container of its install is left.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::{IMAGE, TestEnv, code, signal, stderr, stdout};
+
+struct Server {
+    env: TestEnv,
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let env = TestEnv::new();
+        let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
+        assert!(token.starts_with("berth_"), "{token}");
+        let mut args = vec!["server", "--listen", "127.0.0.1:0", "--workers", "2"];
+        args.extend_from_slice(extra);
+        let mut child = env.spawn(&args);
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        let url =
+            line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}")).to_string();
+        // Keep draining the server's stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Server { env, child, url, token }
+    }
+
+    /// The CLI in client mode.
+    fn berth(&self, args: &[&str]) -> Output {
+        self.client(args).output().unwrap()
+    }
+
+    fn client(&self, args: &[&str]) -> Command {
+        let mut c = self.env.command(args);
+        c.env("BERTH_SERVER", &self.url).env("BERTH_TOKEN", &self.token).stdin(std::process::Stdio::null());
+        c
+    }
+
+    fn curl(&self, args: &[&str]) -> String {
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let out = Command::new("curl").args(["-sS", "-H", &auth]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let body = self.curl(&[&format!("{}{path}", self.url)]);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    fn wait_status(&self, id: &str, want: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let job = self.get(&format!("/v1/jobs/{id}"));
+            if job["status"] == want {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job never became {want}: {job}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) -> TestEnv {
+        signal(&self.child, libc::SIGTERM);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exit: {status:?}");
+        self.env
+    }
+}
+
+/// Parses an SSE body into (event, id, data) triples.
+fn sse_events(body: &str) -> Vec<(String, Option<i64>, String)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let (mut event, mut id, mut data) = (String::from("message"), None, Vec::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    event = v.to_string();
+                } else if let Some(v) = line.strip_prefix("id: ") {
+                    id = v.parse().ok();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push(v);
+                }
+            }
+            (!data.is_empty()).then(|| (event, id, data.join("\n")))
+        })
+        .collect()
+}
+
+#[test]
+fn submit_follow_and_collect_a_result_through_the_server() {
+    let s = Server::start(&[]);
+    let script = "echo line-1; echo oops >&2; echo '{\"berth\":{\"progress\":0.5}}'; echo '{\"answer\":42}' > $BERTH_OUTPUT_DIR/result.json; echo line-2; exit 3";
+    let out = s.berth(&["run", IMAGE, "sh", "-c", script]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stdout(&out).contains("line-1\n") && stdout(&out).contains("line-2\n"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("oops"), "{}", stderr(&out));
+    let ps = s.get("/v1/jobs?status=failed");
+    let id = ps["jobs"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(ps["jobs"][0]["reason_text"], "exited(3)");
+    assert_eq!(s.get(&format!("/v1/jobs/{id}/result"))["answer"], 42);
+    let events = s.curl(&[&format!("{}/v1/jobs/{id}/events", s.url)]);
+    assert!(events.contains("\"progress\":0.5"), "{events}");
+    // -d returns the id at once; logs -f follows it to the end.
+    let out = s.berth(&["run", "-d", IMAGE, "sh", "-c", "sleep 1; echo later"]);
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 32, "{}", stdout(&out));
+    let logs = s.berth(&["logs", "-f", &id]);
+    assert_eq!(stdout(&logs), "later\n");
+    assert_eq!(stdout(&s.berth(&["wait", &id])).trim(), "0");
+    let env = s.stop();
+    env.assert_no_containers();
+}
+
+#[test]
+fn a_dropped_log_stream_resumes_without_losing_or_repeating_a_line() {
+    let s = Server::start(&[]);
+    let script = "for i in $(seq 1 40); do seq $((i*100-99)) $((i*100)); sleep 0.05; done";
+    let out = s.berth(&["run", "-d", IMAGE, "sh", "-c", script]);
+    let id = stdout(&out).trim().to_string();
+    let url = format!("{}/v1/jobs/{id}/logs?follow=true", s.url);
+    let mut text = String::new();
+    let mut last: Option<i64> = None;
+    let mut reconnects = 0;
+    loop {
+        // Each connection is cut after 0.5 s, mid-stream, then resumed from Last-Event-ID.
+        let resume = format!("Last-Event-ID: {}", last.unwrap_or(-1));
+        let body = s.curl(&["-N", "--max-time", "0.5", "-H", &resume, &url]);
+        let mut ended = false;
+        for (event, id, data) in sse_events(&body) {
+            match event.as_str() {
+                "log" => {
+                    let line: Value = serde_json::from_str(&data).unwrap();
+                    text.push_str(line["text"].as_str().unwrap());
+                    last = id;
+                }
+                "end" => ended = true,
+                _ => {}
+            }
+        }
+        if ended {
+            break;
+        }
+        reconnects += 1;
+        assert!(reconnects < 200, "the stream never ended");
+    }
+    assert!(reconnects >= 2, "the test must actually cut the stream (cut {reconnects} times)");
+    let want: String = (1..=4000).map(|n| format!("{n}\n")).collect();
+    assert!(text == want, "lost or repeated lines: got {} bytes, want {}", text.len(), want.len());
+    let env = s.stop();
+    env.assert_no_containers();
+}
+
+#[test]
+fn cancelling_a_running_job_stops_and_removes_its_container() {
+    let s = Server::start(&[]);
+    let out = s.berth(&["run", "-d", IMAGE, "sleep", "300"]);
+    let id = stdout(&out).trim().to_string();
+    s.wait_status(&id, "running");
+    assert_eq!(s.env.containers().len(), 1);
+    let exec = s.berth(&["exec", &id, "sh", "-c", "echo from-exec; exit 4"]);
+    assert_eq!((code(&exec), stdout(&exec).as_str()), (4, "from-exec\n"), "{}", stderr(&exec));
+    let out = s.berth(&["cancel", &id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let job = s.wait_status(&id, "cancelled");
+    assert!(job["reason_text"].as_str().unwrap().starts_with("cancelled(token:"), "{job}");
+    assert_eq!(stdout(&s.berth(&["wait", &id])).trim(), "130");
+    s.env.assert_no_containers();
+    // Retry runs it again as attempt 2.
+    s.berth(&["retry", &id]);
+    s.wait_status(&id, "running");
+    s.berth(&["cancel", &id]);
+    let job = s.wait_status(&id, "cancelled");
+    assert_eq!(job["attempts"], 2);
+    let env = s.stop();
+    env.assert_no_containers();
+}
+
+/// A webhook receiver on 127.0.0.1 that fails the first `failures` calls with 500.
+fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let mut conn = conn.unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let (mut length, mut signature) = (0, String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if lower.starts_with("berth-signature:") {
+                    signature = line["berth-signature:".len()..].trim().to_string();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push((signature, String::from_utf8(body).unwrap()));
+            let status = if n < failures { "500 Internal Server Error" } else { "200 OK" };
+            write!(conn, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn webhooks_are_signed_and_retried_until_delivered() {
+    let s = Server::start(&["--webhook-backoff", "200ms"]);
+    let (url, got) = receiver(2);
+    let spec = format!(r#"{{"image": "{IMAGE}", "command": ["sh", "-c", "exit 7"], "notify": [{{"url": "{url}"}}]}}"#);
+    let job: Value =
+        serde_json::from_str(&s.curl(&["-X", "POST", "-d", &spec, &format!("{}/v1/jobs", s.url)])).unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let deliveries = loop {
+        let d = s.get(&format!("/v1/jobs/{id}/deliveries"));
+        if d[0]["state"] == "delivered" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {d}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((deliveries[0]["tries"].as_i64(), deliveries[0]["last_status"].as_i64()), (Some(3), Some(200)));
+    let calls = got.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3, "two failures, then success");
+    let tenant: Value = serde_json::from_str(&stdout(&s.env.berth(&["tenant", "show", "acme", "--json"]))).unwrap();
+    let secret = tenant["webhook_secret"].as_str().unwrap();
+    for (signature, body) in &calls {
+        assert!(berth_core::secrets::verify_webhook(secret, signature, body.as_bytes()), "bad signature {signature}");
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!((body["event"].as_str(), body["job"]["exit_code"].as_i64()), (Some("job.failed"), Some(7)));
+    }
+    assert_eq!(calls[0].1, calls[2].1, "every retry carries the same body");
+    let env = s.stop();
+    env.assert_no_containers();
+}
+
+#[test]
+fn sigterm_lets_short_jobs_finish_and_stops_the_rest_truthfully() {
+    let s = Server::start(&["--shutdown-grace", "3s"]);
+    let short = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", "sleep 1; echo done"])).trim().to_string();
+    let long = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
+    s.wait_status(&long, "running");
+    s.wait_status(&short, "running");
+    let env = s.stop();
+    let short = env.inspect(&short);
+    let long = env.inspect(&long);
+    assert_eq!(short["status"], "succeeded", "{short}");
+    assert_eq!(long["reason"], "cancelled(server-shutdown)", "{long}");
+    env.assert_no_containers();
+}
