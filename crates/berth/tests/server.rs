@@ -2,6 +2,8 @@
 //! real Docker engine, driven by the CLI in client mode and by raw HTTP (curl). Every test
 //! ends by asserting no container of its install is left.
 
+#![allow(clippy::unwrap_used)]
+
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
