@@ -190,8 +190,11 @@ fn cancelling_a_running_job_stops_and_removes_its_container() {
     env.assert_no_containers();
 }
 
+/// The calls a receiver got: (Berth-Signature header, body).
+type Calls = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A webhook receiver on 127.0.0.1 that fails the first `failures` calls with 500.
-fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn receiver(failures: usize) -> (String, Calls) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
