@@ -103,3 +103,35 @@ YAML
     rm -rf "$cfg"
   fi
 }
+
+# schemathesis (PyPI) in its own virtualenv, pinned, for the API fuzz stage.
+SCHEMATHESIS_VERSION=4.32.5
+VENV=/var/tmp/berth-venv
+ensure_schemathesis() {
+  if "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then return 0; fi
+  say "installing schemathesis $SCHEMATHESIS_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
+# start_server DATA_DIR ARGS...: starts `berth server` on a free port in the background;
+# sets SERVER_URL and SERVER_PID. The caller stops it with stop_server.
+start_server() {
+  local data=$1 log; shift
+  log="$data/server.log"
+  mkdir -p "$data"
+  BERTH_DATA_DIR=$data "$BERTH_BIN" server --listen 127.0.0.1:0 "$@" 2>"$log" &
+  SERVER_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    SERVER_URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)
+    [ -n "$SERVER_URL" ] && return 0
+    sleep 0.1
+  done
+  echo "berth server did not start:" >&2; cat "$log" >&2; return 1
+}
+
+stop_server() {
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}

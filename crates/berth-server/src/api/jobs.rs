@@ -85,6 +85,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated statuses, e.g. `running,queued`.
+    #[param(pattern = "^(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error)(,(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error))*$")]
     pub status: Option<String>,
     /// Comma-separated `key=value` or `key` label matches (all must hold).
     pub label: Option<String>,
@@ -94,8 +95,10 @@ pub struct ListQuery {
     /// Only jobs created at or after this time (Unix epoch milliseconds).
     pub since: Option<i64>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
+    #[param(pattern = "^[0-9]+\\.[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -130,7 +133,7 @@ pub async fn list_jobs(
 }
 
 fn parse_statuses(s: Option<&str>) -> ApiResult<Vec<JobStatus>> {
-    let Some(s) = s.filter(|s| !s.is_empty()) else { return Ok(Vec::new()) };
+    let Some(s) = s else { return Ok(Vec::new()) };
     s.split(',').map(|p| p.trim().parse().map_err(|m: String| ApiError::bad_request("status", m))).collect()
 }
 
@@ -152,7 +155,7 @@ fn parse_cursor(c: &str) -> ApiResult<JobCursor> {
 
 /// A job with its attempts.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id or a unique prefix of at least 4 characters")),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$", description = "Job id or a unique prefix of at least 4 characters")),
     responses((status = 200, body = JobDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn get_job(
@@ -167,7 +170,7 @@ pub async fn get_job(
 
 /// Cancel a job: a queued job ends at once; a running one is stopped (stop signal, grace,
 /// then kill) and its container removed.
-#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 202, description = "Cancelled, or cancelling", body = JobView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already finished", body = ErrorBody)))]
@@ -200,7 +203,7 @@ pub async fn cancel_job(
 }
 
 /// Run a job that ended without success again, as a new attempt.
-#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 202, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Not finished, or succeeded", body = ErrorBody)))]
 pub async fn retry_job(
@@ -215,7 +218,7 @@ pub async fn retry_job(
 }
 
 /// Delete a finished job with its logs, events, result and artifacts.
-#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Not finished yet", body = ErrorBody)))]

@@ -21,7 +21,7 @@ use crate::views::{ArtifactView, ExecRequest, ExecResponse};
 const EXEC_CAP: usize = 1 << 20;
 
 /// The JSON document the job wrote to its result file (`$BERTH_OUTPUT_DIR/result.json`).
-#[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "outputs", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "outputs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 200, description = "The result document", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "No such job, or it wrote no result", body = ErrorBody)))]
@@ -36,7 +36,7 @@ pub async fn result(
 }
 
 /// The files the job left in `$BERTH_OUTPUT_DIR`, per attempt.
-#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", tag = "outputs", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", tag = "outputs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 200, body = Vec<ArtifactView>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn artifacts(
@@ -51,7 +51,7 @@ pub async fn artifacts(
 
 /// Download one artifact (of the latest attempt that has it). Encode `/` in names as `%2F`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "outputs",
-    params(("id" = String, Path), ("name" = String, Path)),
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), ("name" = String, Path)),
     responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn artifact(
@@ -72,7 +72,7 @@ pub async fn artifact(
 }
 
 /// The webhook calls made (or still to make) for this job.
-#[utoipa::path(get, path = "/v1/jobs/{id}/deliveries", tag = "outputs", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/jobs/{id}/deliveries", tag = "outputs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deliveries(
@@ -86,7 +86,7 @@ pub async fn deliveries(
 
 /// Run a command inside the job's running container (no shell, no stdin) and return its
 /// exit code and output.
-#[utoipa::path(post, path = "/v1/jobs/{id}/exec", tag = "jobs", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/jobs/{id}/exec", tag = "jobs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
     request_body = ExecRequest,
     responses((status = 200, body = ExecResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "The job is not running", body = ErrorBody),

@@ -58,7 +58,7 @@ pub struct EndOfStream {
 
 /// A job's output. Plain text by default; with `follow=true` or `Accept: text/event-stream`
 /// an SSE stream of `log` events (id = sequence number) ending with `end`.
-#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "logs", params(("id" = String, Path), StreamQuery),
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
     responses(
         (status = 200, description = "Output so far (text/plain), or a live SSE stream", content(
             (String = "text/plain"), (LogLine = "text/event-stream"))),
@@ -83,7 +83,7 @@ pub async fn logs(
 
 /// A job's lifecycle and progress events (`status`, the job's own `{"berth": ...}` lines as
 /// `berth`, `stopping`, `warning`, ...), as SSE, ending with `end` when the job has ended.
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "logs", params(("id" = String, Path), StreamQuery),
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
     responses((status = 200, description = "SSE stream", content_type = "text/event-stream", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(

@@ -63,6 +63,7 @@ pub struct AuditQuery {
     /// Only entries older than this id (for paging).
     pub before: Option<i64>,
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
