@@ -12,16 +12,23 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
+// These never panic: a closed stderr (a server whose terminal went away) must not take the
+// process down, least of all while it shuts down. `eprintln!` would.
 pub fn note(message: &str) {
-    eprintln!("{} {message}", "berth:".if_supports_color(Stream::Stderr, |t| t.dimmed()));
+    say(format_args!("{} {message}", "berth:".if_supports_color(Stream::Stderr, |t| t.dimmed())));
 }
 
 pub fn warn(message: &str) {
-    eprintln!("{} {message}", "berth: warning:".if_supports_color(Stream::Stderr, |t| t.yellow()));
+    say(format_args!("{} {message}", "berth: warning:".if_supports_color(Stream::Stderr, |t| t.yellow())));
 }
 
 pub fn error(message: &str) {
-    eprintln!("{} {message}", "berth: error:".if_supports_color(Stream::Stderr, |t| t.red()));
+    say(format_args!("{} {message}", "berth: error:".if_supports_color(Stream::Stderr, |t| t.red())));
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// "failed: exited(3)"-style status for tables, coloured for stdout.

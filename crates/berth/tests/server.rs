@@ -74,11 +74,28 @@ impl Server {
         }
     }
 
-    fn stop(mut self) -> TestEnv {
+    /// Stops the server with SIGTERM (a graceful drain); it must exit cleanly.
+    fn stop(&mut self) {
         signal(&self.child, libc::SIGTERM);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "server exit: {status:?}");
-        self.env
+    }
+}
+
+/// A test that failed before `stop` still stops its server (and so its containers).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(&self.child, libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while let Ok(None) = self.child.try_wait() {
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
@@ -103,7 +120,7 @@ fn sse_events(body: &str) -> Vec<(String, Option<i64>, String)> {
 
 #[test]
 fn submit_follow_and_collect_a_result_through_the_server() {
-    let s = Server::start(&[]);
+    let mut s = Server::start(&[]);
     let script = "echo line-1; echo oops >&2; echo '{\"berth\":{\"progress\":0.5}}'; echo '{\"answer\":42}' > $BERTH_OUTPUT_DIR/result.json; echo line-2; exit 3";
     let out = s.berth(&["run", IMAGE, "sh", "-c", script]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
@@ -122,13 +139,13 @@ fn submit_follow_and_collect_a_result_through_the_server() {
     let logs = s.berth(&["logs", "-f", &id]);
     assert_eq!(stdout(&logs), "later\n");
     assert_eq!(stdout(&s.berth(&["wait", &id])).trim(), "0");
-    let env = s.stop();
-    env.assert_no_containers();
+    s.stop();
+    s.env.assert_no_containers();
 }
 
 #[test]
 fn a_dropped_log_stream_resumes_without_losing_or_repeating_a_line() {
-    let s = Server::start(&[]);
+    let mut s = Server::start(&[]);
     let script = "for i in $(seq 1 40); do seq $((i*100-99)) $((i*100)); sleep 0.05; done";
     let out = s.berth(&["run", "-d", IMAGE, "sh", "-c", script]);
     let id = stdout(&out).trim().to_string();
@@ -161,13 +178,13 @@ fn a_dropped_log_stream_resumes_without_losing_or_repeating_a_line() {
     assert!(reconnects >= 2, "the test must actually cut the stream (cut {reconnects} times)");
     let want: String = (1..=4000).map(|n| format!("{n}\n")).collect();
     assert!(text == want, "lost or repeated lines: got {} bytes, want {}", text.len(), want.len());
-    let env = s.stop();
-    env.assert_no_containers();
+    s.stop();
+    s.env.assert_no_containers();
 }
 
 #[test]
 fn cancelling_a_running_job_stops_and_removes_its_container() {
-    let s = Server::start(&[]);
+    let mut s = Server::start(&[]);
     let out = s.berth(&["run", "-d", IMAGE, "sleep", "300"]);
     let id = stdout(&out).trim().to_string();
     s.wait_status(&id, "running");
@@ -186,8 +203,8 @@ fn cancelling_a_running_job_stops_and_removes_its_container() {
     s.berth(&["cancel", &id]);
     let job = s.wait_status(&id, "cancelled");
     assert_eq!(job["attempts"], 2);
-    let env = s.stop();
-    env.assert_no_containers();
+    s.stop();
+    s.env.assert_no_containers();
 }
 
 /// The calls a receiver got: (Berth-Signature header, body).
@@ -230,7 +247,7 @@ fn receiver(failures: usize) -> (String, Calls) {
 
 #[test]
 fn webhooks_are_signed_and_retried_until_delivered() {
-    let s = Server::start(&["--webhook-backoff", "200ms"]);
+    let mut s = Server::start(&["--webhook-backoff", "200ms"]);
     let (url, got) = receiver(2);
     let spec = format!(r#"{{"image": "{IMAGE}", "command": ["sh", "-c", "exit 7"], "notify": [{{"url": "{url}"}}]}}"#);
     let job: Value =
@@ -256,21 +273,21 @@ fn webhooks_are_signed_and_retried_until_delivered() {
         assert_eq!((body["event"].as_str(), body["job"]["exit_code"].as_i64()), (Some("job.failed"), Some(7)));
     }
     assert_eq!(calls[0].1, calls[2].1, "every retry carries the same body");
-    let env = s.stop();
-    env.assert_no_containers();
+    s.stop();
+    s.env.assert_no_containers();
 }
 
 #[test]
 fn sigterm_lets_short_jobs_finish_and_stops_the_rest_truthfully() {
-    let s = Server::start(&["--shutdown-grace", "3s"]);
+    let mut s = Server::start(&["--shutdown-grace", "3s"]);
     let short = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", "sleep 1; echo done"])).trim().to_string();
     let long = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
     s.wait_status(&long, "running");
     s.wait_status(&short, "running");
-    let env = s.stop();
-    let short = env.inspect(&short);
-    let long = env.inspect(&long);
+    s.stop();
+    let short = s.env.inspect(&short);
+    let long = s.env.inspect(&long);
     assert_eq!(short["status"], "succeeded", "{short}");
     assert_eq!(long["reason"], "cancelled(server-shutdown)", "{long}");
-    env.assert_no_containers();
+    s.env.assert_no_containers();
 }

@@ -1,0 +1,137 @@
+"""The server part of scripts/bench: jobs/s through `berth server` against containers/s on the
+raw engine API (Python over the Docker socket, no CLI processes) at the same concurrency, and
+submit->running latency against `docker run -d`. Run by scripts/bench; argv: BERTH JOBS."""
+import http.client, json, os, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+
+berth, jobs = sys.argv[1], int(sys.argv[2])
+img = "berth-test/busybox:latest"
+CONC = 2
+host_config = {"Init": True, "NetworkMode": "bridge", "Memory": 2 << 30, "MemorySwap": 2 << 30, "PidsLimit": 1024,
+               "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges"]}
+
+
+class Engine(http.client.HTTPConnection):
+    def __init__(self):
+        super().__init__("localhost")
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect("/var/run/docker.sock")
+
+    def call(self, method, path, body=None):
+        self.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        r = self.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]}")
+        return json.loads(data) if data else None
+
+
+def raw_engine(n):
+    """n containers of `true`, CONC at a time: create, start, wait, remove."""
+    todo = list(range(n))
+    lock = threading.Lock()
+
+    def worker():
+        e = Engine()
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            c = e.call("POST", "/containers/create", {"Image": img, "Cmd": ["true"], "HostConfig": host_config})
+            e.call("POST", f"/containers/{c['Id']}/start")
+            e.call("POST", f"/containers/{c['Id']}/wait")
+            e.call("DELETE", f"/containers/{c['Id']}?force=true&v=true")
+
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(CONC)]
+    [th.start() for th in threads]
+    [th.join() for th in threads]
+    return time.perf_counter() - t
+
+
+def start_server(data):
+    env = dict(os.environ, BERTH_DATA_DIR=data)
+    p = subprocess.Popen([berth, "server", "--listen", "127.0.0.1:0", "--workers", str(CONC), "--insecure-no-auth"],
+                         env=env, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    url = next(w for w in line.split() if w.startswith("http://"))
+    threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
+    return p, url
+
+
+def api(url, method="GET", body=None):
+    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def through_server(url, n):
+    spec = {"image": img, "command": ["true"]}
+    t = time.perf_counter()
+    for _ in range(n):
+        api(f"{url}/v1/jobs", "POST", spec)
+    while api(f"{url}/v1/jobs?status=queued,starting,running&limit=1")["jobs"]:
+        time.sleep(0.02)
+    dt = time.perf_counter() - t
+    done = api(f"{url}/v1/jobs?limit=500")["jobs"]
+    assert sum(j["status"] == "succeeded" for j in done) >= n, "not every job succeeded"
+    return dt
+
+
+def submit_to_running(url, n):
+    """Client clock: from the POST to the first poll that sees `running` (or later)."""
+    out = []
+    spec = {"image": img, "command": ["sleep", "0.3"]}
+    for _ in range(n):
+        t = time.perf_counter()
+        job = api(f"{url}/v1/jobs", "POST", spec)
+        while api(f"{url}/v1/jobs/{job['id']}")["status"] in ("queued", "starting"):
+            time.sleep(0.005)
+        out.append(time.perf_counter() - t)
+        time.sleep(0.5)
+    return out
+
+
+def docker_run_d(n):
+    like = ["--init", "--network", "bridge", "--memory", "2g", "--memory-swap", "2g", "--pids-limit", "1024",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        cid = subprocess.run(["docker", "run", "-d", *like, img, "sleep", "0.3"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        out.append(time.perf_counter() - t)
+        subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
+    return out
+
+
+data = tempfile.mkdtemp()
+server, url = start_server(data)
+try:
+    through_server(url, 4)  # warm-up
+    raw_engine(4)
+    b_runs, r_runs = [], []
+    for i in range(3):
+        pair = [("b", lambda: through_server(url, jobs)), ("r", lambda: raw_engine(jobs))]
+        for name, f in (pair if i % 2 == 0 else pair[::-1]):
+            (b_runs if name == "b" else r_runs).append(f())
+    b, r = statistics.median(b_runs), statistics.median(r_runs)
+    print(f"server throughput, {jobs} jobs of `true`, concurrency {CONC}, 3 rounds alternating, median")
+    print(f"  berth server (HTTP submit -> worker slots)  {jobs/b:6.2f} jobs/s")
+    print(f"  raw engine API (create/start/wait/remove)   {jobs/r:6.2f} containers/s")
+    print(f"  ratio berth / raw engine = {r/b:.2f}  (goal >= 0.95)")
+    lat = submit_to_running(url, 15)
+    dock = docker_run_d(15)
+    lm, dm = statistics.median(lat), statistics.median(dock)
+    print("submit -> running, 15 jobs one at a time")
+    print(f"  berth server  median {lm*1000:6.1f} ms  p90 {sorted(lat)[13]*1000:6.1f} ms")
+    print(f"  docker run -d median {dm*1000:6.1f} ms  p90 {sorted(dock)[13]*1000:6.1f} ms")
+    print(f"  ratio berth / docker run -d = {lm/dm:.2f}")
+finally:
+    server.terminate()
+    server.wait()
+    subprocess.run(["rm", "-rf", data])
