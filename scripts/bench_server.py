@@ -5,8 +5,8 @@ import http.client, json, os, socket, statistics, subprocess, sys, tempfile, thr
 
 berth, jobs = sys.argv[1], int(sys.argv[2])
 img = "berth-test/busybox:latest"
-CONC = 2
-ROUNDS = 5
+CONC = int(os.environ.get("BENCH_CONCURRENCY", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 host_config = {"Init": True, "NetworkMode": "bridge", "Memory": 2 << 30, "MemorySwap": 2 << 30, "PidsLimit": 1024,
                "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges"]}
 

@@ -23,6 +23,10 @@ use crate::errors::{engine_error, start_error};
 
 /// How long the exit waits for the `die` event after `wait` returned.
 const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
+/// The stats stream opens this long after start. Its figures are cumulative (cgroup peak
+/// memory, total CPU time), so a late first sample loses nothing, and jobs shorter than this
+/// never cost the engine a stats collector (measurable at many short jobs per second).
+const STATS_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Seen {
@@ -167,6 +171,7 @@ async fn feed_stdin(mut input: std::pin::Pin<Box<dyn AsyncWrite + Send>>, source
 /// Samples the engine's stats stream (about once a second) for peak memory and CPU time.
 /// Jobs shorter than the first sample report no usage rather than a wrong one.
 async fn sample_usage(docker: Docker, id: String, usage: Arc<Mutex<Usage>>) {
+    tokio::time::sleep(STATS_DELAY).await;
     let options = StatsOptionsBuilder::new().stream(true).build();
     let mut stats = docker.stats(&id, Some(options));
     while let Some(Ok(s)) = stats.next().await {

@@ -128,22 +128,7 @@ impl Runner {
         let workspace = (!spec.files.is_empty()).then(|| self.paths.workspace_dir(&job.id, n));
         outputs::prepare_dirs(&output_dir, workspace.as_deref(), &spec.files)
             .map_err(|e| Ending::infra(InfraKind::OutputFailed, format!("preparing {}: {e}", output_dir.display())))?;
-        let plan = AttemptPlan {
-            job_id: job.id.clone(),
-            attempt: n,
-            spec: spec.clone(),
-            name: format!("berth-{}-{n}", job.id.short()),
-            install_id: self.install_id.clone(),
-            owner: self.owner.clone(),
-            berth_env: BTreeMap::from([
-                ("BERTH_JOB_ID".to_string(), job.id.to_string()),
-                ("BERTH_ATTEMPT".to_string(), n.to_string()),
-                ("BERTH_OUTPUT_DIR".to_string(), OUTPUT_MOUNT.to_string()),
-            ]),
-            output_dir: Some(output_dir.to_string_lossy().into_owned()),
-            workspace_dir: workspace.map(|w| w.to_string_lossy().into_owned()),
-            stdin,
-        };
+        let plan = self.plan(job, n, spec, stdin, &output_dir, workspace.as_deref());
         // The ledger row exists before the engine call: a crash in between leaves a trace.
         self.ledger(job, n, &plan.name, None, ContainerPhase::Planned).await;
         if cancel.is_cancelled() {
@@ -169,6 +154,33 @@ impl Runner {
             return Err(Ending::store(&e));
         }
         Ok((unit, creating))
+    }
+
+    fn plan(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        stdin: bool,
+        output_dir: &std::path::Path,
+        workspace: Option<&std::path::Path>,
+    ) -> AttemptPlan {
+        AttemptPlan {
+            job_id: job.id.clone(),
+            attempt: n,
+            spec: spec.clone(),
+            name: format!("berth-{}-{n}", job.id.short()),
+            install_id: self.install_id.clone(),
+            owner: self.owner.clone(),
+            berth_env: BTreeMap::from([
+                ("BERTH_JOB_ID".to_string(), job.id.to_string()),
+                ("BERTH_ATTEMPT".to_string(), n.to_string()),
+                ("BERTH_OUTPUT_DIR".to_string(), OUTPUT_MOUNT.to_string()),
+            ]),
+            output_dir: Some(output_dir.to_string_lossy().into_owned()),
+            workspace_dir: workspace.map(|w| w.to_string_lossy().into_owned()),
+            stdin,
+        }
     }
 
     async fn supervise(

@@ -28,6 +28,7 @@ struct Api {
     _dir: tempfile::TempDir,
     app: Router,
     store: Arc<SqliteStore>,
+    runner: Runner,
 }
 
 async fn api(auth: AuthMode) -> Api {
@@ -35,7 +36,16 @@ async fn api(auth: AuthMode) -> Api {
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     let runner = Runner {
         store: store.clone(),
-        backend: Arc::new(FakeBackend::new(Script::default())),
+        // Containers exit 0 at once.
+        backend: Arc::new(FakeBackend::new(Script {
+            exit: Some(berth_core::backend::ExitInfo {
+                code: 0,
+                oom_killed: false,
+                peak_memory: None,
+                cpu_seconds: None,
+            }),
+            ..Script::default()
+        })),
         clock: Arc::new(SystemClock),
         install_id: store.install_id().await.unwrap(),
         owner: berth_engine::owner::current(),
@@ -44,7 +54,7 @@ async fn api(auth: AuthMode) -> Api {
         policy: Policy::default(),
     };
     let config = ServerConfig { auth, workers: 0, ..ServerConfig::default() };
-    Api { app: router(AppState::new(runner, config)), store, _dir: dir }
+    Api { app: router(AppState::new(runner.clone(), config)), store, runner, _dir: dir }
 }
 
 impl Api {
@@ -313,15 +323,39 @@ async fn the_openapi_document_covers_every_route() {
     assert!(String::from_utf8_lossy(&html).contains("swagger"), "Swagger UI is served from the binary");
 }
 
+struct Quiet;
+impl berth_engine::attempt::AttemptObserver for Quiet {}
+
 #[tokio::test]
 async fn metrics_are_valid_prometheus_text() {
     let a = api(AuthMode::Disabled).await;
     a.submit("unused", json!({"image": "busybox", "queue": "gpu"})).await;
+    // Scrape once so the recorder is installed, then run one job (over the fake backend) so
+    // the histograms have samples.
+    a.raw(Method::GET, "/metrics", None, None, &[]).await;
+    let job = a.store.claim_next("test", SystemClock.now()).await.unwrap().unwrap();
+    let io = berth_engine::attempt::AttemptIo {
+        observer: Arc::new(Quiet),
+        pull: Arc::new(berth_core::backend::NoProgress),
+        stdin: berth_core::backend::StdinSource::None,
+    };
+    let done = a.runner.run_attempt(&job, io, &berth_engine::cancel::Cancel::new()).await.unwrap();
+    assert_eq!(done.status.as_str(), "succeeded");
     let (status, body) = a.raw(Method::GET, "/metrics", None, None, &[]).await;
     let text = String::from_utf8(body).unwrap();
     assert_eq!(status, StatusCode::OK);
-    assert!(text.contains("berth_queue_depth{queue=\"gpu\"} 1"), "{text}");
-    assert!(text.contains("berth_jobs{queue=\"gpu\",status=\"queued\"} 1"), "{text}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let sample = |name: &str| {
+        scrape.samples.iter().find(|s| s.metric == name).unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    assert!(
+        matches!(sample("berth_attempt_duration_seconds").value, prometheus_parse::Value::Histogram(ref b) if b.len() > 5)
+    );
+    assert!(matches!(sample("berth_container_start_seconds").value, prometheus_parse::Value::Histogram(_)));
+    assert!(matches!(sample("berth_jobs_finished_total").value, prometheus_parse::Value::Counter(n) if n >= 1.0));
+    assert!(matches!(sample("berth_queue_depth").value, prometheus_parse::Value::Gauge(_)));
+    assert!(text.contains("berth_jobs{queue=\"gpu\",status=\"succeeded\"} 1"), "{text}");
+    assert!(text.contains("berth_queue_depth{queue=\"gpu\"} 0"), "{text}");
     // Every sample line is `name{labels} value` with a numeric value, and every metric
     // family is declared once.
     let mut types = std::collections::HashSet::new();

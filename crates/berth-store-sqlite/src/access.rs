@@ -15,6 +15,7 @@ use crate::{SqliteStore, db_err, rows};
 #[async_trait]
 impl AccessStore for SqliteStore {
     async fn ensure_tenant(&self, name: &str, at: Timestamp) -> StoreResult<TenantRecord> {
+        let _writer = self.writer().await;
         sqlx::query("INSERT OR IGNORE INTO tenants (name, webhook_secret, created_at) VALUES ($1, $2, $3)")
             .bind(name)
             .bind(new_secret())
@@ -36,6 +37,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn set_tenant_limit(&self, name: &str, max_running: Option<u32>) -> StoreResult<()> {
+        let _writer = self.writer().await;
         let done = sqlx::query("UPDATE tenants SET max_running = $2 WHERE name = $1")
             .bind(name)
             .bind(max_running.map(i64::from))
@@ -49,6 +51,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn create_token(&self, t: &TokenRecord, hash: &str) -> StoreResult<()> {
+        let _writer = self.writer().await;
         sqlx::query("INSERT INTO tokens (id, hash, name, tenant, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&t.id)
             .bind(hash)
@@ -78,6 +81,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<()> {
+        let _writer = self.writer().await;
         let done = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
             .bind(id)
             .bind(at.0)
@@ -91,6 +95,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn append_audit(&self, e: AuditEntry) -> StoreResult<()> {
+        let _writer = self.writer().await;
         sqlx::query("INSERT INTO audit (at, actor, tenant, action, target, outcome) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(e.at.0)
             .bind(&e.actor)
@@ -130,6 +135,7 @@ impl Outbox for SqliteStore {
     }
 
     async fn record_delivery(&self, id: i64, o: DeliveryOutcome) -> StoreResult<()> {
+        let _writer = self.writer().await;
         let state = match (o.delivered, o.retry_at) {
             (true, _) => DeliveryState::Delivered,
             (false, Some(_)) => DeliveryState::Pending,

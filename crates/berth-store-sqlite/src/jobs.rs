@@ -9,10 +9,10 @@ use berth_core::store::{
     Artifact, AttemptRecord, AttemptUpdate, JobCount, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
     StoreResult,
 };
-use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+use sqlx::AssertSqlSafe;
 
 use crate::rows::{self, JOB_COLUMNS, to_json};
-use crate::{SqliteStore, db_err, listing};
+use crate::{SqliteStore, WriteTx, db_err, listing};
 
 #[async_trait]
 impl JobStore for SqliteStore {
@@ -148,6 +148,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn update_attempt(&self, id: &JobId, number: u32, u: AttemptUpdate) -> StoreResult<()> {
+        let _writer = self.writer().await;
         let reason = u.reason.as_ref().map(to_json).transpose()?;
         let done = sqlx::query(
             "UPDATE attempts SET container_id = COALESCE($3, container_id), image_digest = COALESCE($4, image_digest),
@@ -275,7 +276,7 @@ impl JobStore for SqliteStore {
 }
 
 /// The job an earlier request with the same idempotency key made, if the requests match.
-async fn idempotent_match(tx: &mut Transaction<'static, Sqlite>, job: &NewJob) -> StoreResult<Option<JobId>> {
+async fn idempotent_match(tx: &mut WriteTx, job: &NewJob) -> StoreResult<Option<JobId>> {
     let Some(idem) = &job.idempotency else { return Ok(None) };
     let found: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT id, idempotency_fp FROM jobs WHERE tenant = $1 AND idempotency_key = $2")
@@ -297,7 +298,7 @@ async fn idempotent_match(tx: &mut Transaction<'static, Sqlite>, job: &NewJob) -
 }
 
 /// Writes the webhook outbox rows for a job that just ended (same transaction as the status).
-async fn enqueue_deliveries(tx: &mut Transaction<'static, Sqlite>, id: &JobId, at: Timestamp) -> StoreResult<()> {
+async fn enqueue_deliveries(tx: &mut WriteTx, id: &JobId, at: Timestamp) -> StoreResult<()> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
     let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut **tx).await.map_err(db_err)?;
     let job = rows::job(&row)?;
@@ -335,7 +336,7 @@ async fn enqueue_deliveries(tx: &mut Transaction<'static, Sqlite>, id: &JobId, a
 }
 
 /// A job's status, read inside a write transaction so it cannot change before the write.
-async fn current_status(tx: &mut Transaction<'static, Sqlite>, id: &JobId) -> StoreResult<JobStatus> {
+async fn current_status(tx: &mut WriteTx, id: &JobId) -> StoreResult<JobStatus> {
     let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
@@ -346,7 +347,7 @@ async fn current_status(tx: &mut Transaction<'static, Sqlite>, id: &JobId) -> St
 }
 
 pub(crate) async fn insert_event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     id: &JobId,
     kind: &str,
     data: &serde_json::Value,

@@ -11,6 +11,7 @@ use crate::{SqliteStore, db_err, rows};
 #[async_trait]
 impl ContainerLedger for SqliteStore {
     async fn record_container(&self, e: ContainerEvent) -> StoreResult<()> {
+        let _writer = self.writer().await;
         let column = match e.phase {
             ContainerPhase::Planned => "planned_at",
             ContainerPhase::Created => "created_at",

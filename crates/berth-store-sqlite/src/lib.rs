@@ -14,11 +14,13 @@ mod rows;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
 const MIGRATIONS: [&str; 2] =
@@ -28,6 +30,35 @@ const MIGRATIONS: [&str; 2] =
 pub struct SqliteStore {
     pool: SqlitePool,
     install_id: String,
+    /// One writer at a time in this process. SQLite allows one anyway; queueing here instead
+    /// of in SQLite's busy handler (which sleeps 1, 2, 5, 10, ... ms between tries) keeps
+    /// concurrent workers from losing milliseconds to each other on every write.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (`BEGIN IMMEDIATE`) holding this process's writer lock.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _writer: OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -52,11 +83,18 @@ impl SqliteStore {
         enable_wal(&pool).await?;
         migrate(&pool).await?;
         let install_id = ensure_install_id(&pool).await?;
-        Ok(SqliteStore { pool, install_id })
+        Ok(SqliteStore { pool, install_id, writer: Arc::default() })
     }
 
-    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
+        let writer = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        Ok(WriteTx { tx, _writer: writer })
+    }
+
+    /// The writer lock, for single-statement writes outside `write()`.
+    pub(crate) async fn writer(&self) -> OwnedMutexGuard<()> {
+        self.writer.clone().lock_owned().await
     }
 }
 

@@ -3,10 +3,10 @@
 
 use berth_core::ids::JobId;
 use berth_core::store::{JobCount, JobFilter, JobRecord, StoreError, StoreResult};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use crate::db_err;
 use crate::rows::{self, JOB_COLUMNS};
+use crate::{WriteTx, db_err};
 
 /// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
 pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
@@ -50,7 +50,7 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
 }
 
 /// The oldest queued job whose tenant is below its running limit.
-pub(crate) async fn next_claimable(tx: &mut Transaction<'static, Sqlite>) -> StoreResult<Option<JobId>> {
+pub(crate) async fn next_claimable(tx: &mut WriteTx) -> StoreResult<Option<JobId>> {
     let id: Option<String> = sqlx::query_scalar(
         "SELECT j.id FROM jobs j LEFT JOIN tenants t ON t.name = j.tenant
          WHERE j.status = 'queued'

@@ -291,3 +291,59 @@ fn sigterm_lets_short_jobs_finish_and_stops_the_rest_truthfully() {
     assert_eq!(long["reason"], "cancelled(server-shutdown)", "{long}");
     s.env.assert_no_containers();
 }
+
+#[test]
+fn ctrl_c_on_a_client_run_cancels_the_job_unless_told_not_to() {
+    let mut s = Server::start(&[]);
+    let child = s
+        .client(&["run", IMAGE, "sh", "-c", "echo started; sleep 300"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = loop {
+        let page = s.get("/v1/jobs?status=running");
+        if let Some(id) = page["jobs"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(stdout(&out).contains("started"), "{}", stdout(&out));
+    let job = s.wait_status(&id, "cancelled");
+    assert!(job["reason_text"].as_str().unwrap().starts_with("cancelled(token:"), "{job}");
+    s.env.assert_no_containers();
+    // --no-cancel leaves it running.
+    let child = s.client(&["run", "--no-cancel", IMAGE, "sleep", "300"]).spawn().unwrap();
+    let id = loop {
+        let page = s.get("/v1/jobs?status=running");
+        if let Some(id) = page["jobs"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.get(&format!("/v1/jobs/{id}"))["status"], "running");
+    s.stop();
+    s.env.assert_no_containers();
+}
+
+#[test]
+fn a_tenant_limit_holds_its_jobs_in_the_queue() {
+    let mut s = Server::start(&[]);
+    let out = s.env.berth(&["tenant", "set", "acme", "--max-running", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
+    let second = stdout(&s.berth(&["run", "-d", IMAGE, "true"])).trim().to_string();
+    s.wait_status(&first, "running");
+    // Two free slots, but the tenant may run one job at a time.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.get(&format!("/v1/jobs/{second}"))["status"], "queued");
+    s.berth(&["cancel", &first]);
+    s.wait_status(&second, "succeeded");
+    s.stop();
+    s.env.assert_no_containers();
+}

@@ -85,7 +85,9 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated statuses, e.g. `running,queued`.
-    #[param(pattern = "^(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error)(,(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error))*$")]
+    #[param(
+        pattern = "^(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error)(,(queued|starting|running|succeeded|failed|timed_out|cancelled|lost|error))*$"
+    )]
     pub status: Option<String>,
     /// Comma-separated `key=value` or `key` label matches (all must hold).
     pub label: Option<String>,

@@ -29,35 +29,14 @@ pub async fn token(config: &Config, command: &TokenCommand) -> anyhow::Result<i3
                 revoked_at: None,
             };
             store.create_token(&record, &hash_token(&secret)).await?;
-            if *json {
-                println!("{}", serde_json::json!({"id": id, "tenant": tenant, "admin": admin, "token": secret}));
-            } else {
-                println!("{secret}");
-                ui::note(&format!(
-                    "token {id} for tenant `{tenant}`{}: shown once, keep it secret (export BERTH_TOKEN=...)",
-                    if *admin { " (admin)" } else { "" }
-                ));
-            }
+            show_new_token(&record, &secret, *json);
         }
         TokenCommand::List { json } => {
             let tokens = store.list_tokens().await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
-                let mut t = Table::new();
-                t.load_style(presets::NOTHING);
-                t.set_header(["ID", "NAME", "TENANT", "ADMIN", "CREATED", "REVOKED"]);
-                for k in &tokens {
-                    t.add_row([
-                        k.id.clone(),
-                        k.name.clone(),
-                        k.tenant.clone(),
-                        if k.admin { "yes" } else { "" }.to_string(),
-                        k.created_at.rfc3339(),
-                        k.revoked_at.map(|r| r.rfc3339()).unwrap_or_default(),
-                    ]);
-                }
-                println!("{t}");
+                println!("{}", token_table(&tokens));
             }
         }
         TokenCommand::Revoke { id } => {
@@ -90,6 +69,36 @@ pub async fn tenant(config: &Config, command: &TenantCommand) -> anyhow::Result<
         }
     }
     Ok(0)
+}
+
+fn show_new_token(t: &TokenRecord, secret: &str, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({"id": t.id, "tenant": t.tenant, "admin": t.admin, "token": secret}));
+        return;
+    }
+    println!("{secret}");
+    let admin = if t.admin { " (admin)" } else { "" };
+    ui::note(&format!(
+        "token {} for tenant `{}`{admin}: shown once, keep it secret (export BERTH_TOKEN=...)",
+        t.id, t.tenant
+    ));
+}
+
+fn token_table(tokens: &[TokenRecord]) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING);
+    t.set_header(["ID", "NAME", "TENANT", "ADMIN", "CREATED", "REVOKED"]);
+    for k in tokens {
+        t.add_row([
+            k.id.clone(),
+            k.name.clone(),
+            k.tenant.clone(),
+            if k.admin { "yes" } else { "" }.to_string(),
+            k.created_at.rfc3339(),
+            k.revoked_at.map(|r| r.rfc3339()).unwrap_or_default(),
+        ]);
+    }
+    t
 }
 
 fn check_tenant(name: &str) -> anyhow::Result<()> {
