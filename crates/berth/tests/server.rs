@@ -27,17 +27,17 @@ impl Server {
         let env = TestEnv::new();
         let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
         assert!(token.starts_with("berth_"), "{token}");
-        let mut args = vec!["server", "--listen", "127.0.0.1:0", "--workers", "2"];
-        args.extend_from_slice(extra);
-        let mut child = env.spawn(&args);
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        err.read_line(&mut line).unwrap();
-        let url =
-            line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}")).to_string();
-        // Keep draining the server's stderr so it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let (child, url) = spawn_server(&env, extra);
         Server { env, child, url, token }
+    }
+
+    /// Kills the server with SIGKILL (no clean-up at all) and starts a new one on the same data.
+    fn crash_and_restart(&mut self, extra: &[&str]) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let (child, url) = spawn_server(&self.env, extra);
+        self.child = child;
+        self.url = url;
     }
 
     /// The CLI in client mode.
@@ -97,6 +97,23 @@ impl Drop for Server {
             }
         }
     }
+}
+
+fn spawn_server(env: &TestEnv, extra: &[&str]) -> (Child, String) {
+    let mut args = vec!["server", "--listen", "127.0.0.1:0"];
+    if !extra.contains(&"--workers") {
+        args.extend(["--workers", "2"]);
+    }
+    args.extend_from_slice(extra);
+    let mut child = env.spawn(&args);
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}")).to_string();
+    // Keep draining the server's stderr so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (child, url)
 }
 
 /// Parses an SSE body into (event, id, data) triples.
@@ -344,6 +361,38 @@ fn a_tenant_limit_holds_its_jobs_in_the_queue() {
     assert_eq!(s.get(&format!("/v1/jobs/{second}"))["status"], "queued");
     s.berth(&["cancel", &first]);
     s.wait_status(&second, "succeeded");
+    s.stop();
+    s.env.assert_no_containers();
+}
+
+#[test]
+fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
+    let mut s = Server::start(&[]);
+    let running = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
+    s.wait_status(&running, "running");
+    assert_eq!(s.env.containers().len(), 1);
+    // Queued behind a tenant limit, so it is still queued when the server dies.
+    s.env.berth(&["tenant", "set", "acme", "--max-running", "1"]);
+    let queued = stdout(&s.berth(&["run", "-d", IMAGE, "true"])).trim().to_string();
+    s.crash_and_restart(&[]);
+    // The restarted server sweeps: the dead server's job is lost and its container removed;
+    // the queued job was never claimed, so it now runs.
+    let lost = s.wait_status(&running, "lost");
+    assert_eq!(lost["reason_text"], "worker_lost");
+    s.wait_status(&queued, "succeeded");
+    s.stop();
+    s.env.assert_no_containers();
+}
+
+#[test]
+fn a_job_that_waits_past_its_queue_timeout_ends_timed_out() {
+    let mut s = Server::start(&["--workers", "0"]);
+    let spec = format!(r#"{{"image": "{IMAGE}", "timeouts": {{"queue": "1s"}}}}"#);
+    let job: Value =
+        serde_json::from_str(&s.curl(&["-X", "POST", "-d", &spec, &format!("{}/v1/jobs", s.url)])).unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let done = s.wait_status(&id, "timed_out");
+    assert_eq!(done["reason_text"], "timed_out(queue)");
     s.stop();
     s.env.assert_no_containers();
 }
