@@ -396,3 +396,41 @@ fn a_job_that_waits_past_its_queue_timeout_ends_timed_out() {
     s.stop();
     s.env.assert_no_containers();
 }
+
+/// A TCP proxy on 127.0.0.1 that cuts every connection `life` after it opened.
+fn cutting_proxy(upstream: &str, life: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (c3, s3) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut &client, &mut &server));
+            std::thread::spawn(move || std::io::copy(&mut &s2, &mut &c2));
+            std::thread::spawn(move || {
+                std::thread::sleep(life);
+                let _ = c3.shutdown(std::net::Shutdown::Both);
+                let _ = s3.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn berth_run_resumes_its_log_stream_when_the_connection_drops() {
+    let mut s = Server::start(&[]);
+    let proxy = cutting_proxy(&s.url, Duration::from_millis(700));
+    let script = "for i in $(seq 1 40); do seq $((i*100-99)) $((i*100)); sleep 0.1; done";
+    let out = s.client(&["run", IMAGE, "sh", "-c", script]).env("BERTH_SERVER", &proxy).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let want: String = (1..=4000).map(|n| format!("{n}\n")).collect();
+    assert!(stdout(&out) == want, "lost or repeated lines: {} bytes, want {}", out.stdout.len(), want.len());
+    let drops = stderr(&out).matches("resuming").count();
+    assert!(drops >= 2, "the proxy must really cut the stream ({drops} drops): {}", stderr(&out));
+    s.stop();
+    s.env.assert_no_containers();
+}

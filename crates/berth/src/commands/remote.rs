@@ -55,7 +55,7 @@ async fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if ui::stderr_is_tty() {
-        ui::note(&format!("job {} (berth logs {0} · berth inspect {0})", &job.id[..12]));
+        ui::note(&format!("job {} (berth logs {0} · berth inspect {0})", job.id.get(..12).unwrap_or(&job.id)));
     }
     let id = job.id.clone();
     let follow = client.follow(&id, print_followed);
