@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "outputs", description = "Results, artifacts and webhook deliveries"),
         (name = "system", description = "Health, workers, audit log and metrics")
     ),
+    components(schemas(crate::api::stream::LogLine, crate::api::stream::EndOfStream)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

@@ -318,6 +318,9 @@ async fn the_openapi_document_covers_every_route() {
         assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
     }
     assert!(doc["components"]["schemas"]["JobSpec"]["properties"]["resources"].is_object());
+    for schema in ["LogLine", "EndOfStream", "SseEvent", "JobView", "ErrorBody"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is described");
+    }
     let (status, html) = a.raw(Method::GET, "/docs/", None, None, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&html).contains("swagger"), "Swagger UI is served from the binary");

@@ -36,6 +36,16 @@ pub struct StreamQuery {
     pub after: Option<i64>,
 }
 
+/// One Server-Sent Event as it travels: `event` names it (`log`, `end`, `status`, `berth`,
+/// `stopping`, `warning`, `error`), `id` is its sequence number (absent on `end`), and `data`
+/// is JSON: a `LogLine` for `log`, an `EndOfStream` for `end`, `{"at", "data"}` for events.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
 /// The `data` of a `log` event.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
@@ -61,7 +71,7 @@ pub struct EndOfStream {
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
     responses(
         (status = 200, description = "Output so far (text/plain), or a live SSE stream", content(
-            (String = "text/plain"), (LogLine = "text/event-stream"))),
+            (String = "text/plain"), (SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
@@ -84,7 +94,7 @@ pub async fn logs(
 /// A job's lifecycle and progress events (`status`, the job's own `{"berth": ...}` lines as
 /// `berth`, `stopping`, `warning`, ...), as SSE, ending with `end` when the job has ended.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
-    responses((status = 200, description = "SSE stream", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "SSE stream", content_type = "text/event-stream", body = SseEvent),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
