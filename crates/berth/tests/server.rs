@@ -62,6 +62,19 @@ impl Server {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 
+    /// The id of the newest running job, once there is one.
+    fn first_running(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = self.get("/v1/jobs?status=running");
+            if let Some(id) = page["jobs"][0]["id"].as_str() {
+                return id.to_string();
+            }
+            assert!(Instant::now() < deadline, "no job started running");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_status(&self, id: &str, want: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -317,13 +330,7 @@ fn ctrl_c_on_a_client_run_cancels_the_job_unless_told_not_to() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let id = loop {
-        let page = s.get("/v1/jobs?status=running");
-        if let Some(id) = page["jobs"][0]["id"].as_str() {
-            break id.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let id = s.first_running();
     signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(code(&out), 130, "{}", stderr(&out));
@@ -333,13 +340,7 @@ fn ctrl_c_on_a_client_run_cancels_the_job_unless_told_not_to() {
     s.env.assert_no_containers();
     // --no-cancel leaves it running.
     let child = s.client(&["run", "--no-cancel", IMAGE, "sleep", "300"]).spawn().unwrap();
-    let id = loop {
-        let page = s.get("/v1/jobs?status=running");
-        if let Some(id) = page["jobs"][0]["id"].as_str() {
-            break id.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let id = s.first_running();
     signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));

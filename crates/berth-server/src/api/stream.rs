@@ -86,9 +86,7 @@ pub async fn logs(
     if !wants_sse(&headers, q.follow) {
         return Ok(download(&state, &job.id, after).await?.into_response());
     }
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(pump(state, job.id, after, tx, read_log_events));
-    Ok(sse(rx))
+    Ok(live(state, job.id, after, read_log_events))
 }
 
 /// A job's lifecycle and progress events (`status`, the job's own `{"berth": ...}` lines as
@@ -105,9 +103,18 @@ pub async fn events(
 ) -> ApiResult<Response> {
     let q = query(q)?;
     let job = visible_job(&state, &who, &id).await?;
+    Ok(live(state, job.id, resume_point(&headers, q.after), read_job_events))
+}
+
+/// An SSE response fed by a `pump` task reading with `read`.
+fn live<F, Fut>(state: AppState, id: JobId, after: i64, read: F) -> Response
+where
+    F: Fn(AppState, JobId, i64) -> Fut + Send + 'static,
+    Fut: Future<Output = StoreResult<Vec<(i64, Event)>>> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(pump(state, job.id, resume_point(&headers, q.after), tx, read_job_events));
-    Ok(sse(rx))
+    tokio::spawn(pump(state, id, after, tx, read));
+    sse(rx)
 }
 
 fn wants_sse(headers: &HeaderMap, follow: Option<bool>) -> bool {
