@@ -376,3 +376,23 @@ async fn metrics_are_valid_prometheus_text() {
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "bad name: {line}");
     }
 }
+
+#[tokio::test]
+async fn registry_passwords_never_leave_the_server() {
+    let a = api(AuthMode::Disabled).await;
+    let spec = json!({"image": "busybox", "registry_auth": {"username": "u", "password": "hunter2-secret"}});
+    let (_, created) = a.call(Method::POST, "/v1/jobs", None, Some(spec)).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // Ended, so its events stream ends too.
+    a.call(Method::POST, &format!("/v1/jobs/{id}/cancel"), None, None).await;
+    for path in [format!("/v1/jobs/{id}"), "/v1/jobs".to_string(), format!("/v1/jobs/{id}/events")] {
+        let (status, body) = a.raw(Method::GET, &path, None, None, &[]).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!text.contains("hunter2-secret"), "{path} leaks the password: {text}");
+    }
+    assert_eq!(created["spec"]["registry_auth"]["password"], "***");
+    // The stored spec keeps it: the worker needs it to pull.
+    let stored = a.store.find_job(&id).await.unwrap();
+    assert_eq!(stored.spec.registry_auth.unwrap().password, "hunter2-secret");
+}
