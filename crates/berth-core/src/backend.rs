@@ -60,6 +60,17 @@ pub enum StdinSource {
     Stream(BoxStream<'static, std::io::Result<Bytes>>),
 }
 
+impl StdinSource {
+    /// The input for one attempt: bytes are sent again to every attempt, a live stream
+    /// only to the first.
+    pub fn take(&mut self) -> StdinSource {
+        match self {
+            StdinSource::Bytes(b) => StdinSource::Bytes(b.clone()),
+            other => std::mem::replace(other, StdinSource::None),
+        }
+    }
+}
+
 impl std::fmt::Debug for StdinSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

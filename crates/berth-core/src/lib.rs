@@ -14,6 +14,7 @@ pub mod logcap;
 pub mod parse;
 pub mod policy;
 pub mod quantity;
+pub mod retry;
 pub mod secrets;
 pub mod spec;
 pub mod spec_load;

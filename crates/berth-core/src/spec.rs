@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::clock::Timestamp;
 use crate::quantity::{ByteSize, DurationSpec};
+pub use crate::retry::{Concurrency, Retries};
 use crate::status::JobStatus;
 
 /// Everything berth needs to run one job.
@@ -86,6 +88,28 @@ pub struct JobSpec {
     /// Webhooks called when the job ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<Notify>,
+    /// Higher runs first among due jobs of a queue (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// Not before this time (RFC 3339, e.g. `2026-11-24T03:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<String>,
+    /// Limits how many jobs sharing a key run at once (e.g. one per customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+    /// Worker tags the job needs (`berth worker --tag region=eu`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requires: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "is_default_retries")]
+    pub retries: Retries,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+fn is_default_retries(r: &Retries) -> bool {
+    *r == Retries::default()
 }
 
 pub const DEFAULT_QUEUE: &str = "default";
@@ -141,6 +165,11 @@ impl JobSpec {
             log_driver: None,
             queue: None,
             notify: Vec::new(),
+            priority: 0,
+            run_at: None,
+            concurrency: None,
+            requires: BTreeMap::new(),
+            retries: Retries::default(),
         }
     }
 
@@ -156,6 +185,13 @@ impl JobSpec {
     /// The queue name, `default` when unset.
     pub fn queue_name(&self) -> &str {
         self.queue.as_deref().unwrap_or(DEFAULT_QUEUE)
+    }
+
+    /// When the job becomes due: `run_at` if set and valid (validation rejects bad ones).
+    pub fn run_at_time(&self) -> Option<Timestamp> {
+        let t = humantime::parse_rfc3339_weak(self.run_at.as_deref()?).ok()?;
+        let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+        Some(Timestamp(i64::try_from(ms).ok()?))
     }
 
     /// A copy safe to show: registry passwords are replaced by `***`.

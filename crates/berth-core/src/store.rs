@@ -2,6 +2,9 @@
 //! SQLite implements it for one machine; PostgreSQL will for many. Implementations check
 //! every status change against `JobStatus::check_transition` inside the same write.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +33,46 @@ pub struct JobRecord {
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub result: Option<serde_json::Value>,
+    /// When a queued job becomes claimable (its `run_at`, or a retry's backoff).
+    pub run_at: Timestamp,
+    /// The claim of the worker running it, while it is `starting` or `running`.
+    pub lease: Option<Lease>,
+}
+
+/// A worker's time-limited claim on a job. `token` grows with every claim of the job, so a
+/// worker that lost its lease (and maybe got it back later) cannot write with an old one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub token: i64,
+    pub expires_at: Timestamp,
+}
+
+impl Lease {
+    pub fn fence(&self) -> Fence {
+        Fence { owner: self.owner.clone(), token: self.token, expired_by: None }
+    }
+}
+
+/// What a fenced write must still match: the job's lease owner and token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub owner: String,
+    pub token: i64,
+    /// Set by the reaper: the lease must also have run out before this time, so a worker
+    /// that renewed at the last moment keeps its job.
+    pub expired_by: Option<Timestamp>,
+}
+
+/// What a worker asks for when it claims: its id, the queues it serves, its tags, and how
+/// long the lease lasts before it must be renewed.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    pub worker: String,
+    pub queues: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub lease: Duration,
+    pub at: Timestamp,
 }
 
 #[derive(Clone, Debug)]
@@ -67,15 +110,40 @@ pub struct StatusChange {
     pub reason: Option<Reason>,
     pub exit_code: Option<i64>,
     pub at: Timestamp,
+    /// Set by a worker holding a lease: the write happens only if the lease is still its own.
+    pub fence: Option<Fence>,
 }
 
 impl StatusChange {
     pub fn to(to: JobStatus, at: Timestamp) -> StatusChange {
-        StatusChange { to, reason: None, exit_code: None, at }
+        StatusChange { to, reason: None, exit_code: None, at, fence: None }
     }
     pub fn end(reason: Reason, exit_code: Option<i64>, at: Timestamp) -> StatusChange {
-        StatusChange { to: reason.status(), reason: Some(reason), exit_code, at }
+        StatusChange { to: reason.status(), reason: Some(reason), exit_code, at, fence: None }
     }
+    pub fn fenced(mut self, fence: Option<Fence>) -> StatusChange {
+        self.fence = fence;
+        self
+    }
+}
+
+/// A worker as it registered itself; `heartbeat_at` tells whether it is still there.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub id: String,
+    pub host: String,
+    pub version: String,
+    pub slots: u32,
+    pub queues: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    /// `running`, `draining` or `stopped`.
+    pub state: String,
+    /// Attempts it runs now.
+    pub running: u32,
+    /// Its backend's circuit breaker: `closed`, `open` or `half_open`.
+    pub breaker: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -215,6 +283,8 @@ pub struct JobFilter {
     pub since: Option<Timestamp>,
     /// Strictly older than this job in the listing order (a page cursor).
     pub before: Option<JobCursor>,
+    /// Only jobs with this lease owner.
+    pub owner: Option<String>,
 }
 
 /// A position in the newest-first job listing.
@@ -248,6 +318,9 @@ pub enum StoreError {
     /// A stored row could not be read back (a bug or a newer schema).
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
+    /// A fenced write whose lease is no longer the writer's: it changed nothing.
+    #[error("the lease on job {0} is no longer held by this worker")]
+    Fenced(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -266,10 +339,12 @@ pub trait JobStore: Send + Sync {
     /// Changes a job's status if the lifecycle allows it, and records a `status` event.
     async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord>;
     /// Starts attempt `attempts + 1` owned by `owner`; returns it.
+    /// `fence`, when given, must still match the job's lease.
     async fn start_attempt(
         &self,
         id: &JobId,
         owner: &str,
+        fence: Option<&Fence>,
         output_dir: Option<String>,
         at: Timestamp,
     ) -> StoreResult<AttemptRecord>;
@@ -278,18 +353,51 @@ pub trait JobStore: Send + Sync {
     async fn set_result(
         &self,
         id: &JobId,
+        fence: Option<&Fence>,
         result: Option<serde_json::Value>,
         artifacts: &[Artifact],
     ) -> StoreResult<()>;
     async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
     /// Removes a finished job with its logs, events and ledger rows.
     async fn delete_job(&self, id: &JobId) -> StoreResult<()>;
-    /// Takes the oldest queued job whose tenant is under its running limit: it becomes
-    /// `starting`, owned by `owner`. `None` when nothing is claimable.
-    async fn claim_next(&self, owner: &str, at: Timestamp) -> StoreResult<Option<JobRecord>>;
+    /// Takes the due queued job of the request's queues (highest priority, then earliest due)
+    /// whose required tags the worker has and whose tenant, queue and concurrency key are
+    /// under their running limits: it becomes `starting` with a fresh lease. `None` when
+    /// nothing is claimable.
+    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>>;
+    /// Extends a lease to `until`; `Fenced` if it is no longer the caller's.
+    async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()>;
+    /// Ends the current attempt without ending the job: back to `queued`, due at `run_at`,
+    /// lease dropped. Fenced like a status change.
+    async fn retry_later(
+        &self,
+        id: &JobId,
+        fence: &Fence,
+        reason: &Reason,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<JobRecord>;
+    /// Unfinished jobs whose lease ran out before `now`.
+    async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
     /// Puts a job that ended without success back in the queue for another attempt.
     async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord>;
     async fn count_jobs(&self) -> StoreResult<Vec<JobCount>>;
+    /// Deletes finished jobs (with logs, events, artifacts rows) that ended before `before`;
+    /// returns their ids so the caller can remove their files.
+    async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>>;
+    /// Returns when work may have arrived (a job queued or requeued anywhere), or after `max`.
+    async fn wait_for_work(&self, max: Duration);
+}
+
+/// The worker registry and the per-queue limits.
+#[async_trait]
+pub trait WorkerStore: Send + Sync {
+    /// Registers or refreshes a worker (its heartbeat).
+    async fn upsert_worker(&self, worker: &WorkerRecord) -> StoreResult<()>;
+    async fn list_workers(&self) -> StoreResult<Vec<WorkerRecord>>;
+    /// `None` removes the limit.
+    async fn set_queue_limit(&self, queue: &str, max_running: Option<u32>) -> StoreResult<()>;
+    async fn queue_limits(&self) -> StoreResult<Vec<(String, u32)>>;
 }
 
 /// Output and events, both ordered by a per-job sequence number.
@@ -314,5 +422,5 @@ pub trait ContainerLedger: Send + Sync {
 }
 
 /// Everything a runner and the server need from durable state.
-pub trait Store: JobStore + LogStore + ContainerLedger + AccessStore + Outbox {}
-impl<T: JobStore + LogStore + ContainerLedger + AccessStore + Outbox> Store for T {}
+pub trait Store: JobStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore {}
+impl<T: JobStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore> Store for T {}

@@ -260,12 +260,31 @@ fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
 /// Most webhooks a job may carry.
 pub const MAX_NOTIFY: usize = 10;
 
-fn check_routing(spec: &JobSpec, e: &mut Errors) {
-    if let Some(q) = &spec.queue
-        && (q.is_empty() || q.len() > 64 || !q.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
-    {
-        e.add("queue", "must be 1 to 64 characters of letters, digits, `-`, `_` or `.`");
+/// Queue names, concurrency keys and worker tags share one shape.
+pub fn routing_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)) {
+        return Err(format!("`{s}` must be 1 to 64 characters of letters, digits, `-`, `_`, `.`, `:` or `/`"));
     }
+    Ok(())
+}
+
+fn check_routing(spec: &JobSpec, e: &mut Errors) {
+    if let Some(q) = &spec.queue {
+        e.check("queue", routing_name(q));
+    }
+    if spec.run_at.is_some() && spec.run_at_time().is_none() {
+        e.add("run_at", "must be an RFC 3339 time such as `2026-11-24T03:00:00Z`");
+    }
+    if let Some(c) = &spec.concurrency {
+        e.check("concurrency.key", routing_name(&c.key));
+        if c.limit == 0 {
+            e.add("concurrency.limit", "must be at least 1");
+        }
+    }
+    for (k, v) in &spec.requires {
+        e.check(&format!("requires.{k}"), routing_name(k).and_then(|()| routing_name(v)));
+    }
+    check_retries(&spec.retries, e);
     if spec.notify.len() > MAX_NOTIFY {
         e.add("notify", format!("at most {MAX_NOTIFY} webhooks per job"));
     }
@@ -277,6 +296,18 @@ fn check_routing(spec: &JobSpec, e: &mut Errors) {
                 format!("`{s}` is not a terminal status: notify fires when a job ends"),
             );
         }
+    }
+}
+
+fn check_retries(r: &crate::retry::Retries, e: &mut Errors) {
+    if !(1..=100).contains(&r.max_attempts) {
+        e.add("retries.max_attempts", "must be from 1 to 100");
+    }
+    if !(0.0..=1.0).contains(&r.jitter) {
+        e.add("retries.jitter", "must be a fraction from 0 to 1");
+    }
+    if r.max_delay.0 < r.delay.0 {
+        e.add("retries.max_delay", "must not be shorter than retries.delay");
     }
 }
 
@@ -367,6 +398,34 @@ stop_signal: SIGNOPE
                   resources.gpus: `lots` is not a GPU request: expected all, a count, or device=0,1
                   security.cap_add: `net-admin` is not a capability such as NET_BIND_SERVICE
                   timeouts.run: must be more than 0 seconds"#]],
+        );
+    }
+
+    #[test]
+    fn scheduling_fields_are_checked() {
+        check(
+            r#"
+image: a
+queue: "gpu queue"
+run_at: tomorrow
+concurrency: {key: "", limit: 0}
+requires: {region: "e u"}
+retries: {max_attempts: 0, jitter: 2, delay: 10s, max_delay: 1s, on: [worker_lost]}
+"#,
+            expect![[r#"
+                invalid job spec:
+                  queue: `gpu queue` must be 1 to 64 characters of letters, digits, `-`, `_`, `.`, `:` or `/`
+                  run_at: must be an RFC 3339 time such as `2026-11-24T03:00:00Z`
+                  concurrency.key: `` must be 1 to 64 characters of letters, digits, `-`, `_`, `.`, `:` or `/`
+                  concurrency.limit: must be at least 1
+                  requires.region: `e u` must be 1 to 64 characters of letters, digits, `-`, `_`, `.`, `:` or `/`
+                  retries.max_attempts: must be from 1 to 100
+                  retries.jitter: must be a fraction from 0 to 1
+                  retries.max_delay: must not be shorter than retries.delay"#]],
+        );
+        check(
+            "image: a\nrun_at: 2026-11-24T03:00:00Z\npriority: -5\nconcurrency: {key: customer-42}\nretries: {max_attempts: 3, on: [oom_killed], exit_codes: [75]}",
+            expect!["ok"],
         );
     }
 
