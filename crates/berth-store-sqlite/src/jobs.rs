@@ -5,14 +5,16 @@ use async_trait::async_trait;
 use berth_core::JobStatus;
 use berth_core::clock::Timestamp;
 use berth_core::ids::{JobId, check_prefix};
+use berth_core::status::Reason;
 use berth_core::store::{
-    Artifact, AttemptRecord, AttemptUpdate, JobCount, JobFilter, JobRecord, JobStore, NewJob, StatusChange, StoreError,
-    StoreResult,
+    Artifact, AttemptRecord, AttemptUpdate, ClaimRequest, Fence, JobCount, JobFilter, JobRecord, JobStore, NewJob,
+    StatusChange, StoreError, StoreResult,
 };
 use sqlx::AssertSqlSafe;
 
+use crate::lease::check_fence;
 use crate::rows::{self, JOB_COLUMNS, to_json};
-use crate::{SqliteStore, WriteTx, db_err, listing};
+use crate::{SqliteStore, WriteTx, db_err, lease, listing};
 
 #[async_trait]
 impl JobStore for SqliteStore {
@@ -26,23 +28,34 @@ impl JobStore for SqliteStore {
             return self.get_job(&existing).await;
         }
         let (key, fp) = job.idempotency.as_ref().map(|i| (&i.key, &i.fingerprint)).unzip();
+        let spec = &job.spec;
+        let run_at = spec.run_at_time().unwrap_or(job.created_at).max(job.created_at);
         sqlx::query(
-            "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key, idempotency_fp)
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key, idempotency_fp,
+                 run_at, priority, concurrency_key, concurrency_limit, requires)
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(job.id.as_str())
-        .bind(to_json(&job.spec)?)
+        .bind(to_json(spec)?)
         .bind(&job.owner)
         .bind(job.created_at.0)
         .bind(&job.tenant)
-        .bind(job.spec.queue_name())
+        .bind(spec.queue_name())
         .bind(key)
         .bind(fp)
+        .bind(run_at.0)
+        .bind(spec.priority)
+        .bind(spec.concurrency.as_ref().map(|c| c.key.clone()))
+        .bind(spec.concurrency.as_ref().map(|c| i64::from(c.limit)))
+        .bind(to_json(&spec.requires)?)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         insert_event(&mut tx, &job.id, "status", &serde_json::json!({"status": "queued"}), job.created_at).await?;
         tx.commit().await.map_err(db_err)?;
+        if job.owner.is_none() {
+            self.work.notify_waiters();
+        }
         self.get_job(&job.id).await
     }
 
@@ -80,45 +93,19 @@ impl JobStore for SqliteStore {
     }
 
     async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
-        let mut tx = self.write().await?;
-        current_status(&mut tx, id).await?.check_transition(change.to)?;
-        let terminal = change.to.is_terminal();
-        let reason = change.reason.as_ref().map(to_json).transpose()?;
-        sqlx::query(
-            "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
-                 started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
-                 finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(change.to.as_str())
-        .bind(&reason)
-        .bind(change.exit_code)
-        .bind(change.at.0)
-        .bind(terminal)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let mut data = serde_json::json!({"status": change.to.as_str()});
-        if let Some(r) = &change.reason {
-            data["reason"] = serde_json::json!(r.to_string());
-        }
-        insert_event(&mut tx, id, "status", &data, change.at).await?;
-        if terminal {
-            enqueue_deliveries(&mut tx, id, change.at).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        self.get_job(id).await
+        lease::set_status(self, id, change).await
     }
 
     async fn start_attempt(
         &self,
         id: &JobId,
         owner: &str,
+        fence: Option<&Fence>,
         output_dir: Option<String>,
         at: Timestamp,
     ) -> StoreResult<AttemptRecord> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, id, fence).await?;
         let number: i64 =
             sqlx::query_scalar("UPDATE jobs SET attempts = attempts + 1, owner = $2 WHERE id = $1 RETURNING attempts")
                 .bind(id.as_str())
@@ -188,10 +175,12 @@ impl JobStore for SqliteStore {
     async fn set_result(
         &self,
         id: &JobId,
+        fence: Option<&Fence>,
         result: Option<serde_json::Value>,
         artifacts: &[Artifact],
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, id, fence).await?;
         let result = result.as_ref().map(to_json).transpose()?;
         sqlx::query("UPDATE jobs SET result = $2 WHERE id = $1")
             .bind(id.as_str())
@@ -200,14 +189,17 @@ impl JobStore for SqliteStore {
             .await
             .map_err(db_err)?;
         for a in artifacts {
-            sqlx::query("INSERT OR REPLACE INTO artifacts (job_id, attempt, name, size) VALUES ($1, $2, $3, $4)")
-                .bind(id.as_str())
-                .bind(i64::from(a.attempt))
-                .bind(&a.name)
-                .bind(a.size as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(
+                "INSERT INTO artifacts (job_id, attempt, name, size) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (job_id, attempt, name) DO UPDATE SET size = excluded.size",
+            )
+            .bind(id.as_str())
+            .bind(i64::from(a.attempt))
+            .bind(&a.name)
+            .bind(a.size as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -231,47 +223,53 @@ impl JobStore for SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn claim_next(&self, owner: &str, at: Timestamp) -> StoreResult<Option<JobRecord>> {
-        let mut tx = self.write().await?;
-        let Some(id) = listing::next_claimable(&mut tx).await? else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE jobs SET status = 'starting', owner = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(owner)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        insert_event(&mut tx, &id, "status", &serde_json::json!({"status": "starting"}), at).await?;
-        tx.commit().await.map_err(db_err)?;
-        self.get_job(&id).await.map(Some)
+    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
+        lease::claim(self, req).await
+    }
+
+    async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
+        lease::renew(self, id, fence, until).await
+    }
+
+    async fn retry_later(
+        &self,
+        id: &JobId,
+        fence: &Fence,
+        reason: &Reason,
+        run_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<JobRecord> {
+        lease::retry_later(self, id, fence, reason, run_at, at).await
+    }
+
+    async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+        listing::expired_leases(&self.pool, now, limit).await
     }
 
     async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord> {
-        let mut tx = self.write().await?;
-        let status = current_status(&mut tx, id).await?;
-        if !status.can_retry() {
-            return Err(StoreError::Conflict(format!(
-                "job {id} is {status}: only jobs that ended without success can be retried"
-            )));
-        }
-        sqlx::query(
-            "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL, started_at = NULL,
-                 finished_at = NULL, result = NULL
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let data = serde_json::json!({"status": "queued", "retry_of": status.as_str()});
-        insert_event(&mut tx, id, "status", &data, at).await?;
-        tx.commit().await.map_err(db_err)?;
-        self.get_job(id).await
+        lease::requeue(self, id, at).await
     }
 
     async fn count_jobs(&self) -> StoreResult<Vec<JobCount>> {
         listing::count_jobs(&self.pool).await
+    }
+
+    async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>> {
+        let _writer = self.writer().await;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)
+             RETURNING id",
+        )
+        .bind(before.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        ids.iter().map(|i| rows::job_id(i)).collect()
+    }
+
+    async fn wait_for_work(&self, max: std::time::Duration) {
+        let _ = tokio::time::timeout(max, self.work.notified()).await;
     }
 }
 
@@ -298,45 +296,26 @@ async fn idempotent_match(tx: &mut WriteTx, job: &NewJob) -> StoreResult<Option<
 }
 
 /// Writes the webhook outbox rows for a job that just ended (same transaction as the status).
-async fn enqueue_deliveries(tx: &mut WriteTx, id: &JobId, at: Timestamp) -> StoreResult<()> {
+pub(crate) async fn enqueue_deliveries(tx: &mut WriteTx, id: &JobId, at: Timestamp) -> StoreResult<()> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
     let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut **tx).await.map_err(db_err)?;
     let job = rows::job(&row)?;
     for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
-        let body = serde_json::json!({
-            "event": format!("job.{}", job.status),
-            "job": {
-                "id": job.id.as_str(),
-                "tenant": job.tenant,
-                "name": job.spec.name,
-                "labels": job.spec.labels,
-                "status": job.status,
-                "reason": job.reason,
-                "reason_text": job.reason.as_ref().map(ToString::to_string),
-                "exit_code": job.exit_code,
-                "attempts": job.attempts,
-                "created_at": job.created_at.0,
-                "finished_at": job.finished_at.map(|t| t.0),
-            },
-        });
-        sqlx::query(
-            "INSERT INTO deliveries (job_id, tenant, url, body, state, next_at, created_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
-        )
-        .bind(id.as_str())
-        .bind(&job.tenant)
-        .bind(&notify.url)
-        .bind(to_json(&body)?)
-        .bind(at.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(berth_store_sql::INSERT_DELIVERY)
+            .bind(id.as_str())
+            .bind(&job.tenant)
+            .bind(&notify.url)
+            .bind(to_json(&berth_store_sql::delivery_body(&job))?)
+            .bind(at.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
     }
     Ok(())
 }
 
 /// A job's status, read inside a write transaction so it cannot change before the write.
-async fn current_status(tx: &mut WriteTx, id: &JobId) -> StoreResult<JobStatus> {
+pub(crate) async fn current_status(tx: &mut WriteTx, id: &JobId) -> StoreResult<JobStatus> {
     let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut **tx)

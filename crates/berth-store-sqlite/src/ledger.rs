@@ -12,20 +12,7 @@ use crate::{SqliteStore, db_err, rows};
 impl ContainerLedger for SqliteStore {
     async fn record_container(&self, e: ContainerEvent) -> StoreResult<()> {
         let _writer = self.writer().await;
-        let column = match e.phase {
-            ContainerPhase::Planned => "planned_at",
-            ContainerPhase::Created => "created_at",
-            ContainerPhase::Started => "started_at",
-            ContainerPhase::Finished => "finished_at",
-            ContainerPhase::Removed => "removed_at",
-        };
-        // `column` is one of five constants above.
-        let sql = format!(
-            "INSERT INTO containers (name, container_id, job_id, attempt, backend, planned_at, {column})
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
-             ON CONFLICT (name) DO UPDATE SET {column} = COALESCE({column}, excluded.{column}),
-                 container_id = COALESCE(excluded.container_id, container_id)"
-        );
+        let sql = berth_store_sql::ledger_upsert(e.phase);
         sqlx::query(AssertSqlSafe(sql))
             .bind(&e.name)
             .bind(&e.container_id)
@@ -41,17 +28,14 @@ impl ContainerLedger for SqliteStore {
             ContainerPhase::Removed => "container.remove",
             _ => return Ok(()),
         };
-        sqlx::query(
-            "INSERT INTO audit (at, actor, tenant, action, target, outcome)
-             VALUES ($1, 'berth', (SELECT tenant FROM jobs WHERE id = $2), $3, $4, 'ok')",
-        )
-        .bind(e.at.0)
-        .bind(e.job_id.as_str())
-        .bind(action)
-        .bind(&e.name)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(berth_store_sql::LEDGER_AUDIT)
+            .bind(e.at.0)
+            .bind(e.job_id.as_str())
+            .bind(action)
+            .bind(&e.name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 

@@ -7,10 +7,14 @@
 
 mod access;
 mod jobs;
+mod lease;
 mod ledger;
 mod listing;
 mod logs;
-mod rows;
+mod workers;
+
+pub(crate) use berth_store_sql as rows;
+pub(crate) use berth_store_sql::db_err;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,8 +27,11 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 2] =
-    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_server.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_server.sql"),
+    include_str!("../migrations/0003_leases.sql"),
+];
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -34,6 +41,9 @@ pub struct SqliteStore {
     /// of in SQLite's busy handler (which sleeps 1, 2, 5, 10, ... ms between tries) keeps
     /// concurrent workers from losing milliseconds to each other on every write.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Woken when a job becomes claimable in this process (other processes are found by
+    /// the workers' slow poll).
+    work: Arc<tokio::sync::Notify>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`) holding this process's writer lock.
@@ -83,7 +93,7 @@ impl SqliteStore {
         enable_wal(&pool).await?;
         migrate(&pool).await?;
         let install_id = ensure_install_id(&pool).await?;
-        Ok(SqliteStore { pool, install_id, writer: Arc::default() })
+        Ok(SqliteStore { pool, install_id, writer: Arc::default(), work: Arc::default() })
     }
 
     pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
@@ -146,17 +156,5 @@ async fn ensure_install_id(pool: &SqlitePool) -> StoreResult<String> {
     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            StoreError::Corrupt(e.to_string())
-        }
-        other => StoreError::Unavailable(other.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod server_tests;

@@ -1,9 +1,10 @@
 //! Job queries with many shapes: the filtered, paged listing, the claim query and the counts
 //! behind the metrics. User text only ever reaches SQL as bound parameters.
 
+use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::store::{JobCount, JobFilter, JobRecord, StoreError, StoreResult};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use berth_core::store::{ClaimRequest, JobCount, JobFilter, JobRecord, StoreError, StoreResult};
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool};
 
 use crate::rows::{self, JOB_COLUMNS};
 use crate::{WriteTx, db_err};
@@ -21,6 +22,9 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
     }
     if let Some(t) = &f.tenant {
         q.push(" AND tenant = ").push_bind(t.clone());
+    }
+    if let Some(owner) = &f.owner {
+        q.push(" AND owner = ").push_bind(owner.clone());
     }
     if let Some(queue) = &f.queue {
         q.push(" AND queue = ").push_bind(queue.clone());
@@ -49,19 +53,45 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
     found.iter().map(rows::job).collect()
 }
 
-/// The oldest queued job whose tenant is below its running limit.
-pub(crate) async fn next_claimable(tx: &mut WriteTx) -> StoreResult<Option<JobId>> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT j.id FROM jobs j LEFT JOIN tenants t ON t.name = j.tenant
-         WHERE j.status = 'queued'
-           AND (t.max_running IS NULL OR t.max_running >
-                (SELECT COUNT(*) FROM jobs r WHERE r.tenant = j.tenant AND r.status IN ('starting', 'running')))
-         ORDER BY j.created_at, j.id LIMIT 1",
-    )
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    id.map(|i| i.parse().map_err(|e: berth_core::ids::BadJobId| StoreError::Corrupt(e.to_string()))).transpose()
+/// The claim query: due, unowned, in one of the worker's queues, tags satisfied, and every
+/// running limit (tenant, queue, concurrency key) below its maximum. Safe to count because
+/// the caller holds SQLite's one write lock.
+const NEXT_CLAIMABLE: &str = "
+SELECT j.id FROM jobs j
+WHERE j.status = 'queued' AND j.owner IS NULL AND j.run_at <= $1
+  AND j.queue IN (SELECT value FROM json_each($2))
+  AND NOT EXISTS (SELECT 1 FROM json_each(j.requires) r
+                  WHERE r.value IS NOT (SELECT w.value FROM json_each($3) w WHERE w.key = r.key))
+  AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL
+                  AND t.max_running <= (SELECT COUNT(*) FROM jobs r
+                                        WHERE r.tenant = j.tenant AND r.status IN ('starting', 'running')))
+  AND NOT EXISTS (SELECT 1 FROM queue_limits q WHERE q.name = j.queue
+                  AND q.max_running <= (SELECT COUNT(*) FROM jobs r
+                                        WHERE r.queue = j.queue AND r.status IN ('starting', 'running')))
+  AND (j.concurrency_key IS NULL
+       OR j.concurrency_limit > (SELECT COUNT(*) FROM jobs r WHERE r.tenant = j.tenant
+                                 AND r.concurrency_key = j.concurrency_key AND r.status IN ('starting', 'running')))
+ORDER BY j.priority DESC, j.run_at, j.created_at, j.id LIMIT 1";
+
+pub(crate) async fn next_claimable(tx: &mut WriteTx, req: &ClaimRequest) -> StoreResult<Option<JobId>> {
+    let id: Option<String> = sqlx::query_scalar(NEXT_CLAIMABLE)
+        .bind(req.at.0)
+        .bind(crate::rows::to_json(&req.queues)?)
+        .bind(crate::rows::to_json(&req.tags)?)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    id.map(|i| crate::rows::job_id(&i)).transpose()
+}
+
+pub(crate) async fn expired_leases(pool: &SqlitePool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE lease_expires_at < $1 AND status IN ('starting', 'running')
+         ORDER BY lease_expires_at LIMIT $2"
+    );
+    let found =
+        sqlx::query(AssertSqlSafe(sql)).bind(now.0).bind(i64::from(limit)).fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::job).collect()
 }
 
 pub(crate) async fn count_jobs(pool: &SqlitePool) -> StoreResult<Vec<JobCount>> {

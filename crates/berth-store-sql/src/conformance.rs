@@ -1,0 +1,445 @@
+//! The store conformance suite: behaviour every `Store` must have, whatever the database.
+//! Each case takes a fresh, empty store; `conformance_tests!` turns them into one test per
+//! case for an implementation (see the SQLite and PostgreSQL crates).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed case
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use berth_core::JobSpec;
+use berth_core::clock::Timestamp;
+use berth_core::ids::JobId;
+use berth_core::spec::Notify;
+use berth_core::status::{JobStatus, Reason};
+use berth_core::store::*;
+
+/// One `#[tokio::test]` per conformance case; `$make` is an async fn returning
+/// `(guard, store)`, where the guard keeps the store's resources alive.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker);
+    };
+    (@each $make:path; $($case:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (_guard, store) = $make().await;
+                $crate::conformance::$case(&*store).await;
+            }
+        )*
+    };
+}
+
+async fn new_job(s: &dyn Store) -> JobRecord {
+    s.create_job(NewJob::new(JobId::generate(), JobSpec::new("busybox"), None, Timestamp(1))).await.unwrap()
+}
+
+fn job(tenant: &str, at: i64, spec: JobSpec) -> NewJob {
+    let mut j = NewJob::new(JobId::generate(), spec, None, Timestamp(at));
+    j.tenant = tenant.to_string();
+    j
+}
+
+fn keyed(key: &str, fp: &str) -> Option<Idempotency> {
+    Some(Idempotency { key: key.into(), fingerprint: fp.into() })
+}
+
+pub async fn jobs_follow_the_lifecycle(s: &dyn Store) {
+    let job = new_job(s).await;
+    assert_eq!(job.status, JobStatus::Queued);
+    s.set_status(&job.id, StatusChange::to(JobStatus::Starting, Timestamp(2))).await.unwrap();
+    let running = s.set_status(&job.id, StatusChange::to(JobStatus::Running, Timestamp(3))).await.unwrap();
+    assert_eq!(running.started_at, Some(Timestamp(3)));
+    let err = s.set_status(&job.id, StatusChange::to(JobStatus::Starting, Timestamp(4))).await.unwrap_err();
+    assert!(matches!(err, StoreError::Transition(_)), "{err}");
+    let done =
+        s.set_status(&job.id, StatusChange::end(Reason::Exited { code: 3 }, Some(3), Timestamp(5))).await.unwrap();
+    assert_eq!((done.status, done.exit_code, done.finished_at), (JobStatus::Failed, Some(3), Some(Timestamp(5))));
+    assert_eq!(done.reason, Some(Reason::Exited { code: 3 }));
+    let events = s.read_events(&job.id, 0, 100).await.unwrap();
+    let statuses: Vec<_> = events.iter().map(|e| e.data["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, ["queued", "starting", "running", "failed"]);
+}
+
+pub async fn prefixes_find_one_job_or_say_why_not(s: &dyn Store) {
+    let make = |id: &str, at| NewJob::new(id.parse().unwrap(), JobSpec::new("busybox"), None, Timestamp(at));
+    let a = s.create_job(make("abcd0000000000000000000000000001", 1)).await.unwrap();
+    let b = s.create_job(make("abcd0000000000000000000000000002", 2)).await.unwrap();
+    assert_eq!(s.find_job("abcd0000000000000000000000000001").await.unwrap().id, a.id);
+    let err = s.find_job("abcd").await.unwrap_err();
+    assert!(matches!(err, StoreError::Ambiguous { count: 2, .. }), "{err}");
+    assert_eq!(
+        s.find_job("ABCD00000000000000000000000000002").await.unwrap_err().to_string(),
+        "no job matches `ABCD00000000000000000000000000002`"
+    );
+    assert!(matches!(s.find_job("ffff0000").await.unwrap_err(), StoreError::NotFound(_)));
+    assert!(matches!(s.find_job("xyz!").await.unwrap_err(), StoreError::Conflict(_)));
+    let listed = s.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(listed.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [b.id.clone(), a.id.clone()]);
+    let running = JobFilter { statuses: vec![JobStatus::Running], ..JobFilter::default() };
+    assert!(s.list_jobs(&running).await.unwrap().is_empty());
+}
+
+pub async fn attempts_number_from_one_and_update_in_place(s: &dyn Store) {
+    let job = new_job(s).await;
+    let a = s.start_attempt(&job.id, "me", None, Some("/out".into()), Timestamp(2)).await.unwrap();
+    assert_eq!(a.number, 1);
+    let update = AttemptUpdate { container_id: Some("c1".into()), peak_memory: Some(42), ..Default::default() };
+    s.update_attempt(&job.id, 1, update).await.unwrap();
+    s.update_attempt(&job.id, 1, AttemptUpdate { exit_code: Some(0), ..Default::default() }).await.unwrap();
+    let got = s.list_attempts(&job.id).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].container_id.as_deref(), got[0].peak_memory, got[0].exit_code), (Some("c1"), Some(42), Some(0)));
+    assert_eq!(s.get_job(&job.id).await.unwrap().attempts, 1);
+    assert!(s.update_attempt(&job.id, 9, AttemptUpdate::default()).await.is_err());
+}
+
+pub async fn logs_keep_order_replace_by_seq_and_delete(s: &dyn Store) {
+    let job = new_job(s).await;
+    let chunk = |seq, data: &str| LogChunk {
+        seq,
+        attempt: 1,
+        stream: LogStream::Stdout,
+        at: Timestamp(seq),
+        data: data.as_bytes().to_vec(),
+    };
+    s.append_logs(&job.id, &[chunk(0, "a"), chunk(1, "b"), chunk(2, "c")]).await.unwrap();
+    s.append_logs(&job.id, &[chunk(1, "B")]).await.unwrap();
+    s.delete_logs(&job.id, &[0]).await.unwrap();
+    let got = s.read_logs(&job.id, -1, 10).await.unwrap();
+    let text: Vec<_> = got.iter().map(|c| String::from_utf8_lossy(&c.data).to_string()).collect();
+    assert_eq!(text, ["B", "c"]);
+    assert_eq!(s.next_log_seq(&job.id).await.unwrap(), 3);
+    assert_eq!(s.read_logs(&job.id, 1, 10).await.unwrap().len(), 1);
+}
+
+pub async fn only_finished_jobs_can_be_deleted_and_the_ledger_stays(s: &dyn Store) {
+    let job = new_job(s).await;
+    let ev = |phase| ContainerEvent {
+        name: "berth-x-1".into(),
+        container_id: Some("abc".into()),
+        job_id: job.id.clone(),
+        attempt: 1,
+        backend: "docker".into(),
+        phase,
+        at: Timestamp(7),
+    };
+    s.record_container(ev(ContainerPhase::Planned)).await.unwrap();
+    s.record_container(ev(ContainerPhase::Removed)).await.unwrap();
+    assert!(matches!(s.delete_job(&job.id).await.unwrap_err(), StoreError::Conflict(_)));
+    s.set_status(&job.id, StatusChange::end(Reason::WorkerLost, None, Timestamp(9))).await.unwrap();
+    s.delete_job(&job.id).await.unwrap();
+    assert!(matches!(s.get_job(&job.id).await.unwrap_err(), StoreError::NotFound(_)));
+    let rows = s.list_containers(&job.id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].planned_at, rows[0].removed_at), (Timestamp(7), Some(Timestamp(7))));
+}
+
+pub async fn idempotency_keys_return_the_first_job_or_conflict(s: &dyn Store) {
+    let mut a = job("t1", 1, JobSpec::new("busybox"));
+    a.idempotency = keyed("k", "fp1");
+    let first = s.create_job(a.clone()).await.unwrap();
+    let mut again = job("t1", 2, JobSpec::new("busybox"));
+    again.idempotency = keyed("k", "fp1");
+    assert_eq!(s.create_job(again).await.unwrap().id, first.id);
+    let mut other_body = job("t1", 3, JobSpec::new("busybox"));
+    other_body.idempotency = keyed("k", "fp2");
+    assert!(matches!(s.create_job(other_body).await, Err(StoreError::Conflict(_))));
+    // Keys are per tenant.
+    let mut other_tenant = job("t2", 4, JobSpec::new("busybox"));
+    other_tenant.idempotency = keyed("k", "fp2");
+    assert_ne!(s.create_job(other_tenant).await.unwrap().id, first.id);
+    assert_eq!(s.list_jobs(&JobFilter::default()).await.unwrap().len(), 2);
+}
+
+pub async fn retry_requeues_only_unsuccessful_jobs(s: &dyn Store) {
+    let j = s.create_job(job("t", 1, JobSpec::new("busybox"))).await.unwrap();
+    assert!(matches!(s.requeue(&j.id, Timestamp(2)).await, Err(StoreError::Conflict(_))));
+    s.set_status(&j.id, StatusChange::end(Reason::Exited { code: 3 }, Some(3), Timestamp(3))).await.unwrap();
+    let again = s.requeue(&j.id, Timestamp(4)).await.unwrap();
+    assert_eq!((again.status, again.reason, again.exit_code), (JobStatus::Queued, None, None));
+    let events = s.read_events(&j.id, 0, 100).await.unwrap();
+    assert_eq!(events.last().unwrap().data["retry_of"], "failed");
+    s.set_status(&j.id, StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(5))).await.unwrap();
+    assert!(matches!(s.requeue(&j.id, Timestamp(6)).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn a_terminal_status_queues_the_wanted_webhooks_in_the_same_write(s: &dyn Store) {
+    let mut spec = JobSpec::new("busybox");
+    spec.notify = vec![
+        Notify { url: "http://127.0.0.1:1/all".into(), events: vec![] },
+        Notify { url: "http://127.0.0.1:1/ok".into(), events: vec![JobStatus::Succeeded] },
+    ];
+    let j = s.create_job(job("t", 1, spec)).await.unwrap();
+    s.set_status(&j.id, StatusChange::end(Reason::Exited { code: 2 }, Some(2), Timestamp(5))).await.unwrap();
+    let due = s.due_deliveries(Timestamp(5), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the all-events hook wants `failed`");
+    let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+    assert_eq!((body["event"].as_str(), body["job"]["exit_code"].as_i64()), (Some("job.failed"), Some(2)));
+    let retry = DeliveryOutcome {
+        at: Timestamp(6),
+        status: Some(500),
+        error: None,
+        delivered: false,
+        retry_at: Some(Timestamp(100)),
+    };
+    s.record_delivery(due[0].id, retry).await.unwrap();
+    assert!(s.due_deliveries(Timestamp(99), 10).await.unwrap().is_empty());
+    let ok = DeliveryOutcome { at: Timestamp(101), status: Some(200), error: None, delivered: true, retry_at: None };
+    s.record_delivery(due[0].id, ok).await.unwrap();
+    let all = s.list_deliveries(&j.id).await.unwrap();
+    assert_eq!((all[0].state, all[0].tries, all[0].last_status), (DeliveryState::Delivered, 2, Some(200)));
+}
+
+pub async fn tokens_are_found_by_hash_until_revoked(s: &dyn Store) {
+    let t = TokenRecord {
+        id: "tok1".into(),
+        name: "ci".into(),
+        tenant: "t".into(),
+        admin: false,
+        created_at: Timestamp(1),
+        revoked_at: None,
+    };
+    s.create_token(&t, "hash1").await.unwrap();
+    assert_eq!(s.token_by_hash("hash1").await.unwrap(), Some(t));
+    assert_eq!(s.token_by_hash("other").await.unwrap(), None);
+    s.revoke_token("tok1", Timestamp(2)).await.unwrap();
+    assert_eq!(s.token_by_hash("hash1").await.unwrap(), None);
+    assert_eq!(s.list_tokens().await.unwrap()[0].revoked_at, Some(Timestamp(2)));
+    assert!(matches!(s.revoke_token("nope", Timestamp(3)).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn container_create_and_remove_reach_the_audit_log(s: &dyn Store) {
+    let j = s.create_job(job("acme", 1, JobSpec::new("busybox"))).await.unwrap();
+    for (phase, at) in [(ContainerPhase::Planned, 1), (ContainerPhase::Created, 2), (ContainerPhase::Removed, 3)] {
+        let e = ContainerEvent {
+            name: "c1".into(),
+            container_id: Some("abc".into()),
+            job_id: j.id.clone(),
+            attempt: 1,
+            backend: "docker".into(),
+            phase,
+            at: Timestamp(at),
+        };
+        s.record_container(e).await.unwrap();
+    }
+    let audit = s.list_audit(None, 10).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|a| (a.action.as_str(), a.tenant.as_deref())).collect();
+    assert_eq!(actions, [("container.remove", Some("acme")), ("container.create", Some("acme"))]);
+    assert_eq!(s.list_audit(Some(audit[0].id), 10).await.unwrap().len(), 1);
+}
+
+pub async fn listing_filters_and_pages_newest_first(s: &dyn Store) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut spec = JobSpec::new(if i % 2 == 0 { "busybox" } else { "alpine" });
+        spec.labels.insert("team".into(), if i < 3 { "a".into() } else { "b".into() });
+        spec.queue = (i == 4).then(|| "gpu".to_string());
+        ids.push(s.create_job(job(if i == 0 { "other" } else { "t" }, 10 + i, spec)).await.unwrap().id);
+    }
+    let list =
+        |f: JobFilter| async move { s.list_jobs(&f).await.unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>() };
+    let tenant = || JobFilter { tenant: Some("t".into()), ..JobFilter::default() };
+    assert_eq!(list(tenant()).await, [ids[4].clone(), ids[3].clone(), ids[2].clone(), ids[1].clone()]);
+    assert_eq!(list(JobFilter { image: Some("alpine".into()), ..tenant() }).await, [ids[3].clone(), ids[1].clone()]);
+    let team_a = vec![("team".to_string(), Some("a".to_string()))];
+    assert_eq!(list(JobFilter { labels: team_a, ..tenant() }).await, [ids[2].clone(), ids[1].clone()]);
+    assert_eq!(list(JobFilter { labels: vec![("nope".into(), None)], ..tenant() }).await, Vec::<JobId>::new());
+    assert_eq!(list(JobFilter { queue: Some("gpu".into()), ..tenant() }).await, [ids[4].clone()]);
+    assert_eq!(list(JobFilter { since: Some(Timestamp(13)), ..tenant() }).await, [ids[4].clone(), ids[3].clone()]);
+    let page1 = list(JobFilter { limit: Some(2), ..tenant() }).await;
+    let cursor = JobCursor { created_at: Timestamp(13), id: page1[1].clone() };
+    let page2 = list(JobFilter { limit: Some(2), before: Some(cursor), ..tenant() }).await;
+    assert_eq!(page2, [ids[2].clone(), ids[1].clone()]);
+    let counts = s.count_jobs().await.unwrap();
+    assert!(counts.contains(&JobCount { queue: "default".into(), status: JobStatus::Queued, count: 4 }));
+}
+
+fn claim_req(worker: &str, at: i64) -> ClaimRequest {
+    ClaimRequest {
+        worker: worker.into(),
+        queues: vec!["default".into()],
+        tags: BTreeMap::new(),
+        lease: Duration::from_secs(30),
+        at: Timestamp(at),
+    }
+}
+
+async fn claim_id(s: &dyn Store, req: &ClaimRequest) -> Option<JobId> {
+    s.claim(req).await.unwrap().map(|j| j.id)
+}
+
+async fn finish(s: &dyn Store, id: &JobId, at: i64) {
+    s.set_status(id, StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(at))).await.unwrap();
+}
+
+pub async fn claims_take_priority_then_due_time_within_tenant_limits(s: &dyn Store) {
+    s.ensure_tenant("small", Timestamp(0)).await.unwrap();
+    s.set_tenant_limit("small", Some(1)).await.unwrap();
+    let a = s.create_job(job("small", 1, JobSpec::new("busybox"))).await.unwrap();
+    let b = s.create_job(job("small", 2, JobSpec::new("busybox"))).await.unwrap();
+    let c = s.create_job(job("big", 3, JobSpec::new("busybox"))).await.unwrap();
+    let mut urgent = JobSpec::new("busybox");
+    urgent.priority = 5;
+    let d = s.create_job(job("big", 4, urgent)).await.unwrap();
+    let mut later = JobSpec::new("busybox");
+    later.run_at = Some("1970-01-01T00:00:01Z".into());
+    let e = s.create_job(job("big", 5, later)).await.unwrap();
+    assert_eq!(e.run_at, Timestamp(1000));
+    let first = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
+    assert_eq!(first.id, d.id, "priority first");
+    let lease = first.lease.unwrap();
+    assert_eq!((first.status, lease.owner.as_str(), lease.expires_at), (JobStatus::Starting, "w1", Timestamp(30_010)));
+    assert_eq!(claim_id(s, &claim_req("w1", 11)).await, Some(a.id.clone()));
+    // `small` is at its limit, so `b` waits and `c` goes; `e` is not due yet.
+    assert_eq!(claim_id(s, &claim_req("w1", 12)).await, Some(c.id));
+    assert_eq!(claim_id(s, &claim_req("w1", 13)).await, None);
+    finish(s, &a.id, 14).await;
+    assert_eq!(claim_id(s, &claim_req("w1", 15)).await, Some(b.id));
+    assert_eq!(claim_id(s, &claim_req("w1", 1000)).await, Some(e.id));
+}
+
+pub async fn claims_follow_queues_tags_and_concurrency_keys(s: &dyn Store) {
+    let mut gpu = JobSpec::new("busybox");
+    gpu.queue = Some("gpu".into());
+    gpu.requires = BTreeMap::from([("region".into(), "eu".into())]);
+    let g = s.create_job(job("t", 1, gpu)).await.unwrap();
+    let keyed_spec = |key: &str| {
+        let mut spec = JobSpec::new("busybox");
+        spec.concurrency = Some(berth_core::retry::Concurrency { key: key.into(), limit: 1 });
+        spec
+    };
+    let k1 = s.create_job(job("t", 2, keyed_spec("cust-1"))).await.unwrap();
+    let k2 = s.create_job(job("t", 3, keyed_spec("cust-1"))).await.unwrap();
+    let other = s.create_job(job("u", 4, keyed_spec("cust-1"))).await.unwrap();
+    let mut us = ClaimRequest { queues: vec!["gpu".into()], ..claim_req("w-us", 10) };
+    us.tags.insert("region".into(), "us".into());
+    assert_eq!(claim_id(s, &us).await, None, "tags must match");
+    let mut eu = us.clone();
+    eu.tags.insert("region".into(), "eu".into());
+    eu.tags.insert("disk".into(), "ssd".into());
+    assert_eq!(claim_id(s, &eu).await, Some(g.id));
+    assert_eq!(claim_id(s, &claim_req("w", 11)).await, Some(k1.id.clone()));
+    // The key is per tenant: `u` runs, the second `t` job waits for the first.
+    assert_eq!(claim_id(s, &claim_req("w", 12)).await, Some(other.id));
+    assert_eq!(claim_id(s, &claim_req("w", 13)).await, None);
+    finish(s, &k1.id, 14).await;
+    assert_eq!(claim_id(s, &claim_req("w", 15)).await, Some(k2.id));
+}
+
+pub async fn queue_limits_and_the_worker_registry(s: &dyn Store) {
+    s.set_queue_limit("default", Some(1)).await.unwrap();
+    s.set_queue_limit("gone", Some(3)).await.unwrap();
+    s.set_queue_limit("gone", None).await.unwrap();
+    assert_eq!(s.queue_limits().await.unwrap(), [("default".to_string(), 1)]);
+    let a = s.create_job(job("t", 1, JobSpec::new("busybox"))).await.unwrap();
+    s.create_job(job("t", 2, JobSpec::new("busybox"))).await.unwrap();
+    assert_eq!(claim_id(s, &claim_req("w", 10)).await, Some(a.id));
+    assert_eq!(claim_id(s, &claim_req("w", 11)).await, None);
+    let mut w = WorkerRecord {
+        id: "w1".into(),
+        host: "h".into(),
+        version: "0.1.0".into(),
+        slots: 2,
+        queues: vec!["default".into()],
+        tags: BTreeMap::from([("region".into(), "eu".into())]),
+        started_at: Timestamp(1),
+        heartbeat_at: Timestamp(1),
+        state: "running".into(),
+        running: 0,
+        breaker: "closed".into(),
+    };
+    s.upsert_worker(&w).await.unwrap();
+    w.heartbeat_at = Timestamp(5);
+    w.running = 1;
+    s.upsert_worker(&w).await.unwrap();
+    assert_eq!(s.list_workers().await.unwrap(), [w]);
+}
+
+pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
+    let j = new_job(s).await;
+    let first = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
+    let old = first.lease.unwrap().fence();
+    s.renew_lease(&j.id, &old, Timestamp(50_000)).await.unwrap();
+    s.start_attempt(&j.id, "w1", Some(&old), None, Timestamp(11)).await.unwrap();
+    assert!(s.expired_leases(Timestamp(50_000), 10).await.unwrap().is_empty());
+    let expired = s.expired_leases(Timestamp(50_001), 10).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].id, j.id);
+    // A reaper that saw the lease expired, but the worker renewed it since: no change.
+    let reaper = Fence { expired_by: Some(Timestamp(40_000)), ..old.clone() };
+    let early = s.retry_later(&j.id, &reaper, &Reason::WorkerLost, Timestamp(1), Timestamp(40_000)).await;
+    assert!(matches!(early, Err(StoreError::Fenced(_))));
+    // The reaper retries it; the same worker claims it again with a new token.
+    let reaper = Fence { expired_by: Some(Timestamp(50_001)), ..old.clone() };
+    let again = s.retry_later(&j.id, &reaper, &Reason::WorkerLost, Timestamp(60_000), Timestamp(50_002)).await.unwrap();
+    assert_eq!((again.status, again.lease.clone(), again.run_at), (JobStatus::Queued, None, Timestamp(60_000)));
+    assert_eq!(claim_id(s, &claim_req("w1", 59_999)).await, None, "not due before its backoff");
+    let second = s.claim(&claim_req("w1", 60_000)).await.unwrap().unwrap();
+    let new = second.lease.unwrap().fence();
+    assert_eq!((new.owner.as_str(), new.token), ("w1", old.token + 1));
+    let fenced = |r: StoreResult<()>| matches!(r, Err(StoreError::Fenced(_)));
+    assert!(fenced(s.renew_lease(&j.id, &old, Timestamp(99_000)).await));
+    let late = StatusChange::to(JobStatus::Running, Timestamp(60_001)).fenced(Some(old.clone()));
+    assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_))));
+    assert!(matches!(s.start_attempt(&j.id, "w1", Some(&old), None, Timestamp(1)).await, Err(StoreError::Fenced(_))));
+    assert!(fenced(s.set_result(&j.id, Some(&old), Some(serde_json::json!(1)), &[]).await));
+    let retry = s.retry_later(&j.id, &old, &Reason::WorkerLost, Timestamp(1), Timestamp(1)).await;
+    assert!(matches!(retry, Err(StoreError::Fenced(_))));
+    // The holder of the new token writes; the terminal status drops the lease.
+    let running = StatusChange::to(JobStatus::Running, Timestamp(60_002)).fenced(Some(new.clone()));
+    s.set_status(&j.id, running).await.unwrap();
+    let end = StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(60_003)).fenced(Some(new.clone()));
+    let done = s.set_status(&j.id, end).await.unwrap();
+    assert_eq!((done.status, done.lease), (JobStatus::Succeeded, None));
+    assert!(fenced(s.renew_lease(&j.id, &new, Timestamp(99_000)).await), "no lease on a finished job");
+}
+
+pub async fn concurrent_claims_hand_out_each_job_once(s: &dyn Store) {
+    for i in 0..40 {
+        s.create_job(job("t", i, JobSpec::new("busybox"))).await.unwrap();
+    }
+    let claims = (0..8).map(|w| async move {
+        let mut got = Vec::new();
+        while let Some(id) = claim_id(s, &claim_req(&format!("w{w}"), 100)).await {
+            got.push(id);
+        }
+        got
+    });
+    let mut all: Vec<JobId> = futures::future::join_all(claims).await.into_iter().flatten().collect();
+    assert_eq!(all.len(), 40);
+    all.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    all.dedup();
+    assert_eq!(all.len(), 40, "a job was claimed twice");
+}
+
+pub async fn old_finished_jobs_are_pruned(s: &dyn Store) {
+    let old = new_job(s).await;
+    let recent = new_job(s).await;
+    let running = new_job(s).await;
+    finish(s, &old.id, 100).await;
+    finish(s, &recent.id, 5_000).await;
+    let pruned = s.prune_finished(Timestamp(1_000), 100).await.unwrap();
+    assert_eq!(pruned, std::slice::from_ref(&old.id));
+    assert!(matches!(s.get_job(&old.id).await, Err(StoreError::NotFound(_))));
+    assert!(s.read_events(&old.id, 0, 10).await.unwrap().is_empty());
+    s.get_job(&recent.id).await.unwrap();
+    s.get_job(&running.id).await.unwrap();
+}
+
+pub async fn a_submission_wakes_a_waiting_worker(s: &dyn Store) {
+    let waiter = async {
+        let began = std::time::Instant::now();
+        s.wait_for_work(Duration::from_secs(30)).await;
+        began.elapsed()
+    };
+    let submit = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        new_job(s).await
+    };
+    let (waited, _) = tokio::join!(waiter, submit);
+    // Woken by the submission, not by the 30 s limit (a generous bound: this checks the
+    // wake-up exists, not its speed).
+    assert!(waited < Duration::from_secs(20), "waited {waited:?}");
+}

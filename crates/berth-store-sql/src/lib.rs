@@ -1,0 +1,86 @@
+//! What berth's two SQL stores share: decoding rows into berth-core records (one decoder for
+//! both databases, through the small `Cols` trait), mapping sqlx errors, and the conformance
+//! suite that every `Store` implementation must pass.
+
+pub mod conformance;
+mod rows;
+
+pub use rows::*;
+
+use berth_core::store::StoreError;
+
+/// sqlx errors as store errors: undecodable data is `Corrupt`, anything else `Unavailable`.
+pub fn db_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// Serializes a value for a TEXT column.
+pub fn to_json<T: serde::Serialize>(v: &T) -> berth_core::store::StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Registers a worker or refreshes its heartbeat (same text on both databases).
+pub const UPSERT_WORKER: &str = "
+INSERT INTO workers (id, host, version, slots, queues, tags, started_at, heartbeat_at, state, running, breaker)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, slots = excluded.slots,
+    queues = excluded.queues, tags = excluded.tags, started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at, state = excluded.state, running = excluded.running,
+    breaker = excluded.breaker";
+
+pub const SET_QUEUE_LIMIT: &str = "INSERT INTO queue_limits (name, max_running) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running";
+
+/// The fixed JSON body of a job's terminal-status webhook (every retry signs these bytes).
+pub fn delivery_body(job: &berth_core::store::JobRecord) -> serde_json::Value {
+    serde_json::json!({
+        "event": format!("job.{}", job.status),
+        "job": {
+            "id": job.id.as_str(),
+            "tenant": job.tenant,
+            "name": job.spec.name,
+            "labels": job.spec.labels,
+            "status": job.status,
+            "reason": job.reason,
+            "reason_text": job.reason.as_ref().map(ToString::to_string),
+            "exit_code": job.exit_code,
+            "attempts": job.attempts,
+            "created_at": job.created_at.0,
+            "finished_at": job.finished_at.map(|t| t.0),
+        },
+    })
+}
+
+pub const INSERT_DELIVERY: &str = "INSERT INTO deliveries (job_id, tenant, url, body, state, next_at, created_at)
+     VALUES ($1, $2, $3, $4, 'pending', $5, $5)";
+
+/// The ledger write for one phase: inserts the container's row or fills in that phase's
+/// time (the first one recorded wins).
+pub fn ledger_upsert(phase: berth_core::store::ContainerPhase) -> String {
+    use berth_core::store::ContainerPhase;
+    let column = match phase {
+        ContainerPhase::Planned => "planned_at",
+        ContainerPhase::Created => "created_at",
+        ContainerPhase::Started => "started_at",
+        ContainerPhase::Finished => "finished_at",
+        ContainerPhase::Removed => "removed_at",
+    };
+    let (extra_col, extra_val) =
+        if column == "planned_at" { (String::new(), "") } else { (format!(", {column}"), ", $6") };
+    // `column` is one of the five constants above.
+    format!(
+        "INSERT INTO containers (name, container_id, job_id, attempt, backend, planned_at{extra_col})
+         VALUES ($1, $2, $3, $4, $5, $6{extra_val})
+         ON CONFLICT (name) DO UPDATE SET {column} = COALESCE(containers.{column}, excluded.{column}),
+             container_id = COALESCE(excluded.container_id, containers.container_id)"
+    )
+}
+
+/// The audit row for a container created or removed (actor `berth`, the job's tenant).
+pub const LEDGER_AUDIT: &str = "INSERT INTO audit (at, actor, tenant, action, target, outcome)
+     VALUES ($1, 'berth', (SELECT tenant FROM jobs WHERE id = $2), $3, $4, 'ok')";
