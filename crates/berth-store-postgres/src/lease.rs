@@ -1,0 +1,250 @@
+//! Claims, leases and status changes on PostgreSQL. A claim picks its row with `FOR UPDATE
+//! SKIP LOCKED`; when the job has running limits (tenant, queue, concurrency key) the claim
+//! also takes per-key advisory locks and re-counts, so two nodes cannot both take the last
+//! free place. Fenced writes lock the job's row, then compare owner and token.
+
+use berth_core::JobStatus;
+use berth_core::clock::Timestamp;
+use berth_core::ids::JobId;
+use berth_core::status::Reason;
+use berth_core::store::{ClaimRequest, Fence, JobRecord, JobStore, StatusChange, StoreError, StoreResult};
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use crate::jobs::{insert_event, lock_job};
+use crate::rows::{self, JOB_COLUMNS, to_json};
+use crate::{CHANNEL, PgStore, db_err};
+
+/// Running limits, as a predicate on the candidate `j`.
+const UNDER_LIMITS: &str = "
+  NOT EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL
+              AND t.max_running <= (SELECT COUNT(*) FROM jobs r
+                                    WHERE r.tenant = j.tenant AND r.status IN ('starting', 'running')))
+  AND NOT EXISTS (SELECT 1 FROM queue_limits q WHERE q.name = j.queue
+                  AND q.max_running <= (SELECT COUNT(*) FROM jobs r
+                                        WHERE r.queue = j.queue AND r.status IN ('starting', 'running')))
+  AND (j.concurrency_key IS NULL
+       OR j.concurrency_limit > (SELECT COUNT(*) FROM jobs r WHERE r.tenant = j.tenant
+                                 AND r.concurrency_key = j.concurrency_key AND r.status IN ('starting', 'running')))";
+
+/// A candidate: id, and the advisory-lock keys of the limits that apply to it (if any).
+type Candidate = (String, Option<String>, Option<String>, Option<String>);
+
+pub(crate) async fn check_fence(tx: &mut PgConnection, id: &JobId, fence: Option<&Fence>) -> StoreResult<()> {
+    let Some(fence) = fence else { return Ok(()) };
+    let held: Option<(Option<String>, i64, Option<i64>)> =
+        sqlx::query_as("SELECT owner, lease_token, lease_expires_at FROM jobs WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    match held {
+        None => Err(StoreError::NotFound(id.to_string())),
+        Some((Some(owner), token, until)) if owner == fence.owner && token == fence.token => {
+            match (fence.expired_by, until) {
+                (Some(by), Some(until)) if until >= by.0 => Err(StoreError::Fenced(id.to_string())),
+                _ => Ok(()),
+            }
+        }
+        Some(_) => Err(StoreError::Fenced(id.to_string())),
+    }
+}
+
+/// Wakes idle workers everywhere when the transaction commits.
+pub(crate) async fn wake(tx: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn set_status(store: &PgStore, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
+    let mut tx = store.pool.begin().await.map_err(db_err)?;
+    let status = lock_job(&mut tx, id).await?;
+    check_fence(&mut tx, id, change.fence.as_ref()).await?;
+    status.check_transition(change.to)?;
+    let terminal = change.to.is_terminal();
+    let reason = change.reason.as_ref().map(to_json).transpose()?;
+    sqlx::query(
+        "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
+             started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
+             finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
+             lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(change.to.as_str())
+    .bind(&reason)
+    .bind(change.exit_code)
+    .bind(change.at.0)
+    .bind(terminal)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let mut data = serde_json::json!({"status": change.to.as_str()});
+    if let Some(r) = &change.reason {
+        data["reason"] = serde_json::json!(r.to_string());
+    }
+    insert_event(&mut tx, id, "status", &data, change.at).await?;
+    if terminal {
+        enqueue_deliveries(&mut tx, id, change.at).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    store.get_job(id).await
+}
+
+async fn enqueue_deliveries(tx: &mut PgConnection, id: &JobId, at: Timestamp) -> StoreResult<()> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)?;
+    let job = rows::job(&row)?;
+    for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
+        sqlx::query(berth_store_sql::INSERT_DELIVERY)
+            .bind(id.as_str())
+            .bind(&job.tenant)
+            .bind(&notify.url)
+            .bind(to_json(&berth_store_sql::delivery_body(&job))?)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
+    // A limited candidate can lose its place to another node between the pick and the
+    // re-count; then the next candidate is tried.
+    for _ in 0..8 {
+        let mut tx = store.pool.begin().await.map_err(db_err)?;
+        let Some((id, tenant_key, queue_key, concurrency_key)) = candidate(&mut tx, req).await? else {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        };
+        let id = rows::job_id(&id)?;
+        let keys: Vec<String> = [tenant_key, queue_key, concurrency_key].into_iter().flatten().collect();
+        if !keys.is_empty() && !recount(&mut tx, &id, &keys).await? {
+            tx.rollback().await.map_err(db_err)?;
+            continue;
+        }
+        let until = req.at.0 + req.lease.as_millis() as i64;
+        sqlx::query(
+            "UPDATE jobs SET status = 'starting', owner = $2, lease_token = lease_token + 1, lease_expires_at = $3
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(&req.worker)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let data = serde_json::json!({"status": "starting", "worker": req.worker});
+        insert_event(&mut tx, &id, "status", &data, req.at).await?;
+        tx.commit().await.map_err(db_err)?;
+        return store.get_job(&id).await.map(Some);
+    }
+    Ok(None)
+}
+
+async fn candidate(tx: &mut PgConnection, req: &ClaimRequest) -> StoreResult<Option<Candidate>> {
+    let sql = format!(
+        "SELECT j.id,
+                CASE WHEN EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL)
+                     THEN 'tenant:' || j.tenant END,
+                CASE WHEN EXISTS (SELECT 1 FROM queue_limits q WHERE q.name = j.queue) THEN 'queue:' || j.queue END,
+                CASE WHEN j.concurrency_key IS NOT NULL THEN 'key:' || j.tenant || ':' || j.concurrency_key END
+         FROM jobs j
+         WHERE j.status = 'queued' AND j.owner IS NULL AND j.run_at <= $1 AND j.queue = ANY($2)
+           AND j.requires <@ $3::jsonb AND {UNDER_LIMITS}
+         ORDER BY j.priority DESC, j.run_at, j.created_at, j.id
+         LIMIT 1 FOR UPDATE OF j SKIP LOCKED"
+    );
+    sqlx::query_as(AssertSqlSafe(sql))
+        .bind(req.at.0)
+        .bind(&req.queues)
+        .bind(to_json(&req.tags)?)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)
+}
+
+/// Takes the limits' advisory locks (in a fixed order, so nodes cannot deadlock) and counts
+/// again: true if the job is still under every limit.
+async fn recount(tx: &mut PgConnection, id: &JobId, keys: &[String]) -> StoreResult<bool> {
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND {UNDER_LIMITS})");
+    sqlx::query_scalar(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)
+}
+
+pub(crate) async fn renew(store: &PgStore, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE jobs SET lease_expires_at = $4
+         WHERE id = $1 AND owner = $2 AND lease_token = $3 AND status IN ('starting', 'running')",
+    )
+    .bind(id.as_str())
+    .bind(&fence.owner)
+    .bind(fence.token)
+    .bind(until.0)
+    .execute(&store.pool)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Fenced(id.to_string()));
+    }
+    Ok(())
+}
+
+pub(crate) async fn retry_later(
+    store: &PgStore,
+    id: &JobId,
+    fence: &Fence,
+    reason: &Reason,
+    run_at: Timestamp,
+    at: Timestamp,
+) -> StoreResult<JobRecord> {
+    let mut tx = store.pool.begin().await.map_err(db_err)?;
+    let status = lock_job(&mut tx, id).await?;
+    check_fence(&mut tx, id, Some(fence)).await?;
+    status.check_transition(JobStatus::Queued)?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2, started_at = NULL
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(run_at.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let data = serde_json::json!({"status": "queued", "retry_after": reason.to_string(), "run_at": run_at.0});
+    insert_event(&mut tx, id, "status", &data, at).await?;
+    wake(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    store.get_job(id).await
+}
+
+pub(crate) async fn requeue(store: &PgStore, id: &JobId, at: Timestamp) -> StoreResult<JobRecord> {
+    let mut tx = store.pool.begin().await.map_err(db_err)?;
+    let status = lock_job(&mut tx, id).await?;
+    if !status.can_retry() {
+        return Err(StoreError::Conflict(format!(
+            "job {id} is {status}: only jobs that ended without success can be retried"
+        )));
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL, started_at = NULL,
+             finished_at = NULL, result = NULL, lease_expires_at = NULL, run_at = $2
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(at.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let data = serde_json::json!({"status": "queued", "retry_of": status.as_str()});
+    insert_event(&mut tx, id, "status", &data, at).await?;
+    wake(&mut tx).await?;
+    tx.commit().await.map_err(db_err)?;
+    store.get_job(id).await
+}

@@ -1,0 +1,163 @@
+//! berth's store for many machines: the `Store` seam on PostgreSQL, shared by every `berth
+//! server` and `berth worker` of an install. Claims use `FOR UPDATE SKIP LOCKED` (so workers
+//! never wait on each other's rows), running limits are re-checked under per-key advisory
+//! locks, and a `LISTEN berth_work` connection wakes idle workers when a job is queued.
+
+mod access;
+mod jobs;
+mod lease;
+mod ledger;
+mod listing;
+mod logs;
+mod workers;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::store::{StoreError, StoreResult};
+use berth_store_sql as rows;
+use berth_store_sql::db_err;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::Notify;
+
+/// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
+const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+/// The channel `NOTIFY` wakes workers on.
+const CHANNEL: &str = "berth_work";
+/// Serializes migrations across processes starting at once.
+const MIGRATION_LOCK: i64 = 0x6265_7274_6801;
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    install_id: String,
+    work: Arc<Notify>,
+    _listener: Arc<Listener>,
+}
+
+/// The LISTEN task; stops with the last clone of the store.
+#[derive(Debug)]
+struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:pass@host/db`) and brings the schema up to date.
+    pub async fn open(url: &str) -> StoreResult<PgStore> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad_url(url, sqlx::Error::Configuration("the scheme must be postgres://".into())));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(url, e))?;
+        PgStore::open_with(options).await
+    }
+
+    /// Like `open`, with every table in `schema` (created if missing): the tests use one
+    /// schema per case.
+    pub async fn open_in_schema(url: &str, schema: &str) -> StoreResult<PgStore> {
+        let admin = PgPoolOptions::new().max_connections(1).connect(url).await.map_err(|e| unreachable(url, e))?;
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', ""));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&admin).await.map_err(db_err)?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(url).map_err(|e| bad_url(url, e))?.options([("search_path", schema)]);
+        PgStore::open_with(options).await
+    }
+
+    async fn open_with(options: PgConnectOptions) -> StoreResult<PgStore> {
+        let shown = format!("{}:{}/{}", options.get_host(), options.get_port(), options.get_database().unwrap_or(""));
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| unreachable(&shown, e))?;
+        migrate(&pool).await?;
+        let install_id = ensure_install_id(&pool).await?;
+        let work = Arc::new(Notify::new());
+        let listener = Listener(tokio::spawn(listen(pool.clone(), work.clone())));
+        Ok(PgStore { pool, install_id, work, _listener: Arc::new(listener) })
+    }
+}
+
+fn bad_url(url: &str, e: sqlx::Error) -> StoreError {
+    let shown = url.split('@').next_back().unwrap_or(url);
+    StoreError::Unavailable(format!(
+        "`{shown}` is not a PostgreSQL URL ({e}): expected postgres://user:password@host:5432/db"
+    ))
+}
+
+fn unreachable(shown: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot connect to PostgreSQL at {shown}: {e}"))
+}
+
+/// Wakes local waiters on every `NOTIFY berth_work`; reconnects (and wakes everyone, since
+/// a notification may have been missed) whenever the connection drops.
+async fn listen(pool: PgPool, work: Arc<Notify>) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut l) => {
+                if l.listen(CHANNEL).await.is_ok() {
+                    work.notify_waiters();
+                    while l.recv().await.is_ok() {
+                        work.notify_waiters();
+                    }
+                }
+                tracing::warn!("the PostgreSQL LISTEN connection dropped; reconnecting");
+            }
+            Err(e) => tracing::warn!("cannot LISTEN on PostgreSQL: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await.map_err(db_err)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('meta') IS NOT NULL").fetch_one(&mut *tx).await.map_err(db_err)?;
+    let version: i64 = if exists {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema_version'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        v.and_then(|v| v.parse().ok()).unwrap_or(0)
+    } else {
+        0
+    };
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this berth knows ({known}): upgrade berth"
+        )));
+    }
+    for sql in MIGRATIONS.iter().skip(version as usize) {
+        sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(db_err)?;
+    }
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(known.to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)
+}
+
+async fn ensure_install_id(pool: &PgPool) -> StoreResult<String> {
+    let fresh = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    sqlx::query("INSERT INTO meta (key, value) VALUES ('install_id', $1) ON CONFLICT (key) DO NOTHING")
+        .bind(&fresh)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests;

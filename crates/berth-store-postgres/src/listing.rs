@@ -1,0 +1,72 @@
+//! Job queries with many shapes on PostgreSQL: the filtered, paged listing, expired leases
+//! and the counts behind the metrics. User text only ever reaches SQL as bound parameters.
+
+use berth_core::clock::Timestamp;
+use berth_core::store::{JobCount, JobFilter, JobRecord, StoreError, StoreResult};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder};
+
+use crate::db_err;
+use crate::rows::{self, JOB_COLUMNS};
+
+/// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
+pub(crate) async fn list_jobs(pool: &PgPool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+    let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
+    if !f.statuses.is_empty() {
+        let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
+        q.push(" AND status = ANY(").push_bind(statuses).push(")");
+    }
+    if let Some(t) = &f.tenant {
+        q.push(" AND tenant = ").push_bind(t.clone());
+    }
+    if let Some(owner) = &f.owner {
+        q.push(" AND owner = ").push_bind(owner.clone());
+    }
+    if let Some(queue) = &f.queue {
+        q.push(" AND queue = ").push_bind(queue.clone());
+    }
+    if let Some(image) = &f.image {
+        q.push(" AND spec::jsonb ->> 'image' = ").push_bind(image.clone());
+    }
+    for (key, value) in &f.labels {
+        match value {
+            Some(v) => {
+                q.push(" AND spec::jsonb -> 'labels' ->> ").push_bind(key.clone()).push(" = ").push_bind(v.clone())
+            }
+            None => q.push(" AND jsonb_exists(spec::jsonb -> 'labels', ").push_bind(key.clone()).push(")"),
+        };
+    }
+    if let Some(since) = f.since {
+        q.push(" AND created_at >= ").push_bind(since.0);
+    }
+    if let Some(c) = &f.before {
+        q.push(" AND (created_at, id) < (").push_bind(c.created_at.0);
+        q.push(", ").push_bind(c.id.as_str().to_string()).push(")");
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(f.limit.map(i64::from));
+    let found = q.build().fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::job).collect()
+}
+
+pub(crate) async fn expired_leases(pool: &PgPool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE lease_expires_at < $1 AND status IN ('starting', 'running')
+         ORDER BY lease_expires_at LIMIT $2"
+    );
+    let found =
+        sqlx::query(AssertSqlSafe(sql)).bind(now.0).bind(i64::from(limit)).fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::job).collect()
+}
+
+pub(crate) async fn count_jobs(pool: &PgPool) -> StoreResult<Vec<JobCount>> {
+    let found: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status ORDER BY queue, status")
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?;
+    found
+        .into_iter()
+        .map(|(queue, status, n)| {
+            Ok(JobCount { queue, status: status.parse().map_err(StoreError::Corrupt)?, count: n as u64 })
+        })
+        .collect()
+}
