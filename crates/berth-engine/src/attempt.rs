@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use berth_core::backend::{
     AttemptPlan, BackendError, ExitInfo, OUTPUT_MOUNT, OutputChunk, OutputStream, PullObserver, StdinSource, UnitHandle,
 };
+use berth_core::ids::JobId;
+use berth_core::retry::{Decision, History};
 use berth_core::spec::JobSpec;
 use berth_core::status::{InfraKind, JobStatus, Reason, TimeoutPhase};
 use berth_core::store::{
-    AttemptUpdate, ContainerEvent, ContainerPhase, JobRecord, StatusChange, StoreError, StoreResult,
+    AttemptUpdate, ContainerEvent, ContainerPhase, Fence, JobRecord, Lease, StatusChange, StoreError, StoreResult,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -72,19 +74,57 @@ impl Ending {
 
 impl Runner {
     /// Runs the next attempt of a queued (or just claimed, `starting`) job and records how
-    /// it ended.
+    /// it ended: a final status, or (if its retry policy says so) back to the queue. A job
+    /// claimed with a lease has every write fenced by it; a local job without one retries
+    /// in this process.
     pub async fn run_attempt(&self, job: &JobRecord, io: AttemptIo, cancel: &Cancel) -> StoreResult<JobRecord> {
+        let mut io = io;
+        loop {
+            let (record, retry) = self.one_attempt(job, &mut io, cancel).await?;
+            let Some(run_at) = retry else { return Ok(record) };
+            if record.lease.is_some() || job.lease.is_some() {
+                return Ok(record);
+            }
+            let wait = Duration::from_millis((run_at.0 - self.clock.now().0).max(0) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled() => {
+                    let end = Reason::Cancelled { by: cancel.by() };
+                    return self.store.set_status(&job.id, StatusChange::end(end, None, self.clock.now())).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt; returns the job as recorded and, when it was put back in the queue, when
+    /// the next attempt is due.
+    async fn one_attempt(
+        &self,
+        job: &JobRecord,
+        io: &mut AttemptIo,
+        cancel: &Cancel,
+    ) -> StoreResult<(JobRecord, Option<berth_core::clock::Timestamp>)> {
         let id = &job.id;
         let began = Instant::now();
+        let fence = job.lease.as_ref().map(Lease::fence);
+        // Fresh counters, but the lease as claimed: writes are fenced by the claim's token.
+        let job = &JobRecord { lease: job.lease.clone(), ..self.store.get_job(id).await? };
         if job.status == JobStatus::Queued {
             self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
         }
         let output_dir = self.paths.output_dir(id, job.attempts + 1);
         let attempt = self
             .store
-            .start_attempt(id, &self.owner, Some(output_dir.to_string_lossy().into_owned()), self.clock.now())
+            .start_attempt(
+                id,
+                &self.owner,
+                fence.as_ref(),
+                Some(output_dir.to_string_lossy().into_owned()),
+                self.clock.now(),
+            )
             .await?;
-        let ending = self.drive(job, attempt.number, io, cancel).await;
+        let io_now = AttemptIo { observer: io.observer.clone(), pull: io.pull.clone(), stdin: io.stdin.take() };
+        let ending = self.drive(job, attempt.number, io_now, cancel).await;
         let now = self.clock.now();
         let update = AttemptUpdate {
             finished_at: Some(now),
@@ -94,7 +134,42 @@ impl Runner {
         };
         self.store.update_attempt(id, attempt.number, update).await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
-        self.store.set_status(id, StatusChange::end(ending.reason, ending.exit_code, now)).await
+        self.breaker.record(&ending.reason);
+        match self.decide(id, ending.reason.clone()).await? {
+            Decision::Retry { run_at } => {
+                self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
+                    .await;
+                let record = match &fence {
+                    Some(f) => self.store.retry_later(id, f, &ending.reason, run_at, now).await?,
+                    None => self.store.set_status(id, StatusChange::to(JobStatus::Queued, now)).await?,
+                };
+                Ok((record, Some(run_at)))
+            }
+            Decision::End(reason) => {
+                let code = if reason == ending.reason { ending.exit_code } else { None };
+                let end = StatusChange::end(reason, code, now).fenced(fence);
+                Ok((self.store.set_status(id, end).await?, None))
+            }
+        }
+    }
+
+    /// Asks the job's retry policy what follows an attempt that ended with `reason`.
+    pub async fn decide(&self, id: &JobId, reason: Reason) -> StoreResult<Decision> {
+        let job = self.store.get_job(id).await?;
+        let attempts = self.store.list_attempts(id).await?;
+        let unreachable = attempts
+            .iter()
+            .filter(|a| matches!(a.reason, Some(Reason::Infra { infra: InfraKind::DaemonUnavailable, .. })))
+            .count() as u32;
+        let history = History {
+            attempts: job.attempts,
+            unreachable,
+            created_at: job.created_at,
+            now: self.clock.now(),
+            total: job.spec.timeouts.total.as_ref().map(|t| t.0),
+            random: jitter_sample(),
+        };
+        Ok(job.spec.retries.decide(reason, history))
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
@@ -192,6 +267,7 @@ impl Runner {
         io: AttemptIo,
         cancel: &Cancel,
     ) -> Ending {
+        let fence = fence_of(job);
         let started = match self.backend.start(unit, io.stdin).await {
             Ok(s) => s,
             Err(e) => return Ending::backend(&e),
@@ -199,7 +275,7 @@ impl Runner {
         telemetry::container_started(self.backend.name(), creating.elapsed());
         let now = self.clock.now();
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Started).await;
-        let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now)).await;
+        let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now).fenced(fence)).await;
         let update = AttemptUpdate { started_at: Some(now), ..AttemptUpdate::default() };
         let recorder = match (running, self.store.update_attempt(&job.id, n, update).await) {
             (Ok(record), Ok(())) => {
@@ -208,6 +284,7 @@ impl Runner {
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
+        let (limit, phase) = self.run_limit(job, spec);
         let stop_pump = CancellationToken::new();
         let pump = recorder.map(|rec| tokio::spawn(pump(started.output, rec, io.observer.clone(), stop_pump.clone())));
         let mut exit = started.exit;
@@ -216,7 +293,7 @@ impl Runner {
                 let done = Supervised { stop_reason: None, exit: r, pump, stop_pump };
                 return self.finish(job, n, spec, unit, done).await;
             }
-            _ = tokio::time::sleep(spec.timeouts.run.0) => Reason::TimedOut { phase: TimeoutPhase::Run },
+            _ = tokio::time::sleep(limit) => Reason::TimedOut { phase },
             _ = cancel.cancelled() => Reason::Cancelled { by: cancel.by() },
             // Nothing can be recorded: stop the container rather than run it unrecorded.
             _ = async {}, if pump.is_err() => Reason::Infra { infra: InfraKind::StoreFailed, message: "the store failed while starting".into() },
@@ -228,6 +305,15 @@ impl Runner {
         }
         let done = Supervised { stop_reason: Some(stop_reason), exit: exit.await, pump, stop_pump };
         self.finish(job, n, spec, unit, done).await
+    }
+
+    /// The run timeout, or what is left of the total timeout if that comes first.
+    fn run_limit(&self, job: &JobRecord, spec: &JobSpec) -> (Duration, TimeoutPhase) {
+        let run = (spec.timeouts.run.0, TimeoutPhase::Run);
+        let Some(total) = &spec.timeouts.total else { return run };
+        let deadline = job.created_at.0 + total.0.as_millis() as i64;
+        let left = Duration::from_millis((deadline - self.clock.now().0).max(0) as u64);
+        if left < run.0 { (left, TimeoutPhase::Total) } else { run }
     }
 
     async fn finish(&self, job: &JobRecord, n: u32, spec: &JobSpec, unit: &UnitHandle, done: Supervised) -> Ending {
@@ -266,7 +352,8 @@ impl Runner {
             self.event(job, "warning", serde_json::json!({"message": w})).await;
         }
         if (collected.result.is_some() || !collected.artifacts.is_empty())
-            && let Err(e) = self.store.set_result(&job.id, collected.result, &collected.artifacts).await
+            && let Err(e) =
+                self.store.set_result(&job.id, fence_of(job).as_ref(), collected.result, &collected.artifacts).await
         {
             self.event(job, "warning", serde_json::json!({"message": format!("recording the result: {e}")})).await;
         }
@@ -305,6 +392,18 @@ impl Runner {
             tracing::warn!(job = %job.id, "event write failed: {e}");
         }
     }
+}
+
+/// The fence of a claimed job's writes (none for a local job).
+fn fence_of(job: &JobRecord) -> Option<Fence> {
+    job.lease.as_ref().map(Lease::fence)
+}
+
+/// A number in [0, 1) for retry jitter (std's randomly keyed hasher as the random source).
+fn jitter_sample() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (bits % 1_000_000) as f64 / 1_000_000.0
 }
 
 /// Waits for the pump to finish on its own (the output stream ends shortly after the exit),

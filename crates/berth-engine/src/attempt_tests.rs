@@ -37,6 +37,7 @@ async fn fixture(script: Script) -> Fixture {
         paths: DataPaths::new(dir.path()),
         defaults: Defaults::default(),
         policy: Policy::default(),
+        breaker: Default::default(),
     };
     Fixture { _dir: dir, runner, fake }
 }

@@ -3,14 +3,17 @@
 //! recorder with its cap, and the orphan sweep. It never names a concrete store or backend.
 
 pub mod attempt;
+pub mod breaker;
 pub mod cancel;
 pub mod outputs;
 pub mod owner;
 pub mod paths;
+mod reaper;
 pub mod recorder;
 pub mod submit;
 pub mod sweep;
 pub mod telemetry;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -32,6 +35,8 @@ pub struct Runner {
     pub paths: paths::DataPaths,
     pub defaults: Defaults,
     pub policy: Policy,
+    /// Counts engine failures of this runner's attempts (see `breaker`).
+    pub breaker: Arc<breaker::Breaker>,
 }
 
 impl std::fmt::Debug for Runner {

@@ -36,7 +36,7 @@ pub fn liveness(token: &str) -> Liveness {
     }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 

@@ -66,7 +66,9 @@ impl Runner {
             // A live owner's container is its business, unless its job already ended (a
             // remove that failed earlier).
             Liveness::Alive => finished,
-            Liveness::Unknown => false,
+            // A worker's (leased) container: kept while its job runs this attempt under a
+            // live lease; anything else is left over.
+            Liveness::Unknown => !job.as_ref().is_some_and(|j| self.leased_to(j, unit.attempt)),
         };
         if !orphan {
             report.kept += 1;
@@ -98,6 +100,27 @@ impl Runner {
         }
         if let Some(j) = job.filter(|j| !j.status.is_terminal()) {
             self.mark_lost(&j.id, false, report).await;
+        }
+    }
+
+    /// Whether `job` is running `attempt` under a lease that has not run out.
+    fn leased_to(&self, job: &berth_core::store::JobRecord, attempt: Option<u32>) -> bool {
+        let live = job.lease.as_ref().is_some_and(|l| l.expires_at > self.clock.now());
+        !job.status.is_terminal() && live && attempt == Some(job.attempts)
+    }
+
+    /// Retention: deletes finished jobs that ended before `before`, and their files.
+    pub async fn prune(&self, before: berth_core::clock::Timestamp) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let ids = self.store.prune_finished(before, 500).await?;
+            for id in &ids {
+                let _ = std::fs::remove_dir_all(self.paths.job_dir(id));
+            }
+            total += ids.len();
+            if ids.len() < 500 {
+                return Ok(total);
+            }
         }
     }
 

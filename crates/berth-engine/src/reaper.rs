@@ -1,0 +1,161 @@
+//! A worker's housekeeping: the lease reaper, queue and total timeouts of waiting jobs, the
+//! container sweep and retention. Every server and worker runs it; the store's fencing makes
+//! running it on many nodes at once safe (one write wins, the others change nothing).
+
+use std::time::Duration;
+
+use berth_core::clock::Timestamp;
+use berth_core::ids::JobId;
+use berth_core::retry::Decision;
+use berth_core::status::{JobStatus, Reason, TimeoutPhase};
+use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, Fence, JobFilter, JobRecord, StatusChange};
+
+use crate::worker::Worker;
+
+/// A lease must have run out this long before it is reaped: time for a worker that could
+/// not renew it to stop its container (it stops at expiry, with the job's stop grace).
+const REAP_GRACE: Duration = Duration::from_secs(2);
+
+impl Worker {
+    pub(crate) async fn janitor(self) {
+        let mut last_gc = tokio::time::Instant::now();
+        self.sweep().await;
+        let mut tick = 0u64;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+            tick += 1;
+            self.expire_queued().await;
+            if tick.is_multiple_of(2) {
+                self.reap().await;
+            }
+            if last_gc.elapsed() >= self.config.gc_interval {
+                self.sweep().await;
+                self.prune().await;
+                last_gc = tokio::time::Instant::now();
+            }
+        }
+    }
+
+    /// Jobs of a previous run of this worker (same id) that are still marked as running
+    /// here: this process knows nothing of them, so they are stopped and retried or lost.
+    pub(crate) async fn recover(&self) {
+        let mine = JobFilter {
+            statuses: vec![JobStatus::Starting, JobStatus::Running],
+            owner: Some(self.config.id.clone()),
+            ..JobFilter::default()
+        };
+        let Ok(jobs) = self.runner.store.list_jobs(&mine).await else { return };
+        for job in jobs {
+            tracing::info!(job = %job.id, "found from a previous run of this worker: stopping it");
+            self.give_up(&job, None).await;
+        }
+    }
+
+    /// Expired leases: their worker is gone (or cut off and has stopped). Removes their
+    /// containers where this worker's engine can see them, then retries or ends each job.
+    async fn reap(&self) {
+        let now = self.runner.clock.now();
+        let cutoff = Timestamp(now.0 - REAP_GRACE.as_millis() as i64);
+        let Ok(expired) = self.runner.store.expired_leases(cutoff, 100).await else { return };
+        for job in expired {
+            tracing::warn!(job = %job.id, owner = ?job.owner, "lease expired: reaping");
+            self.give_up(&job, Some(cutoff)).await;
+        }
+    }
+
+    /// Stops what is left of the job's current attempt and applies its retry policy with
+    /// `worker_lost`, fenced by the lease it had.
+    async fn give_up(&self, job: &JobRecord, expired_by: Option<Timestamp>) {
+        self.remove_units_of(&job.id).await;
+        let Some(lease) = &job.lease else { return };
+        let fence = Fence { expired_by, ..lease.fence() };
+        let now = self.runner.clock.now();
+        if job.attempts > 0 {
+            let update =
+                AttemptUpdate { finished_at: Some(now), reason: Some(Reason::WorkerLost), ..Default::default() };
+            let _ = self.runner.store.update_attempt(&job.id, job.attempts, update).await;
+        }
+        let written = match self.runner.decide(&job.id, Reason::WorkerLost).await {
+            Ok(Decision::Retry { run_at }) => {
+                self.runner.store.retry_later(&job.id, &fence, &Reason::WorkerLost, run_at, now).await.map(|_| ())
+            }
+            Ok(Decision::End(reason)) => {
+                let end = StatusChange::end(reason, None, now).fenced(Some(fence));
+                self.runner.store.set_status(&job.id, end).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::info!(job = %job.id, "not reaped: {e}");
+        }
+    }
+
+    /// Removes (kills) every container of the job on this worker's engine.
+    async fn remove_units_of(&self, id: &JobId) {
+        let r = &self.runner;
+        let Ok(units) = r.backend.list_units(&r.install_id).await else { return };
+        for unit in units.into_iter().filter(|u| u.job_id.as_ref() == Some(id)) {
+            if r.backend.remove(&unit.handle).await.is_ok()
+                && let Some(attempt) = unit.attempt
+            {
+                let event = ContainerEvent {
+                    name: unit.handle.name.clone(),
+                    container_id: Some(unit.handle.id.clone()),
+                    job_id: id.clone(),
+                    attempt,
+                    backend: r.backend.name().to_string(),
+                    phase: ContainerPhase::Removed,
+                    at: r.clock.now(),
+                };
+                let _ = r.store.record_container(event).await;
+            }
+        }
+    }
+
+    /// Queued jobs past their queue timeout (or total timeout) end without running.
+    async fn expire_queued(&self) {
+        let filter = JobFilter { statuses: vec![JobStatus::Queued], ..JobFilter::default() };
+        let Ok(queued) = self.runner.store.list_jobs(&filter).await else { return };
+        let now = self.runner.clock.now();
+        for job in queued {
+            let waited = now.0 - job.created_at.0;
+            let over = |d: &Option<berth_core::quantity::DurationSpec>| {
+                d.as_ref().is_some_and(|d| waited >= d.0.as_millis() as i64)
+            };
+            let phase = if job.attempts == 0 && over(&job.spec.timeouts.queue) {
+                TimeoutPhase::Queue
+            } else if over(&job.spec.timeouts.total) {
+                TimeoutPhase::Total
+            } else {
+                continue;
+            };
+            let end = StatusChange::end(Reason::TimedOut { phase }, None, now);
+            // Claimed meanwhile: it started in time after all.
+            let _ = self.runner.store.set_status(&job.id, end).await;
+        }
+    }
+
+    async fn sweep(&self) {
+        match self.runner.sweep(false).await {
+            Ok(r) if !r.removed.is_empty() || !r.lost.is_empty() => {
+                tracing::info!("gc: removed {} container(s), {} job(s) lost", r.removed.len(), r.lost.len())
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("gc failed: {e}"),
+        }
+    }
+
+    /// Retention: deletes finished jobs older than the configured age, with their files.
+    async fn prune(&self) {
+        let Some(age) = self.config.retention else { return };
+        let before = Timestamp(self.runner.clock.now().0 - age.as_millis() as i64);
+        match self.runner.prune(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("retention: deleted {n} finished job(s)"),
+            Err(e) => tracing::warn!("retention failed: {e}"),
+        }
+    }
+}

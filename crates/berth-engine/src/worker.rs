@@ -1,0 +1,285 @@
+//! A worker: `slots` loops that claim jobs from the store under a lease and run them, plus
+//! its housekeeping. Used by `berth worker` and by `berth server`'s local pool alike.
+//!
+//! - Claims go through `JobStore::claim` (queues, tags, limits); idle slots sleep in
+//!   `wait_for_work`, which a submission anywhere wakes.
+//! - Every running job's lease is renewed every third of its length; a renewal refused
+//!   (`Fenced`: reaped, or cancelled elsewhere) or impossible until expiry stops the attempt
+//!   here, so a worker that lost its lease stops its container and writes nothing.
+//! - The circuit breaker pauses claiming while the engine is unreachable.
+//! - SIGTERM (the `shutdown` token) drains: no more claims, running jobs get the grace, then
+//!   they are cancelled and recorded as `cancelled(worker-shutdown)`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_core::backend::{NoProgress, StdinSource};
+use berth_core::clock::Timestamp;
+use berth_core::ids::JobId;
+use berth_core::store::{ClaimRequest, JobRecord, StoreError, WorkerRecord};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Runner;
+use crate::attempt::{AttemptIo, AttemptObserver};
+use crate::breaker::{Breaker, BreakerState};
+use crate::cancel::Cancel;
+
+/// Recorded as who cancelled jobs still running when the shutdown grace ran out.
+pub const SHUTDOWN_ACTOR: &str = "worker-shutdown";
+/// Recorded locally when a lease could not be kept (the store's record is the reaper's).
+const LEASE_LOST: &str = "lease-lost";
+/// Idle slots look for work at least this often (due times pass without a wake-up).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Stable across restarts (the data dir keeps it): the lease owner and container label.
+    pub id: String,
+    pub slots: usize,
+    pub queues: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    pub shutdown_grace: Duration,
+    /// How often the container sweep runs.
+    pub gc_interval: Duration,
+    /// Finished jobs older than this are deleted with their outputs (`None`: kept).
+    pub retention: Option<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: crate::owner::current(),
+            slots: 2,
+            queues: vec![berth_core::spec::DEFAULT_QUEUE.to_string()],
+            tags: BTreeMap::new(),
+            lease: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            gc_interval: Duration::from_secs(60),
+            retention: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub runner: Runner,
+    pub config: Arc<WorkerConfig>,
+    /// Cancel handles of the jobs this worker runs.
+    pub running: Arc<Mutex<HashMap<JobId, Cancel>>>,
+    pub breaker: Arc<Breaker>,
+    pub shutdown: CancellationToken,
+    pub started_at: Timestamp,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("config", &self.config).finish()
+    }
+}
+
+struct Quiet;
+impl AttemptObserver for Quiet {}
+
+impl Worker {
+    /// A worker over `runner`; its attempts are owned by `config.id`.
+    pub fn new(mut runner: Runner, config: WorkerConfig, shutdown: CancellationToken) -> Worker {
+        runner.owner = config.id.clone();
+        let started_at = runner.clock.now();
+        Worker {
+            breaker: runner.breaker.clone(),
+            runner,
+            config: Arc::new(config),
+            running: Arc::default(),
+            shutdown,
+            started_at,
+        }
+    }
+
+    /// Cancels a job running here; false when it runs elsewhere or not at all.
+    pub fn cancel_running(&self, id: &JobId, by: &str) -> bool {
+        let running = self.running.lock().map(|m| m.get(id).cloned()).ok().flatten();
+        running.map(|c| c.cancel(by)).is_some()
+    }
+
+    pub fn busy(&self) -> usize {
+        self.running.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Runs until `shutdown`, then drains. Registers itself when it has slots.
+    pub async fn run(&self) {
+        self.recover().await;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(self.clone().janitor());
+        if self.config.slots > 0 {
+            tasks.spawn(self.clone().register_loop());
+        }
+        let mut slots = JoinSet::new();
+        for _ in 0..self.config.slots {
+            slots.spawn(self.clone().slot());
+        }
+        self.shutdown.cancelled().await;
+        self.drain(slots).await;
+        while tasks.join_next().await.is_some() {}
+        if self.config.slots > 0 {
+            self.register("stopped").await;
+        }
+    }
+
+    async fn drain(&self, mut slots: JoinSet<()>) {
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                next = slots.join_next() => if next.is_none() { return },
+                _ = &mut grace => break,
+            }
+        }
+        let running: Vec<Cancel> = self.running.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        tracing::info!("shutdown grace over: stopping {} running job(s)", running.len());
+        for c in running {
+            c.cancel(SHUTDOWN_ACTOR);
+        }
+        while slots.join_next().await.is_some() {}
+    }
+
+    async fn slot(self) {
+        while !self.shutdown.is_cancelled() {
+            if !self.breaker_allows().await {
+                continue;
+            }
+            let req = ClaimRequest {
+                worker: self.config.id.clone(),
+                queues: self.config.queues.clone(),
+                tags: self.config.tags.clone(),
+                lease: self.config.lease,
+                at: self.runner.clock.now(),
+            };
+            match self.runner.store.claim(&req).await {
+                Ok(Some(job)) => self.run_job(job).await,
+                Ok(None) => self.idle(IDLE_POLL).await,
+                Err(e) => {
+                    tracing::warn!("claiming a job failed: {e}");
+                    self.idle(IDLE_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Whether to claim now; while the circuit is open this waits, and when it is half-open
+    /// this probes the engine.
+    async fn breaker_allows(&self) -> bool {
+        match self.breaker.state() {
+            BreakerState::Closed => true,
+            BreakerState::Open => {
+                self.sleep(Duration::from_millis(500)).await;
+                false
+            }
+            BreakerState::HalfOpen => {
+                let ok = self.runner.backend.ping().await.is_ok();
+                self.breaker.probe_result(ok);
+                if ok {
+                    tracing::info!("circuit closed: the engine answers again");
+                }
+                ok
+            }
+        }
+    }
+
+    async fn idle(&self, max: Duration) {
+        tokio::select! {
+            _ = self.runner.store.wait_for_work(max) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+
+    async fn sleep(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+
+    async fn run_job(&self, job: JobRecord) {
+        let cancel = Cancel::new();
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(job.id.clone(), cancel.clone());
+        }
+        let heartbeat = tokio::spawn(self.clone().heartbeat(job.clone(), cancel.clone()));
+        let stdin = job.spec.stdin.as_ref().map_or(StdinSource::None, |s| StdinSource::Bytes(s.to_bytes()));
+        let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin };
+        match self.runner.run_attempt(&job, io, &cancel).await {
+            Ok(_) | Err(StoreError::Fenced(_)) => {}
+            Err(e) => tracing::error!(job = %job.id, "recording the attempt failed: {e}"),
+        }
+        heartbeat.abort();
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(&job.id);
+        }
+    }
+
+    /// Renews the job's lease until aborted; stops the attempt when the lease is lost or
+    /// about to run out without a renewal.
+    async fn heartbeat(self, job: JobRecord, cancel: Cancel) {
+        let Some(lease) = job.lease else { return };
+        let fence = lease.fence();
+        let every = self.config.lease / 3;
+        let mut expires = lease.expires_at;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = self.runner.clock.now();
+            let until = Timestamp(now.0 + self.config.lease.as_millis() as i64);
+            match self.runner.store.renew_lease(&job.id, &fence, until).await {
+                Ok(()) => expires = until,
+                Err(StoreError::Fenced(_)) => {
+                    tracing::warn!(job = %job.id, "lease lost (reaped or cancelled elsewhere): stopping the attempt");
+                    cancel.cancel(LEASE_LOST);
+                    return;
+                }
+                Err(e) if now.0 + every.as_millis() as i64 >= expires.0 => {
+                    tracing::warn!(job = %job.id, "lease cannot be renewed ({e}) and runs out: stopping the attempt");
+                    cancel.cancel(LEASE_LOST);
+                    return;
+                }
+                Err(e) => tracing::warn!(job = %job.id, "renewing the lease failed, will retry: {e}"),
+            }
+        }
+    }
+
+    /// Refreshes this worker's row in the registry every couple of seconds.
+    async fn register_loop(self) {
+        loop {
+            let state = if self.shutdown.is_cancelled() { "draining" } else { "running" };
+            self.register(state).await;
+            if self.shutdown.is_cancelled() && self.busy() == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = self.shutdown.cancelled(), if !self.shutdown.is_cancelled() => {}
+            }
+        }
+    }
+
+    async fn register(&self, state: &str) {
+        let record = WorkerRecord {
+            id: self.config.id.clone(),
+            host: crate::owner::hostname(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            slots: self.config.slots as u32,
+            queues: self.config.queues.clone(),
+            tags: self.config.tags.clone(),
+            started_at: self.started_at,
+            heartbeat_at: self.runner.clock.now(),
+            state: state.to_string(),
+            running: self.busy() as u32,
+            breaker: self.breaker.state().as_str().to_string(),
+        };
+        if let Err(e) = self.runner.store.upsert_worker(&record).await {
+            tracing::warn!("worker heartbeat failed: {e}");
+        }
+    }
+}
