@@ -46,6 +46,30 @@ ensure_docker() {
   return 1
 }
 
+# ensure_postgres: PostgreSQL (Debian's) answers on 127.0.0.1:5432 with a `berth` role and
+# database; exports BERTH_TEST_PG for the store tests. Password auth over TCP only.
+PG_URL="postgres://berth:berth@127.0.0.1:5432/berth"
+ensure_postgres() {
+  apt_install postgresql
+  local cluster
+  cluster=$(pg_lsclusters -h | awk '{print $1" "$2}' | head -1)
+  if ! pg_lsclusters -h | grep -q online; then
+    say "starting PostgreSQL ($cluster)"
+    # shellcheck disable=SC2086
+    as_root pg_ctlcluster $cluster start
+  fi
+  local i
+  for i in $(seq 1 60); do
+    as_root su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  as_root su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='berth'\"" | grep -q 1 ||
+    as_root su postgres -c "psql -qc \"create role berth login password 'berth' createdb\""
+  as_root su postgres -c "psql -qAtc \"select 1 from pg_database where datname='berth'\"" | grep -q 1 ||
+    as_root su postgres -c "createdb -O berth berth"
+  export BERTH_TEST_PG=$PG_URL
+}
+
 # ensure_image TAG DIR: builds DIR (plus a static busybox) as TAG unless TAG exists.
 ensure_image() {
   local tag=$1 dir=$2 ctx

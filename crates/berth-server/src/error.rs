@@ -95,7 +95,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(format!("no job matches `{what}`")),
             StoreError::Ambiguous { .. } => ApiError::bad_request("id", e.to_string()),
-            StoreError::Transition(_) | StoreError::Conflict(_) => ApiError::conflict(e.to_string()),
+            StoreError::Transition(_) | StoreError::Conflict(_) | StoreError::Fenced(_) => {
+                ApiError::conflict(e.to_string())
+            }
             StoreError::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
             }

@@ -7,7 +7,6 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod openapi;
-pub mod pool;
 pub mod state;
 pub mod telemetry;
 pub mod views;
@@ -84,16 +83,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     e.into_response()
 }
 
-/// Serves until `shutdown` resolves, running the worker pool, the janitor and the webhook
-/// sender beside the API; then drains the pool (see `pool`).
+/// Serves until `shutdown` resolves, running the local worker (slots and housekeeping) and
+/// the webhook sender beside the API; then drains the worker (see `berth_engine::worker`).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(pool::run(state.clone()));
-    tasks.spawn(pool::janitor(state.clone()));
+    let worker = state.worker.clone();
+    tasks.spawn(async move { worker.run().await });
     tasks.spawn(webhooks::run(state.clone()));
     tasks.spawn(telemetry::upkeep(state.clone()));
     let token = state.shutdown.clone();

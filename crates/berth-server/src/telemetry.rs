@@ -57,7 +57,7 @@ pub async fn render(state: &AppState) -> StoreResult<String> {
     gauge_header(&mut out, "berth_jobs_running", "Jobs starting or running, on any worker.");
     let _ = writeln!(out, "berth_jobs_running {running}");
     gauge_header(&mut out, "berth_worker_slots", "Local worker slots of this server.");
-    let _ = writeln!(out, "berth_worker_slots {}", state.config.workers);
+    let _ = writeln!(out, "berth_worker_slots {}", state.config.worker.slots);
     gauge_header(&mut out, "berth_worker_busy", "Local worker slots running a job.");
     let _ = writeln!(out, "berth_worker_busy {}", state.busy());
     Ok(out)

@@ -136,16 +136,41 @@ pub struct ExecResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WorkerView {
     pub id: String,
-    /// `local`: a worker pool inside this server.
-    pub kind: String,
     pub host: String,
     pub version: String,
-    pub slots: usize,
-    pub busy: usize,
-    pub backend: String,
+    pub slots: u32,
+    /// Attempts it runs now.
+    pub busy: u32,
+    pub queues: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    /// `running`, `draining` or `stopped`; `lost` when its heartbeat is older than 15 s.
+    pub state: String,
+    /// Its engine's circuit breaker: `closed`, `open` or `half_open`.
+    pub breaker: String,
     pub started_at: i64,
-    /// Whether it is claiming new jobs (false while draining).
-    pub claiming: bool,
+    pub heartbeat_at: i64,
+}
+
+/// A worker whose heartbeat is older than this is shown as `lost`.
+pub const WORKER_LOST_AFTER_MS: i64 = 15_000;
+
+impl WorkerView {
+    pub fn new(w: berth_core::store::WorkerRecord, now: berth_core::clock::Timestamp) -> WorkerView {
+        let lost = w.state != "stopped" && now.0 - w.heartbeat_at.0 > WORKER_LOST_AFTER_MS;
+        WorkerView {
+            id: w.id,
+            host: w.host,
+            version: w.version,
+            slots: w.slots,
+            busy: w.running,
+            queues: w.queues,
+            tags: w.tags,
+            state: if lost { "lost".into() } else { w.state },
+            breaker: w.breaker,
+            started_at: w.started_at.0,
+            heartbeat_at: w.heartbeat_at.0,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

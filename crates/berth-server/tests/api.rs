@@ -52,8 +52,10 @@ async fn api(auth: AuthMode) -> Api {
         paths: DataPaths::new(dir.path()),
         defaults: Defaults::default(),
         policy: Policy::default(),
+        breaker: Default::default(),
     };
-    let config = ServerConfig { auth, workers: 0, ..ServerConfig::default() };
+    let mut config = ServerConfig { auth, ..ServerConfig::default() };
+    config.worker.slots = 0;
     Api { app: router(AppState::new(runner.clone(), config)), store, runner, _dir: dir }
 }
 
@@ -336,7 +338,14 @@ async fn metrics_are_valid_prometheus_text() {
     // Scrape once so the recorder is installed, then run one job (over the fake backend) so
     // the histograms have samples.
     a.raw(Method::GET, "/metrics", None, None, &[]).await;
-    let job = a.store.claim_next("test", SystemClock.now()).await.unwrap().unwrap();
+    let req = berth_core::store::ClaimRequest {
+        worker: a.runner.owner.clone(),
+        queues: vec!["gpu".into()],
+        tags: Default::default(),
+        lease: std::time::Duration::from_secs(30),
+        at: SystemClock.now(),
+    };
+    let job = a.store.claim(&req).await.unwrap().unwrap();
     let io = berth_engine::attempt::AttemptIo {
         observer: Arc::new(Quiet),
         pull: Arc::new(berth_core::backend::NoProgress),

@@ -48,6 +48,13 @@ pub enum Command {
     Exec(ExecArgs),
     /// Serve the HTTP API, run queued jobs on local workers, deliver webhooks
     Server(ServerArgs),
+    /// Run queued jobs from a shared store (PostgreSQL) on this machine's engine, no API
+    Worker(WorkerArgs),
+    /// List the workers registered in the store, with heartbeat, load and circuit state
+    Workers(WorkersArgs),
+    /// Limit how many jobs of a queue run at once, across all workers
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Manage API tokens (on the server's machine, against its data dir)
     #[command(subcommand)]
     Token(TokenCommand),
@@ -75,12 +82,84 @@ pub struct ServerArgs {
     /// Accept every request as an admin, without a token. For local development only
     #[arg(long)]
     pub insecure_no_auth: bool,
-    /// On SIGTERM, how long running jobs may finish before they are stopped
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub shutdown_grace: String,
     /// First webhook retry delay (doubles per try)
     #[arg(long, default_value = "2s", value_name = "DURATION", hide = true)]
     pub webhook_backoff: String,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Jobs run at once [default: the number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub slots: Option<usize>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// What `server` and `worker` share: where the store is and how this node claims work.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The store: a PostgreSQL URL (postgres://user:pass@host/db) shared by many nodes, or
+    /// the embedded SQLite store in the data dir when unset
+    #[arg(long, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
+    /// This worker's id, stable across restarts [default: kept in the data dir]
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Queues to claim from (repeatable)
+    #[arg(long = "queue", value_name = "NAME", default_value = "default")]
+    pub queues: Vec<String>,
+    /// Tags jobs can require with `requires:` (repeatable), e.g. --tag region=eu
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// How long a claimed job's lease lasts without a heartbeat
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub lease: String,
+    /// On SIGTERM, how long running jobs may finish before they are stopped
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub shutdown_grace: String,
+    /// Delete finished jobs (logs, outputs) older than this, e.g. 30d [default: keep]
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// How often the container sweep runs
+    #[arg(long, default_value = "60s", value_name = "DURATION", hide = true)]
+    pub gc_interval: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Set (or with --unlimited, remove) a queue's running limit
+    Set {
+        name: String,
+        #[arg(long, value_name = "N", required_unless_present = "unlimited")]
+        max_running: Option<u32>,
+        #[arg(long, conflicts_with = "max_running")]
+        unlimited: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Show the queues' running limits
+    Limits {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// A PostgreSQL URL; the embedded store when unset
+    #[arg(long, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -178,5 +178,7 @@ pub fn record(v: JobView) -> anyhow::Result<JobRecord> {
         started_at: v.started_at.map(Timestamp),
         finished_at: v.finished_at.map(Timestamp),
         result: v.result,
+        run_at: Timestamp(v.created_at),
+        lease: None,
     })
 }

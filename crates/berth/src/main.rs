@@ -40,8 +40,16 @@ fn main() {
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let config = config::resolve(cli)?;
-    let local_only =
-        matches!(cli.command, Command::Server(_) | Command::Token(_) | Command::Tenant(_) | Command::Gc(_));
+    let local_only = matches!(
+        cli.command,
+        Command::Server(_)
+            | Command::Worker(_)
+            | Command::Workers(_)
+            | Command::Queue(_)
+            | Command::Token(_)
+            | Command::Tenant(_)
+            | Command::Gc(_)
+    );
     if let Some(server) = config.server.clone().filter(|_| !local_only) {
         return commands::remote::dispatch(&config, &server, &cli.command).await;
     }
@@ -54,6 +62,9 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => commands::rm::run(&config, args).await,
         Command::Gc(args) => commands::gc::run(&config, args).await,
         Command::Server(args) => commands::server::run(&config, args).await,
+        Command::Worker(args) => commands::worker::run(&config, args).await,
+        Command::Workers(args) => commands::workers::run(&config, args).await,
+        Command::Queue(c) => commands::workers::queue(&config, c).await,
         Command::Token(c) => commands::token::token(&config, c).await,
         Command::Tenant(c) => commands::token::tenant(&config, c).await,
         Command::Cancel(args) => commands::cancel::run(&config, args).await,

@@ -1,5 +1,5 @@
-//! The only place that names concrete implementations: the SQLite store and the Docker
-//! backend, assembled into a `Runner`.
+//! The only place that names concrete implementations: the SQLite or PostgreSQL store and
+//! the Docker backend, assembled into a `Runner`.
 
 use std::sync::Arc;
 
@@ -7,9 +7,10 @@ use anyhow::Context;
 use berth_backend_docker::DockerBackend;
 use berth_core::backend::BackendError;
 use berth_core::clock::SystemClock;
-use berth_core::store::{JobStore, Store};
+use berth_core::store::Store;
 use berth_engine::Runner;
 use berth_engine::paths::DataPaths;
+use berth_store_postgres::PgStore;
 use berth_store_sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -30,11 +31,21 @@ impl Local {
 }
 
 pub async fn open(config: &Config) -> anyhow::Result<Local> {
+    open_store(config, None).await
+}
+
+/// Like `open`, on the PostgreSQL store at `url` when one is given.
+pub async fn open_store(config: &Config, url: Option<&str>) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-    let db = paths.database();
-    let store =
-        Arc::new(SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()))?);
+    let store: Arc<dyn Store> = match url {
+        Some(url) => Arc::new(PgStore::open(url).await.context("opening the PostgreSQL store (--store/BERTH_STORE)")?),
+        None => {
+            let db = paths.database();
+            let sqlite = SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()));
+            Arc::new(sqlite?)
+        }
+    };
     let install_id = store.install_id().await?;
     tracing::debug!("store open");
     let runner = DockerBackend::connect().await.map(|backend| Runner {
@@ -46,6 +57,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Local> {
         paths: paths.clone(),
         defaults: config.defaults.clone(),
         policy: config.policy.clone(),
+        breaker: Default::default(),
     });
     Ok(Local { store, paths, runner })
 }

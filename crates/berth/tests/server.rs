@@ -318,7 +318,7 @@ fn sigterm_lets_short_jobs_finish_and_stops_the_rest_truthfully() {
     let short = s.env.inspect(&short);
     let long = s.env.inspect(&long);
     assert_eq!(short["status"], "succeeded", "{short}");
-    assert_eq!(long["reason"], "cancelled(server-shutdown)", "{long}");
+    assert_eq!(long["reason"], "cancelled(worker-shutdown)", "{long}");
     s.env.assert_no_containers();
 }
 

@@ -52,7 +52,6 @@ pub async fn create_job(
     let idempotency = idempotency_key(&headers)?
         .map(|key| Idempotency { key, fingerprint: hash_token(&serde_json::to_string(&spec).unwrap_or_default()) });
     let (job, created) = state.runner.enqueue(spec, &who.tenant, idempotency).await?;
-    state.wake.notify_waiters();
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let location = HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)).ok();
     let mut response = (status, Json(JobView::from(job))).into_response();
@@ -126,6 +125,7 @@ pub async fn list_jobs(
         labels: parse_labels(q.label.as_deref()),
         since: q.since.map(Timestamp),
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        owner: None,
     };
     let mut jobs = state.runner.store.list_jobs(&filter).await?;
     let more = jobs.len() > limit as usize;
@@ -215,7 +215,6 @@ pub async fn retry_job(
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let job = visible_job(&state, &who, &id).await?;
     let queued = state.runner.store.requeue(&job.id, state.runner.clock.now()).await?;
-    state.wake.notify_waiters();
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
 }
 

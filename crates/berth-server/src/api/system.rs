@@ -10,6 +10,8 @@ use berth_core::store::AuditRecord;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use berth_engine::breaker::BreakerState;
+
 use crate::api::query;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -30,31 +32,26 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let mut checks = std::collections::BTreeMap::new();
     let store = state.runner.store.install_id().await.map(|_| ()).map_err(|e| e.to_string());
     let backend = state.runner.backend.ping().await.map_err(|e| e.to_string());
-    let ok = store.is_ok() && backend.is_ok();
+    let breaker = state.worker.breaker.state();
+    let ok = store.is_ok() && backend.is_ok() && breaker != BreakerState::Open;
+    checks.insert(format!("circuit:{}", state.runner.backend.name()), breaker.as_str().into());
     checks.insert("store".to_string(), store.err().unwrap_or_else(|| "ok".into()));
     checks.insert(format!("backend:{}", state.runner.backend.name()), backend.err().unwrap_or_else(|| "ok".into()));
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Health { status: if ok { "ready" } else { "not_ready" }.into(), checks }))
 }
 
-/// Workers running jobs for this server.
+/// Every registered worker (this server's own slots and `berth worker`s sharing the store),
+/// with its heartbeat, load and circuit-breaker state.
 #[utoipa::path(get, path = "/v1/workers", tag = "system",
     responses((status = 200, body = Vec<WorkerView>), (status = 401, body = ErrorBody)))]
-pub async fn workers(State(state): State<AppState>, Extension(_who): Extension<Principal>) -> Json<Vec<WorkerView>> {
-    let owner = &state.runner.owner;
-    let host = owner.split(':').next().unwrap_or_default().to_string();
-    let pool = WorkerView {
-        id: owner.clone(),
-        kind: "local".into(),
-        host,
-        version: env!("CARGO_PKG_VERSION").into(),
-        slots: state.config.workers,
-        busy: state.busy(),
-        backend: state.runner.backend.name().into(),
-        started_at: state.started_at.0,
-        claiming: state.config.workers > 0 && !state.shutdown.is_cancelled(),
-    };
-    Json(if state.config.workers > 0 { vec![pool] } else { Vec::new() })
+pub async fn workers(
+    State(state): State<AppState>,
+    Extension(_who): Extension<Principal>,
+) -> ApiResult<Json<Vec<WorkerView>>> {
+    let now = state.runner.clock.now();
+    let all = state.runner.store.list_workers().await?;
+    Ok(Json(all.into_iter().map(|w| WorkerView::new(w, now)).collect()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

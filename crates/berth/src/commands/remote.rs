@@ -36,7 +36,13 @@ pub async fn dispatch(config: &Config, server: &str, command: &Command) -> anyho
             Ok(0)
         }
         Command::Exec(args) => exec(&client, args).await,
-        Command::Gc(_) | Command::Server(_) | Command::Token(_) | Command::Tenant(_) => {
+        Command::Gc(_)
+        | Command::Server(_)
+        | Command::Worker(_)
+        | Command::Workers(_)
+        | Command::Queue(_)
+        | Command::Token(_)
+        | Command::Tenant(_) => {
             anyhow::bail!("this command works on the local data dir: run it without --server/BERTH_SERVER")
         }
     }

@@ -1,0 +1,37 @@
+//! `berth worker`: claims and runs queued jobs from a shared store on this machine's engine,
+//! without an API; registers itself (see `berth workers`) and drains on SIGTERM.
+
+use berth_engine::worker::Worker;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::WorkerArgs;
+use crate::commands::node::{cpus, shutdown_signal, worker_config};
+use crate::config::Config;
+use crate::{ui, wiring};
+
+pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
+    let local = wiring::open_store(config, args.node.store.as_deref()).await?;
+    let runner = local.runner?;
+    let slots = args.slots.unwrap_or_else(cpus);
+    if slots == 0 {
+        anyhow::bail!("--slots must be at least 1 (a worker without slots does nothing)");
+    }
+    let settings = worker_config(config, &args.node, "worker", slots)?;
+    if args.node.store.is_none() {
+        ui::warn(
+            "no --store: this worker shares only the embedded store in its data dir (use PostgreSQL for many machines)",
+        );
+    }
+    ui::note(&format!("berth worker {} with {slots} slot(s) on queue(s) {}", settings.id, settings.queues.join(", ")));
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(runner, settings, shutdown.clone());
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run().await }
+    });
+    shutdown_signal().await;
+    shutdown.cancel();
+    running.await?;
+    ui::note("berth worker stopped");
+    Ok(0)
+}
