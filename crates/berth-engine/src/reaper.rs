@@ -69,7 +69,12 @@ impl Worker {
     /// Stops what is left of the job's current attempt and applies its retry policy with
     /// `worker_lost`, fenced by the lease it had.
     async fn give_up(&self, job: &JobRecord, expired_by: Option<Timestamp>) {
-        self.remove_units_of(&job.id).await;
+        // At most one attempt at a time: no retry until the old container is surely gone
+        // from this engine (an engine that does not answer is asked again next round).
+        if let Err(e) = self.remove_units_of(&job.id).await {
+            tracing::warn!(job = %job.id, "not reaped yet: its container may still run ({e})");
+            return;
+        }
         let Some(lease) = &job.lease else { return };
         let fence = Fence { expired_by, ..lease.fence() };
         let now = self.runner.clock.now();
@@ -94,25 +99,24 @@ impl Worker {
     }
 
     /// Removes (kills) every container of the job on this worker's engine.
-    async fn remove_units_of(&self, id: &JobId) {
+    async fn remove_units_of(&self, id: &JobId) -> Result<(), berth_core::backend::BackendError> {
         let r = &self.runner;
-        let Ok(units) = r.backend.list_units(&r.install_id).await else { return };
+        let units = r.backend.list_units(&r.install_id).await?;
         for unit in units.into_iter().filter(|u| u.job_id.as_ref() == Some(id)) {
-            if r.backend.remove(&unit.handle).await.is_ok()
-                && let Some(attempt) = unit.attempt
-            {
-                let event = ContainerEvent {
-                    name: unit.handle.name.clone(),
-                    container_id: Some(unit.handle.id.clone()),
-                    job_id: id.clone(),
-                    attempt,
-                    backend: r.backend.name().to_string(),
-                    phase: ContainerPhase::Removed,
-                    at: r.clock.now(),
-                };
-                let _ = r.store.record_container(event).await;
-            }
+            r.backend.remove(&unit.handle).await?;
+            let Some(attempt) = unit.attempt else { continue };
+            let event = ContainerEvent {
+                name: unit.handle.name.clone(),
+                container_id: Some(unit.handle.id.clone()),
+                job_id: id.clone(),
+                attempt,
+                backend: r.backend.name().to_string(),
+                phase: ContainerPhase::Removed,
+                at: r.clock.now(),
+            };
+            let _ = r.store.record_container(event).await;
         }
+        Ok(())
     }
 
     /// Queued jobs past their queue timeout (or total timeout) end without running.

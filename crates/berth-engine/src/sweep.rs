@@ -66,17 +66,21 @@ impl Runner {
             // A live owner's container is its business, unless its job already ended (a
             // remove that failed earlier).
             Liveness::Alive => finished,
-            // A worker's (leased) container: kept while its job runs this attempt under a
-            // live lease; anything else is left over.
-            Liveness::Unknown => !job.as_ref().is_some_and(|j| self.leased_to(j, unit.attempt)),
+            // A worker's (leased) container: left over when its job ended, is gone, or has
+            // moved on to another attempt. A running job's expired lease is the reaper's
+            // (it applies the retry policy).
+            Liveness::Unknown => job.as_ref().is_none_or(|j| self.left_over(j, unit.attempt)),
         };
+        let leased = owner == Liveness::Unknown;
         if !orphan {
             report.kept += 1;
             return;
         }
         report.removed.push(unit.handle.name.clone());
+        // A leased job's status is its worker's and the reaper's to write, never the sweep's.
+        let job = job.filter(|j| !j.status.is_terminal() && !leased);
         if dry_run {
-            if let Some(j) = job.filter(|j| !j.status.is_terminal()) {
+            if let Some(j) = job {
                 report.lost.push(j.id);
             }
             return;
@@ -98,15 +102,14 @@ impl Runner {
             };
             let _ = self.store.record_container(event).await;
         }
-        if let Some(j) = job.filter(|j| !j.status.is_terminal()) {
+        if let Some(j) = job {
             self.mark_lost(&j.id, false, report).await;
         }
     }
 
-    /// Whether `job` is running `attempt` under a lease that has not run out.
-    fn leased_to(&self, job: &berth_core::store::JobRecord, attempt: Option<u32>) -> bool {
-        let live = job.lease.as_ref().is_some_and(|l| l.expires_at > self.clock.now());
-        !job.status.is_terminal() && live && attempt == Some(job.attempts)
+    /// Whether a container of `attempt` has nothing left to do for `job`.
+    fn left_over(&self, job: &berth_core::store::JobRecord, attempt: Option<u32>) -> bool {
+        job.status.is_terminal() || job.status == JobStatus::Queued || attempt != Some(job.attempts)
     }
 
     /// Retention: deletes finished jobs that ended before `before`, and their files.

@@ -105,6 +105,10 @@ pub struct NodeArgs {
     /// the embedded SQLite store in the data dir when unset
     #[arg(long, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
     pub store: Option<String>,
+    /// What runs attempts: containers on the local Docker engine, or plain processes
+    /// (no isolation at all: trusted commands on hosts without an engine)
+    #[arg(long, value_enum, default_value = "docker")]
+    pub backend: crate::wiring::BackendKind,
     /// This worker's id, stable across restarts [default: kept in the data dir]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,

@@ -1,11 +1,12 @@
 //! The only place that names concrete implementations: the SQLite or PostgreSQL store and
-//! the Docker backend, assembled into a `Runner`.
+//! the Docker or process backend, assembled into a `Runner`.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use berth_backend_docker::DockerBackend;
-use berth_core::backend::BackendError;
+use berth_backend_process::ProcessBackend;
+use berth_core::backend::{Backend, BackendError};
 use berth_core::clock::SystemClock;
 use berth_core::store::Store;
 use berth_engine::Runner;
@@ -36,6 +37,20 @@ pub async fn open(config: &Config) -> anyhow::Result<Local> {
 
 /// Like `open`, on the PostgreSQL store at `url` when one is given.
 pub async fn open_store(config: &Config, url: Option<&str>) -> anyhow::Result<Local> {
+    open_node(config, url, BackendKind::Docker).await
+}
+
+/// Which backend runs attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Containers on the local Docker engine.
+    Docker,
+    /// Plain child processes: no isolation (see docs/backends.md).
+    Process,
+}
+
+/// Like `open_store`, with the attempts run by `backend`.
+pub async fn open_node(config: &Config, url: Option<&str>, backend: BackendKind) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = match url {
@@ -48,9 +63,13 @@ pub async fn open_store(config: &Config, url: Option<&str>) -> anyhow::Result<Lo
     };
     let install_id = store.install_id().await?;
     tracing::debug!("store open");
-    let runner = DockerBackend::connect().await.map(|backend| Runner {
+    let backend: Result<Arc<dyn Backend>, BackendError> = match backend {
+        BackendKind::Docker => DockerBackend::connect().await.map(|b| Arc::new(b) as Arc<dyn Backend>),
+        BackendKind::Process => Ok(Arc::new(ProcessBackend::new())),
+    };
+    let runner = backend.map(|backend| Runner {
         store: store.clone(),
-        backend: Arc::new(backend),
+        backend,
         clock: Arc::new(SystemClock),
         install_id,
         owner: berth_engine::owner::current(),

@@ -199,6 +199,16 @@ pub async fn cancel_job(
         if state.cancel_running(&now.id, &who.actor) {
             return Ok((StatusCode::ACCEPTED, Json(now.into())));
         }
+        // Run by another worker: the terminal status drops its lease, so its next heartbeat
+        // is refused and it stops the container there.
+        if now.lease.is_some() {
+            let end = StatusChange::end(Reason::Cancelled { by: who.actor.clone() }, None, state.runner.clock.now());
+            match state.runner.store.set_status(&now.id, end).await {
+                Ok(done) => return Ok((StatusCode::ACCEPTED, Json(done.into()))),
+                Err(StoreError::Transition(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Err(ApiError::conflict(format!("job {} is run by another process: cancel it there", job.id)))

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_store(config, args.node.store.as_deref()).await?;
+    let local = wiring::open_node(config, args.node.store.as_deref(), args.node.backend).await?;
     let runner = local.runner?;
     let workers = args.workers.unwrap_or_else(cpus);
     let server_config = ServerConfig {

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_store(config, args.node.store.as_deref()).await?;
+    let local = wiring::open_node(config, args.node.store.as_deref(), args.node.backend).await?;
     let runner = local.runner?;
     let slots = args.slots.unwrap_or_else(cpus);
     if slots == 0 {

@@ -48,7 +48,7 @@ fn table(workers: &[WorkerView]) -> Table {
             w.queues.join(","),
             tags.join(","),
             w.breaker.clone(),
-            format!("{} ago", age(now, Timestamp(w.heartbeat_at))),
+            age(now, Timestamp(w.heartbeat_at)),
             w.version.clone(),
         ]);
     }

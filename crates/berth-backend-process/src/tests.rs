@@ -1,0 +1,86 @@
+//! The process backend driven by the real engine over a real SQLite store: output, exit
+//! codes, environment, stdin, results, and timeouts that stop the whole process group.
+
+use std::sync::Arc;
+
+use berth_core::JobSpec;
+use berth_core::backend::{NoProgress, StdinSource};
+use berth_core::clock::SystemClock;
+use berth_core::defaults::Defaults;
+use berth_core::policy::Policy;
+use berth_core::quantity::DurationSpec;
+use berth_core::store::{JobRecord, JobStore};
+use berth_engine::Runner;
+use berth_engine::attempt::{AttemptIo, AttemptObserver};
+use berth_engine::cancel::Cancel;
+use berth_engine::paths::DataPaths;
+use berth_store_sqlite::SqliteStore;
+
+use crate::ProcessBackend;
+
+struct Quiet;
+impl AttemptObserver for Quiet {}
+
+async fn run(spec: JobSpec, stdin: StdinSource) -> (tempfile::TempDir, Runner, JobRecord) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let runner = Runner {
+        store: store.clone(),
+        backend: Arc::new(ProcessBackend::new()),
+        clock: Arc::new(SystemClock),
+        install_id: store.install_id().await.unwrap(),
+        owner: berth_engine::owner::current(),
+        paths: DataPaths::new(dir.path()),
+        defaults: Defaults::default(),
+        policy: Policy::default(),
+        breaker: Default::default(),
+    };
+    let job = runner.submit(spec).await.unwrap();
+    let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin };
+    let done = runner.run_attempt(&job, io, &Cancel::new()).await.unwrap();
+    (dir, runner, done)
+}
+
+fn sh(script: &str) -> JobSpec {
+    let mut spec = JobSpec::new("ignored");
+    spec.command = Some(vec!["sh".into(), "-c".into(), script.into()]);
+    spec
+}
+
+async fn output(runner: &Runner, job: &JobRecord) -> String {
+    let chunks = runner.store.read_logs(&job.id, -1, 1000).await.unwrap();
+    chunks.iter().map(|c| String::from_utf8_lossy(&c.data).to_string()).collect()
+}
+
+#[tokio::test]
+async fn runs_a_command_with_env_stdin_and_a_result() {
+    let mut spec = sh("read line; echo \"got $line $GREETING $BERTH_ATTEMPT\"; echo oops >&2; \
+                       echo '{\"n\": 7}' > \"$BERTH_OUTPUT_DIR/result.json\"; exit 3");
+    spec.env.insert("GREETING".into(), "hello".into());
+    let (_d, runner, job) = run(spec, StdinSource::Bytes(b"input\n".to_vec())).await;
+    assert_eq!((job.status.as_str(), job.exit_code), ("failed", Some(3)));
+    let text = output(&runner, &job).await;
+    assert!(text.contains("got input hello 1") && text.contains("oops"), "{text}");
+    assert_eq!(job.result, Some(serde_json::json!({"n": 7})));
+    assert!(runner.backend.list_units(&runner.install_id).await.unwrap().is_empty(), "unit removed");
+}
+
+#[tokio::test]
+async fn a_timeout_stops_the_whole_process_group() {
+    let marker = "sleep 4242.5";
+    let mut spec = sh(&format!("{marker} & {marker}"));
+    spec.timeouts.run = DurationSpec(std::time::Duration::from_millis(300));
+    spec.timeouts.stop_grace = DurationSpec(std::time::Duration::from_millis(200));
+    let (_d, _runner, job) = run(spec, StdinSource::None).await;
+    assert_eq!(job.reason.map(|r| r.to_string()).as_deref(), Some("timed_out(run)"));
+    let left = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    assert!(left.stdout.is_empty(), "left running: {}", String::from_utf8_lossy(&left.stdout));
+}
+
+#[tokio::test]
+async fn a_spec_without_a_command_is_an_error_not_a_crash() {
+    let (_d, _runner, job) = run(JobSpec::new("busybox"), StdinSource::None).await;
+    assert_eq!(job.status.as_str(), "error");
+    let reason = job.reason.map(|r| r.to_string()).unwrap_or_default();
+    assert_eq!(reason, "infra(create_failed)");
+}
