@@ -75,6 +75,10 @@ impl Backend for DockerBackend {
         Ok(UnitHandle { id: created.id, name: plan.name.clone() })
     }
 
+    async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
+        run::attach(&self.docker, unit, since).await
+    }
+
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
         run::start(&self.docker, unit, stdin).await
     }

@@ -195,6 +195,12 @@ pub trait Backend: Send + Sync {
     async fn ping(&self) -> Result<(), BackendError>;
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
     async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError>;
+    /// Watches a unit started by an earlier process: its output after `since` (epoch ms;
+    /// what was already stored), and its exit.
+    async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
+        let _ = since;
+        Err(BackendError::Engine(format!("{} cannot reattach to running units", unit.name)))
+    }
 }
 
 /// What a command run with `Backend::exec` did.

@@ -53,17 +53,37 @@ struct Supervised {
     stop_pump: CancellationToken,
 }
 
+/// A started unit, as `watch` supervises it.
+pub(crate) struct Watched {
+    pub(crate) output: BoxStream<'static, Result<OutputChunk, BackendError>>,
+    pub(crate) exit: futures::future::BoxFuture<'static, Result<ExitInfo, BackendError>>,
+    pub(crate) recorder: StoreResult<LogRecorder>,
+    pub(crate) observer: Arc<dyn AttemptObserver>,
+    pub(crate) limit: (Duration, TimeoutPhase),
+}
+
 /// How an attempt ended, before it is written.
-struct Ending {
+pub(crate) struct Ending {
     reason: Reason,
     exit_code: Option<i64>,
+    /// The worker let go of the container (a handover): nothing is removed or written.
+    detached: bool,
 }
 
 impl Ending {
-    fn infra(kind: InfraKind, message: impl Into<String>) -> Ending {
-        Ending { reason: Reason::Infra { infra: kind, message: message.into() }, exit_code: None }
+    fn new(reason: Reason, exit_code: Option<i64>) -> Ending {
+        Ending { reason, exit_code, detached: false }
     }
-    fn backend(e: &BackendError) -> Ending {
+    fn infra(kind: InfraKind, message: impl Into<String>) -> Ending {
+        Ending::new(Reason::Infra { infra: kind, message: message.into() }, None)
+    }
+    fn detached() -> Ending {
+        Ending { detached: true, ..Ending::new(Reason::WorkerLost, None) }
+    }
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached
+    }
+    pub(crate) fn backend(e: &BackendError) -> Ending {
         telemetry::backend_error(e);
         Ending::infra(e.infra_kind(), e.to_string())
     }
@@ -125,6 +145,23 @@ impl Runner {
             .await?;
         let io_now = AttemptIo { observer: io.observer.clone(), pull: io.pull.clone(), stdin: io.stdin.take() };
         let ending = self.drive(job, attempt.number, io_now, cancel).await;
+        self.conclude(job, attempt.number, ending, began).await
+    }
+
+    /// Records how attempt `n` ended and what follows it (a retry or the final status), fenced
+    /// by the job's lease. A detached attempt writes nothing.
+    pub(crate) async fn conclude(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        ending: Ending,
+        began: Instant,
+    ) -> StoreResult<(JobRecord, Option<berth_core::clock::Timestamp>)> {
+        let id = &job.id;
+        if ending.detached {
+            return Ok((self.store.get_job(id).await?, None));
+        }
+        let fence = fence_of(job);
         let now = self.clock.now();
         let update = AttemptUpdate {
             finished_at: Some(now),
@@ -132,7 +169,7 @@ impl Runner {
             reason: Some(ending.reason.clone()),
             ..AttemptUpdate::default()
         };
-        self.store.update_attempt(id, attempt.number, update).await?;
+        self.store.update_attempt(id, n, update).await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.breaker.record(&ending.reason);
         match self.decide(id, ending.reason.clone()).await? {
@@ -180,8 +217,10 @@ impl Runner {
             Err(ending) => return ending,
         };
         let ending = self.supervise(job, n, &spec, (&unit, creating), io, cancel).await;
-        self.remove(job, n, &unit).await;
-        let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
+        if !ending.detached {
+            self.remove(job, n, &unit).await;
+            let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
+        }
         ending
     }
 
@@ -194,7 +233,7 @@ impl Runner {
         stdin: bool,
         cancel: &Cancel,
     ) -> Result<(UnitHandle, Instant), Ending> {
-        let cancelled = || Ending { reason: Reason::Cancelled { by: cancel.by() }, exit_code: None };
+        let cancelled = || Ending::new(Reason::Cancelled { by: cancel.by() }, None);
         let image = tokio::select! {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
@@ -284,10 +323,25 @@ impl Runner {
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
-        let (limit, phase) = self.run_limit(job, spec);
+        let limit = self.run_limit(job, spec, None);
+        let watched = Watched { output: started.output, exit: started.exit, recorder, observer: io.observer, limit };
+        self.watch(job, n, spec, unit, watched, cancel).await
+    }
+
+    /// Supervises a started unit until it exits, times out, is cancelled or detached.
+    pub(crate) async fn watch(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        unit: &UnitHandle,
+        w: Watched,
+        cancel: &Cancel,
+    ) -> Ending {
+        let (limit, phase) = w.limit;
         let stop_pump = CancellationToken::new();
-        let pump = recorder.map(|rec| tokio::spawn(pump(started.output, rec, io.observer.clone(), stop_pump.clone())));
-        let mut exit = started.exit;
+        let pump = w.recorder.map(|rec| tokio::spawn(pump(w.output, rec, w.observer.clone(), stop_pump.clone())));
+        let mut exit = w.exit;
         let stop_reason = tokio::select! {
             r = &mut exit => {
                 let done = Supervised { stop_reason: None, exit: r, pump, stop_pump };
@@ -295,6 +349,12 @@ impl Runner {
             }
             _ = tokio::time::sleep(limit) => Reason::TimedOut { phase },
             _ = cancel.cancelled() => Reason::Cancelled { by: cancel.by() },
+            _ = cancel.detached() => {
+                // Keep what was read; the next run of this worker reads on from there.
+                stop_pump.cancel();
+                let _ = drain(pump, stop_pump).await;
+                return Ending::detached();
+            }
             // Nothing can be recorded: stop the container rather than run it unrecorded.
             _ = async {}, if pump.is_err() => Reason::Infra { infra: InfraKind::StoreFailed, message: "the store failed while starting".into() },
         };
@@ -307,9 +367,16 @@ impl Runner {
         self.finish(job, n, spec, unit, done).await
     }
 
-    /// The run timeout, or what is left of the total timeout if that comes first.
-    fn run_limit(&self, job: &JobRecord, spec: &JobSpec) -> (Duration, TimeoutPhase) {
-        let run = (spec.timeouts.run.0, TimeoutPhase::Run);
+    /// The run timeout (less what already ran since `started`, for a reattached unit), or
+    /// what is left of the total timeout if that comes first.
+    pub(crate) fn run_limit(
+        &self,
+        job: &JobRecord,
+        spec: &JobSpec,
+        started: Option<berth_core::clock::Timestamp>,
+    ) -> (Duration, TimeoutPhase) {
+        let ran = started.map_or(0, |t| (self.clock.now().0 - t.0).max(0) as u64);
+        let run = (spec.timeouts.run.0.saturating_sub(Duration::from_millis(ran)), TimeoutPhase::Run);
         let Some(total) = &spec.timeouts.total else { return run };
         let deadline = job.created_at.0 + total.0.as_millis() as i64;
         let left = Duration::from_millis((deadline - self.clock.now().0).max(0) as u64);
@@ -321,9 +388,9 @@ impl Runner {
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Finished).await;
         self.collect(job, n, spec).await;
         let ending = match (done.stop_reason, &done.exit) {
-            (Some(reason), Ok(e)) => Ending { reason, exit_code: Some(e.code) },
-            (Some(reason), Err(_)) => Ending { reason, exit_code: None },
-            (None, Ok(e)) => Ending { reason: Reason::from_exit(e.code, e.oom_killed), exit_code: Some(e.code) },
+            (Some(reason), Ok(e)) => Ending::new(reason, Some(e.code)),
+            (Some(reason), Err(_)) => Ending::new(reason, None),
+            (None, Ok(e)) => Ending::new(Reason::from_exit(e.code, e.oom_killed), Some(e.code)),
             (None, Err(e)) => Ending::backend(e),
         };
         if let Ok(e) = &done.exit {
@@ -338,7 +405,7 @@ impl Runner {
         }
     }
 
-    async fn recorder(&self, job: &JobRecord, n: u32, spec: &JobSpec) -> StoreResult<LogRecorder> {
+    pub(crate) async fn recorder(&self, job: &JobRecord, n: u32, spec: &JobSpec) -> StoreResult<LogRecorder> {
         let next = self.store.next_log_seq(&job.id).await?;
         Ok(LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next))
     }
@@ -359,7 +426,7 @@ impl Runner {
         }
     }
 
-    async fn remove(&self, job: &JobRecord, n: u32, unit: &UnitHandle) {
+    pub(crate) async fn remove(&self, job: &JobRecord, n: u32, unit: &UnitHandle) {
         match self.backend.remove(unit).await {
             Ok(()) => {
                 let id = (!unit.id.is_empty()).then_some(unit.id.as_str());
@@ -387,7 +454,7 @@ impl Runner {
         }
     }
 
-    async fn event(&self, job: &JobRecord, kind: &str, data: serde_json::Value) {
+    pub(crate) async fn event(&self, job: &JobRecord, kind: &str, data: serde_json::Value) {
         if let Err(e) = self.store.append_event(&job.id, kind, data, self.clock.now()).await {
             tracing::warn!(job = %job.id, "event write failed: {e}");
         }

@@ -1,5 +1,5 @@
 //! A cancellation request with who asked for it, shared between the caller (Ctrl-C, API) and
-//! the attempt supervising the container.
+//! the attempt supervising the container; also the detach request of a worker handover.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Cancel {
     token: CancellationToken,
     by: Arc<Mutex<Option<String>>>,
+    /// Set on a worker handover: stop watching, leave the container running, write nothing.
+    detached: CancellationToken,
 }
 
 impl Cancel {
@@ -30,6 +32,20 @@ impl Cancel {
 
     pub async fn cancelled(&self) {
         self.token.cancelled().await
+    }
+
+    /// Asks the attempt to let go of its container without stopping it (a worker upgrade:
+    /// the next run of the worker reattaches).
+    pub fn detach(&self) {
+        self.detached.cancel();
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.detached.is_cancelled()
+    }
+
+    pub async fn detached(&self) {
+        self.detached.cancelled().await
     }
 
     pub fn by(&self) -> String {

@@ -10,6 +10,7 @@ pub mod owner;
 pub mod paths;
 mod reaper;
 pub mod recorder;
+mod resume;
 pub mod submit;
 pub mod sweep;
 pub mod telemetry;

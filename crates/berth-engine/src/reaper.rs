@@ -39,8 +39,9 @@ impl Worker {
         }
     }
 
-    /// Jobs of a previous run of this worker (same id) that are still marked as running
-    /// here: this process knows nothing of them, so they are stopped and retried or lost.
+    /// Jobs of a previous run of this worker (same id) still marked as running here. Those
+    /// whose container still runs under a live lease are reattached (an upgrade does not
+    /// kill jobs); the others are stopped and retried or lost, without waiting for the lease.
     pub(crate) async fn recover(&self) {
         let mine = JobFilter {
             statuses: vec![JobStatus::Starting, JobStatus::Running],
@@ -48,9 +49,23 @@ impl Worker {
             ..JobFilter::default()
         };
         let Ok(jobs) = self.runner.store.list_jobs(&mine).await else { return };
+        let units = self.runner.backend.list_units(&self.runner.install_id).await.unwrap_or_default();
+        let now = self.runner.clock.now();
         for job in jobs {
-            tracing::info!(job = %job.id, "found from a previous run of this worker: stopping it");
-            self.give_up(&job, None).await;
+            let live = job.lease.as_ref().is_some_and(|l| l.expires_at > now) && job.status == JobStatus::Running;
+            let unit = units.iter().find(|u| {
+                u.job_id.as_ref() == Some(&job.id) && u.attempt == Some(job.attempts) && u.state == "running"
+            });
+            match unit {
+                Some(u) if live => {
+                    tracing::info!(job = %job.id, "reattaching to {} left running by this worker's previous run", u.handle.name);
+                    self.reattach(job, u.handle.clone());
+                }
+                _ => {
+                    tracing::info!(job = %job.id, "found from a previous run of this worker: stopping it");
+                    self.give_up(&job, None).await;
+                }
+            }
         }
     }
 

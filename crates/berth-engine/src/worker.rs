@@ -73,6 +73,10 @@ pub struct Worker {
     pub breaker: Arc<Breaker>,
     pub shutdown: CancellationToken,
     pub started_at: Timestamp,
+    /// Set by `handover`: shutting down leaves running containers to the next run.
+    handing_over: Arc<std::sync::atomic::AtomicBool>,
+    /// Attempts resumed from a previous run (they run beside the slots).
+    reattached: Arc<Mutex<JoinSet<()>>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -96,6 +100,8 @@ impl Worker {
             running: Arc::default(),
             shutdown,
             started_at,
+            handing_over: Arc::default(),
+            reattached: Arc::default(),
         }
     }
 
@@ -122,11 +128,22 @@ impl Worker {
             slots.spawn(self.clone().slot());
         }
         self.shutdown.cancelled().await;
+        let handover = self.handing_over.load(std::sync::atomic::Ordering::SeqCst);
+        if handover {
+            self.for_each_running(Cancel::detach);
+        }
         self.drain(slots).await;
+        let reattached = self.reattached.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        self.drain(reattached).await;
         while tasks.join_next().await.is_some() {}
         if self.config.slots > 0 {
-            self.register("stopped").await;
+            self.register(if handover { "restarting" } else { "stopped" }).await;
         }
+    }
+
+    fn for_each_running(&self, f: impl Fn(&Cancel)) {
+        let running: Vec<Cancel> = self.running.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        running.iter().for_each(f);
     }
 
     async fn drain(&self, mut slots: JoinSet<()>) {
@@ -138,11 +155,8 @@ impl Worker {
                 _ = &mut grace => break,
             }
         }
-        let running: Vec<Cancel> = self.running.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-        tracing::info!("shutdown grace over: stopping {} running job(s)", running.len());
-        for c in running {
-            c.cancel(SHUTDOWN_ACTOR);
-        }
+        tracing::info!("shutdown grace over: stopping {} running job(s)", self.busy());
+        self.for_each_running(|c| c.cancel(SHUTDOWN_ACTOR));
         while slots.join_next().await.is_some() {}
     }
 
@@ -204,6 +218,18 @@ impl Worker {
     }
 
     async fn run_job(&self, job: JobRecord) {
+        self.supervised(job, None).await
+    }
+
+    /// Watches a unit left running by this worker's previous run, in the background.
+    pub(crate) fn reattach(&self, job: JobRecord, unit: berth_core::backend::UnitHandle) {
+        let worker = self.clone();
+        self.reattached.lock().map(|mut t| t.spawn(async move { worker.supervised(job, Some(unit)).await })).ok();
+    }
+
+    /// Runs (or, given its unit, resumes) the job's attempt with its cancel handle
+    /// registered and its lease renewed.
+    async fn supervised(&self, job: JobRecord, unit: Option<berth_core::backend::UnitHandle>) {
         let cancel = Cancel::new();
         if let Ok(mut m) = self.running.lock() {
             m.insert(job.id.clone(), cancel.clone());
@@ -211,7 +237,11 @@ impl Worker {
         let heartbeat = tokio::spawn(self.clone().heartbeat(job.clone(), cancel.clone()));
         let stdin = job.spec.stdin.as_ref().map_or(StdinSource::None, |s| StdinSource::Bytes(s.to_bytes()));
         let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin };
-        match self.runner.run_attempt(&job, io, &cancel).await {
+        let done = match &unit {
+            Some(unit) => self.runner.resume_attempt(&job, unit, io, &cancel).await,
+            None => self.runner.run_attempt(&job, io, &cancel).await,
+        };
+        match done {
             Ok(_) | Err(StoreError::Fenced(_)) => {}
             Err(e) => tracing::error!(job = %job.id, "recording the attempt failed: {e}"),
         }
@@ -219,6 +249,14 @@ impl Worker {
         if let Ok(mut m) = self.running.lock() {
             m.remove(&job.id);
         }
+    }
+
+    /// Hands the running jobs over to the next run of this worker (same id): stops claiming
+    /// and lets go of every attempt without stopping its container, then `run` returns. The
+    /// next run reattaches to them if it starts before their leases run out.
+    pub fn handover(&self) {
+        self.handing_over.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutdown.cancel();
     }
 
     /// Renews the job's lease until aborted; stops the attempt when the lease is lost or

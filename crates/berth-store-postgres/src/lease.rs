@@ -142,26 +142,46 @@ pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Op
     Ok(None)
 }
 
+/// The best claimable job across the worker's queues: one indexed, locking walk per queue
+/// (`jobs_claim` is in claim order, so each stops at its first match).
 async fn candidate(tx: &mut PgConnection, req: &ClaimRequest) -> StoreResult<Option<Candidate>> {
     let sql = format!(
         "SELECT j.id,
                 CASE WHEN EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL)
                      THEN 'tenant:' || j.tenant END,
                 CASE WHEN EXISTS (SELECT 1 FROM queue_limits q WHERE q.name = j.queue) THEN 'queue:' || j.queue END,
-                CASE WHEN j.concurrency_key IS NOT NULL THEN 'key:' || j.tenant || ':' || j.concurrency_key END
+                CASE WHEN j.concurrency_key IS NOT NULL THEN 'key:' || j.tenant || ':' || j.concurrency_key END,
+                j.priority, j.run_at, j.created_at
          FROM jobs j
-         WHERE j.status = 'queued' AND j.owner IS NULL AND j.run_at <= $1 AND j.queue = ANY($2)
+         WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $1
            AND j.requires <@ $3::jsonb AND {UNDER_LIMITS}
          ORDER BY j.priority DESC, j.run_at, j.created_at, j.id
          LIMIT 1 FOR UPDATE OF j SKIP LOCKED"
     );
-    sqlx::query_as(AssertSqlSafe(sql))
-        .bind(req.at.0)
-        .bind(&req.queues)
-        .bind(to_json(&req.tags)?)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)
+    let tags = to_json(&req.tags)?;
+    let mut best: Option<Found> = None;
+    for queue in &req.queues {
+        let found: Option<Found> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+            .bind(req.at.0)
+            .bind(queue)
+            .bind(&tags)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        best = match (best, found) {
+            (Some(b), Some(f)) => Some(if order(&f) < order(&b) { f } else { b }),
+            (b, f) => b.or(f),
+        };
+    }
+    Ok(best.map(|(id, t, q, k, ..)| (id, t, q, k)))
+}
+
+/// A candidate with its claim-order columns.
+type Found = (String, Option<String>, Option<String>, Option<String>, i64, i64, i64);
+
+/// Highest priority first, then earliest due, then oldest.
+fn order(f: &Found) -> (i64, i64, i64, &str) {
+    (-f.4, f.5, f.6, &f.0)
 }
 
 /// Takes the limits' advisory locks (in a fixed order, so nodes cannot deadlock) and counts

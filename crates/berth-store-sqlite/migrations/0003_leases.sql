@@ -10,7 +10,7 @@ ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
 ALTER TABLE jobs ADD COLUMN concurrency_limit INTEGER;
 -- Worker tags the job needs, as a JSON object of strings.
 ALTER TABLE jobs ADD COLUMN requires TEXT NOT NULL DEFAULT '{}';
-CREATE INDEX jobs_claim ON jobs (status, queue, priority DESC, run_at);
+CREATE INDEX jobs_claim ON jobs (status, queue, priority DESC, run_at, created_at, id);
 CREATE INDEX jobs_by_lease ON jobs (lease_expires_at) WHERE lease_expires_at IS NOT NULL;
 CREATE INDEX jobs_by_key ON jobs (tenant, concurrency_key, status) WHERE concurrency_key IS NOT NULL;
 CREATE INDEX jobs_by_queue ON jobs (queue, status);

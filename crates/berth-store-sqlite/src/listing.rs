@@ -53,13 +53,13 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
     found.iter().map(rows::job).collect()
 }
 
-/// The claim query: due, unowned, in one of the worker's queues, tags satisfied, and every
-/// running limit (tenant, queue, concurrency key) below its maximum. Safe to count because
-/// the caller holds SQLite's one write lock.
-const NEXT_CLAIMABLE: &str = "
-SELECT j.id FROM jobs j
-WHERE j.status = 'queued' AND j.owner IS NULL AND j.run_at <= $1
-  AND j.queue IN (SELECT value FROM json_each($2))
+/// The claim query for one queue: due, unowned, tags satisfied, and every running limit
+/// (tenant, queue, concurrency key) below its maximum, in claim order. It walks the
+/// `jobs_claim` index in that order and stops at the first match. Safe to count because the
+/// caller holds SQLite's one write lock.
+const NEXT_IN_QUEUE: &str = "
+SELECT j.id, j.priority, j.run_at, j.created_at FROM jobs j INDEXED BY jobs_claim
+WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $1
   AND NOT EXISTS (SELECT 1 FROM json_each(j.requires) r
                   WHERE r.value IS NOT (SELECT w.value FROM json_each($3) w WHERE w.key = r.key))
   AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL
@@ -73,15 +73,29 @@ WHERE j.status = 'queued' AND j.owner IS NULL AND j.run_at <= $1
                                  AND r.concurrency_key = j.concurrency_key AND r.status IN ('starting', 'running')))
 ORDER BY j.priority DESC, j.run_at, j.created_at, j.id LIMIT 1";
 
+/// The best claimable job across the worker's queues (one indexed walk per queue).
 pub(crate) async fn next_claimable(tx: &mut WriteTx, req: &ClaimRequest) -> StoreResult<Option<JobId>> {
-    let id: Option<String> = sqlx::query_scalar(NEXT_CLAIMABLE)
-        .bind(req.at.0)
-        .bind(crate::rows::to_json(&req.queues)?)
-        .bind(crate::rows::to_json(&req.tags)?)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    id.map(|i| crate::rows::job_id(&i)).transpose()
+    let tags = crate::rows::to_json(&req.tags)?;
+    let mut best: Option<(String, i64, i64, i64)> = None;
+    for queue in &req.queues {
+        let found: Option<(String, i64, i64, i64)> = sqlx::query_as(NEXT_IN_QUEUE)
+            .bind(req.at.0)
+            .bind(queue)
+            .bind(&tags)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        best = match (best, found) {
+            (Some(b), Some(f)) => Some(if claim_order(&f) < claim_order(&b) { f } else { b }),
+            (b, f) => b.or(f),
+        };
+    }
+    best.map(|(id, ..)| crate::rows::job_id(&id)).transpose()
+}
+
+/// Highest priority first, then earliest due, then oldest.
+fn claim_order((id, priority, run_at, created_at): &(String, i64, i64, i64)) -> (i64, i64, i64, &str) {
+    (-priority, *run_at, *created_at, id)
 }
 
 pub(crate) async fn expired_leases(pool: &SqlitePool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {

@@ -369,18 +369,47 @@ fn a_tenant_limit_holds_its_jobs_in_the_queue() {
 #[test]
 fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
     let mut s = Server::start(&[]);
-    let running = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
-    s.wait_status(&running, "running");
-    assert_eq!(s.env.containers().len(), 1);
+    let script = "echo before; sleep 4; echo after";
+    let survivor = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
+    let doomed = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
+    s.wait_status(&survivor, "running");
+    s.wait_status(&doomed, "running");
     // Queued behind a tenant limit, so it is still queued when the server dies.
-    s.env.berth(&["tenant", "set", "acme", "--max-running", "1"]);
+    s.env.berth(&["tenant", "set", "acme", "--max-running", "2"]);
     let queued = stdout(&s.berth(&["run", "-d", IMAGE, "true"])).trim().to_string();
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    // One container dies with its server; the other keeps running.
+    let name = format!("berth-{}-1", &doomed[..12]);
+    assert!(Command::new("docker").args(["rm", "-f", &name]).status().unwrap().success());
     s.crash_and_restart(&[]);
-    // The restarted server sweeps: the dead server's job is lost and its container removed;
-    // the queued job was never claimed, so it now runs.
-    let lost = s.wait_status(&running, "lost");
+    // The restarted server (same worker id) reattaches to the running container and reads
+    // its output on; the job whose container is gone is lost; the queued job runs.
+    let done = s.wait_status(&survivor, "succeeded");
+    assert_eq!(done["attempts"], 1, "{done}");
+    let logs = stdout(&s.berth(&["logs", &survivor]));
+    assert_eq!(logs, "before\nafter\n");
+    let lost = s.wait_status(&doomed, "lost");
     assert_eq!(lost["reason_text"], "worker_lost");
     s.wait_status(&queued, "succeeded");
+    s.stop();
+    s.env.assert_no_containers();
+}
+
+#[test]
+fn a_handover_leaves_jobs_running_for_the_next_start() {
+    let mut s = Server::start(&[]);
+    let id =
+        stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", "echo one; sleep 3; echo two; exit 5"])).trim().to_string();
+    s.wait_status(&id, "running");
+    signal(&s.child, libc::SIGUSR2);
+    assert!(s.child.wait().unwrap().success());
+    assert_eq!(s.env.containers().len(), 1, "the container outlives the handover");
+    let (child, url) = spawn_server(&s.env, &[]);
+    (s.child, s.url) = (child, url);
+    let done = s.wait_status(&id, "failed");
+    assert_eq!((done["exit_code"].as_i64(), done["attempts"].as_i64()), (Some(5), Some(1)), "{done}");
+    assert_eq!(stdout(&s.berth(&["logs", &id])), "one\ntwo\n");
     s.stop();
     s.env.assert_no_containers();
 }

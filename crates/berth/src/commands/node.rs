@@ -79,12 +79,32 @@ pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-pub async fn shutdown_signal() {
+/// How a server or worker was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM or Ctrl-C: stop claiming, let running jobs finish within the grace, then
+    /// stop them.
+    Drain,
+    /// SIGUSR2: hand running jobs over to the next run of this worker (an upgrade): their
+    /// containers keep running and the next run reattaches to them.
+    Handover,
+}
+
+pub async fn shutdown_signal() -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else { return std::future::pending().await };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let (Ok(mut term), Ok(mut usr2)) = (signal(SignalKind::terminate()), signal(SignalKind::user_defined2())) else {
+        return std::future::pending().await;
+    };
+    let stop = tokio::select! {
+        _ = term.recv() => Stop::Drain,
+        _ = tokio::signal::ctrl_c() => Stop::Drain,
+        _ = usr2.recv() => Stop::Handover,
+    };
+    match stop {
+        Stop::Drain => ui::note("shutting down: no new jobs are claimed; running jobs get the grace period to finish"),
+        Stop::Handover => {
+            ui::note("handing over: running jobs keep running for the next start of this worker to reattach")
+        }
     }
-    ui::note("shutting down: no new jobs are claimed; running jobs get the grace period to finish");
+    stop
 }

@@ -4,7 +4,7 @@
 use berth_server::{AppState, AuthMode, ServerConfig};
 
 use crate::cli::ServerArgs;
-use crate::commands::node::{cpus, duration, shutdown_signal, worker_config};
+use crate::commands::node::{Stop, cpus, duration, shutdown_signal, worker_config};
 use crate::config::Config;
 use crate::{ui, wiring};
 
@@ -33,7 +33,14 @@ pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
         "berth server on http://{addr} (API /v1, docs /docs, metrics /metrics), {workers} worker slot(s) as {}, store: {store}",
         server_config.worker.id
     ));
-    berth_server::serve(AppState::new(runner, server_config), listener, shutdown_signal()).await?;
+    let state = AppState::new(runner, server_config);
+    let worker = state.worker.clone();
+    let stop = async move {
+        if shutdown_signal().await == Stop::Handover {
+            worker.handover();
+        }
+    };
+    berth_server::serve(state, listener, stop).await?;
     ui::note("berth server stopped");
     Ok(0)
 }

@@ -5,7 +5,7 @@ use berth_engine::worker::Worker;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::WorkerArgs;
-use crate::commands::node::{cpus, shutdown_signal, worker_config};
+use crate::commands::node::{Stop, cpus, shutdown_signal, worker_config};
 use crate::config::Config;
 use crate::{ui, wiring};
 
@@ -29,8 +29,10 @@ pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
         let worker = worker.clone();
         async move { worker.run().await }
     });
-    shutdown_signal().await;
-    shutdown.cancel();
+    match shutdown_signal().await {
+        Stop::Drain => shutdown.cancel(),
+        Stop::Handover => worker.handover(),
+    }
     running.await?;
     ui::note("berth worker stopped");
     Ok(0)

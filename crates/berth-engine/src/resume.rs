@@ -1,0 +1,54 @@
+//! Reattaching: a worker restarted with the same id (an upgrade, a handover) picks up the
+//! units its previous run left running, instead of killing them. It reads their output on
+//! from what is stored, waits for the exit, and ends the attempt as if it had never left.
+
+use std::time::Instant;
+
+use berth_core::backend::UnitHandle;
+use berth_core::store::{JobRecord, StoreResult};
+
+use crate::Runner;
+use crate::attempt::{AttemptIo, Ending, Watched};
+use crate::cancel::Cancel;
+
+impl Runner {
+    /// Watches `unit`, the running container of the job's current attempt, to its end; then
+    /// records that end like any attempt (fenced by the job's lease).
+    pub async fn resume_attempt(
+        &self,
+        job: &JobRecord,
+        unit: &UnitHandle,
+        io: AttemptIo,
+        cancel: &Cancel,
+    ) -> StoreResult<JobRecord> {
+        let began = Instant::now();
+        let n = job.attempts;
+        let spec = self.defaults.apply(&job.spec);
+        let started_at =
+            self.store.list_attempts(&job.id).await?.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
+        let stored = self.store.next_log_seq(&job.id).await?;
+        let since = match stored {
+            0 => None,
+            next => self.store.read_logs(&job.id, next - 2, 1).await?.last().map(|c| c.at.0),
+        };
+        self.event(job, "reattached", serde_json::json!({"worker": self.owner, "container": unit.name})).await;
+        let ending = match self.backend.attach(unit, since).await {
+            Ok(started) => {
+                let watched = Watched {
+                    output: started.output,
+                    exit: started.exit,
+                    recorder: self.recorder(job, n, &spec).await,
+                    observer: io.observer,
+                    limit: self.run_limit(job, &spec, started_at),
+                };
+                self.watch(job, n, &spec, unit, watched, cancel).await
+            }
+            Err(e) => Ending::backend(&e),
+        };
+        if !ending.is_detached() {
+            self.remove(job, n, unit).await;
+            let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
+        }
+        Ok(self.conclude(job, n, ending, began).await?.0)
+    }
+}
