@@ -60,6 +60,22 @@ pub async fn render(state: &AppState) -> StoreResult<String> {
     let _ = writeln!(out, "berth_worker_slots {}", state.config.worker.slots);
     gauge_header(&mut out, "berth_worker_busy", "Local worker slots running a job.");
     let _ = writeln!(out, "berth_worker_busy {}", state.busy());
+    gauge_header(
+        &mut out,
+        "berth_circuit_open",
+        "1 while this server's backend circuit is open or half-open (claiming paused).",
+    );
+    let open = u8::from(state.worker.breaker.state() != berth_engine::breaker::BreakerState::Closed);
+    let _ = writeln!(out, "berth_circuit_open{{backend=\"{}\"}} {open}", state.runner.backend.name());
+    gauge_header(&mut out, "berth_workers", "Registered workers by state (lost: no heartbeat for 15 s).");
+    let now = state.runner.clock.now();
+    let mut by_state = std::collections::BTreeMap::<String, u64>::new();
+    for w in state.runner.store.list_workers().await? {
+        *by_state.entry(crate::views::WorkerView::new(w, now).state).or_default() += 1;
+    }
+    for (st, n) in by_state {
+        let _ = writeln!(out, "berth_workers{{state=\"{}\"}} {n}", escape(&st));
+    }
     Ok(out)
 }
 

@@ -368,6 +368,7 @@ async fn metrics_are_valid_prometheus_text() {
     assert!(matches!(sample("berth_queue_depth").value, prometheus_parse::Value::Gauge(_)));
     assert!(text.contains("berth_jobs{queue=\"gpu\",status=\"succeeded\"} 1"), "{text}");
     assert!(text.contains("berth_queue_depth{queue=\"gpu\"} 0"), "{text}");
+    assert!(text.contains("berth_circuit_open{backend=\"fake\"} 0"), "{text}");
     // Every sample line is `name{labels} value` with a numeric value, and every metric
     // family is declared once.
     let mut types = std::collections::HashSet::new();

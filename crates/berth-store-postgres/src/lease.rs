@@ -57,49 +57,50 @@ pub(crate) async fn wake(tx: &mut PgConnection) -> StoreResult<()> {
 
 pub(crate) async fn set_status(store: &PgStore, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
     let mut tx = store.pool.begin().await.map_err(db_err)?;
-    let status = lock_job(&mut tx, id).await?;
-    check_fence(&mut tx, id, change.fence.as_ref()).await?;
-    status.check_transition(change.to)?;
+    let job = read_job(&mut tx, id).await?;
+    berth_store_sql::check_fence(&job, change.fence.as_ref())?;
+    job.status.check_transition(change.to)?;
     let terminal = change.to.is_terminal();
     let reason = change.reason.as_ref().map(to_json).transpose()?;
-    sqlx::query(
-        "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
-             started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
-             finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
-             lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .bind(change.to.as_str())
-    .bind(&reason)
-    .bind(change.exit_code)
-    .bind(change.at.0)
-    .bind(terminal)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let mut data = serde_json::json!({"status": change.to.as_str()});
-    if let Some(r) = &change.reason {
-        data["reason"] = serde_json::json!(r.to_string());
-    }
-    insert_event(&mut tx, id, "status", &data, change.at).await?;
+    let row = sqlx::query(AssertSqlSafe(berth_store_sql::set_status_sql()))
+        .bind(id.as_str())
+        .bind(change.to.as_str())
+        .bind(&reason)
+        .bind(change.exit_code)
+        .bind(change.at.0)
+        .bind(terminal)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let record = rows::job(&row)?;
+    insert_event(&mut tx, id, "status", &berth_store_sql::status_event(&change), change.at).await?;
     if terminal {
-        enqueue_deliveries(&mut tx, id, change.at).await?;
+        enqueue_deliveries(&mut tx, &record, change.at).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    store.get_job(id).await
+    Ok(record)
 }
 
-async fn enqueue_deliveries(tx: &mut PgConnection, id: &JobId, at: Timestamp) -> StoreResult<()> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)?;
-    let job = rows::job(&row)?;
+/// The job, its row locked for the rest of the transaction.
+pub(crate) async fn read_job(tx: &mut PgConnection, id: &JobId) -> StoreResult<JobRecord> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    rows::job(&row)
+}
+
+async fn enqueue_deliveries(tx: &mut PgConnection, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
+    let id = &job.id;
     for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
         sqlx::query(berth_store_sql::INSERT_DELIVERY)
             .bind(id.as_str())
             .bind(&job.tenant)
             .bind(&notify.url)
-            .bind(to_json(&berth_store_sql::delivery_body(&job))?)
+            .bind(to_json(&berth_store_sql::delivery_body(job))?)
             .bind(at.0)
             .execute(&mut *tx)
             .await
@@ -124,20 +125,22 @@ pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Op
             continue;
         }
         let until = req.at.0 + req.lease.as_millis() as i64;
-        sqlx::query(
+        let sql = format!(
             "UPDATE jobs SET status = 'starting', owner = $2, lease_token = lease_token + 1, lease_expires_at = $3
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(&req.worker)
-        .bind(until)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+             WHERE id = $1 RETURNING {JOB_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .bind(&req.worker)
+            .bind(until)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let record = rows::job(&row)?;
         let data = serde_json::json!({"status": "starting", "worker": req.worker});
         insert_event(&mut tx, &id, "status", &data, req.at).await?;
         tx.commit().await.map_err(db_err)?;
-        return store.get_job(&id).await.map(Some);
+        return Ok(Some(record));
     }
     Ok(None)
 }

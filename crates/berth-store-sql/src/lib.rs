@@ -84,3 +84,37 @@ pub fn ledger_upsert(phase: berth_core::store::ContainerPhase) -> String {
 /// The audit row for a container created or removed (actor `berth`, the job's tenant).
 pub const LEDGER_AUDIT: &str = "INSERT INTO audit (at, actor, tenant, action, target, outcome)
      VALUES ($1, 'berth', (SELECT tenant FROM jobs WHERE id = $2), $3, $4, 'ok')";
+
+/// Whether a fenced write may go ahead on `job` as read inside the write's transaction: the
+/// lease must still be the fence's (owner and token, and expired before `expired_by` when
+/// the reaper asks). No fence: no check.
+pub fn check_fence(
+    job: &berth_core::store::JobRecord,
+    fence: Option<&berth_core::store::Fence>,
+) -> berth_core::store::StoreResult<()> {
+    let Some(fence) = fence else { return Ok(()) };
+    let held = job.lease.as_ref().is_some_and(|l| {
+        l.owner == fence.owner && l.token == fence.token && fence.expired_by.is_none_or(|by| l.expires_at < by)
+    });
+    if held { Ok(()) } else { Err(berth_core::store::StoreError::Fenced(job.id.to_string())) }
+}
+
+/// The status update shared by both stores; `RETURNING` gives the new record.
+pub fn set_status_sql() -> String {
+    format!(
+        "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
+             started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
+             finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
+             lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
+         WHERE id = $1 RETURNING {JOB_COLUMNS}"
+    )
+}
+
+/// The `status` event of a change.
+pub fn status_event(change: &berth_core::store::StatusChange) -> serde_json::Value {
+    let mut data = serde_json::json!({"status": change.to.as_str()});
+    if let Some(r) = &change.reason {
+        data["reason"] = serde_json::json!(r.to_string());
+    }
+    data
+}

@@ -296,16 +296,14 @@ async fn idempotent_match(tx: &mut WriteTx, job: &NewJob) -> StoreResult<Option<
 }
 
 /// Writes the webhook outbox rows for a job that just ended (same transaction as the status).
-pub(crate) async fn enqueue_deliveries(tx: &mut WriteTx, id: &JobId, at: Timestamp) -> StoreResult<()> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut **tx).await.map_err(db_err)?;
-    let job = rows::job(&row)?;
+pub(crate) async fn enqueue_deliveries(tx: &mut WriteTx, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
+    let id = &job.id;
     for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
         sqlx::query(berth_store_sql::INSERT_DELIVERY)
             .bind(id.as_str())
             .bind(&job.tenant)
             .bind(&notify.url)
-            .bind(to_json(&berth_store_sql::delivery_body(&job))?)
+            .bind(to_json(&berth_store_sql::delivery_body(job))?)
             .bind(at.0)
             .execute(&mut **tx)
             .await

@@ -8,6 +8,8 @@ use berth_core::ids::JobId;
 use berth_core::status::Reason;
 use berth_core::store::{ClaimRequest, Fence, JobRecord, JobStore, StatusChange, StoreError, StoreResult};
 
+use sqlx::AssertSqlSafe;
+
 use crate::jobs::{current_status, enqueue_deliveries, insert_event};
 use crate::rows::to_json;
 use crate::{SqliteStore, WriteTx, db_err, listing};
@@ -35,36 +37,40 @@ pub(crate) async fn check_fence(tx: &mut WriteTx, id: &JobId, fence: Option<&Fen
 
 pub(crate) async fn set_status(store: &SqliteStore, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
     let mut tx = store.write().await?;
-    check_fence(&mut tx, id, change.fence.as_ref()).await?;
-    current_status(&mut tx, id).await?.check_transition(change.to)?;
+    let job = read_job(&mut tx, id).await?;
+    berth_store_sql::check_fence(&job, change.fence.as_ref())?;
+    job.status.check_transition(change.to)?;
     let terminal = change.to.is_terminal();
     let reason = change.reason.as_ref().map(to_json).transpose()?;
-    sqlx::query(
-        "UPDATE jobs SET status = $2, reason = COALESCE($3, reason), exit_code = COALESCE($4, exit_code),
-             started_at = CASE WHEN $2 = 'running' THEN $5 ELSE started_at END,
-             finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END,
-             lease_expires_at = CASE WHEN $6 THEN NULL ELSE lease_expires_at END
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .bind(change.to.as_str())
-    .bind(&reason)
-    .bind(change.exit_code)
-    .bind(change.at.0)
-    .bind(terminal)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let mut data = serde_json::json!({"status": change.to.as_str()});
-    if let Some(r) = &change.reason {
-        data["reason"] = serde_json::json!(r.to_string());
-    }
-    insert_event(&mut tx, id, "status", &data, change.at).await?;
+    let row = sqlx::query(AssertSqlSafe(berth_store_sql::set_status_sql()))
+        .bind(id.as_str())
+        .bind(change.to.as_str())
+        .bind(&reason)
+        .bind(change.exit_code)
+        .bind(change.at.0)
+        .bind(terminal)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let record = crate::rows::job(&row)?;
+    insert_event(&mut tx, id, "status", &berth_store_sql::status_event(&change), change.at).await?;
     if terminal {
-        enqueue_deliveries(&mut tx, id, change.at).await?;
+        enqueue_deliveries(&mut tx, &record, change.at).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    store.get_job(id).await
+    Ok(record)
+}
+
+/// The job as it is inside the write transaction.
+pub(crate) async fn read_job(tx: &mut WriteTx, id: &JobId) -> StoreResult<JobRecord> {
+    let sql = format!("SELECT {} FROM jobs WHERE id = $1", crate::rows::JOB_COLUMNS);
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    crate::rows::job(&row)
 }
 
 pub(crate) async fn claim(store: &SqliteStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
@@ -73,20 +79,23 @@ pub(crate) async fn claim(store: &SqliteStore, req: &ClaimRequest) -> StoreResul
         return Ok(None);
     };
     let until = req.at.0 + req.lease.as_millis() as i64;
-    sqlx::query(
+    let sql = format!(
         "UPDATE jobs SET status = 'starting', owner = $2, lease_token = lease_token + 1, lease_expires_at = $3
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .bind(&req.worker)
-    .bind(until)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
+         WHERE id = $1 RETURNING {}",
+        crate::rows::JOB_COLUMNS
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(id.as_str())
+        .bind(&req.worker)
+        .bind(until)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let record = crate::rows::job(&row)?;
     let data = serde_json::json!({"status": "starting", "worker": req.worker});
     insert_event(&mut tx, &id, "status", &data, req.at).await?;
     tx.commit().await.map_err(db_err)?;
-    store.get_job(&id).await.map(Some)
+    Ok(Some(record))
 }
 
 pub(crate) async fn renew(store: &SqliteStore, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
