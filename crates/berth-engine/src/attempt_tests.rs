@@ -146,3 +146,36 @@ async fn a_cancel_before_start_creates_nothing() {
     assert_eq!(reason(&job), "cancelled: cancelled(api)");
     assert!(!calls(&f).iter().any(|c| c == "create"), "{:?}", calls(&f));
 }
+
+#[tokio::test]
+async fn a_local_job_retries_in_process_until_its_attempts_are_spent() {
+    let exit = ExitInfo { code: 75, ..ExitInfo::default() };
+    let f = fixture(Script { exit: Some(exit), ..Script::default() }).await;
+    let mut spec = JobSpec::new("busybox");
+    spec.retries.max_attempts = 3;
+    spec.retries.exit_codes = vec![75];
+    spec.retries.delay = DurationSpec(std::time::Duration::from_millis(10));
+    let job = run(&f, spec, Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!((reason(&job).as_str(), job.attempts), ("failed: exited(75)", 3));
+    let creates = calls(&f).iter().filter(|c| *c == "create").count();
+    let removes = calls(&f).iter().filter(|c| *c == "remove").count();
+    assert_eq!((creates, removes), (3, 3), "one container per attempt, each removed");
+    let events = f.runner.store.read_events(&job.id, 0, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "retry").count(), 2);
+}
+
+#[tokio::test]
+async fn retention_deletes_old_finished_jobs_and_the_sweep_their_orphaned_dirs() {
+    let f = fixture(Script { exit: Some(ExitInfo::default()), ..Script::default() }).await;
+    let old = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    let kept = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert!(f.runner.paths.job_dir(&old.id).exists());
+    let cutoff = berth_core::clock::Timestamp(kept.finished_at.unwrap().0);
+    assert_eq!(f.runner.prune(cutoff).await.unwrap(), 1);
+    assert!(!f.runner.paths.job_dir(&old.id).exists());
+    assert!(f.runner.paths.job_dir(&kept.id).exists());
+    // A job deleted by another process leaves its directory for the sweep.
+    f.runner.store.delete_job(&kept.id).await.unwrap();
+    assert_eq!(f.runner.sweep_dirs().await.unwrap(), 1);
+    assert!(!f.runner.paths.job_dir(&kept.id).exists());
+}

@@ -165,6 +165,11 @@ impl Worker {
             Ok(_) => {}
             Err(e) => tracing::warn!("gc failed: {e}"),
         }
+        match self.runner.sweep_dirs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("gc: removed {n} output dir(s) of deleted jobs"),
+            Err(e) => tracing::warn!("gc of output dirs failed: {e}"),
+        }
     }
 
     /// Retention: deletes finished jobs older than the configured age, with their files.

@@ -112,6 +112,27 @@ impl Runner {
         job.status.is_terminal() || job.status == JobStatus::Queued || attempt != Some(job.attempts)
     }
 
+    /// Removes job directories whose job is no longer in the store (deleted elsewhere, or
+    /// pruned by another node); returns how many. A job created after the listing is
+    /// skipped by the store lookup, never removed.
+    pub async fn sweep_dirs(&self) -> Result<usize, StoreError> {
+        let Ok(entries) = std::fs::read_dir(self.paths.root().join("jobs")) else { return Ok(0) };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<JobId>().ok()) else { continue };
+            match self.store.get_job(&id).await {
+                Err(StoreError::NotFound(_)) => {
+                    if std::fs::remove_dir_all(entry.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Retention: deletes finished jobs that ended before `before`, and their files.
     pub async fn prune(&self, before: berth_core::clock::Timestamp) -> Result<usize, StoreError> {
         let mut total = 0;

@@ -253,6 +253,11 @@ pub struct GcArgs {
     pub dry_run: bool,
     #[arg(long)]
     pub json: bool,
+    /// Also delete finished jobs (with logs and outputs) that ended longer ago than this, e.g. 30d
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Default, Args)]
