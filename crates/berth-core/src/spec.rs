@@ -187,6 +187,16 @@ impl JobSpec {
         self.queue.as_deref().unwrap_or(DEFAULT_QUEUE)
     }
 
+    /// When a job created at `created` and still queued times out: the earlier of its queue
+    /// and total timeouts, if it has either.
+    pub fn queue_deadline(&self, created: Timestamp) -> Option<Timestamp> {
+        let after = |d: &Option<DurationSpec>| d.as_ref().map(|d| created.0.saturating_add(d.0.as_millis() as i64));
+        match (after(&self.timeouts.queue), after(&self.timeouts.total)) {
+            (Some(a), Some(b)) => Some(Timestamp(a.min(b))),
+            (a, b) => a.or(b).map(Timestamp),
+        }
+    }
+
     /// When the job becomes due: `run_at` if set and valid (validation rejects bad ones).
     pub fn run_at_time(&self) -> Option<Timestamp> {
         let t = humantime::parse_rfc3339_weak(self.run_at.as_deref()?).ok()?;

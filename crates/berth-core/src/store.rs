@@ -377,6 +377,8 @@ pub trait JobStore: Send + Sync {
         run_at: Timestamp,
         at: Timestamp,
     ) -> StoreResult<JobRecord>;
+    /// Queued jobs whose queue or total timeout passed by `now`, oldest deadline first.
+    async fn overdue_queued(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
     /// Unfinished jobs whose lease ran out before `now`.
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
     /// Puts a job that ended without success back in the queue for another attempt.

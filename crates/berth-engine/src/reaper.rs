@@ -136,9 +136,8 @@ impl Worker {
 
     /// Queued jobs past their queue timeout (or total timeout) end without running.
     async fn expire_queued(&self) {
-        let filter = JobFilter { statuses: vec![JobStatus::Queued], ..JobFilter::default() };
-        let Ok(queued) = self.runner.store.list_jobs(&filter).await else { return };
         let now = self.runner.clock.now();
+        let Ok(queued) = self.runner.store.overdue_queued(now, 200).await else { return };
         for job in queued {
             let waited = now.0 - job.created_at.0;
             let over = |d: &Option<berth_core::quantity::DurationSpec>| {

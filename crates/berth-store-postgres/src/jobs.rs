@@ -42,8 +42,8 @@ impl JobStore for PgStore {
         let run_at = spec.run_at_time().unwrap_or(job.created_at).max(job.created_at);
         sqlx::query(
             "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key, idempotency_fp,
-                 run_at, priority, concurrency_key, concurrency_limit, requires)
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)",
+                 run_at, priority, concurrency_key, concurrency_limit, requires, queue_deadline)
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)",
         )
         .bind(job.id.as_str())
         .bind(to_json(spec)?)
@@ -58,6 +58,7 @@ impl JobStore for PgStore {
         .bind(spec.concurrency.as_ref().map(|c| c.key.clone()))
         .bind(spec.concurrency.as_ref().map(|c| i64::from(c.limit)))
         .bind(to_json(&spec.requires)?)
+        .bind(spec.queue_deadline(job.created_at).map(|t| t.0))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -249,6 +250,10 @@ impl JobStore for PgStore {
         at: Timestamp,
     ) -> StoreResult<JobRecord> {
         lease::retry_later(self, id, fence, reason, run_at, at).await
+    }
+
+    async fn overdue_queued(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+        listing::overdue_queued(&self.pool, now, limit).await
     }
 
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {

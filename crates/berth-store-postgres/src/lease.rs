@@ -232,7 +232,8 @@ pub(crate) async fn retry_later(
     check_fence(&mut tx, id, Some(fence)).await?;
     status.check_transition(JobStatus::Queued)?;
     sqlx::query(
-        "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2, started_at = NULL
+        "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2, started_at = NULL,
+             queue_deadline = NULL
          WHERE id = $1",
     )
     .bind(id.as_str())
@@ -257,7 +258,7 @@ pub(crate) async fn requeue(store: &PgStore, id: &JobId, at: Timestamp) -> Store
     }
     sqlx::query(
         "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL, started_at = NULL,
-             finished_at = NULL, result = NULL, lease_expires_at = NULL, run_at = $2
+             finished_at = NULL, result = NULL, lease_expires_at = NULL, run_at = $2, queue_deadline = NULL
          WHERE id = $1",
     )
     .bind(id.as_str())

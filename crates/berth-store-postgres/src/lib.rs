@@ -23,7 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 1] = [include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: [&str; 2] =
+    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_deadlines.sql")];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
 /// Serializes migrations across processes starting at once.

@@ -47,6 +47,16 @@ pub(crate) async fn list_jobs(pool: &PgPool, f: &JobFilter) -> StoreResult<Vec<J
     found.iter().map(rows::job).collect()
 }
 
+pub(crate) async fn overdue_queued(pool: &PgPool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' AND queue_deadline IS NOT NULL
+           AND queue_deadline <= $1 ORDER BY queue_deadline LIMIT $2"
+    );
+    let found =
+        sqlx::query(AssertSqlSafe(sql)).bind(now.0).bind(i64::from(limit)).fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::job).collect()
+}
+
 pub(crate) async fn expired_leases(pool: &PgPool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE lease_expires_at < $1 AND status IN ('starting', 'running')

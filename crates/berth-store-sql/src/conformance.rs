@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -442,4 +442,20 @@ pub async fn a_submission_wakes_a_waiting_worker(s: &dyn Store) {
     // Woken by the submission, not by the 30 s limit (a generous bound: this checks the
     // wake-up exists, not its speed).
     assert!(waited < Duration::from_secs(20), "waited {waited:?}");
+}
+
+pub async fn queued_jobs_past_their_timeouts_are_found_without_reading_the_queue(s: &dyn Store) {
+    let mut waits = JobSpec::new("busybox");
+    waits.timeouts.queue = Some(berth_core::quantity::DurationSpec(Duration::from_secs(5)));
+    let mut total = JobSpec::new("busybox");
+    total.timeouts.total = Some(berth_core::quantity::DurationSpec(Duration::from_secs(2)));
+    let a = s.create_job(job("t", 1_000, waits)).await.unwrap();
+    let b = s.create_job(job("t", 1_001, total)).await.unwrap();
+    s.create_job(job("t", 1_002, JobSpec::new("busybox"))).await.unwrap();
+    assert!(s.overdue_queued(Timestamp(2_999), 10).await.unwrap().is_empty());
+    let due: Vec<JobId> = s.overdue_queued(Timestamp(6_000), 10).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(due, [b.id.clone(), a.id.clone()], "earliest deadline first");
+    // Once claimed (the oldest, `a`) it is no longer queued, so no longer overdue.
+    assert_eq!(claim_id(s, &claim_req("w", 3_000)).await, Some(a.id.clone()));
+    assert_eq!(s.overdue_queued(Timestamp(6_000), 10).await.unwrap().len(), 1);
 }

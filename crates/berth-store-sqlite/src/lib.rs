@@ -27,10 +27,11 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
+    include_str!("../migrations/0004_deadlines.sql"),
 ];
 
 #[derive(Clone, Debug)]
