@@ -30,7 +30,8 @@ pub struct Script {
 pub struct FakeBackend {
     script: Mutex<Script>,
     calls: Mutex<Vec<String>>,
-    stopped: Mutex<Option<oneshot::Sender<()>>>,
+    /// Stop handles of running units, by name.
+    stopped: Mutex<std::collections::HashMap<String, oneshot::Sender<()>>>,
 }
 
 impl FakeBackend {
@@ -88,8 +89,8 @@ impl Backend for FakeBackend {
             return Err(e);
         }
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut slot) = self.stopped.lock() {
-            *slot = Some(tx);
+        if let Ok(mut units) = self.stopped.lock() {
+            units.insert(unit.name.clone(), tx);
         }
         let exit = match script.exit {
             Some(e) => futures::future::ready(Ok(e)).boxed(),
@@ -108,7 +109,7 @@ impl Backend for FakeBackend {
 
     async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError> {
         self.record(format!("stop {} {} {}s", unit.name, signal.unwrap_or("SIGTERM"), grace.as_secs()));
-        if let Some(tx) = self.stopped.lock().ok().and_then(|mut s| s.take()) {
+        if let Some(tx) = self.stopped.lock().ok().and_then(|mut s| s.remove(&unit.name)) {
             let _ = tx.send(());
         }
         Ok(())

@@ -16,6 +16,9 @@ pub mod sweep;
 pub mod telemetry;
 pub mod worker;
 
+#[cfg(test)]
+mod worker_tests;
+
 use std::sync::Arc;
 
 use berth_core::backend::Backend;

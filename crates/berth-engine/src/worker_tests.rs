@@ -1,0 +1,102 @@
+//! Workers over a real SQLite store and the fake backend: the circuit breaker keeps jobs
+//! queued while the engine is down, and limits hold while several workers claim.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::JobSpec;
+use berth_core::backend::{BackendError, ExitInfo};
+use berth_core::clock::SystemClock;
+use berth_core::defaults::Defaults;
+use berth_core::fake_backend::{FakeBackend, Script};
+use berth_core::policy::Policy;
+use berth_core::store::{JobFilter, JobStore, Store, WorkerStore};
+use berth_store_sqlite::SqliteStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::Runner;
+use crate::breaker::{Breaker, BreakerState};
+use crate::paths::DataPaths;
+use crate::worker::{Worker, WorkerConfig};
+
+async fn runner(dir: &tempfile::TempDir, store: Arc<dyn Store>, script: Script) -> Runner {
+    Runner {
+        store: store.clone(),
+        backend: Arc::new(FakeBackend::new(script)),
+        clock: Arc::new(SystemClock),
+        install_id: store.install_id().await.unwrap(),
+        owner: crate::owner::current(),
+        paths: DataPaths::new(dir.path()),
+        defaults: Defaults::default(),
+        policy: Policy::default(),
+        breaker: Arc::new(Breaker::new(3, Duration::from_secs(3600))),
+    }
+}
+
+fn config(id: &str, slots: usize) -> WorkerConfig {
+    WorkerConfig { id: id.into(), slots, shutdown_grace: Duration::from_secs(1), ..WorkerConfig::default() }
+}
+
+async fn statuses(store: &Arc<dyn Store>) -> Vec<String> {
+    let jobs = store.list_jobs(&JobFilter::default()).await.unwrap();
+    jobs.iter().map(|j| j.status.to_string()).collect()
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_opens_the_circuit_and_jobs_stay_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let down = Script { fail_create: Some(BackendError::Unavailable("dockerd is gone".into())), ..Script::default() };
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(runner(&dir, store.clone(), down).await, config("w1", 1), shutdown.clone());
+    for _ in 0..5 {
+        worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap();
+    }
+    let running = tokio::spawn({
+        let w = worker.clone();
+        async move { w.run().await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while worker.breaker.state() != BreakerState::Open {
+        assert!(std::time::Instant::now() < deadline, "the circuit never opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give the worker time to claim more if it (wrongly) still did.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let attempts: u32 = store.list_jobs(&JobFilter::default()).await.unwrap().iter().map(|j| j.attempts).sum();
+    assert_eq!(attempts, 3, "claiming stopped after the third failure");
+    assert!(statuses(&store).await.iter().all(|s| s == "queued"), "{:?}", statuses(&store).await);
+    // The registry shows it at the next heartbeat (every 2 s).
+    while store.list_workers().await.unwrap().first().map(|w| w.breaker.clone()).as_deref() != Some("open") {
+        assert!(std::time::Instant::now() < deadline, "the registry never showed the open circuit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_concurrency_key_holds_across_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    // Each job runs until its container is stopped, so running jobs stay running.
+    let forever = Script { exit: None, exit_on_stop: ExitInfo::default(), ..Script::default() };
+    let shutdown = CancellationToken::new();
+    let a = Worker::new(runner(&dir, store.clone(), forever.clone()).await, config("a", 3), shutdown.clone());
+    let b = Worker::new(runner(&dir, store.clone(), forever).await, config("b", 3), shutdown.clone());
+    for key in ["c1", "c1", "c1", "c2"] {
+        let mut spec = JobSpec::new("busybox");
+        spec.concurrency = Some(berth_core::retry::Concurrency { key: key.into(), limit: 1 });
+        a.runner.enqueue(spec, "t", None).await.unwrap();
+    }
+    let tasks = [a.clone(), b.clone()].map(|w| tokio::spawn(async move { w.run().await }));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut s = statuses(&store).await;
+    s.sort();
+    assert_eq!(s, ["queued", "queued", "running", "running"], "one c1 and the c2 run, two c1 wait");
+    assert_eq!(a.busy() + b.busy(), 2);
+    shutdown.cancel();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
