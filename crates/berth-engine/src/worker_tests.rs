@@ -10,7 +10,7 @@ use berth_core::clock::SystemClock;
 use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
 use berth_core::policy::Policy;
-use berth_core::store::{JobFilter, JobStore, Store, WorkerStore};
+use berth_core::store::{JobFilter, Store};
 use berth_store_sqlite::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
