@@ -163,9 +163,11 @@ pub struct AttemptRecord {
     pub cpu_seconds: Option<f64>,
 }
 
-/// Fields to set on an attempt; `None` leaves a field as it is.
+/// Fields to set on an attempt; `None` leaves a field as it is. With a `fence`, the write
+/// happens only while the job's lease is still the fence's.
 #[derive(Clone, Debug, Default)]
 pub struct AttemptUpdate {
+    pub fence: Option<Fence>,
     pub container_id: Option<String>,
     pub image_digest: Option<String>,
     pub started_at: Option<Timestamp>,
@@ -367,6 +369,11 @@ pub trait JobStore: Send + Sync {
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>>;
     /// Extends a lease to `until`; `Fenced` if it is no longer the caller's.
     async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()>;
+    /// Takes a job's lease over for `owner` until `until` (a fresh token), if `fence` still
+    /// holds (and, with `expired_by`, the lease ran out before it): the reaper and a worker's
+    /// next run do this before they touch an abandoned attempt, so the old holder is fenced
+    /// off first. `Fenced` if the lease moved on meanwhile.
+    async fn take_over(&self, id: &JobId, fence: &Fence, owner: &str, until: Timestamp) -> StoreResult<JobRecord>;
     /// Ends the current attempt without ending the job: back to `queued`, due at `run_at`,
     /// lease dropped. Fenced like a status change.
     async fn retry_later(

@@ -169,7 +169,7 @@ impl Runner {
             reason: Some(ending.reason.clone()),
             ..AttemptUpdate::default()
         };
-        self.store.update_attempt(id, n, update).await?;
+        self.store.update_attempt(id, n, AttemptUpdate { fence: fence_of(job), ..update }).await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.breaker.record(&ending.reason);
         match self.decide(id, ending.reason.clone()).await? {
@@ -263,7 +263,7 @@ impl Runner {
             image_digest: image.digest,
             ..AttemptUpdate::default()
         };
-        if let Err(e) = self.store.update_attempt(&job.id, n, update).await {
+        if let Err(e) = self.store.update_attempt(&job.id, n, AttemptUpdate { fence: fence_of(job), ..update }).await {
             self.remove(job, n, &unit).await;
             return Err(Ending::store(&e));
         }
@@ -316,6 +316,7 @@ impl Runner {
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Started).await;
         let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now).fenced(fence)).await;
         let update = AttemptUpdate { started_at: Some(now), ..AttemptUpdate::default() };
+        let update = AttemptUpdate { fence: fence_of(job), ..update };
         let recorder = match (running, self.store.update_attempt(&job.id, n, update).await) {
             (Ok(record), Ok(())) => {
                 io.observer.running(&record);
@@ -396,7 +397,7 @@ impl Runner {
         if let Ok(e) = &done.exit {
             let update =
                 AttemptUpdate { peak_memory: e.peak_memory, cpu_seconds: e.cpu_seconds, ..AttemptUpdate::default() };
-            let _ = self.store.update_attempt(&job.id, n, update).await;
+            let _ = self.store.update_attempt(&job.id, n, AttemptUpdate { fence: fence_of(job), ..update }).await;
         }
         match logs {
             // Output that could not be stored makes the record untrustworthy: say so.

@@ -40,8 +40,9 @@ impl Worker {
     }
 
     /// Jobs of a previous run of this worker (same id) still marked as running here. Those
-    /// whose container still runs under a live lease are reattached (an upgrade does not
-    /// kill jobs); the others are stopped and retried or lost, without waiting for the lease.
+    /// whose container is still there (running, or exited meanwhile) under a live lease are
+    /// reattached (an upgrade does not kill jobs); the others are stopped and retried or
+    /// lost, without waiting for the lease.
     pub(crate) async fn recover(&self) {
         let mine = JobFilter {
             statuses: vec![JobStatus::Starting, JobStatus::Running],
@@ -54,11 +55,16 @@ impl Worker {
         for job in jobs {
             let live = job.lease.as_ref().is_some_and(|l| l.expires_at > now) && job.status == JobStatus::Running;
             let unit = units.iter().find(|u| {
-                u.job_id.as_ref() == Some(&job.id) && u.attempt == Some(job.attempts) && u.state == "running"
+                // An exited container is reattached too: its output and exit code are still
+                // there, so the attempt ends with the truth instead of `worker_lost`.
+                let started = matches!(u.state.as_str(), "running" | "exited");
+                u.job_id.as_ref() == Some(&job.id) && u.attempt == Some(job.attempts) && started
             });
             match unit {
                 Some(u) if live => {
-                    tracing::info!(job = %job.id, "reattaching to {} left running by this worker's previous run", u.handle.name);
+                    // A fresh token first: the previous run, if it still writes, is fenced off.
+                    let Some(job) = self.take_over(&job, None).await else { continue };
+                    tracing::info!(job = %job.id, "reattaching to {} left by this worker's previous run", u.handle.name);
                     self.reattach(job, u.handle.clone());
                 }
                 _ => {
@@ -81,17 +87,18 @@ impl Worker {
         }
     }
 
-    /// Stops what is left of the job's current attempt and applies its retry policy with
-    /// `worker_lost`, fenced by the lease it had.
+    /// Takes the job's lease over (fencing off whoever held it), removes what is left of its
+    /// current attempt, and applies its retry policy with `worker_lost`.
     async fn give_up(&self, job: &JobRecord, expired_by: Option<Timestamp>) {
+        let Some(job) = self.take_over(job, expired_by).await else { return };
         // At most one attempt at a time: no retry until the old container is surely gone
-        // from this engine (an engine that does not answer is asked again next round).
+        // from this engine. If the engine does not answer, this lease runs out and a reaper
+        // (maybe this one) takes over again later.
         if let Err(e) = self.remove_units_of(&job.id).await {
             tracing::warn!(job = %job.id, "not reaped yet: its container may still run ({e})");
             return;
         }
-        let Some(lease) = &job.lease else { return };
-        let fence = Fence { expired_by, ..lease.fence() };
+        let Some(fence) = job.lease.as_ref().map(|l| l.fence()) else { return };
         let now = self.runner.clock.now();
         if job.attempts > 0 {
             let update =
@@ -110,6 +117,21 @@ impl Worker {
         };
         if let Err(e) = written {
             tracing::info!(job = %job.id, "not reaped: {e}");
+        }
+    }
+
+    /// The job with its lease taken over by this worker, or `None` if the lease moved on
+    /// (renewed, or reaped by another node).
+    pub(crate) async fn take_over(&self, job: &JobRecord, expired_by: Option<Timestamp>) -> Option<JobRecord> {
+        let lease = job.lease.as_ref()?;
+        let fence = Fence { expired_by, ..lease.fence() };
+        let until = Timestamp(self.runner.clock.now().0 + self.config.lease.as_millis() as i64);
+        match self.runner.store.take_over(&job.id, &fence, &self.config.id, until).await {
+            Ok(taken) => Some(taken),
+            Err(e) => {
+                tracing::info!(job = %job.id, "left alone: {e}");
+                None
+            }
         }
     }
 

@@ -151,7 +151,8 @@ impl JobStore for PgStore {
                  started_at = COALESCE($5, started_at), finished_at = COALESCE($6, finished_at),
                  exit_code = COALESCE($7, exit_code), reason = COALESCE($8, reason),
                  peak_memory = COALESCE($9, peak_memory), cpu_seconds = COALESCE($10, cpu_seconds)
-             WHERE job_id = $1 AND number = $2",
+             WHERE job_id = $1 AND number = $2
+               AND ($11 IS NULL OR EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND owner = $11 AND lease_token = $12))",
         )
         .bind(id.as_str())
         .bind(i64::from(number))
@@ -163,13 +164,16 @@ impl JobStore for PgStore {
         .bind(&reason)
         .bind(u.peak_memory.map(|v| v as i64))
         .bind(u.cpu_seconds)
+        .bind(u.fence.as_ref().map(|f| f.owner.clone()))
+        .bind(u.fence.as_ref().map(|f| f.token))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("{id} attempt {number}")));
+        match (done.rows_affected(), &u.fence) {
+            (0, Some(_)) if self.get_job(id).await.is_ok() => Err(StoreError::Fenced(id.to_string())),
+            (0, _) => Err(StoreError::NotFound(format!("{id} attempt {number}"))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn list_attempts(&self, id: &JobId) -> StoreResult<Vec<AttemptRecord>> {
@@ -239,6 +243,10 @@ impl JobStore for PgStore {
 
     async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
         lease::renew(self, id, fence, until).await
+    }
+
+    async fn take_over(&self, id: &JobId, fence: &Fence, owner: &str, until: Timestamp) -> StoreResult<JobRecord> {
+        lease::take_over(self, id, fence, owner, until).await
     }
 
     async fn retry_later(

@@ -219,6 +219,27 @@ pub(crate) async fn renew(store: &PgStore, id: &JobId, fence: &Fence, until: Tim
     Ok(())
 }
 
+pub(crate) async fn take_over(
+    store: &PgStore,
+    id: &JobId,
+    fence: &Fence,
+    owner: &str,
+    until: Timestamp,
+) -> StoreResult<JobRecord> {
+    let row = sqlx::query(AssertSqlSafe(berth_store_sql::take_over_sql()))
+        .bind(id.as_str())
+        .bind(&fence.owner)
+        .bind(fence.token)
+        .bind(fence.expired_by.map(|t| t.0))
+        .bind(owner)
+        .bind(until.0)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::Fenced(id.to_string()))?;
+    crate::rows::job(&row)
+}
+
 pub(crate) async fn retry_later(
     store: &PgStore,
     id: &JobId,

@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -385,6 +385,9 @@ pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
     assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_))));
     assert!(matches!(s.start_attempt(&j.id, "w1", Some(&old), None, Timestamp(1)).await, Err(StoreError::Fenced(_))));
     assert!(fenced(s.set_result(&j.id, Some(&old), Some(serde_json::json!(1)), &[]).await));
+    let stale = AttemptUpdate { fence: Some(old.clone()), exit_code: Some(9), ..AttemptUpdate::default() };
+    assert!(fenced(s.update_attempt(&j.id, 1, stale).await));
+    assert_eq!(s.list_attempts(&j.id).await.unwrap()[0].exit_code, None, "the stale write changed nothing");
     let retry = s.retry_later(&j.id, &old, &Reason::WorkerLost, Timestamp(1), Timestamp(1)).await;
     assert!(matches!(retry, Err(StoreError::Fenced(_))));
     // The holder of the new token writes; the terminal status drops the lease.
@@ -458,4 +461,19 @@ pub async fn queued_jobs_past_their_timeouts_are_found_without_reading_the_queue
     // Once claimed (the oldest, `a`) it is no longer queued, so no longer overdue.
     assert_eq!(claim_id(s, &claim_req("w", 3_000)).await, Some(a.id.clone()));
     assert_eq!(s.overdue_queued(Timestamp(6_000), 10).await.unwrap().len(), 1);
+}
+
+pub async fn a_reaper_takes_an_expired_lease_over_before_cleaning_up(s: &dyn Store) {
+    let j = new_job(s).await;
+    let claimed = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
+    let old = claimed.lease.unwrap().fence();
+    let not_yet = Fence { expired_by: Some(Timestamp(30_010)), ..old.clone() };
+    assert!(matches!(s.take_over(&j.id, &not_yet, "reaper", Timestamp(99)).await, Err(StoreError::Fenced(_))));
+    let expired = Fence { expired_by: Some(Timestamp(30_011)), ..old.clone() };
+    let taken = s.take_over(&j.id, &expired, "reaper", Timestamp(40_000)).await.unwrap();
+    let lease = taken.lease.unwrap();
+    assert_eq!((lease.owner.as_str(), lease.token, lease.expires_at), ("reaper", old.token + 1, Timestamp(40_000)));
+    // The old holder is fenced off, and a second reaper with the old view gets nothing.
+    assert!(matches!(s.renew_lease(&j.id, &old, Timestamp(50_000)).await, Err(StoreError::Fenced(_))));
+    assert!(matches!(s.take_over(&j.id, &expired, "other", Timestamp(1)).await, Err(StoreError::Fenced(_))));
 }

@@ -118,3 +118,14 @@ pub fn status_event(change: &berth_core::store::StatusChange) -> serde_json::Val
     }
     data
 }
+
+/// Takes a lease over (the reaper, or a worker's next run): a new owner and token, if the
+/// lease is still the fence's and, when `expired_by` ($4) is set, ran out before it.
+pub fn take_over_sql() -> String {
+    format!(
+        "UPDATE jobs SET owner = $5, lease_token = lease_token + 1, lease_expires_at = $6
+         WHERE id = $1 AND owner = $2 AND lease_token = $3 AND status IN ('starting', 'running')
+           AND ($4 IS NULL OR lease_expires_at < $4)
+         RETURNING {JOB_COLUMNS}"
+    )
+}

@@ -117,6 +117,28 @@ pub(crate) async fn renew(store: &SqliteStore, id: &JobId, fence: &Fence, until:
     Ok(())
 }
 
+pub(crate) async fn take_over(
+    store: &SqliteStore,
+    id: &JobId,
+    fence: &Fence,
+    owner: &str,
+    until: Timestamp,
+) -> StoreResult<JobRecord> {
+    let _writer = store.writer().await;
+    let row = sqlx::query(AssertSqlSafe(berth_store_sql::take_over_sql()))
+        .bind(id.as_str())
+        .bind(&fence.owner)
+        .bind(fence.token)
+        .bind(fence.expired_by.map(|t| t.0))
+        .bind(owner)
+        .bind(until.0)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::Fenced(id.to_string()))?;
+    crate::rows::job(&row)
+}
+
 pub(crate) async fn retry_later(
     store: &SqliteStore,
     id: &JobId,
