@@ -3,13 +3,10 @@
 //! never wait on each other's rows), running limits are re-checked under per-key advisory
 //! locks, and a `LISTEN berth_work` connection wakes idle workers when a job is queued.
 
-mod access;
 mod jobs;
 mod lease;
-mod ledger;
 mod listing;
 mod logs;
-mod workers;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -83,6 +80,12 @@ impl PgStore {
         let listener = Listener(tokio::spawn(listen(pool.clone(), work.clone())));
         Ok(PgStore { pool, install_id, work, _listener: Arc::new(listener) })
     }
+}
+
+impl PgStore {
+    /// PostgreSQL handles concurrent writers itself: there is no in-process lock to hold
+    /// (the shared trait implementations take one on SQLite).
+    pub(crate) async fn writer(&self) {}
 }
 
 fn bad_url(url: &str, e: sqlx::Error) -> StoreError {
@@ -159,6 +162,12 @@ async fn ensure_install_id(pool: &PgPool) -> StoreResult<String> {
         .map_err(db_err)?;
     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
+
+// Tenants, tokens, audit, deliveries, the container ledger and the worker registry: the
+// same SQL on both databases, written once in berth-store-sql.
+berth_store_sql::impl_access_store!(PgStore);
+berth_store_sql::impl_container_ledger!(PgStore);
+berth_store_sql::impl_worker_store!(PgStore);
 
 #[cfg(test)]
 mod tests;

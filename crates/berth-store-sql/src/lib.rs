@@ -4,6 +4,7 @@
 
 pub mod conformance;
 mod rows;
+mod shared;
 
 pub use rows::*;
 

@@ -5,13 +5,10 @@
 //! Durability trade-off: `synchronous=NORMAL` under WAL survives any process crash (the
 //! promise berth makes); an OS crash may lose the last few commits.
 
-mod access;
 mod jobs;
 mod lease;
-mod ledger;
 mod listing;
 mod logs;
-mod workers;
 
 pub(crate) use berth_store_sql as rows;
 pub(crate) use berth_store_sql::db_err;
@@ -156,6 +153,12 @@ async fn ensure_install_id(pool: &SqlitePool) -> StoreResult<String> {
         .map_err(db_err)?;
     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
+
+// Tenants, tokens, audit, deliveries, the container ledger and the worker registry: the
+// same SQL on both databases, written once in berth-store-sql.
+berth_store_sql::impl_access_store!(SqliteStore);
+berth_store_sql::impl_container_ledger!(SqliteStore);
+berth_store_sql::impl_worker_store!(SqliteStore);
 
 #[cfg(test)]
 mod tests;
