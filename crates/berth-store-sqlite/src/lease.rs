@@ -15,24 +15,13 @@ use crate::rows::to_json;
 use crate::{SqliteStore, WriteTx, db_err, listing};
 
 /// Fails with `Fenced` unless the job's lease is still `fence`'s (no fence: no check).
+/// Fails with `Fenced` unless the job's lease is still `fence`'s (no fence: no check); the
+/// rule is `berth_store_sql::check_fence`, applied to the job as read in this transaction.
 pub(crate) async fn check_fence(tx: &mut WriteTx, id: &JobId, fence: Option<&Fence>) -> StoreResult<()> {
-    let Some(fence) = fence else { return Ok(()) };
-    let held: Option<(Option<String>, i64, Option<i64>)> =
-        sqlx::query_as("SELECT owner, lease_token, lease_expires_at FROM jobs WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-    match held {
-        None => Err(StoreError::NotFound(id.to_string())),
-        Some((Some(owner), token, until)) if owner == fence.owner && token == fence.token => {
-            match (fence.expired_by, until) {
-                (Some(by), Some(until)) if until >= by.0 => Err(StoreError::Fenced(id.to_string())),
-                _ => Ok(()),
-            }
-        }
-        Some(_) => Err(StoreError::Fenced(id.to_string())),
+    if fence.is_none() {
+        return Ok(());
     }
+    berth_store_sql::check_fence(&read_job(tx, id).await?, fence)
 }
 
 pub(crate) async fn set_status(store: &SqliteStore, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
