@@ -4,33 +4,34 @@
 
 mod errors;
 mod exec;
+mod files;
 mod pull;
 mod run;
 pub mod translate;
+
+pub use files::Transfer;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, ExecOutput, ImageInfo, PullObserver, Started, StdinSource, UnitHandle,
-    UnitInfo, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, OutputEntry, PullObserver, Started,
+    StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
 use bollard::Docker;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
 };
+use futures::StreamExt;
 
 use crate::errors::{engine_error, is_not_found};
-
-/// Headroom over the stop grace for the engine to answer a stop (its reply waits for the
-/// container to be down; bollard's request timeout covers that wait).
-const STOP_MARGIN: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct DockerBackend {
     docker: Docker,
+    transfer: Transfer,
 }
 
 impl DockerBackend {
@@ -41,12 +42,14 @@ impl DockerBackend {
     /// and `docker-init --version` (10-35 ms here, a tenth of a job's start), and bollard 0.21
     /// sends unversioned paths anyway (research/dependencies.md pitfall 3). When a bollard
     /// release pins the version in paths, negotiate from the `/_ping` API-Version header.
-    pub async fn connect() -> Result<DockerBackend, BackendError> {
+    /// `transfer` says how input files and outputs move: bind mounts of host directories
+    /// for the local engine, the archive API for any other.
+    pub async fn connect(transfer: Transfer) -> Result<DockerBackend, BackendError> {
         let hint = "is dockerd running? (set DOCKER_HOST for another engine)";
         let docker =
             Docker::connect_with_local_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
-        Ok(DockerBackend { docker })
+        Ok(DockerBackend { docker, transfer })
     }
 }
 
@@ -54,6 +57,10 @@ impl DockerBackend {
 impl Backend for DockerBackend {
     fn name(&self) -> &'static str {
         "docker"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 
     async fn image_present(&self, image: &str) -> Result<bool, BackendError> {
@@ -65,14 +72,21 @@ impl Backend for DockerBackend {
     }
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
-        let body = translate::create_body(plan);
+        self.transfer.stage(&plan.name, &plan.spec).await?;
+        let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec));
         let options = CreateContainerOptionsBuilder::new().name(&plan.name).build();
         let created = self
             .docker
             .create_container(Some(options), body)
             .await
             .map_err(|e| errors::create_error(e, &plan.spec.image))?;
+        // The caller removes the container (by name) if this fails.
+        self.transfer.upload(&self.docker, &created.id, &plan.spec).await?;
         Ok(UnitHandle { id: created.id, name: plan.name.clone() })
+    }
+
+    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
+        self.transfer.collect(&self.docker, unit, budget).await
     }
 
     async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
@@ -83,29 +97,28 @@ impl Backend for DockerBackend {
         run::start(&self.docker, unit, stdin).await
     }
 
-    async fn stop(&self, unit: &UnitHandle, _signal: Option<&str>, grace: Duration) -> Result<(), BackendError> {
-        // The stop signal was set at create (StopSignal); the `signal` query parameter needs
-        // API 1.42 and is ignored by older engines, so berth does not rely on it.
-        let secs = grace.as_secs_f64().ceil() as i32;
-        let client = self.docker.clone().with_timeout(grace + STOP_MARGIN);
-        let options = StopContainerOptionsBuilder::new().t(secs).build();
-        match client.stop_container(&unit.id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(engine_error(e)),
+    async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError> {
+        // Kill with the signal, wait out the grace, then SIGKILL: the stop endpoint's
+        // `signal` parameter needs API 1.42, and engines before it would send StopSignal.
+        self.kill(unit, signal.unwrap_or("SIGTERM")).await?;
+        let mut wait = self.docker.wait_container(&unit.id, None);
+        if tokio::time::timeout(grace, wait.next()).await.is_err() {
+            self.kill(unit, "SIGKILL").await?;
         }
+        Ok(())
     }
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         let target = if unit.id.is_empty() { &unit.name } else { &unit.id };
         match self.docker.remove_container(target, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
             // "removal already in progress" means someone else is finishing the job.
-            Err(e) if e.to_string().contains("already in progress") => Ok(()),
-            Err(e) => Err(engine_error(e)),
+            Err(e) if e.to_string().contains("already in progress") => {}
+            Err(e) => return Err(engine_error(e)),
         }
+        self.transfer.unstage(unit).await
     }
 
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
@@ -126,12 +139,34 @@ impl Backend for DockerBackend {
     }
 }
 
+impl DockerBackend {
+    /// Sends `signal`; a container that is gone or not running has nothing to stop.
+    async fn kill(&self, unit: &UnitHandle, signal: &str) -> Result<(), BackendError> {
+        let options = KillContainerOptionsBuilder::new().signal(signal).build();
+        match self.docker.kill_container(&unit.id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(engine_error(e)),
+        }
+    }
+}
+
+fn unit_state(state: Option<bollard::models::ContainerSummaryStateEnum>) -> UnitState {
+    match state.map(|s| s.to_string()).as_deref() {
+        Some("created") => UnitState::Created,
+        Some("running" | "paused" | "restarting") => UnitState::Running,
+        Some("exited") => UnitState::Exited,
+        _ => UnitState::Other,
+    }
+}
+
 fn unit_info(c: bollard::models::ContainerSummary) -> UnitInfo {
     let labels = c.labels.unwrap_or_default();
     let name = c.names.and_then(|n| n.into_iter().next()).unwrap_or_default();
     UnitInfo {
         handle: UnitHandle { id: c.id.unwrap_or_default(), name: name.trim_start_matches('/').to_string() },
-        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        state: unit_state(c.state),
         job_id: labels.get(labels::JOB).and_then(|j| j.parse().ok()),
         attempt: labels.get(labels::ATTEMPT).and_then(|a| a.parse().ok()),
         owner: labels.get(labels::OWNER).cloned(),

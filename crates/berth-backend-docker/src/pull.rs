@@ -62,7 +62,7 @@ async fn pull_image(docker: &Docker, spec: &JobSpec, progress: &dyn PullObserver
             .progress_detail
             .map(|p| (p.current.map(|c| c.max(0) as u64), p.total.map(|t| t.max(0) as u64)))
             .unwrap_or_default();
-        progress.layer(info.id.as_deref().unwrap_or(""), info.status.as_deref().unwrap_or(""), current, total);
+        progress.progress(info.id.as_deref().unwrap_or(""), info.status.as_deref().unwrap_or(""), current, total);
     }
     progress.done();
     Ok(())

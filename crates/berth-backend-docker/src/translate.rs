@@ -1,6 +1,7 @@
 //! Spec → Docker create body, with no IO so it can be snapshot-tested. Everything the
 //! engine API is told about a container is decided here: the secure defaults (cap-drop ALL,
-//! no-new-privileges, init), berth's labels, and the output and workspace mounts.
+//! no-new-privileges, init), berth's labels, and the output and workspace mounts (host
+//! directories on a local engine, anonymous volumes filled through the archive API else).
 
 use std::collections::HashMap;
 
@@ -12,8 +13,24 @@ use bollard::models::{
     MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
 };
 
+/// Where the attempt's files live, as the container sees them mounted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Staged {
+    /// Host directories bind-mounted (a local engine): the output dir, and the workspace
+    /// when the spec has files.
+    Bind { output: String, workspace: Option<String> },
+    /// Anonymous volumes at `FILES_ROOT` (holding `output/`) and, with files, at the
+    /// workspace dir; the archive API fills them before start and reads them after exit.
+    Volumes,
+}
+
+/// The volume that holds the output directory in `Staged::Volumes`: `OUTPUT_MOUNT`'s parent,
+/// so that `output/` inside it can be made writable for any uid through the archive API
+/// (which cannot change the mode of a volume's root).
+pub const FILES_ROOT: &str = "/berth";
+
 /// The full create body for one attempt. `plan.spec` is the effective spec (defaults applied).
-pub fn create_body(plan: &AttemptPlan) -> ContainerCreateBody {
+pub fn create_body(plan: &AttemptPlan, staged: &Staged) -> ContainerCreateBody {
     let spec = &plan.spec;
     let with_stdin = plan.stdin;
     ContainerCreateBody {
@@ -35,7 +52,7 @@ pub fn create_body(plan: &AttemptPlan) -> ContainerCreateBody {
         stop_timeout: Some(spec.timeouts.stop_grace.0.as_secs_f64().ceil() as i64),
         exposed_ports: ports_exposed(spec),
         healthcheck: spec.healthcheck.as_ref().map(healthcheck),
-        host_config: Some(host_config(plan)),
+        host_config: Some(host_config(plan, staged)),
         ..Default::default()
     }
 }
@@ -55,7 +72,7 @@ fn container_labels(plan: &AttemptPlan) -> HashMap<String, String> {
     out
 }
 
-fn host_config(plan: &AttemptPlan) -> HostConfig {
+fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
     let spec = &plan.spec;
     let r = &spec.resources;
     let s = &spec.security;
@@ -64,7 +81,7 @@ fn host_config(plan: &AttemptPlan) -> HostConfig {
         cap_drop.insert(0, "ALL".to_string());
     }
     HostConfig {
-        mounts: Some(mounts(plan)),
+        mounts: Some(mounts(plan, staged)),
         readonly_rootfs: Some(spec.read_only),
         network_mode: spec.network.clone(),
         port_bindings: port_bindings(spec),
@@ -114,15 +131,28 @@ fn security_opts(spec: &JobSpec) -> Vec<String> {
     out
 }
 
-fn mounts(plan: &AttemptPlan) -> Vec<DockerMount> {
+fn mounts(plan: &AttemptPlan, staged: &Staged) -> Vec<DockerMount> {
     let mut out: Vec<DockerMount> = plan.spec.mounts.iter().map(mount).collect();
-    if let Some(dir) = &plan.output_dir {
-        out.push(bind(dir, OUTPUT_MOUNT, false));
-    }
-    if let Some(dir) = &plan.workspace_dir {
-        out.push(bind(dir, &plan.spec.workspace_dir, false));
+    match staged {
+        Staged::Bind { output, workspace } => {
+            out.push(bind(output, OUTPUT_MOUNT, false));
+            if let Some(dir) = workspace {
+                out.push(bind(dir, &plan.spec.workspace_dir, false));
+            }
+        }
+        Staged::Volumes => {
+            out.push(volume(FILES_ROOT));
+            if !plan.spec.files.is_empty() {
+                out.push(volume(&plan.spec.workspace_dir));
+            }
+        }
     }
     out
+}
+
+/// An anonymous volume, removed with the container (`remove` passes `v=true`).
+fn volume(target: &str) -> DockerMount {
+    DockerMount { typ: Some(MountType::VOLUME), target: Some(target.to_string()), ..Default::default() }
 }
 
 fn bind(source: &str, target: &str, read_only: bool) -> DockerMount {

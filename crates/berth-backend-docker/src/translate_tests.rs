@@ -7,7 +7,7 @@ use berth_core::defaults::Defaults;
 use berth_core::spec_load::parse_spec;
 use expect_test::{Expect, expect};
 
-use super::create_body;
+use super::{Staged, create_body};
 
 fn check(yaml: &str, want: Expect) {
     let spec = Defaults::default().apply(&parse_spec(yaml).unwrap());
@@ -20,11 +20,10 @@ fn check(yaml: &str, want: Expect) {
         install_id: "inst0123456789ab".into(),
         owner: "host:42:1000".into(),
         berth_env: BTreeMap::from([("BERTH_JOB_ID".into(), "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".into())]),
-        output_dir: Some("/data/out".into()),
-        workspace_dir: None,
         stdin,
     };
-    let body = serde_json::to_value(create_body(&plan)).unwrap();
+    let staged = Staged::Bind { output: "/data/out".into(), workspace: None };
+    let body = serde_json::to_value(create_body(&plan, &staged)).unwrap();
     want.assert_eq(&serde_json::to_string_pretty(&body).unwrap());
 }
 

@@ -4,21 +4,24 @@
 //! **It offers no isolation**: no image (the `image` field is ignored), no filesystem,
 //! network, user or resource limits; the command runs as the worker's user on the worker's
 //! host. Use it on hosts without a container engine, for trusted commands, and to measure
-//! the queue without container costs. Units live in this process: a worker killed with
+//! the queue without container costs. A spec that asks for what it cannot do (mounts,
+//! limits, ports, a user, ...) is refused at submit (`CAPABILITIES`). Units live in this process: a worker killed with
 //! SIGKILL leaves its children running (they are in their own process group).
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputStream, PullObserver,
-    Started, StdinSource, UnitHandle, UnitInfo,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
+    OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
 };
 use berth_core::spec::JobSpec;
+use berth_staging::Staging;
 use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -27,21 +30,41 @@ use tokio_util::io::ReaderStream;
 /// `PATH` for commands, since the worker's environment is not passed on.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-#[derive(Clone, Debug, Default)]
+/// What the process backend can do: it runs commands, not images, with no isolation.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    images: false,
+    isolation: false,
+    resource_limits: false,
+    stdin_stream: true,
+    exec: false,
+    reattach: false,
+    gpus: false,
+    ports: false,
+    separate_stderr: true,
+    signals: true,
+    healthcheck: false,
+    files: true,
+};
+
+#[derive(Clone, Debug)]
 pub struct ProcessBackend {
     units: Arc<Mutex<HashMap<String, Unit>>>,
+    /// Where each unit's working files live (`<root>/<unit>/{output,workspace}`).
+    staging_root: PathBuf,
 }
 
 #[derive(Debug)]
 struct Unit {
     plan: AttemptPlan,
+    staging: Staging,
     /// The child's pid, which is also its process group id; `None` before start.
     pid: Option<u32>,
 }
 
 impl ProcessBackend {
-    pub fn new() -> ProcessBackend {
-        ProcessBackend::default()
+    /// Units keep their input files and outputs under `staging_root`.
+    pub fn new(staging_root: impl Into<PathBuf>) -> ProcessBackend {
+        ProcessBackend { units: Arc::default(), staging_root: staging_root.into() }
     }
 
     fn with_unit<T>(&self, name: &str, f: impl FnOnce(&mut Unit) -> T) -> Result<T, BackendError> {
@@ -50,7 +73,7 @@ impl ProcessBackend {
         Ok(f(unit))
     }
 
-    fn command(plan: &AttemptPlan) -> Result<Command, BackendError> {
+    fn command(plan: &AttemptPlan, staging: &Staging) -> Result<Command, BackendError> {
         let spec = &plan.spec;
         let argv: Vec<String> =
             spec.entrypoint.clone().unwrap_or_default().into_iter().chain(spec.cmd().unwrap_or_default()).collect();
@@ -61,12 +84,9 @@ impl ProcessBackend {
         };
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().env("PATH", DEFAULT_PATH).envs(&spec.env).envs(&plan.berth_env);
-        if let Some(out) = &plan.output_dir {
-            cmd.env("BERTH_OUTPUT_DIR", out);
-        }
-        if let Some(dir) = spec.workdir.as_ref().or(plan.workspace_dir.as_ref()).or(plan.output_dir.as_ref()) {
-            cmd.current_dir(dir);
-        }
+        cmd.env("BERTH_OUTPUT_DIR", staging.output());
+        let workspace = (!spec.files.is_empty()).then(|| staging.workspace());
+        cmd.current_dir(spec.workdir.clone().map(PathBuf::from).or(workspace).unwrap_or_else(|| staging.output()));
         cmd.stdin(if plan.stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -111,6 +131,10 @@ impl Backend for ProcessBackend {
         "process"
     }
 
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
     async fn image_present(&self, _image: &str) -> Result<bool, BackendError> {
         Ok(true)
     }
@@ -120,16 +144,26 @@ impl Backend for ProcessBackend {
     }
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
-        ProcessBackend::command(plan)?;
+        let staging = Staging::new(&self.staging_root, &plan.name);
+        ProcessBackend::command(plan, &staging)?;
+        let (files, dir) = (plan.spec.files.clone(), staging.clone());
+        let prepared = tokio::task::spawn_blocking(move || dir.prepare(&files)).await;
+        prepared.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))?;
         let handle = UnitHandle { id: plan.name.clone(), name: plan.name.clone() };
         let mut units = self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?;
-        units.insert(plan.name.clone(), Unit { plan: plan.clone(), pid: None });
+        units.insert(plan.name.clone(), Unit { plan: plan.clone(), staging, pid: None });
         Ok(handle)
     }
 
+    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
+        let staging = self.with_unit(&unit.name, |u| u.staging.clone())?;
+        let read = tokio::task::spawn_blocking(move || staging.collect(budget)).await;
+        read.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))
+    }
+
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
-        let plan = self.with_unit(&unit.name, |u| u.plan.clone())?;
-        let mut child = ProcessBackend::command(&plan)?
+        let (plan, staging) = self.with_unit(&unit.name, |u| (u.plan.clone(), u.staging.clone()))?;
+        let mut child = ProcessBackend::command(&plan, &staging)?
             .spawn()
             .map_err(|e| BackendError::Start(format!("{}: {e}", plan.spec.cmd().unwrap_or_default().join(" "))))?;
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
@@ -165,10 +199,13 @@ impl Backend for ProcessBackend {
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
         let removed =
             self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?.remove(&unit.name);
-        if let Some(Unit { pid: Some(pid), .. }) = removed {
+        let Some(unit) = removed else { return Ok(()) };
+        if let Some(pid) = unit.pid {
             signal_group(pid, "KILL").await;
         }
-        Ok(())
+        let staging = unit.staging;
+        let removed = tokio::task::spawn_blocking(move || staging.remove()).await;
+        removed.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))
     }
 
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
@@ -178,7 +215,7 @@ impl Backend for ProcessBackend {
             .filter(|u| u.plan.install_id == install_id)
             .map(|u| UnitInfo {
                 handle: UnitHandle { id: u.plan.name.clone(), name: u.plan.name.clone() },
-                state: if u.pid.is_some() { "running" } else { "created" }.to_string(),
+                state: if u.pid.is_some() { UnitState::Running } else { UnitState::Created },
                 job_id: Some(u.plan.job_id.clone()),
                 attempt: Some(u.plan.attempt),
                 owner: Some(u.plan.owner.clone()),

@@ -26,7 +26,7 @@ async fn run(spec: JobSpec, stdin: StdinSource) -> (tempfile::TempDir, Runner, J
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     let runner = Runner {
         store: store.clone(),
-        backend: Arc::new(ProcessBackend::new()),
+        backend: Arc::new(ProcessBackend::new(dir.path().join("staging"))),
         clock: Arc::new(SystemClock),
         install_id: store.install_id().await.unwrap(),
         owner: berth_engine::owner::current(),

@@ -1,6 +1,8 @@
-//! The `Backend` seam: where attempts run. The Docker backend implements it now; Kubernetes,
-//! ECS and a plain-process backend will. A backend only runs containers: it never touches
-//! the store, and the engine records what it reports.
+//! The `Backend` seam: where attempts run (Docker, plain processes; Kubernetes and ECS plug
+//! in here). A backend only runs units: it never touches the store, and the engine records
+//! what it reports. Nothing here names a host path: input files go in with the plan and
+//! outputs come back from `collect`, so a remote engine, a pod or a task works the same.
+//! What a backend cannot do it says in `Capabilities`, and submit refuses such a spec.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,16 +38,94 @@ pub struct AttemptPlan {
     pub owner: String,
     /// Variables berth adds (`BERTH_JOB_ID`, `BERTH_ATTEMPT`, `BERTH_OUTPUT_DIR`).
     pub berth_env: BTreeMap<String, String>,
-    /// Host directory mounted at `OUTPUT_MOUNT`, where the job writes its result.
-    pub output_dir: Option<String>,
-    /// Host directory holding `spec.files`, mounted at `spec.workspace_dir`.
-    pub workspace_dir: Option<String>,
     /// Whether stdin will be fed (the spec's payload or a live stream) and then closed.
     pub stdin: bool,
 }
 
-/// Where the output directory appears inside the container.
+/// Where the output directory appears inside the container. The backend places
+/// `spec.files` in `spec.workspace_dir` before start and hands back what the job left here
+/// through `Backend::collect`.
 pub const OUTPUT_MOUNT: &str = "/berth/output";
+
+/// What a backend can do. Submit refuses a spec that asks for more, naming the field and
+/// the backend (`capabilities::check`), so a spec never means something else elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// Runs the spec's image (the process backend runs the command on the host instead).
+    pub images: bool,
+    /// Filesystem, network, user and privilege isolation: mounts, network, user, security
+    /// options, read-only root, hostname and DNS mean something.
+    pub isolation: bool,
+    /// Memory, CPU and pids limits are enforced (and an OOM kill is reported).
+    pub resource_limits: bool,
+    /// A live stdin stream (`berth run -i`); a fixed payload works everywhere.
+    pub stdin_stream: bool,
+    /// Runs commands inside a running unit.
+    pub exec: bool,
+    /// A later worker process can watch a unit an earlier one started (`Backend::attach`).
+    pub reattach: bool,
+    pub gpus: bool,
+    /// Published ports.
+    pub ports: bool,
+    /// stdout and stderr arrive apart.
+    pub separate_stderr: bool,
+    /// The stop signal is the spec's (`stop_signal`), not always SIGTERM.
+    pub signals: bool,
+    /// Healthchecks run.
+    pub healthcheck: bool,
+    /// `spec.files` are placed and the result and artifacts collected.
+    pub files: bool,
+}
+
+impl Capabilities {
+    /// Everything: the Docker backend, and the default for test doubles.
+    pub const ALL: Capabilities = Capabilities {
+        images: true,
+        isolation: true,
+        resource_limits: true,
+        stdin_stream: true,
+        exec: true,
+        reattach: true,
+        gpus: true,
+        ports: true,
+        separate_stderr: true,
+        signals: true,
+        healthcheck: true,
+        files: true,
+    };
+}
+
+/// A unit's state as the backend reports it, whatever its own words are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitState {
+    /// Made, not started.
+    Created,
+    Running,
+    /// Ended; its output and exit are still readable.
+    Exited,
+    /// Being removed, dead, or in a state berth does not know.
+    Other,
+}
+
+impl UnitState {
+    /// Started at some point: running now, or exited with its ending still there.
+    pub fn started(self) -> bool {
+        matches!(self, UnitState::Running | UnitState::Exited)
+    }
+}
+
+/// One file (or other entry) the job left in its output directory, as `collect` read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputEntry {
+    /// Path relative to the output directory, `/`-separated.
+    pub name: String,
+    pub size: u64,
+    /// A regular file; anything else (symlink, device, pipe) is never read.
+    pub regular: bool,
+    /// The content, when it fitted in the budget `collect` was given.
+    pub data: Option<Bytes>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitHandle {
@@ -117,16 +197,17 @@ pub struct ImageInfo {
 #[derive(Clone, Debug)]
 pub struct UnitInfo {
     pub handle: UnitHandle,
-    /// `created`, `running`, `exited`, `dead`, ...
-    pub state: String,
+    pub state: UnitState,
     pub job_id: Option<JobId>,
     pub attempt: Option<u32>,
     pub owner: Option<String>,
 }
 
-/// Progress of an image pull, per layer.
+/// Progress of making an attempt's image available (`Backend::prepare`), per item: a
+/// Docker layer, a registry blob, a task definition being registered. `current`/`total`
+/// are bytes when known.
 pub trait PullObserver: Send + Sync {
-    fn layer(&self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>);
+    fn progress(&self, item: &str, phase: &str, current: Option<u64>, total: Option<u64>);
     fn done(&self) {}
 }
 
@@ -134,7 +215,7 @@ pub trait PullObserver: Send + Sync {
 #[derive(Debug, Default)]
 pub struct NoProgress;
 impl PullObserver for NoProgress {
-    fn layer(&self, _: &str, _: &str, _: Option<u64>, _: Option<u64>) {}
+    fn progress(&self, _: &str, _: &str, _: Option<u64>, _: Option<u64>) {}
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -155,6 +236,12 @@ pub enum BackendError {
     Unavailable(String),
     #[error("the container is gone: {0}")]
     Gone(String),
+    /// The backend cannot do this at all (see `Capabilities`): asking again will not help.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Placing input files or reading outputs failed.
+    #[error("moving the attempt's files failed: {0}")]
+    Files(String),
     #[error("container engine error: {0}")]
     Engine(String),
 }
@@ -168,26 +255,42 @@ impl BackendError {
             BackendError::Start(_) => InfraKind::StartFailed,
             BackendError::GpuUnavailable(_) => InfraKind::GpuUnavailable,
             BackendError::Unavailable(_) => InfraKind::DaemonUnavailable,
+            BackendError::Unsupported(_) => InfraKind::CreateFailed,
+            BackendError::Files(_) => InfraKind::OutputFailed,
             BackendError::Gone(_) | BackendError::Engine(_) => InfraKind::DaemonUnavailable,
         }
+    }
+
+    /// What the caller does next: retry later (the engine may come back), or not.
+    pub fn retryable(&self) -> bool {
+        matches!(self, BackendError::Unavailable(_) | BackendError::Engine(_) | BackendError::Pull(_))
     }
 }
 
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
+    /// What this backend can do; checked against every spec at submit.
+    fn capabilities(&self) -> Capabilities;
     /// Whether the image is already present (no pull).
     async fn image_present(&self, image: &str) -> Result<bool, BackendError>;
     /// Makes the image available as the spec's pull policy says.
     async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError>;
-    /// Creates the attempt's container without starting it.
+    /// Creates the attempt's unit without starting it, with `plan.spec.files` in place in
+    /// `spec.workspace_dir` and an empty output directory at `OUTPUT_MOUNT` that any user
+    /// can write.
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError>;
     /// Attaches to the container's output (so nothing is missed), then starts it and feeds stdin.
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError>;
     /// Sends `signal` (default SIGTERM), waits up to `grace`, then kills. Stopping a stopped
     /// container succeeds.
     async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError>;
-    /// Removes the container and its anonymous volumes; removing a missing one succeeds.
+    /// What the job left in its output directory, after it ended: every entry, with the
+    /// content of regular files while their total stays within `budget` bytes. Symlinks
+    /// and other special files are listed, never read or followed.
+    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError>;
+    /// Removes the unit with everything it staged (volumes, files); removing a missing one
+    /// succeeds.
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError>;
     /// Every container of this install, in any state.
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError>;

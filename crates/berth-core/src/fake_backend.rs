@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
 
 use crate::backend::{
-    AttemptPlan, Backend, BackendError, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputStream, PullObserver,
-    Started, StdinSource, UnitHandle, UnitInfo,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
+    OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo,
 };
 use crate::spec::JobSpec;
 
@@ -24,6 +24,8 @@ pub struct Script {
     /// `None`: the container runs until `stop` is called, then exits with `exit_on_stop`.
     pub exit: Option<ExitInfo>,
     pub exit_on_stop: ExitInfo,
+    /// What `collect` hands back (not recorded as a call).
+    pub outputs: Vec<OutputEntry>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +61,10 @@ impl FakeBackend {
 impl Backend for FakeBackend {
     fn name(&self) -> &'static str {
         "fake"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
     }
 
     async fn image_present(&self, image: &str) -> Result<bool, BackendError> {
@@ -113,6 +119,10 @@ impl Backend for FakeBackend {
             let _ = tx.send(());
         }
         Ok(())
+    }
+
+    async fn collect(&self, _: &UnitHandle, _: u64) -> Result<Vec<OutputEntry>, BackendError> {
+        Ok(self.script().outputs)
     }
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {

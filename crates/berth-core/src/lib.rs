@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod backend;
+pub mod capabilities;
 pub mod clock;
 pub mod defaults;
 pub mod fake_backend;

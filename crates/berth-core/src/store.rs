@@ -1,6 +1,7 @@
-//! The `Store` seam: durable state for jobs, attempts, logs, events and the container ledger.
-//! SQLite implements it for one machine; PostgreSQL will for many. Implementations check
-//! every status change against `JobStatus::check_transition` inside the same write.
+//! The `Store` seam: durable state for jobs, attempts, outputs, logs, events and the
+//! container ledger. SQLite implements it for one machine, PostgreSQL for many.
+//! Implementations check every status change against `JobStatus::check_transition` inside
+//! the same write.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -186,6 +187,13 @@ pub struct Artifact {
     pub size: u64,
 }
 
+/// An artifact with its content, as collected after the attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactFile {
+    pub artifact: Artifact,
+    pub data: Vec<u8>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
@@ -352,14 +360,6 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<AttemptRecord>;
     async fn update_attempt(&self, id: &JobId, number: u32, update: AttemptUpdate) -> StoreResult<()>;
     async fn list_attempts(&self, id: &JobId) -> StoreResult<Vec<AttemptRecord>>;
-    async fn set_result(
-        &self,
-        id: &JobId,
-        fence: Option<&Fence>,
-        result: Option<serde_json::Value>,
-        artifacts: &[Artifact],
-    ) -> StoreResult<()>;
-    async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
     /// Removes a finished job with its logs, events and ledger rows.
     async fn delete_job(&self, id: &JobId) -> StoreResult<()>;
     /// Takes the due queued job of the request's queues (highest priority, then earliest due)
@@ -398,6 +398,24 @@ pub trait JobStore: Send + Sync {
     async fn wait_for_work(&self, max: Duration);
 }
 
+/// What jobs gave back: the result document and artifacts with their content, stored so
+/// that any node serves them, whichever worker (and backend) ran the attempt.
+#[async_trait]
+pub trait OutputStore: Send + Sync {
+    /// Records the result and the artifacts (with their bytes) of an attempt; fenced.
+    async fn set_result(
+        &self,
+        id: &JobId,
+        fence: Option<&Fence>,
+        result: Option<serde_json::Value>,
+        artifacts: &[ArtifactFile],
+    ) -> StoreResult<()>;
+    /// Every attempt's artifacts, by attempt then name (without their content).
+    async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>>;
+    /// One artifact's content; `None` if there is no such artifact.
+    async fn read_artifact(&self, id: &JobId, attempt: u32, name: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
 /// The worker registry and the per-queue limits.
 #[async_trait]
 pub trait WorkerStore: Send + Sync {
@@ -431,5 +449,5 @@ pub trait ContainerLedger: Send + Sync {
 }
 
 /// Everything a runner and the server need from durable state.
-pub trait Store: JobStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore {}
-impl<T: JobStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore> Store for T {}
+pub trait Store: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore {}
+impl<T: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore> Store for T {}

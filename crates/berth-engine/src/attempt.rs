@@ -132,17 +132,7 @@ impl Runner {
         if job.status == JobStatus::Queued {
             self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
         }
-        let output_dir = self.paths.output_dir(id, job.attempts + 1);
-        let attempt = self
-            .store
-            .start_attempt(
-                id,
-                &self.owner,
-                fence.as_ref(),
-                Some(output_dir.to_string_lossy().into_owned()),
-                self.clock.now(),
-            )
-            .await?;
+        let attempt = self.store.start_attempt(id, &self.owner, fence.as_ref(), None, self.clock.now()).await?;
         let io_now = AttemptIo { observer: io.observer.clone(), pull: io.pull.clone(), stdin: io.stdin.take() };
         let ending = self.drive(job, attempt.number, io_now, cancel).await;
         self.conclude(job, attempt.number, ending, began).await
@@ -219,7 +209,6 @@ impl Runner {
         let ending = self.supervise(job, n, &spec, (&unit, creating), io, cancel).await;
         if !ending.detached {
             self.remove(job, n, &unit).await;
-            let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
         }
         ending
     }
@@ -238,11 +227,7 @@ impl Runner {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
         };
-        let output_dir = self.paths.output_dir(&job.id, n);
-        let workspace = (!spec.files.is_empty()).then(|| self.paths.workspace_dir(&job.id, n));
-        outputs::prepare_dirs(&output_dir, workspace.as_deref(), &spec.files)
-            .map_err(|e| Ending::infra(InfraKind::OutputFailed, format!("preparing {}: {e}", output_dir.display())))?;
-        let plan = self.plan(job, n, spec, stdin, &output_dir, workspace.as_deref());
+        let plan = self.plan(job, n, spec, stdin);
         // The ledger row exists before the engine call: a crash in between leaves a trace.
         self.ledger(job, n, &plan.name, None, ContainerPhase::Planned).await;
         if cancel.is_cancelled() {
@@ -270,15 +255,7 @@ impl Runner {
         Ok((unit, creating))
     }
 
-    fn plan(
-        &self,
-        job: &JobRecord,
-        n: u32,
-        spec: &JobSpec,
-        stdin: bool,
-        output_dir: &std::path::Path,
-        workspace: Option<&std::path::Path>,
-    ) -> AttemptPlan {
+    fn plan(&self, job: &JobRecord, n: u32, spec: &JobSpec, stdin: bool) -> AttemptPlan {
         AttemptPlan {
             job_id: job.id.clone(),
             attempt: n,
@@ -291,8 +268,6 @@ impl Runner {
                 ("BERTH_ATTEMPT".to_string(), n.to_string()),
                 ("BERTH_OUTPUT_DIR".to_string(), OUTPUT_MOUNT.to_string()),
             ]),
-            output_dir: Some(output_dir.to_string_lossy().into_owned()),
-            workspace_dir: workspace.map(|w| w.to_string_lossy().into_owned()),
             stdin,
         }
     }
@@ -387,7 +362,7 @@ impl Runner {
     async fn finish(&self, job: &JobRecord, n: u32, spec: &JobSpec, unit: &UnitHandle, done: Supervised) -> Ending {
         let logs = drain(done.pump, done.stop_pump).await;
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Finished).await;
-        self.collect(job, n, spec).await;
+        self.collect(job, n, spec, unit).await;
         let ending = match (done.stop_reason, &done.exit) {
             (Some(reason), Ok(e)) => Ending::new(reason, Some(e.code)),
             (Some(reason), Err(_)) => Ending::new(reason, None),
@@ -411,11 +386,17 @@ impl Runner {
         Ok(LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next))
     }
 
-    async fn collect(&self, job: &JobRecord, n: u32, spec: &JobSpec) {
-        let dir = self.paths.output_dir(&job.id, n);
-        let limits = spec.output.clone();
-        let collected =
-            tokio::task::spawn_blocking(move || outputs::collect(&dir, n, &limits)).await.unwrap_or_default();
+    /// Reads what the job left through the backend and stores the result and artifacts
+    /// (with their bytes) so that any node serves them.
+    pub(crate) async fn collect(&self, job: &JobRecord, n: u32, spec: &JobSpec, unit: &UnitHandle) {
+        let limits = &spec.output;
+        let collected = match self.backend.collect(unit, outputs::budget(limits)).await {
+            Ok(entries) => outputs::select(entries, n, limits),
+            Err(e) => {
+                let message = format!("the job's outputs could not be read: {e}");
+                outputs::Collected { warnings: vec![message], ..outputs::Collected::default() }
+            }
+        };
         for w in &collected.warnings {
             self.event(job, "warning", serde_json::json!({"message": w})).await;
         }

@@ -165,16 +165,29 @@ async fn a_local_job_retries_in_process_until_its_attempts_are_spent() {
 }
 
 #[tokio::test]
-async fn retention_deletes_old_finished_jobs_and_the_sweep_their_orphaned_dirs() {
-    let f = fixture(Script { exit: Some(ExitInfo::default()), ..Script::default() }).await;
+async fn retention_deletes_old_finished_jobs_with_their_outputs() {
+    let file = |name: &str, data: &[u8]| berth_core::backend::OutputEntry {
+        name: name.into(),
+        size: data.len() as u64,
+        regular: true,
+        data: Some(data.to_vec().into()),
+    };
+    let outputs = vec![file("result.json", b"[1]"), file("a.txt", b"x")];
+    let f = fixture(Script { exit: Some(ExitInfo::default()), outputs, ..Script::default() }).await;
     let old = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
     let kept = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
-    assert!(f.runner.paths.job_dir(&old.id).exists());
+    assert_eq!(kept.result, Some(serde_json::json!([1])));
+    assert_eq!(f.runner.artifact(&old, "a.txt").await.unwrap().1, b"x", "stored with the job, not on a disk");
+    // Directories of jobs from before outputs lived in the store go with their job.
+    std::fs::create_dir_all(f.runner.paths.job_dir(&old.id)).unwrap();
     let cutoff = berth_core::clock::Timestamp(kept.finished_at.unwrap().0);
     assert_eq!(f.runner.prune(cutoff).await.unwrap(), 1);
+    assert!(f.runner.store.get_job(&old.id).await.is_err());
+    assert!(f.runner.store.read_artifact(&old.id, 1, "a.txt").await.unwrap().is_none(), "artifacts go too");
     assert!(!f.runner.paths.job_dir(&old.id).exists());
-    assert!(f.runner.paths.job_dir(&kept.id).exists());
-    // A job deleted by another process leaves its directory for the sweep.
+    assert_eq!(f.runner.artifact(&kept, "a.txt").await.unwrap().1, b"x");
+    // A job deleted by another process leaves its (legacy) directory for the sweep.
+    std::fs::create_dir_all(f.runner.paths.job_dir(&kept.id)).unwrap();
     f.runner.store.delete_job(&kept.id).await.unwrap();
     assert_eq!(f.runner.sweep_dirs().await.unwrap(), 1);
     assert!(!f.runner.paths.job_dir(&kept.id).exists());

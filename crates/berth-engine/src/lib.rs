@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod cancel;
+pub mod ops;
 pub mod outputs;
 pub mod owner;
 pub mod paths;

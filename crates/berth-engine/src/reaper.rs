@@ -50,14 +50,22 @@ impl Worker {
             ..JobFilter::default()
         };
         let Ok(jobs) = self.runner.store.list_jobs(&mine).await else { return };
-        let units = self.runner.backend.list_units(&self.runner.install_id).await.unwrap_or_default();
+        // Without the engine's list nothing can be told apart: leave the jobs to their leases
+        // (the reaper takes them over at expiry) rather than give up jobs that still run.
+        let units = match self.runner.backend.list_units(&self.runner.install_id).await {
+            Ok(units) => units,
+            Err(e) => {
+                tracing::warn!("not recovering this worker's previous jobs now: the backend does not answer ({e})");
+                return;
+            }
+        };
         let now = self.runner.clock.now();
         for job in jobs {
             let live = job.lease.as_ref().is_some_and(|l| l.expires_at > now) && job.status == JobStatus::Running;
             let unit = units.iter().find(|u| {
                 // An exited container is reattached too: its output and exit code are still
                 // there, so the attempt ends with the truth instead of `worker_lost`.
-                let started = matches!(u.state.as_str(), "running" | "exited");
+                let started = u.state.started();
                 u.job_id.as_ref() == Some(&job.id) && u.attempt == Some(job.attempts) && started
             });
             match unit {
@@ -101,9 +109,18 @@ impl Worker {
         let Some(fence) = job.lease.as_ref().map(|l| l.fence()) else { return };
         let now = self.runner.clock.now();
         if job.attempts > 0 {
-            let update =
-                AttemptUpdate { finished_at: Some(now), reason: Some(Reason::WorkerLost), ..Default::default() };
-            let _ = self.runner.store.update_attempt(&job.id, job.attempts, update).await;
+            let update = AttemptUpdate {
+                fence: Some(fence.clone()),
+                finished_at: Some(now),
+                reason: Some(Reason::WorkerLost),
+                ..Default::default()
+            };
+            // Fenced by the lease just taken over: if another node took it meanwhile, this
+            // node must not touch the job at all.
+            if let Err(e) = self.runner.store.update_attempt(&job.id, job.attempts, update).await {
+                tracing::info!(job = %job.id, "not reaped: {e}");
+                return;
+            }
         }
         let written = match self.runner.decide(&job.id, Reason::WorkerLost).await {
             Ok(Decision::Retry { run_at }) => {

@@ -47,7 +47,6 @@ impl Runner {
         };
         if !ending.is_detached() {
             self.remove(job, n, unit).await;
-            let _ = std::fs::remove_dir_all(self.paths.workspace_dir(&job.id, n));
         }
         Ok(self.conclude(job, n, ending, began).await?.0)
     }

@@ -1,8 +1,10 @@
-//! Accepting a job: validate the spec, check it against the policy, make sure a `never`-pull
-//! image exists, and only then record the job. Bad input changes nothing.
+//! Accepting a job: validate the spec, check it against the policy and the backend's
+//! capabilities, make sure a `never`-pull image exists, and only then record the job. Bad
+//! input changes nothing.
 
 use berth_core::JobSpec;
 use berth_core::backend::BackendError;
+use berth_core::capabilities;
 use berth_core::ids::JobId;
 use berth_core::spec::PullPolicy;
 use berth_core::spec_load::{FieldError, SpecErrors};
@@ -26,7 +28,7 @@ pub enum SubmitError {
 impl Runner {
     /// Accepts a job that this process runs itself (`berth run` without a server).
     pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
-        self.check(&spec).await?;
+        self.check_spec(&spec, false).await?;
         let job = NewJob::new(JobId::generate(), spec, Some(self.owner.clone()), self.clock.now());
         Ok(self.store.create_job(job).await?)
     }
@@ -40,7 +42,7 @@ impl Runner {
         tenant: &str,
         idempotency: Option<Idempotency>,
     ) -> Result<(JobRecord, bool), SubmitError> {
-        self.check(&spec).await?;
+        self.check_spec(&spec, false).await?;
         let id = JobId::generate();
         let mut job = NewJob::new(id.clone(), spec, None, self.clock.now());
         job.tenant = tenant.to_string();
@@ -50,9 +52,11 @@ impl Runner {
         Ok((stored, created))
     }
 
-    async fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {
+    /// Whether `spec` can run here; `live_stdin` is a stdin stream (`berth run -i`).
+    pub async fn check_spec(&self, spec: &JobSpec, live_stdin: bool) -> Result<(), SubmitError> {
         validate(spec)?;
         self.policy.check(spec).map_err(SubmitError::Denied)?;
+        capabilities::check(&self.backend.capabilities(), self.backend.name(), spec, live_stdin)?;
         if spec.pull == PullPolicy::Never && !self.backend.image_present(&spec.image).await? {
             return Err(BackendError::ImageNotFound(spec.image.clone()).into());
         }

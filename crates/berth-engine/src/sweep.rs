@@ -57,7 +57,17 @@ impl Runner {
     async fn sweep_unit(&self, unit: UnitInfo, dry_run: bool, report: &mut SweepReport) {
         let owner = unit.owner.as_deref().map_or(Liveness::Dead, liveness);
         let job = match &unit.job_id {
-            Some(id) => self.store.get_job(id).await.ok(),
+            Some(id) => match self.store.get_job(id).await {
+                Ok(job) => Some(job),
+                Err(StoreError::NotFound(_)) => None,
+                // The store did not answer: nothing is known about the job, so its
+                // container is left alone (a live job must not die of a pool timeout).
+                Err(e) => {
+                    report.errors.push(format!("{} left alone: the store failed ({e})", unit.handle.name));
+                    report.kept += 1;
+                    return;
+                }
+            },
             None => None,
         };
         let finished = job.as_ref().is_some_and(|j| j.status.is_terminal());

@@ -71,6 +71,15 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// A 5xx: the cause is logged with its whole chain under a fresh error id; the body says
+    /// only what failed, what to do, and that id (never raw store or engine text).
+    pub fn internal(status: StatusCode, code: &str, what: &str, cause: &dyn std::error::Error) -> ApiError {
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::error!(error_id = %id, code, "{what}: {}", chain(cause));
+        let message = format!("{what}; retry later, or give the operator error id {id} (it is in the server log)");
+        ApiError::new(status, code, message)
+    }
+
     pub fn invalid_spec(errors: Vec<FieldError>) -> ApiError {
         let message = match errors.as_slice() {
             [one] => one.to_string(),
@@ -99,9 +108,14 @@ impl From<StoreError> for ApiError {
                 ApiError::conflict(e.to_string())
             }
             StoreError::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+                ApiError::internal(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable", &e)
             }
-            StoreError::Corrupt(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt", e.to_string()),
+            StoreError::Corrupt(_) => ApiError::internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_corrupt",
+                "a stored record is unreadable",
+                &e,
+            ),
         }
     }
 }
@@ -113,7 +127,27 @@ impl From<BackendError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "image_not_found", e.to_string()).field("image")
             }
             BackendError::Gone(_) => ApiError::conflict(format!("the job's container is gone: {e}")),
-            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable", e.to_string()),
+            BackendError::Unsupported(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_by_backend", e.to_string())
+            }
+            _ => ApiError::internal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "backend_unavailable",
+                "the container backend failed",
+                &e,
+            ),
+        }
+    }
+}
+
+impl From<berth_engine::ops::OpError> for ApiError {
+    fn from(e: berth_engine::ops::OpError) -> ApiError {
+        use berth_engine::ops::OpError;
+        match e {
+            OpError::NotFound(m) => ApiError::not_found(m),
+            OpError::Conflict(m) => ApiError::conflict(m),
+            OpError::Store(s) => s.into(),
+            OpError::Backend(b) => b.into(),
         }
     }
 }
@@ -129,4 +163,16 @@ impl From<SubmitError> for ApiError {
             SubmitError::Store(s) => s.into(),
         }
     }
+}
+
+/// An error and its sources, outermost first: `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }

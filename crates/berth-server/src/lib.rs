@@ -73,8 +73,14 @@ async fn not_found() -> error::ApiError {
     error::ApiError::not_found("no such route: see /v1/openapi.json or /docs")
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!("a request handler panicked: {text}");
     let e = error::ApiError::new(
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

@@ -20,8 +20,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 2] =
-    [include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_deadlines.sql")];
+const MIGRATIONS: [&str; 3] = [
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_deadlines.sql"),
+    include_str!("../migrations/0003_artifact_data.sql"),
+];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
 /// Serializes migrations across processes starting at once.
@@ -86,6 +89,17 @@ impl PgStore {
     /// PostgreSQL handles concurrent writers itself: there is no in-process lock to hold
     /// (the shared trait implementations take one on SQLite).
     pub(crate) async fn writer(&self) {}
+
+    /// The dialect hook of the shared writes: a transaction with the job read and its row
+    /// locked (`FOR UPDATE`) in it.
+    pub(crate) async fn write_job(
+        &self,
+        id: &berth_core::ids::JobId,
+    ) -> StoreResult<(sqlx::Transaction<'static, sqlx::Postgres>, berth_core::store::JobRecord)> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let job = lease::read_job(&mut tx, id).await?;
+        Ok((tx, job))
+    }
 }
 
 fn bad_url(url: &str, e: sqlx::Error) -> StoreError {
@@ -163,11 +177,13 @@ async fn ensure_install_id(pool: &PgPool) -> StoreResult<String> {
     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
 
-// Tenants, tokens, audit, deliveries, the container ledger and the worker registry: the
+// Tenants, tokens, audit, deliveries, the container ledger, the worker registry, results
+// and artifacts: the
 // same SQL on both databases, written once in berth-store-sql.
 berth_store_sql::impl_access_store!(PgStore);
 berth_store_sql::impl_container_ledger!(PgStore);
 berth_store_sql::impl_worker_store!(PgStore);
+berth_store_sql::impl_output_store!(PgStore);
 
 #[cfg(test)]
 mod tests;

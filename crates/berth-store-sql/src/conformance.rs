@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -476,4 +476,26 @@ pub async fn a_reaper_takes_an_expired_lease_over_before_cleaning_up(s: &dyn Sto
     // The old holder is fenced off, and a second reaper with the old view gets nothing.
     assert!(matches!(s.renew_lease(&j.id, &old, Timestamp(50_000)).await, Err(StoreError::Fenced(_))));
     assert!(matches!(s.take_over(&j.id, &expired, "other", Timestamp(1)).await, Err(StoreError::Fenced(_))));
+}
+
+pub async fn results_and_artifacts_keep_their_bytes_until_the_job_goes(s: &dyn Store) {
+    let job = new_job(s).await;
+    let file = |attempt, name: &str, data: &[u8]| ArtifactFile {
+        artifact: Artifact { attempt, name: name.into(), size: data.len() as u64 },
+        data: data.to_vec(),
+    };
+    let binary = [0u8, 255, 10, 13, 0];
+    let first = [file(1, "out/a.bin", &binary), file(1, "b.txt", b"one")];
+    s.set_result(&job.id, None, Some(serde_json::json!({"n": 1})), &first).await.unwrap();
+    s.set_result(&job.id, None, Some(serde_json::json!({"n": 2})), &[file(2, "b.txt", b"two")]).await.unwrap();
+    assert_eq!(s.get_job(&job.id).await.unwrap().result, Some(serde_json::json!({"n": 2})));
+    let listed: Vec<(u32, String, u64)> =
+        s.list_artifacts(&job.id).await.unwrap().into_iter().map(|a| (a.attempt, a.name, a.size)).collect();
+    assert_eq!(listed, [(1, "b.txt".into(), 3), (1, "out/a.bin".into(), 5), (2, "b.txt".into(), 3)]);
+    assert_eq!(s.read_artifact(&job.id, 1, "out/a.bin").await.unwrap().as_deref(), Some(&binary[..]));
+    assert_eq!(s.read_artifact(&job.id, 2, "b.txt").await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(s.read_artifact(&job.id, 3, "b.txt").await.unwrap(), None);
+    s.set_status(&job.id, StatusChange::end(Reason::WorkerLost, None, Timestamp(9))).await.unwrap();
+    s.delete_job(&job.id).await.unwrap();
+    assert_eq!(s.read_artifact(&job.id, 1, "out/a.bin").await.unwrap(), None, "deleted with the job");
 }

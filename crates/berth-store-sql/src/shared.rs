@@ -293,3 +293,78 @@ macro_rules! impl_worker_store {
         };
     };
 }
+
+/// `OutputStore`: results and artifacts with their bytes (a BLOB or BYTEA column), so any
+/// node serves them. Needs `write_job(id)`: a write transaction with the job read (and on
+/// PostgreSQL locked) inside it.
+#[macro_export]
+macro_rules! impl_output_store {
+    ($store:ty) => {
+        const _: () = {
+            use ::async_trait::async_trait;
+            use ::berth_core::ids::JobId;
+            use ::berth_core::store::{Artifact, ArtifactFile, Fence, OutputStore, StoreResult};
+            use $crate as rows;
+            use $crate::db_err;
+
+            #[async_trait]
+            impl OutputStore for $store {
+                async fn set_result(
+                    &self,
+                    id: &JobId,
+                    fence: Option<&Fence>,
+                    result: Option<serde_json::Value>,
+                    artifacts: &[ArtifactFile],
+                ) -> StoreResult<()> {
+                    let (mut tx, job) = self.write_job(id).await?;
+                    $crate::check_fence(&job, fence)?;
+                    let result = result.as_ref().map($crate::to_json).transpose()?;
+                    sqlx::query("UPDATE jobs SET result = $2 WHERE id = $1")
+                        .bind(id.as_str())
+                        .bind(&result)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    for f in artifacts {
+                        let a = &f.artifact;
+                        sqlx::query(
+                            "INSERT INTO artifacts (job_id, attempt, name, size, data) VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (job_id, attempt, name) DO UPDATE SET size = excluded.size, data = excluded.data",
+                        )
+                        .bind(id.as_str())
+                        .bind(i64::from(a.attempt))
+                        .bind(&a.name)
+                        .bind(a.size as i64)
+                        .bind(&f.data)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    tx.commit().await.map_err(db_err)
+                }
+
+                async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>> {
+                    let found =
+                        sqlx::query("SELECT attempt, name, size FROM artifacts WHERE job_id = $1 ORDER BY attempt, name")
+                            .bind(id.as_str())
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                    found.iter().map(rows::artifact).collect()
+                }
+
+                async fn read_artifact(&self, id: &JobId, attempt: u32, name: &str) -> StoreResult<Option<Vec<u8>>> {
+                    let found: Option<Option<Vec<u8>>> =
+                        sqlx::query_scalar("SELECT data FROM artifacts WHERE job_id = $1 AND attempt = $2 AND name = $3")
+                            .bind(id.as_str())
+                            .bind(i64::from(attempt))
+                            .bind(name)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                    Ok(found.flatten())
+                }
+            }
+        };
+    };
+}

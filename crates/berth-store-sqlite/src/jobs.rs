@@ -7,8 +7,8 @@ use berth_core::clock::Timestamp;
 use berth_core::ids::{JobId, check_prefix};
 use berth_core::status::Reason;
 use berth_core::store::{
-    Artifact, AttemptRecord, AttemptUpdate, ClaimRequest, Fence, JobCount, JobFilter, JobRecord, JobStore, NewJob,
-    StatusChange, StoreError, StoreResult,
+    AttemptRecord, AttemptUpdate, ClaimRequest, Fence, JobCount, JobFilter, JobRecord, JobStore, NewJob, StatusChange,
+    StoreError, StoreResult,
 };
 use sqlx::AssertSqlSafe;
 
@@ -175,47 +175,6 @@ impl JobStore for SqliteStore {
             .await
             .map_err(db_err)?;
         found.iter().map(rows::attempt).collect()
-    }
-
-    async fn set_result(
-        &self,
-        id: &JobId,
-        fence: Option<&Fence>,
-        result: Option<serde_json::Value>,
-        artifacts: &[Artifact],
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        check_fence(&mut tx, id, fence).await?;
-        let result = result.as_ref().map(to_json).transpose()?;
-        sqlx::query("UPDATE jobs SET result = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(&result)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        for a in artifacts {
-            sqlx::query(
-                "INSERT INTO artifacts (job_id, attempt, name, size) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (job_id, attempt, name) DO UPDATE SET size = excluded.size",
-            )
-            .bind(id.as_str())
-            .bind(i64::from(a.attempt))
-            .bind(&a.name)
-            .bind(a.size as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
-    }
-
-    async fn list_artifacts(&self, id: &JobId) -> StoreResult<Vec<Artifact>> {
-        let found = sqlx::query("SELECT attempt, name, size FROM artifacts WHERE job_id = $1 ORDER BY attempt, name")
-            .bind(id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        found.iter().map(rows::artifact).collect()
     }
 
     async fn delete_job(&self, id: &JobId) -> StoreResult<()> {

@@ -24,11 +24,12 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
     include_str!("../migrations/0004_deadlines.sql"),
+    include_str!("../migrations/0005_artifact_data.sql"),
 ];
 
 #[derive(Clone, Debug)]
@@ -100,6 +101,16 @@ impl SqliteStore {
         Ok(WriteTx { tx, _writer: writer })
     }
 
+    /// The dialect hook of the shared writes: a write transaction with the job as read in it.
+    pub(crate) async fn write_job(
+        &self,
+        id: &berth_core::ids::JobId,
+    ) -> StoreResult<(WriteTx, berth_core::store::JobRecord)> {
+        let mut tx = self.write().await?;
+        let job = lease::read_job(&mut tx, id).await?;
+        Ok((tx, job))
+    }
+
     /// The writer lock, for single-statement writes outside `write()`.
     pub(crate) async fn writer(&self) -> OwnedMutexGuard<()> {
         self.writer.clone().lock_owned().await
@@ -154,11 +165,13 @@ async fn ensure_install_id(pool: &SqlitePool) -> StoreResult<String> {
     sqlx::query_scalar("SELECT value FROM meta WHERE key = 'install_id'").fetch_one(pool).await.map_err(db_err)
 }
 
-// Tenants, tokens, audit, deliveries, the container ledger and the worker registry: the
+// Tenants, tokens, audit, deliveries, the container ledger, the worker registry, results
+// and artifacts: the
 // same SQL on both databases, written once in berth-store-sql.
 berth_store_sql::impl_access_store!(SqliteStore);
 berth_store_sql::impl_container_ledger!(SqliteStore);
 berth_store_sql::impl_worker_store!(SqliteStore);
+berth_store_sql::impl_output_store!(SqliteStore);
 
 #[cfg(test)]
 mod tests;

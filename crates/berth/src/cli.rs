@@ -20,6 +20,11 @@ pub struct Cli {
     /// API token for --server (from `berth token create`)
     #[arg(long, global = true, env = "BERTH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The store: a PostgreSQL URL (postgres://user:pass@host/db) shared by many nodes
+    /// [default: the embedded SQLite store in the data dir]. Every command that reads or
+    /// writes jobs, tokens, tenants, queues or workers uses it
+    #[arg(long, global = true, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
+    pub store: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,6 +51,8 @@ pub enum Command {
     Retry(IdArgs),
     /// Run a command in a running job's container
     Exec(ExecArgs),
+    /// Copy an artifact a job left in $BERTH_OUTPUT_DIR out: `berth cp JOB:reports/r.txt .`
+    Cp(CpArgs),
     /// Serve the HTTP API, run queued jobs on local workers, deliver webhooks
     Server(ServerArgs),
     /// Run queued jobs from a shared store (PostgreSQL) on this machine's engine, no API
@@ -55,12 +62,20 @@ pub enum Command {
     /// Limit how many jobs of a queue run at once, across all workers
     #[command(subcommand)]
     Queue(QueueCommand),
-    /// Manage API tokens (on the server's machine, against its data dir)
+    /// Manage API tokens, in the server's store (--store, or the data dir's embedded store)
     #[command(subcommand)]
     Token(TokenCommand),
     /// Show or limit a tenant
     #[command(subcommand)]
     Tenant(TenantCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// JOB:NAME, NAME as `berth inspect` lists it under artifacts
+    pub source: String,
+    /// A file, a directory (the artifact keeps its file name), or - for stdout
+    pub dest: String,
 }
 
 #[derive(Debug, Args)]
@@ -101,10 +116,6 @@ pub struct WorkerArgs {
 /// What `server` and `worker` share: where the store is and how this node claims work.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
-    /// The store: a PostgreSQL URL (postgres://user:pass@host/db) shared by many nodes, or
-    /// the embedded SQLite store in the data dir when unset
-    #[arg(long, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
-    pub store: Option<String>,
     /// What runs attempts: containers on the local Docker engine, or plain processes
     /// (no isolation at all: trusted commands on hosts without an engine)
     #[arg(long, value_enum, default_value = "docker")]
@@ -136,8 +147,6 @@ pub struct NodeArgs {
 pub struct WorkersArgs {
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,21 +158,9 @@ pub enum QueueCommand {
         max_running: Option<u32>,
         #[arg(long, conflicts_with = "max_running")]
         unlimited: bool,
-        #[command(flatten)]
-        store: StoreArg,
     },
     /// Show the queues' running limits
-    Limits {
-        #[command(flatten)]
-        store: StoreArg,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct StoreArg {
-    /// A PostgreSQL URL; the embedded store when unset
-    #[arg(long, env = "BERTH_STORE", value_name = "URL", hide_env_values = true)]
-    pub store: Option<String>,
+    Limits,
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,8 +253,6 @@ pub struct GcArgs {
     /// Also delete finished jobs (with logs and outputs) that ended longer ago than this, e.g. 30d
     #[arg(long, value_name = "DURATION")]
     pub older_than: Option<String>,
-    #[command(flatten)]
-    pub store: StoreArg,
 }
 
 #[derive(Debug, Default, Args)]

@@ -107,6 +107,24 @@ impl Client {
         self.json(self.request(Method::POST, &format!("/v1/jobs/{id}/exec")).json(&body)).await
     }
 
+    /// An artifact's bytes (`name` may hold `/`: it travels as one encoded path segment).
+    pub async fn artifact(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+        let mut url = reqwest::Url::parse(&self.base)?;
+        url.path_segments_mut().map_err(|_| anyhow::anyhow!("--server must be a base URL"))?.extend([
+            "v1",
+            "jobs",
+            id,
+            "artifacts",
+            name,
+        ]);
+        let r = self.http.get(url);
+        let r = match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
+        Ok(self.send(r).await?.bytes().await?.to_vec())
+    }
+
     pub async fn logs_text(&self, id: &str) -> anyhow::Result<Vec<u8>> {
         Ok(self.send(self.request(Method::GET, &format!("/v1/jobs/{id}/logs"))).await?.bytes().await?.to_vec())
     }

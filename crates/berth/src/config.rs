@@ -16,6 +16,8 @@ use crate::cli::Cli;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL; `--store`/`BERTH_STORE` win over it.
+    store: Option<String>,
     #[serde(default)]
     defaults: Defaults,
     #[serde(default)]
@@ -29,6 +31,12 @@ pub struct Config {
     pub policy: Policy,
     pub server: Option<String>,
     pub token: Option<String>,
+    /// The shared store's URL; `None` for the embedded store in `data_dir`.
+    pub store: Option<String>,
+    /// Whether the Docker engine shares this host's filesystem (bind-mounted staging
+    /// directories) or gets files through its archive API: `BERTH_DOCKER_TRANSFER=bind|archive`,
+    /// else bind for the local socket and archive for any other `DOCKER_HOST`.
+    pub docker_archive: bool,
 }
 
 pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
@@ -51,7 +59,18 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         policy: file.policy,
         server: cli.server.clone(),
         token: cli.token.clone(),
+        store: cli.store.clone().or(file.store).filter(|s| !s.is_empty()),
+        docker_archive: docker_archive()?,
     })
+}
+
+fn docker_archive() -> anyhow::Result<bool> {
+    match env_var("BERTH_DOCKER_TRANSFER").as_deref() {
+        Some("archive") => Ok(true),
+        Some("bind") => Ok(false),
+        Some("") | None => Ok(env_var("DOCKER_HOST").is_some_and(|h| !h.is_empty() && !h.starts_with("unix://"))),
+        Some(other) => anyhow::bail!("BERTH_DOCKER_TRANSFER: `{other}` is not `bind` or `archive`"),
+    }
 }
 
 fn read(path: &Path) -> anyhow::Result<FileConfig> {

@@ -68,6 +68,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Token(c) => commands::token::token(&config, c).await,
         Command::Tenant(c) => commands::token::tenant(&config, c).await,
         Command::Cancel(args) => commands::cancel::run(&config, args).await,
+        Command::Cp(args) => commands::cp::run(&config, args).await,
         Command::Retry(_) | Command::Exec(_) => anyhow::bail!(
             "retry and exec need a berth server (--server/BERTH_SERVER): in the embedded mode a job runs inside its own `berth run`"
         ),

@@ -82,7 +82,7 @@ impl PullBars {
 }
 
 impl PullObserver for PullBars {
-    fn layer(&self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>) {
+    fn progress(&self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>) {
         if layer.is_empty() {
             return;
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_backend_docker::DockerBackend;
+use berth_backend_docker::{DockerBackend, Transfer};
 use berth_backend_process::ProcessBackend;
 use berth_core::backend::{Backend, BackendError};
 use berth_core::clock::SystemClock;
@@ -31,13 +31,10 @@ impl Local {
     }
 }
 
+/// The configured store (`--store`/`BERTH_STORE`/`store` in the config file, else the
+/// embedded one in the data dir), with a Docker runner.
 pub async fn open(config: &Config) -> anyhow::Result<Local> {
-    open_store(config, None).await
-}
-
-/// Like `open`, on the PostgreSQL store at `url` when one is given.
-pub async fn open_store(config: &Config, url: Option<&str>) -> anyhow::Result<Local> {
-    open_node(config, url, BackendKind::Docker).await
+    open_node(config, BackendKind::Docker).await
 }
 
 /// Which backend runs attempts.
@@ -49,11 +46,11 @@ pub enum BackendKind {
     Process,
 }
 
-/// Like `open_store`, with the attempts run by `backend`.
-pub async fn open_node(config: &Config, url: Option<&str>, backend: BackendKind) -> anyhow::Result<Local> {
+/// Like `open`, with the attempts run by `backend`.
+pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = match url {
+    let store: Arc<dyn Store> = match config.store.as_deref() {
         Some(url) => Arc::new(PgStore::open(url).await.context("opening the PostgreSQL store (--store/BERTH_STORE)")?),
         None => {
             let db = paths.database();
@@ -63,9 +60,13 @@ pub async fn open_node(config: &Config, url: Option<&str>, backend: BackendKind)
     };
     let install_id = store.install_id().await?;
     tracing::debug!("store open");
+    let staging = config.data_dir.join("staging");
     let backend: Result<Arc<dyn Backend>, BackendError> = match backend {
-        BackendKind::Docker => DockerBackend::connect().await.map(|b| Arc::new(b) as Arc<dyn Backend>),
-        BackendKind::Process => Ok(Arc::new(ProcessBackend::new())),
+        BackendKind::Docker => {
+            let transfer = if config.docker_archive { Transfer::Archive } else { Transfer::Bind(staging) };
+            DockerBackend::connect(transfer).await.map(|b| Arc::new(b) as Arc<dyn Backend>)
+        }
+        BackendKind::Process => Ok(Arc::new(ProcessBackend::new(staging))),
     };
     let runner = backend.map(|backend| Runner {
         store: store.clone(),

@@ -74,6 +74,33 @@ fn env_workdir_user_and_input_files_reach_the_container() {
     t.assert_no_containers();
 }
 
+/// With the archive API (what a remote `DOCKER_HOST` gets), input files go in and outputs
+/// come out without any host directory, for a non-root job on a read-only root filesystem.
+#[test]
+fn files_and_outputs_travel_through_the_archive_api_when_the_engine_is_not_local() {
+    let t = TestEnv::new();
+    let spec = t.write(
+        "files.yaml",
+        r#"image: berth-test/busybox:latest
+command: [sh, -c, 'cat /workspace/conf/in.txt; id -u; echo "{\"ok\": true}" > $BERTH_OUTPUT_DIR/result.json; mkdir -p $BERTH_OUTPUT_DIR/d && printf abc > $BERTH_OUTPUT_DIR/d/art.bin']
+user: "1000:1000"
+read_only: true
+files:
+  - {path: conf/in.txt, content: "from the archive\n"}
+"#,
+    );
+    let out =
+        t.command(&["run", "-f", spec.to_str().unwrap()]).env("BERTH_DOCKER_TRANSFER", "archive").output().unwrap();
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "from the archive\n1000\n"), "{}", stderr(&out));
+    let job = t.only_job();
+    assert_eq!(job["result"], serde_json::json!({"ok": true}));
+    assert_eq!(job["artifacts"], serde_json::json!([{"attempt": 1, "name": "d/art.bin", "size": 3}]));
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(stdout(&t.berth(&["cp", &format!("{id}:d/art.bin"), "-"])), "abc");
+    assert!(!t.data_dir().join("staging").exists(), "no host directory was used");
+    t.assert_no_containers();
+}
+
 #[test]
 fn secure_defaults_are_in_force_inside_the_container() {
     let t = TestEnv::new();
@@ -236,8 +263,18 @@ mkdir -p "$BERTH_OUTPUT_DIR/reports" && echo report > "$BERTH_OUTPUT_DIR/reports
     let progress: Vec<_> = job["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "progress").collect();
     assert_eq!(progress.len(), 1);
     assert_eq!(progress[0]["data"]["message"], "halfway");
-    let dir = job["output_dir"].as_str().unwrap();
-    assert_eq!(std::fs::read_to_string(format!("{dir}/reports/r.txt")).unwrap(), "report\n");
+    // The bytes live in the store, not in a directory of the container's.
+    assert!(job.get("output_dir").is_none(), "{job}");
+    let id = job["id"].as_str().unwrap();
+    let cp = t.berth(&["cp", &format!("{}:reports/r.txt", &id[..8]), "-"]);
+    assert_eq!((code(&cp), stdout(&cp).as_str()), (0, "report\n"), "{}", stderr(&cp));
+    let dest = t.dir.path().join("copied");
+    std::fs::create_dir(&dest).unwrap();
+    assert_eq!(code(&t.berth(&["cp", &format!("{id}:reports/r.txt"), dest.to_str().unwrap()])), 0);
+    assert_eq!(std::fs::read_to_string(dest.join("r.txt")).unwrap(), "report\n");
+    let missing = t.berth(&["cp", &format!("{id}:nope"), "-"]);
+    assert_eq!(code(&missing), 125);
+    assert!(stderr(&missing).contains("has no artifact `nope`"), "{}", stderr(&missing));
     t.assert_no_containers();
 }
 
@@ -291,13 +328,13 @@ fn rm_removes_finished_jobs_with_their_outputs() {
     let out = t.berth(&["run", IMAGE, "sh", "-c", "echo x > $BERTH_OUTPUT_DIR/a"]);
     assert_eq!(code(&out), 0);
     let job = t.only_job();
-    let dir = job["output_dir"].as_str().unwrap().to_string();
-    assert!(std::path::Path::new(&dir).exists());
     let id = job["id"].as_str().unwrap();
+    assert_eq!(stdout(&t.berth(&["cp", &format!("{id}:a"), "-"])), "x\n");
     let rm = t.berth(&["rm", &id[..10]]);
     assert_eq!(stdout(&rm).trim(), id);
     assert!(t.job_ids().is_empty());
-    assert!(!std::path::Path::new(&dir).exists());
+    let staging = t.data_dir().join("staging");
+    assert!(std::fs::read_dir(&staging).map_or(true, |mut d| d.next().is_none()), "staging dirs are gone");
     let again = t.berth(&["rm", &id[..10]]);
     assert_eq!(code(&again), 1);
     assert!(stderr(&again).contains("no job matches"), "{}", stderr(&again));

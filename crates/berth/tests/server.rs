@@ -464,3 +464,51 @@ fn berth_run_resumes_its_log_stream_when_the_connection_drops() {
     s.stop();
     s.env.assert_no_containers();
 }
+
+/// A fresh schema in the test database (`BERTH_TEST_PG`), as a store URL that uses it.
+fn fresh_pg_store() -> String {
+    let base = util::setup_var("BERTH_TEST_PG");
+    let schema = format!("e2e_{}", std::process::id()) + &format!("_{}", Instant::now().elapsed().as_nanos());
+    let out = Command::new("psql").args([&base, "-qc", &format!("CREATE SCHEMA {schema}")]).output().unwrap();
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{base}?options=-csearch_path%3D{schema}")
+}
+
+/// The README's "Many machines" section, literally: BERTH_STORE exported, a token created
+/// against PostgreSQL, an API-only server and a worker on it (another node: its own data
+/// dir), a job submitted with the token, and its result and artifact served by the server.
+#[test]
+fn the_readme_postgresql_section_works_as_written() {
+    let mut env = TestEnv::new();
+    env.store = Some(fresh_pg_store());
+    let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
+    assert!(token.starts_with("berth_"), "{token}");
+    let (server, url) = spawn_server(&env, &["--workers", "0"]);
+    let other_node = tempfile::tempdir().unwrap();
+    let mut worker = env.command(&["worker", "--slots", "2", "--queue", "default"]);
+    worker.env("BERTH_DATA_DIR", other_node.path());
+    let worker = worker.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let mut worker = worker.stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut s = Server { env, child: server, url, token };
+    let script =
+        "echo hello from postgres; echo '[7]' > $BERTH_OUTPUT_DIR/result.json; printf bytes > $BERTH_OUTPUT_DIR/a.bin";
+    let out = s.berth(&["run", IMAGE, "sh", "-c", script]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "hello from postgres\n"), "{}", stderr(&out));
+    let id = s.get("/v1/jobs?status=succeeded")["jobs"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.get(&format!("/v1/jobs/{id}/result")), serde_json::json!([7]));
+    assert_eq!(s.curl(&[&format!("{}/v1/jobs/{id}/artifacts/a.bin", s.url)]), "bytes");
+    assert_eq!(stdout(&s.berth(&["cp", &format!("{id}:a.bin"), "-"])), "bytes", "berth cp through the server");
+    let workers: Value = serde_json::from_slice(&s.env.berth(&["workers", "--json"]).stdout).unwrap();
+    let ids: Vec<&str> = workers.as_array().unwrap().iter().filter_map(|w| w["id"].as_str()).collect();
+    assert!(ids.iter().any(|id| id.contains("-worker-")), "the worker registered in PostgreSQL: {workers}");
+    let wrong = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer berth_nope"])
+        .arg(format!("{}/v1/jobs", s.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&wrong.stdout), "401");
+    signal(&worker, libc::SIGTERM);
+    assert!(worker.wait().unwrap().success());
+    s.stop();
+    s.env.assert_no_containers();
+}

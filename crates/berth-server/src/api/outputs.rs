@@ -7,8 +7,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::backend::UnitHandle;
-use berth_core::status::JobStatus;
 use berth_core::store::Delivery;
 
 use crate::api::visible_job;
@@ -60,14 +58,7 @@ pub async fn artifact(
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let job = visible_job(&state, &who, &id).await?;
-    // Only names the collector recorded are served: no path from the URL reaches the disk.
-    let list = state.runner.store.list_artifacts(&job.id).await?;
-    let found = list.iter().rev().find(|a| a.name == name);
-    let a = found.ok_or_else(|| ApiError::not_found(format!("job {} has no artifact `{name}`", job.id)))?;
-    let path = state.runner.paths.output_dir(&job.id, a.attempt).join(&a.name);
-    let data = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::not_found(format!("artifact `{name}` is recorded but unreadable: {e}")))?;
+    let (_, data) = state.runner.artifact(&job, &name).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Bytes::from(data)).into_response())
 }
 
@@ -102,14 +93,7 @@ pub async fn exec(
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "must name a program").field("command"));
     }
     let job = visible_job(&state, &who, &id).await?;
-    if job.status != JobStatus::Running {
-        return Err(ApiError::conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
-    }
-    let attempts = state.runner.store.list_attempts(&job.id).await?;
-    let container = attempts.last().and_then(|a| a.container_id.clone());
-    let container = container.ok_or_else(|| ApiError::conflict("the job has no container yet"))?;
-    let unit = UnitHandle { id: container, name: String::new() };
-    let out = state.runner.backend.exec(&unit, &req.command, EXEC_CAP).await?;
+    let out = state.runner.exec(&job, &req.command, EXEC_CAP).await?;
     Ok(Json(ExecResponse {
         exit_code: out.exit_code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -30,8 +30,15 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, description = "Something is down", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let mut checks = std::collections::BTreeMap::new();
-    let store = state.runner.store.install_id().await.map(|_| ()).map_err(|e| e.to_string());
-    let backend = state.runner.backend.ping().await.map_err(|e| e.to_string());
+    // The probe is open to anyone: the causes go to the log, the body only says what is down.
+    let store = state.runner.store.install_id().await.map(|_| ()).map_err(|e| {
+        tracing::error!("readiness: the store does not answer: {e}");
+        "unavailable".to_string()
+    });
+    let backend = state.runner.backend.ping().await.map_err(|e| {
+        tracing::error!("readiness: the backend does not answer: {e}");
+        "unavailable".to_string()
+    });
     let breaker = state.worker.breaker.state();
     let ok = store.is_ok() && backend.is_ok() && breaker != BreakerState::Open;
     checks.insert(format!("circuit:{}", state.runner.backend.name()), breaker.as_str().into());

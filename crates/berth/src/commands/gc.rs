@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::wiring;
 
 pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_store(config, args.store.store.as_deref()).await?;
+    let local = wiring::open(config).await?;
     let runner = local.runner()?;
     let report = runner.sweep(args.dry_run).await?;
     if let Some(age) = &args.older_than {

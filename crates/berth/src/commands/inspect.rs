@@ -31,7 +31,6 @@ pub async fn run(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
         "attempts": attempts,
         "containers": containers,
         "events": events,
-        "output_dir": attempts.last().and_then(|a| a.output_dir.clone()),
         "spec": job.spec.redacted(),
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -1,6 +1,7 @@
 //! One file per command; each is a thin adapter from flags to the engine and store.
 
 pub mod cancel;
+pub mod cp;
 pub mod gc;
 pub mod inspect;
 pub mod logs;

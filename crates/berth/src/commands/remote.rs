@@ -36,6 +36,7 @@ pub async fn dispatch(config: &Config, server: &str, command: &Command) -> anyho
             Ok(0)
         }
         Command::Exec(args) => exec(&client, args).await,
+        Command::Cp(args) => crate::commands::cp::run(config, args).await,
         Command::Gc(_)
         | Command::Server(_)
         | Command::Worker(_)

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_node(config, args.node.store.as_deref(), args.node.backend).await?;
+    let local = wiring::open_node(config, args.node.backend).await?;
     let runner = local.runner?;
     let workers = args.workers.unwrap_or_else(cpus);
     let server_config = ServerConfig {
@@ -27,8 +27,7 @@ pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
             "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach this port is an admin. Local development only.",
         );
     }
-    let store =
-        if args.node.store.is_some() { "PostgreSQL".to_string() } else { config.data_dir.display().to_string() };
+    let store = if config.store.is_some() { "PostgreSQL".to_string() } else { config.data_dir.display().to_string() };
     ui::note(&format!(
         "berth server on http://{addr} (API /v1, docs /docs, metrics /metrics), {workers} worker slot(s) as {}, store: {store}",
         server_config.worker.id

@@ -1,5 +1,6 @@
 //! `berth token` and `berth tenant`: API tokens (shown once, stored as SHA-256) and tenant
-//! settings, written straight to the local data dir the server uses.
+//! settings, written straight to the configured store (`--store`/`BERTH_STORE`, or the
+//! embedded one in the data dir): the one the server reads.
 
 use berth_core::clock::{Clock, SystemClock};
 use berth_core::secrets::{hash_token, new_token};

@@ -10,14 +10,14 @@ use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_node(config, args.node.store.as_deref(), args.node.backend).await?;
+    let local = wiring::open_node(config, args.node.backend).await?;
     let runner = local.runner?;
     let slots = args.slots.unwrap_or_else(cpus);
     if slots == 0 {
         anyhow::bail!("--slots must be at least 1 (a worker without slots does nothing)");
     }
     let settings = worker_config(config, &args.node, "worker", slots)?;
-    if args.node.store.is_none() {
+    if config.store.is_none() {
         ui::warn(
             "no --store: this worker shares only the embedded store in its data dir (use PostgreSQL for many machines)",
         );

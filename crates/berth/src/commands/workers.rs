@@ -18,7 +18,7 @@ pub async fn run(config: &Config, args: &WorkersArgs) -> anyhow::Result<i32> {
             serde_json::from_value(client.get_json("/v1/workers").await?)?
         }
         None => {
-            let local = wiring::open_store(config, args.store.store.as_deref()).await?;
+            let local = wiring::open(config).await?;
             let now = SystemClock.now();
             local.store.list_workers().await?.into_iter().map(|w| WorkerView::new(w, now)).collect()
         }
@@ -57,17 +57,17 @@ fn table(workers: &[WorkerView]) -> Table {
 
 pub async fn queue(config: &Config, command: &QueueCommand) -> anyhow::Result<i32> {
     match command {
-        QueueCommand::Set { name, max_running, unlimited: _, store } => {
+        QueueCommand::Set { name, max_running, unlimited: _ } => {
             berth_core::validate::routing_name(name).map_err(|e| anyhow::anyhow!("queue name: {e}"))?;
-            let local = wiring::open_store(config, store.store.as_deref()).await?;
+            let local = wiring::open(config).await?;
             local.store.set_queue_limit(name, *max_running).await?;
             match max_running {
                 Some(n) => println!("queue {name}: at most {n} job(s) running at once, across all workers"),
                 None => println!("queue {name}: no running limit"),
             }
         }
-        QueueCommand::Limits { store } => {
-            let local = wiring::open_store(config, store.store.as_deref()).await?;
+        QueueCommand::Limits => {
+            let local = wiring::open(config).await?;
             let limits = local.store.queue_limits().await?;
             if limits.is_empty() {
                 println!("no queue has a running limit");

@@ -14,6 +14,8 @@ pub const IMAGE: &str = "berth-test/busybox:latest";
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// `BERTH_STORE` for every command (a PostgreSQL URL), or the embedded store.
+    pub store: Option<String>,
 }
 
 impl TestEnv {
@@ -27,7 +29,7 @@ impl TestEnv {
                 .is_ok_and(|s| s.success()),
             "no Docker engine answers: run ./scripts/test, which installs and starts one"
         );
-        TestEnv { dir: tempfile::tempdir().expect("tempdir") }
+        TestEnv { dir: tempfile::tempdir().expect("tempdir"), store: None }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -41,7 +43,11 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env_remove("BERTH_CONFIG")
             .env("NO_COLOR", "1")
-            .env_remove("BERTH_SERVER");
+            .env_remove("BERTH_SERVER")
+            .env_remove("BERTH_STORE");
+        if let Some(store) = &self.store {
+            c.env("BERTH_STORE", store);
+        }
         c
     }
 

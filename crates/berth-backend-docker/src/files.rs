@@ -1,0 +1,248 @@
+//! An attempt's files on the engine: input files placed before start and outputs read after
+//! the exit. On a local engine they are host directories bind-mounted into the container
+//! (`Transfer::Bind`, no extra engine calls); on any other engine (a remote `DOCKER_HOST`)
+//! they travel through the archive API into anonymous volumes (`Transfer::Archive`).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use berth_core::backend::{BackendError, OUTPUT_MOUNT, OutputEntry, UnitHandle};
+use berth_core::spec::JobSpec;
+use berth_staging::Staging;
+use bollard::Docker;
+use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+use futures::TryStreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::errors::{engine_error, is_not_found};
+use crate::translate::{FILES_ROOT, Staged};
+
+/// How an attempt's files reach the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// Host directories under this root, bind-mounted: the engine must see this host's
+    /// filesystem (the local socket).
+    Bind(PathBuf),
+    /// The archive API: works with any engine, at two or three more calls per attempt.
+    Archive,
+}
+
+impl Transfer {
+    /// The mounts `translate` gives the container of `unit`.
+    pub(crate) fn staged(&self, unit: &str, spec: &JobSpec) -> Staged {
+        match self {
+            Transfer::Bind(root) => {
+                let s = Staging::new(root, unit);
+                let shown = |p: PathBuf| p.to_string_lossy().into_owned();
+                Staged::Bind {
+                    output: shown(s.output()),
+                    workspace: (!spec.files.is_empty()).then(|| shown(s.workspace())),
+                }
+            }
+            Transfer::Archive => Staged::Volumes,
+        }
+    }
+
+    /// Before create: the host directories with the input files (bind mode).
+    pub(crate) async fn stage(&self, unit: &str, spec: &JobSpec) -> Result<(), BackendError> {
+        let Transfer::Bind(root) = self else { return Ok(()) };
+        let staging = Staging::new(root, unit);
+        let files = spec.files.clone();
+        blocking(move || staging.prepare(&files)).await
+    }
+
+    /// After create, before start: an open output dir and the input files (archive mode).
+    pub(crate) async fn upload(&self, docker: &Docker, id: &str, spec: &JobSpec) -> Result<(), BackendError> {
+        if *self != Transfer::Archive {
+            return Ok(());
+        }
+        put(docker, id, FILES_ROOT, output_dir_tar()?).await?;
+        if !spec.files.is_empty() {
+            put(docker, id, &spec.workspace_dir, files_tar(spec)?).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn collect(
+        &self,
+        docker: &Docker,
+        unit: &UnitHandle,
+        budget: u64,
+    ) -> Result<Vec<OutputEntry>, BackendError> {
+        match self {
+            Transfer::Bind(root) => {
+                let staging = Staging::new(root, &unit.name);
+                blocking(move || staging.collect(budget)).await
+            }
+            Transfer::Archive => download(docker, &unit.id, budget).await,
+        }
+    }
+
+    /// With the container: its host directories (bind mode; volumes go with the container).
+    pub(crate) async fn unstage(&self, unit: &UnitHandle) -> Result<(), BackendError> {
+        let Transfer::Bind(root) = self else { return Ok(()) };
+        if unit.name.is_empty() {
+            return Ok(());
+        }
+        let staging = Staging::new(root, &unit.name);
+        blocking(move || staging.remove()).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, BackendError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| BackendError::Files(e.to_string())),
+        Err(e) => Err(BackendError::Files(e.to_string())),
+    }
+}
+
+async fn put(docker: &Docker, id: &str, path: &str, tar: Vec<u8>) -> Result<(), BackendError> {
+    let options = UploadToContainerOptionsBuilder::new().path(path).build();
+    docker
+        .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(|e| BackendError::Files(format!("copying into {path}: {}", engine_error(e))))
+}
+
+/// `output/`, mode 0777: any uid may write its outputs (the volume's root stays root's).
+fn output_dir_tar() -> Result<Vec<u8>, BackendError> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o777);
+    h.set_size(0);
+    append(&mut b, &mut h, "output/", &[][..])?;
+    b.into_inner().map_err(files_err)
+}
+
+/// The spec's files with their modes, under directories any uid may write.
+fn files_tar(spec: &JobSpec) -> Result<Vec<u8>, BackendError> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in &spec.files {
+        let mut parent = std::path::Path::new(&f.path).parent();
+        let mut chain = Vec::new();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            chain.push(p.to_string_lossy().into_owned());
+            parent = p.parent();
+        }
+        for dir in chain.into_iter().rev().filter(|d| dirs.insert(d.clone())) {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o777);
+            h.set_size(0);
+            append(&mut b, &mut h, &format!("{dir}/"), &[][..])?;
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(f.mode.unwrap_or(0o644));
+        h.set_size(f.content.len() as u64);
+        append(&mut b, &mut h, &f.path, f.content.as_bytes())?;
+    }
+    b.into_inner().map_err(files_err)
+}
+
+fn append(b: &mut tar::Builder<Vec<u8>>, h: &mut tar::Header, path: &str, data: &[u8]) -> Result<(), BackendError> {
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(h, path, data).map_err(files_err)
+}
+
+fn files_err(e: std::io::Error) -> BackendError {
+    BackendError::Files(e.to_string())
+}
+
+/// Streams `OUTPUT_MOUNT` out as a tar and reads it without holding more than the budget:
+/// entries past it are listed with their size only.
+async fn download(docker: &Docker, id: &str, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
+    let options = DownloadFromContainerOptionsBuilder::new().path(OUTPUT_MOUNT).build();
+    let mut stream = Box::pin(docker.download_from_container(id, Some(options)));
+    // The first chunk tells a missing directory (nothing to collect) from a tar.
+    let first = match stream.try_next().await {
+        Ok(first) => first,
+        Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(BackendError::Files(engine_error(e).to_string())),
+    };
+    let rest = stream.map_err(|e| std::io::Error::other(e.to_string()));
+    let body = futures::stream::iter(first.map(Ok)).chain(rest);
+    let reader = SyncIoBridge::new(StreamReader::new(body));
+    blocking(move || read_tar(reader, budget)).await
+}
+
+use futures::StreamExt;
+
+/// Entries of a tar of the output directory (`output/...`), names relative to it.
+pub(crate) fn read_tar(reader: impl Read, budget: u64) -> std::io::Result<Vec<OutputEntry>> {
+    let mut archive = tar::Archive::new(reader);
+    let mut out = Vec::new();
+    let mut left = budget;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let name = path.split_once('/').map(|(_, rest)| rest.to_string()).unwrap_or(path);
+        let size = entry.header().size()?;
+        let regular = kind.is_file();
+        let mut e = OutputEntry { name, size, regular, data: None };
+        if regular && size <= left {
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data)?;
+            left -= data.len() as u64;
+            e.data = Some(data.into());
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_tar_of_the_output_dir_becomes_entries_within_the_budget() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_ustar();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_size(0);
+        b.append_data(&mut dir, "output/", &[][..]).unwrap();
+        for (name, data) in [("output/result.json", &b"{}"[..]), ("output/big.bin", &[7u8; 64][..])] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let mut link = tar::Header::new_ustar();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        b.append_link(&mut link, "output/leak", "/etc/passwd").unwrap();
+        let bytes = b.into_inner().unwrap();
+        let got = read_tar(&bytes[..], 10).unwrap();
+        let seen: Vec<(&str, bool, Option<usize>)> =
+            got.iter().map(|e| (e.name.as_str(), e.regular, e.data.as_ref().map(|d| d.len()))).collect();
+        assert_eq!(seen, [("result.json", true, Some(2)), ("big.bin", true, None), ("leak", false, None)]);
+    }
+
+    #[test]
+    fn input_files_get_their_modes_and_open_parent_dirs() {
+        let mut spec = JobSpec::new("x");
+        spec.files =
+            vec![berth_core::spec::InputFile { path: "a/b/run.sh".into(), content: "hi".into(), mode: Some(0o755) }];
+        let bytes = files_tar(&spec).unwrap();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let seen: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), e.header().mode().unwrap())
+            })
+            .collect();
+        assert_eq!(seen, [("a/".into(), 0o777), ("a/b/".into(), 0o777), ("a/b/run.sh".into(), 0o755)]);
+    }
+}

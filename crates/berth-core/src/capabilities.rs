@@ -1,0 +1,78 @@
+//! Which spec fields need which backend capability, and the refusal at submit: a spec that
+//! asks a backend for what it cannot do is refused with the field and the backend named,
+//! never run with the field silently ignored.
+
+use crate::backend::Capabilities;
+use crate::spec::{JobSpec, Resources, Security};
+use crate::spec_load::{FieldError, SpecErrors};
+
+/// Every field of `spec` the backend `name` with `caps` cannot honour; `live_stdin` is a
+/// stdin stream (`berth run -i`) rather than the spec's payload.
+pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) -> Result<(), SpecErrors> {
+    let mut out = Vec::new();
+    let mut need = |has: bool, field: &str, what: &str| {
+        if !has {
+            out.push(FieldError::new(
+                field,
+                format!("the {name} backend cannot {what}; leave it unset or use another backend"),
+            ));
+        }
+    };
+    let s = spec;
+    need(caps.isolation || s.mounts.is_empty(), "mounts", "mount volumes (it has no container filesystem)");
+    need(caps.isolation || !s.read_only, "read_only", "make the root filesystem read-only");
+    need(caps.isolation || s.network.is_none(), "network", "choose a network (the job shares the host's)");
+    need(caps.isolation || s.user.is_none(), "user", "run as another user");
+    need(caps.isolation || s.hostname.is_none(), "hostname", "set a hostname");
+    need(caps.isolation || s.dns.is_empty(), "dns", "set DNS servers");
+    need(caps.isolation || s.extra_hosts.is_empty(), "extra_hosts", "add /etc/hosts entries");
+    need(caps.isolation || s.security == Security::default(), "security", "apply security options");
+    need(caps.isolation || s.log_driver.is_none(), "log_driver", "use a log driver");
+    need(caps.ports || s.ports.is_empty(), "ports", "publish ports");
+    need(caps.gpus || s.resources.gpus.is_none(), "resources.gpus", "give a job GPUs");
+    need(caps.resource_limits || no_limits(&s.resources), "resources", "enforce memory, CPU or pids limits");
+    need(caps.healthcheck || s.healthcheck.is_none(), "healthcheck", "run healthchecks");
+    need(caps.signals || s.stop_signal.is_none(), "stop_signal", "send a chosen stop signal");
+    need(caps.files || s.files.is_empty(), "files", "place input files");
+    need(caps.stdin_stream || !live_stdin, "stdin", "forward a live stdin stream (-i)");
+    if out.is_empty() { Ok(()) } else { Err(SpecErrors(out)) }
+}
+
+fn no_limits(r: &Resources) -> bool {
+    r.cpus.is_none()
+        && r.memory.is_none()
+        && r.memory_swap.is_none()
+        && r.pids_limit.is_none()
+        && r.shm_size.is_none()
+        && r.ulimits.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quantity::ByteSize;
+
+    fn bare() -> Capabilities {
+        Capabilities { isolation: false, resource_limits: false, ports: false, gpus: false, ..Capabilities::ALL }
+    }
+
+    #[test]
+    fn a_plain_spec_runs_anywhere() {
+        assert!(check(&bare(), "process", &JobSpec::new("x"), false).is_ok());
+        assert!(check(&Capabilities::ALL, "docker", &JobSpec::new("x"), true).is_ok());
+    }
+
+    #[test]
+    fn each_unsupported_field_is_named_with_the_backend() {
+        let mut spec = JobSpec::new("x");
+        spec.ports = vec!["8080:80".into()];
+        spec.resources.memory = Some(ByteSize::mib(64));
+        spec.user = Some("1000".into());
+        let err = check(&bare(), "process", &spec, false).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["user", "ports", "resources"]);
+        assert!(err.0[1].message.contains("the process backend cannot publish ports"), "{}", err.0[1]);
+        let live = Capabilities { stdin_stream: false, ..Capabilities::ALL };
+        assert_eq!(check(&live, "ecs", &JobSpec::new("x"), true).unwrap_err().0[0].field, "stdin");
+    }
+}

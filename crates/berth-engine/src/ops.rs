@@ -1,0 +1,68 @@
+//! Operations on a job that every front end (the HTTP API, the CLI) calls as they are:
+//! reading an artifact and running a command in a job's unit. Each is written once here;
+//! handlers and commands only adapt their input and output.
+
+use berth_core::backend::{BackendError, ExecOutput, UnitHandle};
+use berth_core::status::JobStatus;
+use berth_core::store::{Artifact, JobRecord, Store, StoreError};
+
+use crate::Runner;
+use crate::paths::DataPaths;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The job is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// An artifact of the latest attempt that has one by that name, with its bytes (from the
+/// store, so any node serves it; artifacts of jobs run before berth kept them in the store
+/// are read from this node's data dir). Needs no backend.
+pub async fn artifact(
+    store: &dyn Store,
+    paths: &DataPaths,
+    job: &JobRecord,
+    name: &str,
+) -> Result<(Artifact, Vec<u8>), OpError> {
+    let list = store.list_artifacts(&job.id).await?;
+    let found = list.into_iter().rev().find(|a| a.name == name);
+    let a = found.ok_or_else(|| OpError::NotFound(format!("job {} has no artifact `{name}`", job.id)))?;
+    if let Some(data) = store.read_artifact(&job.id, a.attempt, &a.name).await? {
+        return Ok((a, data));
+    }
+    // Only names the collector recorded reach the disk: no path from the caller does.
+    let legacy = paths.output_dir(&job.id, a.attempt).join(&a.name);
+    let data = tokio::fs::read(&legacy)
+        .await
+        .map_err(|e| OpError::NotFound(format!("artifact `{name}` is recorded but its content is gone: {e}")))?;
+    Ok((a, data))
+}
+
+impl Runner {
+    /// `artifact` over this runner's store and data dir.
+    pub async fn artifact(&self, job: &JobRecord, name: &str) -> Result<(Artifact, Vec<u8>), OpError> {
+        artifact(self.store.as_ref(), &self.paths, job, name).await
+    }
+
+    /// Runs `cmd` in the job's running unit, keeping at most `cap` bytes per stream.
+    pub async fn exec(&self, job: &JobRecord, cmd: &[String], cap: usize) -> Result<ExecOutput, OpError> {
+        if !self.backend.capabilities().exec {
+            let name = self.backend.name();
+            return Err(BackendError::Unsupported(format!("the {name} backend cannot run commands in a job")).into());
+        }
+        if job.status != JobStatus::Running {
+            return Err(OpError::Conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
+        }
+        let attempts = self.store.list_attempts(&job.id).await?;
+        let container = attempts.last().and_then(|a| a.container_id.clone());
+        let id = container.ok_or_else(|| OpError::Conflict("the job has no container yet".into()))?;
+        Ok(self.backend.exec(&UnitHandle { id, name: String::new() }, cmd, cap).await?)
+    }
+}
