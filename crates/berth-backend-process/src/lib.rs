@@ -84,7 +84,7 @@ impl ProcessBackend {
         };
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().env("PATH", DEFAULT_PATH).envs(&spec.env).envs(&plan.berth_env);
-        cmd.env("BERTH_OUTPUT_DIR", staging.output());
+        cmd.env("BERTH_OUTPUT_DIR", staging.output()).env("BERTH_WORKSPACE_DIR", staging.workspace());
         let workspace = (!spec.files.is_empty()).then(|| staging.workspace());
         cmd.current_dir(spec.workdir.clone().map(PathBuf::from).or(workspace).unwrap_or_else(|| staging.output()));
         cmd.stdin(if plan.stdin { Stdio::piped() } else { Stdio::null() })

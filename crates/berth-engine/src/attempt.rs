@@ -267,6 +267,7 @@ impl Runner {
                 ("BERTH_JOB_ID".to_string(), job.id.to_string()),
                 ("BERTH_ATTEMPT".to_string(), n.to_string()),
                 ("BERTH_OUTPUT_DIR".to_string(), OUTPUT_MOUNT.to_string()),
+                ("BERTH_WORKSPACE_DIR".to_string(), spec.workspace_dir.clone()),
             ]),
             stdin,
         }
