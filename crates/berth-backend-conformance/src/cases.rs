@@ -111,7 +111,9 @@ pub async fn both_streams_are_kept_in_order_with_the_cap_marker(h: &Harness) {
     let job = h.run(spec, StdinSource::None).await;
     assert_eq!(job.status, JobStatus::Succeeded);
     let out = h.text(&job, LogStream::Stdout).await;
-    assert!(out.starts_with("first\nline-0\n") && out.ends_with("line-2999\nlast\n"), "head and tail kept: {out}");
+    // The tail keeps whole chunks (a backend's chunks may be larger than the tail), so only
+    // the line written after a pause is sure to be in it.
+    assert!(out.starts_with("first\nline-0\n") && out.ends_with("last\n"), "head and tail kept: {out}");
     assert!(out.len() <= 4096, "capped at 4 KiB: {} bytes", out.len());
     let numbers: Vec<u32> = out.lines().filter_map(|l| l.strip_prefix("line-")?.parse().ok()).collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "stdout in order");

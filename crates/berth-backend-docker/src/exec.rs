@@ -21,7 +21,11 @@ pub(crate) async fn run(
         cmd: Some(cmd.to_vec()),
         ..CreateExecOptions::default()
     };
-    let created = docker.create_exec(container, options).await.map_err(engine_error)?;
+    let created = docker.create_exec(container, options).await.map_err(|e| match e {
+        // The container exists but has stopped: it has nothing to exec in.
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, message } => BackendError::Gone(message),
+        other => engine_error(other),
+    })?;
     let start = StartExecOptions { detach: false, tty: false, output_capacity: None };
     let mut out = ExecOutput::default();
     if let StartExecResults::Attached { mut output, .. } =

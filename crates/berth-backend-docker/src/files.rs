@@ -6,8 +6,11 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use berth_core::backend::{BackendError, OUTPUT_MOUNT, OutputEntry, UnitHandle};
+use berth_core::backend::{BackendError, OUTPUT_MOUNT, OutputEntry, OutputPicker, UnitHandle};
+use berth_core::clock::{Clock, SystemClock};
 use berth_core::spec::JobSpec;
+#[cfg(test)]
+use berth_core::spec::OutputLimits;
 use berth_staging::Staging;
 use bollard::Docker;
 use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
@@ -56,26 +59,53 @@ impl Transfer {
         if *self != Transfer::Archive {
             return Ok(());
         }
-        put(docker, id, FILES_ROOT, output_dir_tar()?).await?;
-        if !spec.files.is_empty() {
-            put(docker, id, &spec.workspace_dir, files_tar(spec)?).await?;
+        put(docker, id, FILES_ROOT, open_dir_tar("output")?).await?;
+        if spec.files.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // The workspace volume's root is made writable for any uid as in bind mode, from
+        // its parent; a read-only root filesystem refuses that, so there it stays root's.
+        let ws = std::path::Path::new(&spec.workspace_dir);
+        if let (false, Some(parent), Some(name)) = (spec.read_only, ws.parent(), ws.file_name()) {
+            put(docker, id, &parent.to_string_lossy(), open_dir_tar(&name.to_string_lossy())?).await?;
+        }
+        put(docker, id, &spec.workspace_dir, files_tar(spec)?).await
     }
 
     pub(crate) async fn collect(
         &self,
         docker: &Docker,
         unit: &UnitHandle,
-        budget: u64,
+        picker: OutputPicker,
     ) -> Result<Vec<OutputEntry>, BackendError> {
         match self {
             Transfer::Bind(root) => {
                 let staging = Staging::new(root, &unit.name);
-                blocking(move || staging.collect(budget)).await
+                blocking(move || staging.collect(picker)).await
             }
-            Transfer::Archive => download(docker, &unit.id, budget).await,
+            Transfer::Archive => download(docker, &unit.id, picker).await,
         }
+    }
+
+    /// Staging directories whose container is gone (bind mode), older than `PRUNE_AGE`.
+    pub(crate) async fn prune(&self, docker: &Docker) -> Result<usize, BackendError> {
+        let Transfer::Bind(root) = self else { return Ok(0) };
+        let before = SystemClock.now().0 - berth_staging::PRUNE_AGE.as_millis() as i64;
+        let dir = root.clone();
+        let names = blocking(move || berth_staging::stale_units(&dir, before)).await?;
+        let mut removed = 0;
+        for name in names {
+            match docker.inspect_container(&name, None).await {
+                Err(e) if is_not_found(&e) => {
+                    let staging = Staging::new(root, &name);
+                    blocking(move || staging.remove()).await?;
+                    removed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => return Err(engine_error(e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// With the container: its host directories (bind mode; volumes go with the container).
@@ -106,14 +136,16 @@ async fn put(docker: &Docker, id: &str, path: &str, tar: Vec<u8>) -> Result<(), 
         .map_err(|e| BackendError::Files(format!("copying into {path}: {}", engine_error(e))))
 }
 
-/// `output/`, mode 0777: any uid may write its outputs (the volume's root stays root's).
-fn output_dir_tar() -> Result<Vec<u8>, BackendError> {
+/// One directory entry, mode 0777 (`output/` under `FILES_ROOT`: any uid may write its
+/// outputs). The archive API keeps the mode of the destination itself, so a directory's
+/// mode is set from its parent.
+fn open_dir_tar(name: &str) -> Result<Vec<u8>, BackendError> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Directory);
     h.set_mode(0o777);
     h.set_size(0);
-    append(&mut b, &mut h, "output/", &[][..])?;
+    append(&mut b, &mut h, &format!("{name}/"), &[][..])?;
     b.into_inner().map_err(files_err)
 }
 
@@ -154,9 +186,9 @@ fn files_err(e: std::io::Error) -> BackendError {
     BackendError::Files(e.to_string())
 }
 
-/// Streams `OUTPUT_MOUNT` out as a tar and reads it without holding more than the budget:
-/// entries past it are listed with their size only.
-async fn download(docker: &Docker, id: &str, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
+/// Streams `OUTPUT_MOUNT` out as a tar and reads only what `picker` wants: the rest is
+/// listed with its size and skipped over, never held.
+async fn download(docker: &Docker, id: &str, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
     let options = DownloadFromContainerOptionsBuilder::new().path(OUTPUT_MOUNT).build();
     let mut stream = Box::pin(docker.download_from_container(id, Some(options)));
     // The first chunk tells a missing directory (nothing to collect) from a tar.
@@ -168,16 +200,16 @@ async fn download(docker: &Docker, id: &str, budget: u64) -> Result<Vec<OutputEn
     let rest = stream.map_err(|e| std::io::Error::other(e.to_string()));
     let body = futures::stream::iter(first.map(Ok)).chain(rest);
     let reader = SyncIoBridge::new(StreamReader::new(body));
-    blocking(move || read_tar(reader, budget)).await
+    blocking(move || read_tar(reader, picker)).await
 }
 
 use futures::StreamExt;
 
-/// Entries of a tar of the output directory (`output/...`), names relative to it.
-pub(crate) fn read_tar(reader: impl Read, budget: u64) -> std::io::Result<Vec<OutputEntry>> {
+/// Entries of a tar of the output directory (`output/...`), names relative to it, in the
+/// archive's order.
+pub(crate) fn read_tar(reader: impl Read, mut picker: OutputPicker) -> std::io::Result<Vec<OutputEntry>> {
     let mut archive = tar::Archive::new(reader);
     let mut out = Vec::new();
-    let mut left = budget;
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
@@ -186,13 +218,13 @@ pub(crate) fn read_tar(reader: impl Read, budget: u64) -> std::io::Result<Vec<Ou
         }
         let path = entry.path()?.to_string_lossy().into_owned();
         let name = path.split_once('/').map(|(_, rest)| rest.to_string()).unwrap_or(path);
-        let size = entry.header().size()?;
+        // `size()` is the real size (a PAX header may override the ustar field).
+        let size = entry.size();
         let regular = kind.is_file();
         let mut e = OutputEntry { name, size, regular, data: None };
-        if regular && size <= left {
-            let mut data = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut data)?;
-            left -= data.len() as u64;
+        if picker.wants(&e.name, size, regular) {
+            let mut data = Vec::new();
+            (&mut entry).take(picker.limit(&e.name, size)).read_to_end(&mut data)?;
             e.data = Some(data.into());
         }
         out.push(e);
@@ -222,7 +254,8 @@ mod tests {
         link.set_size(0);
         b.append_link(&mut link, "output/leak", "/etc/passwd").unwrap();
         let bytes = b.into_inner().unwrap();
-        let got = read_tar(&bytes[..], 10).unwrap();
+        let limits = OutputLimits { artifacts_cap: berth_core::quantity::ByteSize(10), ..OutputLimits::default() };
+        let got = read_tar(&bytes[..], OutputPicker::new(&limits)).unwrap();
         let seen: Vec<(&str, bool, Option<usize>)> =
             got.iter().map(|e| (e.name.as_str(), e.regular, e.data.as_ref().map(|d| d.len()))).collect();
         assert_eq!(seen, [("result.json", true, Some(2)), ("big.bin", true, None), ("leak", false, None)]);

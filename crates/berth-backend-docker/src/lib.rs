@@ -15,18 +15,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, OutputEntry, PullObserver, Started,
-    StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, OutputEntry, OutputPicker, PullObserver,
+    Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
 use bollard::Docker;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures::StreamExt;
 
 use crate::errors::{engine_error, is_not_found};
+
+/// Headroom over the stop grace for the engine to answer a stop (its reply waits for the
+/// container to be down; bollard's request timeout covers that wait).
+const STOP_MARGIN: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct DockerBackend {
@@ -46,8 +50,7 @@ impl DockerBackend {
     /// for the local engine, the archive API for any other.
     pub async fn connect(transfer: Transfer) -> Result<DockerBackend, BackendError> {
         let hint = "is dockerd running? (set DOCKER_HOST for another engine)";
-        let docker =
-            Docker::connect_with_local_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
+        let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         Ok(DockerBackend { docker, transfer })
     }
@@ -85,8 +88,8 @@ impl Backend for DockerBackend {
         Ok(UnitHandle { id: created.id, name: plan.name.clone() })
     }
 
-    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
-        self.transfer.collect(&self.docker, unit, budget).await
+    async fn collect(&self, unit: &UnitHandle, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
+        self.transfer.collect(&self.docker, unit, picker).await
     }
 
     async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
@@ -98,11 +101,21 @@ impl Backend for DockerBackend {
     }
 
     async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError> {
-        // Kill with the signal, wait out the grace, then SIGKILL: the stop endpoint's
-        // `signal` parameter needs API 1.42, and engines before it would send StopSignal.
-        self.kill(unit, signal.unwrap_or("SIGTERM")).await?;
-        let mut wait = self.docker.wait_container(&unit.id, None);
-        if tokio::time::timeout(grace, wait.next()).await.is_err() {
+        let Some(signal) = signal else {
+            // The container's own StopSignal (the image's), then SIGKILL after the grace.
+            let secs = grace.as_secs_f64().ceil() as i32;
+            let client = self.docker.clone().with_timeout(grace + STOP_MARGIN);
+            let options = StopContainerOptionsBuilder::new().t(secs).build();
+            return match client.stop_container(&unit.id, Some(options)).await {
+                Ok(()) => Ok(()),
+                Err(e) if is_not_found(&e) => Ok(()),
+                Err(e) => Err(engine_error(e)),
+            };
+        };
+        // A chosen signal: kill with it, wait out the grace, then SIGKILL (the stop
+        // endpoint's `signal` parameter needs API 1.42; older engines ignore it).
+        self.kill(unit, signal).await?;
+        if !self.exits_within(unit, grace).await {
             self.kill(unit, "SIGKILL").await?;
         }
         Ok(())
@@ -130,6 +143,10 @@ impl Backend for DockerBackend {
         Ok(found.into_iter().map(unit_info).collect())
     }
 
+    async fn prune_staged(&self) -> Result<usize, BackendError> {
+        self.transfer.prune(&self.docker).await
+    }
+
     async fn ping(&self) -> Result<(), BackendError> {
         self.docker.ping().await.map(|_| ()).map_err(|e| BackendError::Unavailable(e.to_string()))
     }
@@ -146,8 +163,23 @@ impl DockerBackend {
         match self.docker.kill_container(&unit.id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message })
+                if message.contains("is not running") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(engine_error(e)),
+        }
+    }
+
+    /// Whether the container is down (exited or gone) within `grace`; an engine error is
+    /// a no, so the caller goes on to SIGKILL.
+    async fn exits_within(&self, unit: &UnitHandle, grace: Duration) -> bool {
+        let mut wait = self.docker.wait_container(&unit.id, None);
+        match tokio::time::timeout(grace, wait.next()).await {
+            Ok(Some(Ok(_))) | Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => true,
+            Ok(Some(Err(e))) => is_not_found(&e),
+            Ok(None) | Err(_) => false,
         }
     }
 }

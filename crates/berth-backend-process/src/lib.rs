@@ -18,8 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_core::backend::{
     AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
-    OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
+    OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
 };
+use berth_core::clock::{Clock, SystemClock};
 use berth_core::spec::JobSpec;
 use berth_staging::Staging;
 use futures::{FutureExt, StreamExt};
@@ -155,9 +156,9 @@ impl Backend for ProcessBackend {
         Ok(handle)
     }
 
-    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError> {
+    async fn collect(&self, unit: &UnitHandle, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
         let staging = self.with_unit(&unit.name, |u| u.staging.clone())?;
-        let read = tokio::task::spawn_blocking(move || staging.collect(budget)).await;
+        let read = tokio::task::spawn_blocking(move || staging.collect(picker)).await;
         read.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))
     }
 
@@ -199,11 +200,11 @@ impl Backend for ProcessBackend {
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
         let removed =
             self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?.remove(&unit.name);
-        let Some(unit) = removed else { return Ok(()) };
-        if let Some(pid) = unit.pid {
-            signal_group(pid, "KILL").await;
+        if let Some(Unit { pid: Some(pid), .. }) = &removed {
+            signal_group(*pid, "KILL").await;
         }
-        let staging = unit.staging;
+        // Also when the unit is unknown here (a failed create, a previous run of the worker).
+        let staging = Staging::new(&self.staging_root, &unit.name);
         let removed = tokio::task::spawn_blocking(move || staging.remove()).await;
         removed.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))
     }
@@ -221,6 +222,24 @@ impl Backend for ProcessBackend {
                 owner: Some(u.plan.owner.clone()),
             })
             .collect())
+    }
+
+    /// Staging dirs of units this process does not run (a previous run's), once stale.
+    async fn prune_staged(&self) -> Result<usize, BackendError> {
+        let before = SystemClock.now().0 - berth_staging::PRUNE_AGE.as_millis() as i64;
+        let root = self.staging_root.clone();
+        let stale = tokio::task::spawn_blocking(move || berth_staging::stale_units(&root, before)).await;
+        let stale =
+            stale.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))?;
+        let mut removed = 0;
+        for name in stale {
+            let known =
+                self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?.contains_key(&name);
+            if !known && Staging::new(&self.staging_root, &name).remove().is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -123,8 +123,49 @@ pub struct OutputEntry {
     pub size: u64,
     /// A regular file; anything else (symlink, device, pipe) is never read.
     pub regular: bool,
-    /// The content, when it fitted in the budget `collect` was given.
+    /// The content, when `OutputPicker` wanted it and it could be read.
     pub data: Option<Bytes>,
+}
+
+/// Which output files a backend reads, in the order it lists them: the result file if it
+/// is within the result cap, then every other regular file that still fits in what is left
+/// of the artifacts cap (one too big is skipped, the next may fit). Every backend asks it,
+/// so the same files are kept everywhere and no more than the caps is ever held.
+#[derive(Clone, Debug)]
+pub struct OutputPicker {
+    result_file: String,
+    result_cap: u64,
+    artifacts_left: u64,
+}
+
+impl OutputPicker {
+    pub fn new(limits: &crate::spec::OutputLimits) -> OutputPicker {
+        OutputPicker {
+            result_file: limits.result_file.clone(),
+            result_cap: limits.result_cap.0,
+            artifacts_left: limits.artifacts_cap.0,
+        }
+    }
+
+    /// Whether to read the entry `name` of `size` bytes; a yes is counted against the cap.
+    pub fn wants(&mut self, name: &str, size: u64, regular: bool) -> bool {
+        if !regular {
+            return false;
+        }
+        if name == self.result_file {
+            return size <= self.result_cap;
+        }
+        if size > self.artifacts_left {
+            return false;
+        }
+        self.artifacts_left -= size;
+        true
+    }
+
+    /// The most bytes to read of a wanted entry (a file may grow after it was listed).
+    pub fn limit(&self, name: &str, size: u64) -> u64 {
+        if name == self.result_file { self.result_cap } else { size }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -285,15 +326,20 @@ pub trait Backend: Send + Sync {
     /// Sends `signal` (default SIGTERM), waits up to `grace`, then kills. Stopping a stopped
     /// container succeeds.
     async fn stop(&self, unit: &UnitHandle, signal: Option<&str>, grace: Duration) -> Result<(), BackendError>;
-    /// What the job left in its output directory, after it ended: every entry, with the
-    /// content of regular files while their total stays within `budget` bytes. Symlinks
-    /// and other special files are listed, never read or followed.
-    async fn collect(&self, unit: &UnitHandle, budget: u64) -> Result<Vec<OutputEntry>, BackendError>;
+    /// What the job left in its output directory, after it ended: every entry in the
+    /// backend's listing order, with the content of the regular files `picker` wants.
+    /// Symlinks and other special files are listed, never read or followed.
+    async fn collect(&self, unit: &UnitHandle, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError>;
     /// Removes the unit with everything it staged (volumes, files); removing a missing one
     /// succeeds.
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError>;
     /// Every container of this install, in any state.
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError>;
+    /// Removes staged files no unit uses any more (left by a crash between staging and
+    /// create, or by a previous run of a worker); returns how many units' files went.
+    async fn prune_staged(&self) -> Result<usize, BackendError> {
+        Ok(0)
+    }
     /// Whether the engine answers (for readiness checks).
     async fn ping(&self) -> Result<(), BackendError>;
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.

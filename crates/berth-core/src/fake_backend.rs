@@ -10,7 +10,7 @@ use futures::{FutureExt, StreamExt};
 
 use crate::backend::{
     AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
-    OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo,
+    OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo,
 };
 use crate::spec::JobSpec;
 
@@ -121,8 +121,14 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
-    async fn collect(&self, _: &UnitHandle, _: u64) -> Result<Vec<OutputEntry>, BackendError> {
-        Ok(self.script().outputs)
+    async fn collect(&self, _: &UnitHandle, mut picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
+        let mut out = self.script().outputs;
+        for e in &mut out {
+            if !picker.wants(&e.name, e.size, e.regular) {
+                e.data = None;
+            }
+        }
+        Ok(out)
     }
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {

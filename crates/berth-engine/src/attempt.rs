@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_core::backend::{
-    AttemptPlan, BackendError, ExitInfo, OUTPUT_MOUNT, OutputChunk, OutputStream, PullObserver, StdinSource, UnitHandle,
+    AttemptPlan, BackendError, ExitInfo, OUTPUT_MOUNT, OutputChunk, OutputPicker, OutputStream, PullObserver,
+    StdinSource, UnitHandle,
 };
 use berth_core::ids::JobId;
 use berth_core::retry::{Decision, History};
@@ -30,6 +31,8 @@ use crate::telemetry;
 /// How long output may keep flowing after the exit before the recorder stops reading
 /// (some engines keep the attach stream open after exit: bollard #251).
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// How long past the stop grace a stopped unit may take to report its exit.
+const STOPPED_EXIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Where a running attempt's output and events are shown (the terminal, an SSE stream, ...).
 pub trait AttemptObserver: Send + Sync {
@@ -200,6 +203,12 @@ impl Runner {
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
+        // Submit checked the submitting node's backend; this worker's may differ.
+        let caps = self.backend.capabilities();
+        let live = matches!(io.stdin, StdinSource::Stream(_));
+        if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
+            return Ending::infra(InfraKind::CreateFailed, errors.to_string());
+        }
         let spec = self.defaults.apply(&job.spec);
         let stdin = !matches!(io.stdin, StdinSource::None);
         let (unit, creating) = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
@@ -340,7 +349,12 @@ impl Runner {
         if let Err(e) = self.backend.stop(unit, signal, spec.timeouts.stop_grace.0).await {
             self.event(job, "warning", serde_json::json!({"message": format!("stopping the container: {e}")})).await;
         }
-        let done = Supervised { stop_reason: Some(stop_reason), exit: exit.await, pump, stop_pump };
+        // Bounded: an engine that lost the container must not hold the attempt forever.
+        let bound = spec.timeouts.stop_grace.0 + STOPPED_EXIT_WAIT;
+        let exit = tokio::time::timeout(bound, exit).await.unwrap_or_else(|_| {
+            Err(BackendError::Engine(format!("the unit did not exit within {}s of being stopped", bound.as_secs())))
+        });
+        let done = Supervised { stop_reason: Some(stop_reason), exit, pump, stop_pump };
         self.finish(job, n, spec, unit, done).await
     }
 
@@ -391,7 +405,7 @@ impl Runner {
     /// (with their bytes) so that any node serves them.
     pub(crate) async fn collect(&self, job: &JobRecord, n: u32, spec: &JobSpec, unit: &UnitHandle) {
         let limits = &spec.output;
-        let collected = match self.backend.collect(unit, outputs::budget(limits)).await {
+        let collected = match self.backend.collect(unit, OutputPicker::new(limits)).await {
             Ok(entries) => outputs::select(entries, n, limits),
             Err(e) => {
                 let message = format!("the job's outputs could not be read: {e}");
@@ -410,10 +424,13 @@ impl Runner {
     }
 
     pub(crate) async fn remove(&self, job: &JobRecord, n: u32, unit: &UnitHandle) {
+        let id = (!unit.id.is_empty()).then_some(unit.id.as_str());
         match self.backend.remove(unit).await {
-            Ok(()) => {
-                let id = (!unit.id.is_empty()).then_some(unit.id.as_str());
-                self.ledger(job, n, &unit.name, id, ContainerPhase::Removed).await
+            Ok(()) => self.ledger(job, n, &unit.name, id, ContainerPhase::Removed).await,
+            // The unit is gone; only its staged files are left (for the sweep to retry).
+            Err(e @ BackendError::Files(_)) => {
+                self.ledger(job, n, &unit.name, id, ContainerPhase::Removed).await;
+                self.event(job, "warning", serde_json::json!({"message": e.to_string()})).await;
             }
             Err(e) => {
                 let message = format!("container {} could not be removed ({e}); `berth gc` will retry", unit.name);

@@ -1,8 +1,9 @@
-//! What an attempt gave back, chosen from what the backend collected: the result document
-//! (`result.json`, size-capped, valid JSON) and the artifacts (within the per-attempt cap),
-//! with a warning for everything dropped. Pure: the backend did the reading.
+//! What an attempt gave back, from what the backend collected (reading only what
+//! `OutputPicker` wanted): the result document (`result.json`, size-capped, valid JSON) and
+//! the artifacts (within the per-attempt cap), with a warning for everything dropped and
+//! why. Pure: the backend did the reading.
 
-use berth_core::backend::OutputEntry;
+use berth_core::backend::{OutputEntry, OutputPicker};
 use berth_core::spec::OutputLimits;
 use berth_core::store::{Artifact, ArtifactFile};
 
@@ -15,29 +16,27 @@ pub struct Collected {
     pub warnings: Vec<String>,
 }
 
-/// How many bytes `collect` needs to read at most: the result and the artifacts caps.
-pub fn budget(limits: &OutputLimits) -> u64 {
-    limits.result_cap.0.saturating_add(limits.artifacts_cap.0)
-}
-
-pub fn select(mut entries: Vec<OutputEntry>, attempt: u32, limits: &OutputLimits) -> Collected {
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
+/// The result and artifacts among `entries`, in the backend's order (the order its
+/// `OutputPicker` saw them in, so the same picker here tells why a file has no data).
+pub fn select(entries: Vec<OutputEntry>, attempt: u32, limits: &OutputLimits) -> Collected {
+    let mut picker = OutputPicker::new(limits);
     let mut out = Collected::default();
-    let mut kept: u64 = 0;
     for e in entries {
+        let wanted = picker.wants(&e.name, e.size, e.regular);
         if !e.regular {
             out.warnings.push(format!("{} is not a regular file (symlink, device or pipe): ignored", e.name));
         } else if e.name == limits.result_file {
             read_result(e, limits, &mut out);
-        } else if kept + e.size > limits.artifacts_cap.0 || e.data.is_none() {
+        } else if !wanted {
             out.warnings.push(format!(
                 "artifact {} ({} bytes) dropped: artifacts are capped at {} per attempt",
                 e.name, e.size, limits.artifacts_cap
             ));
+        } else if let Some(data) = e.data {
+            let artifact = Artifact { attempt, name: e.name, size: data.len() as u64 };
+            out.artifacts.push(ArtifactFile { artifact, data });
         } else {
-            kept += e.size;
-            let data = e.data.map(|d| d.to_vec()).unwrap_or_default();
-            out.artifacts.push(ArtifactFile { artifact: Artifact { attempt, name: e.name, size: e.size }, data });
+            out.warnings.push(format!("artifact {} could not be read: dropped", e.name));
         }
     }
     out
@@ -73,11 +72,23 @@ mod tests {
         let limits = OutputLimits { artifacts_cap: ByteSize(50), ..OutputLimits::default() };
         let got = select(entries, 1, &limits);
         assert_eq!(got.result, Some(serde_json::json!({"ok": true})));
-        let kept: Vec<(&str, &[u8])> =
-            got.artifacts.iter().map(|a| (a.artifact.name.as_str(), a.data.as_slice())).collect();
+        let kept: Vec<(&str, &[u8])> = got.artifacts.iter().map(|a| (a.artifact.name.as_str(), &a.data[..])).collect();
         assert_eq!(kept, [("sub/a.txt", b"aaaa".as_slice())]);
         assert_eq!(got.warnings.len(), 2, "{:?}", got.warnings);
-        assert!(got.warnings[0].contains("leak is not a regular file"), "{:?}", got.warnings);
+        assert!(got.warnings[0].contains("z.bin (100 bytes) dropped"), "{:?}", got.warnings);
+        assert!(got.warnings[1].contains("leak is not a regular file"), "{:?}", got.warnings);
+    }
+
+    #[test]
+    fn a_file_too_big_for_what_is_left_is_skipped_and_the_next_may_fit() {
+        let limits = OutputLimits { artifacts_cap: ByteSize(10), ..OutputLimits::default() };
+        let big = OutputEntry { data: None, ..file("a.big", &[1; 20]) };
+        let unreadable = OutputEntry { data: None, ..file("c.txt", b"cc") };
+        let got = select(vec![big, file("b.txt", b"bbbb"), unreadable], 1, &limits);
+        assert_eq!(got.artifacts.len(), 1);
+        assert_eq!(got.artifacts[0].artifact.name, "b.txt");
+        assert!(got.warnings[0].contains("a.big (20 bytes) dropped"), "{:?}", got.warnings);
+        assert!(got.warnings[1].contains("c.txt could not be read"), "{:?}", got.warnings);
     }
 
     #[test]

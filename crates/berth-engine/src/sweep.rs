@@ -51,6 +51,9 @@ impl Runner {
                 self.mark_lost(&job.id, dry_run, &mut report).await;
             }
         }
+        if !dry_run && let Err(e) = self.backend.prune_staged().await {
+            report.errors.push(format!("pruning staged files: {e}"));
+        }
         Ok(report)
     }
 

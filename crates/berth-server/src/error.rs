@@ -130,6 +130,11 @@ impl From<BackendError> for ApiError {
             BackendError::Unsupported(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_by_backend", e.to_string())
             }
+            // About this job's unit, not the engine's health: the caller can act on them.
+            BackendError::Create(_)
+            | BackendError::Start(_)
+            | BackendError::GpuUnavailable(_)
+            | BackendError::Files(_) => ApiError::conflict(e.to_string()),
             _ => ApiError::internal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "backend_unavailable",

@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use berth_core::backend::OutputEntry;
+use berth_core::backend::{OutputEntry, OutputPicker};
 use berth_core::spec::InputFile;
 
 /// One unit's staging directory: `<root>/<unit name>/{output,workspace}`.
@@ -56,19 +56,17 @@ impl Staging {
         Ok(())
     }
 
-    /// Every entry under the output directory, by name, with the content of regular files
-    /// while their total stays within `budget`.
-    pub fn collect(&self, budget: u64) -> io::Result<Vec<OutputEntry>> {
+    /// Every entry under the output directory, by name, with the content of the regular
+    /// files `picker` wants. A file that cannot be read (another owner, removed meanwhile)
+    /// is listed without data; never more than its listed size (or the result cap) is read.
+    pub fn collect(&self, mut picker: OutputPicker) -> io::Result<Vec<OutputEntry>> {
         let root = self.output();
         let mut found = Vec::new();
         walk(&root, &root, &mut found)?;
         found.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut left = budget;
-        for e in found.iter_mut().filter(|e| e.regular) {
-            if e.size <= left {
-                let data = fs::read(root.join(&e.name))?;
-                left -= data.len() as u64;
-                e.data = Some(data.into());
+        for e in found.iter_mut() {
+            if picker.wants(&e.name, e.size, e.regular) {
+                e.data = read_at_most(&root.join(&e.name), picker.limit(&e.name, e.size)).ok().map(Into::into);
             }
         }
         Ok(found)
@@ -81,6 +79,38 @@ impl Staging {
             _ => Ok(()),
         }
     }
+}
+
+/// At most `limit` bytes of a regular file, never through a link (`O_NOFOLLOW`).
+fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    let mut data = Vec::new();
+    file.take(limit).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// How long a staging directory must sit unchanged before a prune may take it: one being
+/// set up right now (staged, container not created yet) is never taken.
+pub const PRUNE_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Units with a staging directory under `root` last changed before `before` (epoch ms).
+pub fn stale_units(root: &Path, before: i64) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let changed = entry.metadata().and_then(|m| m.modified()).ok();
+        let ms = changed.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64);
+        if let (true, Some(name)) = (ms.is_some_and(|ms| ms < before), entry.file_name().to_str()) {
+            out.push(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 fn make_open_dir(dir: &Path) -> io::Result<()> {
@@ -138,7 +168,9 @@ mod tests {
         fs::write(out.join("sub/a.txt"), b"aaaa").unwrap();
         fs::write(out.join("b.bin"), vec![0u8; 100]).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", out.join("leak")).unwrap();
-        let got = s.collect(50).unwrap();
+        let limits =
+            berth_core::spec::OutputLimits { artifacts_cap: berth_core::quantity::ByteSize(50), ..Default::default() };
+        let got = s.collect(OutputPicker::new(&limits)).unwrap();
         let names: Vec<(&str, bool, Option<usize>)> =
             got.iter().map(|e| (e.name.as_str(), e.regular, e.data.as_ref().map(|d| d.len()))).collect();
         assert_eq!(names, [("b.bin", true, None), ("leak", false, None), ("sub/a.txt", true, Some(4))]);

@@ -482,7 +482,7 @@ pub async fn results_and_artifacts_keep_their_bytes_until_the_job_goes(s: &dyn S
     let job = new_job(s).await;
     let file = |attempt, name: &str, data: &[u8]| ArtifactFile {
         artifact: Artifact { attempt, name: name.into(), size: data.len() as u64 },
-        data: data.to_vec(),
+        data: data.to_vec().into(),
     };
     let binary = [0u8, 255, 10, 13, 0];
     let first = [file(1, "out/a.bin", &binary), file(1, "b.txt", b"one")];

@@ -335,7 +335,7 @@ macro_rules! impl_output_store {
                         .bind(i64::from(a.attempt))
                         .bind(&a.name)
                         .bind(a.size as i64)
-                        .bind(&f.data)
+                        .bind(&f.data[..])
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

@@ -33,10 +33,23 @@ pub struct Config {
     pub token: Option<String>,
     /// The shared store's URL; `None` for the embedded store in `data_dir`.
     pub store: Option<String>,
-    /// Whether the Docker engine shares this host's filesystem (bind-mounted staging
-    /// directories) or gets files through its archive API: `BERTH_DOCKER_TRANSFER=bind|archive`,
-    /// else bind for the local socket and archive for any other `DOCKER_HOST`.
-    pub docker_archive: bool,
+    /// `BERTH_DOCKER_TRANSFER` (`bind` or `archive`), read when a Docker backend is made.
+    pub docker_transfer: Option<String>,
+    /// `DOCKER_HOST`: bind mounts only for the local socket.
+    pub docker_host: Option<String>,
+}
+
+impl Config {
+    /// Whether the Docker engine gets an attempt's files through its archive API (any
+    /// engine) rather than bind-mounted staging directories (only an engine on this host).
+    pub fn docker_archive(&self) -> anyhow::Result<bool> {
+        match self.docker_transfer.as_deref().filter(|t| !t.is_empty()) {
+            Some("archive") => Ok(true),
+            Some("bind") => Ok(false),
+            None => Ok(self.docker_host.as_deref().is_some_and(|h| !h.is_empty() && !h.starts_with("unix://"))),
+            Some(other) => anyhow::bail!("BERTH_DOCKER_TRANSFER: `{other}` is not `bind` or `archive`"),
+        }
+    }
 }
 
 pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
@@ -60,17 +73,9 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         server: cli.server.clone(),
         token: cli.token.clone(),
         store: cli.store.clone().or(file.store).filter(|s| !s.is_empty()),
-        docker_archive: docker_archive()?,
+        docker_transfer: env_var("BERTH_DOCKER_TRANSFER"),
+        docker_host: env_var("DOCKER_HOST"),
     })
-}
-
-fn docker_archive() -> anyhow::Result<bool> {
-    match env_var("BERTH_DOCKER_TRANSFER").as_deref() {
-        Some("archive") => Ok(true),
-        Some("bind") => Ok(false),
-        Some("") | None => Ok(env_var("DOCKER_HOST").is_some_and(|h| !h.is_empty() && !h.starts_with("unix://"))),
-        Some(other) => anyhow::bail!("BERTH_DOCKER_TRANSFER: `{other}` is not `bind` or `archive`"),
-    }
 }
 
 fn read(path: &Path) -> anyhow::Result<FileConfig> {

@@ -60,10 +60,11 @@ pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<
     };
     let install_id = store.install_id().await?;
     tracing::debug!("store open");
-    let staging = config.data_dir.join("staging");
+    // Absolute: it is a bind mount's source.
+    let staging = std::path::absolute(config.data_dir.join("staging")).context("resolving the data dir")?;
     let backend: Result<Arc<dyn Backend>, BackendError> = match backend {
         BackendKind::Docker => {
-            let transfer = if config.docker_archive { Transfer::Archive } else { Transfer::Bind(staging) };
+            let transfer = if config.docker_archive()? { Transfer::Archive } else { Transfer::Bind(staging) };
             DockerBackend::connect(transfer).await.map(|b| Arc::new(b) as Arc<dyn Backend>)
         }
         BackendKind::Process => Ok(Arc::new(ProcessBackend::new(staging))),
