@@ -1,8 +1,10 @@
 //! The job lifecycle: statuses, the transitions allowed between them, and the one normalized
 //! reason every terminal status carries (so exit code 137 never needs guessing).
 //!
-//! `queued → starting → running → succeeded | failed | timed_out | cancelled | lost | error`.
-//! Every store write of a status goes through `JobStatus::check_transition`.
+//! `queued → starting → running → succeeded | failed | timed_out | cancelled | lost | error`,
+//! and back from `starting`/`running` to `queued` when an attempt's retry policy asks for
+//! another attempt. Every store write of a status goes through `JobStatus::check_transition`,
+//! except `JobStore::requeue` (`berth retry` of a job that ended without success).
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,8 +79,8 @@ impl JobStatus {
         use JobStatus::*;
         match (self, next) {
             (Queued, Starting) | (Starting, Running) => true,
-            // A retry puts a job back in the queue (a later issue); a start that fails early
-            // may go straight from queued to a terminal status.
+            // A retry puts a job back in the queue; a start that fails early may go straight
+            // from queued to a terminal status.
             (Starting | Running, Queued) => true,
             (from, to) if !from.is_terminal() && to.is_terminal() => true,
             _ => false,
