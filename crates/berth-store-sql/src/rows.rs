@@ -57,6 +57,7 @@ macro_rules! cols_for {
 }
 
 cols_for!(sqlx::sqlite::SqliteRow);
+#[cfg(feature = "postgres")]
 cols_for!(sqlx::postgres::PgRow);
 
 fn json<T: DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {

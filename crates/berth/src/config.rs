@@ -34,14 +34,17 @@ pub struct Config {
     /// The shared store's URL; `None` for the embedded store in `data_dir`.
     pub store: Option<String>,
     /// `BERTH_DOCKER_TRANSFER` (`bind` or `archive`), read when a Docker backend is made.
+    #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_transfer: Option<String>,
     /// `DOCKER_HOST`: bind mounts only for the local socket.
+    #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_host: Option<String>,
 }
 
 impl Config {
     /// Whether the Docker engine gets an attempt's files through its archive API (any
     /// engine) rather than bind-mounted staging directories (only an engine on this host).
+    #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub fn docker_archive(&self) -> anyhow::Result<bool> {
         match self.docker_transfer.as_deref().filter(|t| !t.is_empty()) {
             Some("archive") => Ok(true),

@@ -1,17 +1,15 @@
 //! The only place that names concrete implementations: the SQLite or PostgreSQL store and
-//! the Docker or process backend, assembled into a `Runner`.
+//! the Docker or process backend, assembled into a `Runner`. Which of them this build has
+//! is its cargo features' business (`docker`, `process`, `postgres`).
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_backend_docker::{DockerBackend, Transfer};
-use berth_backend_process::ProcessBackend;
 use berth_core::backend::{Backend, BackendError};
 use berth_core::clock::SystemClock;
 use berth_core::store::Store;
 use berth_engine::Runner;
 use berth_engine::paths::DataPaths;
-use berth_store_postgres::PgStore;
 use berth_store_sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -46,12 +44,22 @@ pub enum BackendKind {
     Process,
 }
 
+impl BackendKind {
+    /// Its name, which is also the cargo feature that builds it in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            BackendKind::Docker => "docker",
+            BackendKind::Process => "process",
+        }
+    }
+}
+
 /// Like `open`, with the attempts run by `backend`.
 pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = match config.store.as_deref() {
-        Some(url) => Arc::new(PgStore::open(url).await.context("opening the PostgreSQL store (--store/BERTH_STORE)")?),
+        Some(url) => open_postgres(url).await?,
         None => {
             let db = paths.database();
             let sqlite = SqliteStore::open(&db).await.with_context(|| format!("opening the store at {}", db.display()));
@@ -62,13 +70,7 @@ pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<
     tracing::debug!("store open");
     // Absolute: it is a bind mount's source.
     let staging = std::path::absolute(config.data_dir.join("staging")).context("resolving the data dir")?;
-    let backend: Result<Arc<dyn Backend>, BackendError> = match backend {
-        BackendKind::Docker => {
-            let transfer = if config.docker_archive()? { Transfer::Archive } else { Transfer::Bind(staging) };
-            DockerBackend::connect(transfer).await.map(|b| Arc::new(b) as Arc<dyn Backend>)
-        }
-        BackendKind::Process => Ok(Arc::new(ProcessBackend::new(staging))),
-    };
+    let backend = make_backend(config, backend, staging).await?;
     let runner = backend.map(|backend| Runner {
         store: store.clone(),
         backend,
@@ -81,6 +83,42 @@ pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<
         breaker: Default::default(),
     });
     Ok(Local { store, paths, runner })
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = berth_store_postgres::PgStore::open(url).await;
+    Ok(Arc::new(store.context("opening the PostgreSQL store (--store/BERTH_STORE)")?))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    anyhow::bail!("--store/BERTH_STORE: this berth was built without PostgreSQL (cargo feature `postgres`)")
+}
+
+/// The backend `kind`, or why it cannot be had: the engine does not answer (a runner-level
+/// error: the store stays usable), or this build lacks it (a command-level error).
+async fn make_backend(
+    config: &Config,
+    kind: BackendKind,
+    staging: std::path::PathBuf,
+) -> anyhow::Result<Result<Arc<dyn Backend>, BackendError>> {
+    let _ = (&config, &staging);
+    match kind {
+        #[cfg(feature = "docker")]
+        BackendKind::Docker => {
+            use berth_backend_docker::{DockerBackend, Transfer};
+            let transfer = if config.docker_archive()? { Transfer::Archive } else { Transfer::Bind(staging) };
+            Ok(DockerBackend::connect(transfer).await.map(|b| Arc::new(b) as Arc<dyn Backend>))
+        }
+        #[cfg(feature = "process")]
+        BackendKind::Process => Ok(Ok(Arc::new(berth_backend_process::ProcessBackend::new(staging)))),
+        #[allow(unreachable_patterns)]
+        other => Ok(Err(BackendError::Unsupported(format!(
+            "this berth was built without the {0} backend (cargo feature `{0}`)",
+            other.feature()
+        )))),
+    }
 }
 
 /// Opens the store and sweeps orphans first, as every command that opens the store does.
