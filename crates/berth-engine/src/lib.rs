@@ -9,7 +9,7 @@ pub mod ops;
 pub mod outputs;
 pub mod owner;
 pub mod paths;
-mod reaper;
+pub mod reaper;
 pub mod recorder;
 mod resume;
 pub mod submit;

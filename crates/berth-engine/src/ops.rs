@@ -1,10 +1,13 @@
 //! Operations on a job that every front end (the HTTP API, the CLI) calls as they are:
-//! reading an artifact and running a command in a job's unit. Each is written once here;
-//! handlers and commands only adapt their input and output.
+//! cancel, retry, delete, reading an artifact and running a command in a job's unit. Each
+//! is written once here; handlers and commands only adapt their input and output.
+
+use std::time::Duration;
 
 use berth_core::backend::{BackendError, ExecOutput, UnitHandle};
-use berth_core::status::JobStatus;
-use berth_core::store::{Artifact, JobRecord, Store, StoreError};
+use berth_core::clock::Clock;
+use berth_core::status::{JobStatus, Reason};
+use berth_core::store::{Artifact, JobRecord, StatusChange, Store, StoreError};
 
 use crate::Runner;
 use crate::paths::DataPaths;
@@ -20,6 +23,60 @@ pub enum OpError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+/// Cancels a job: a queued one ends at once; one this process runs is stopped through
+/// `local` (its attempt records the ending); one leased by another worker ends in the store,
+/// and that worker's next heartbeat is refused, which stops its container there. A claim can
+/// race the cancel, so the job is looked at again a few times before giving up.
+pub async fn cancel(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    job: &JobRecord,
+    by: &str,
+    local: &(dyn Fn(&JobRecord) -> bool + Send + Sync),
+) -> Result<JobRecord, OpError> {
+    for _ in 0..20 {
+        let now = store.get_job(&job.id).await?;
+        if now.status.is_terminal() {
+            return Err(OpError::Conflict(format!("job {} already ended: {}", now.id, now.status)));
+        }
+        if now.status != JobStatus::Queued && local(&now) {
+            return Ok(now);
+        }
+        if now.status == JobStatus::Queued || now.lease.is_some() {
+            let end = StatusChange::end(Reason::Cancelled { by: by.to_string() }, None, clock.now());
+            match store.set_status(&now.id, end).await {
+                Ok(done) => return Ok(done),
+                Err(StoreError::Transition(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let owner = job.owner.as_deref().unwrap_or("unknown");
+    Err(OpError::Conflict(format!(
+        "job {} is run by process {owner}, which alone can stop it: press Ctrl-C in its `berth run`",
+        job.id
+    )))
+}
+
+/// Runs a job that ended without success again, as a new attempt.
+pub async fn retry(store: &dyn Store, clock: &dyn Clock, job: &JobRecord) -> Result<JobRecord, OpError> {
+    Ok(store.requeue(&job.id, clock.now()).await?)
+}
+
+/// Removes a finished job with its logs, events, result and artifacts (and the legacy
+/// output directory of jobs from before artifacts lived in the store).
+pub async fn delete(store: &dyn Store, paths: &DataPaths, job: &JobRecord) -> Result<(), OpError> {
+    store.delete_job(&job.id).await?;
+    let dir = paths.job_dir(&job.id);
+    match tokio::fs::remove_dir_all(&dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(OpError::Conflict(format!("the job is gone but {} could not be removed: {e}", dir.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// An artifact of the latest attempt that has one by that name, with its bytes (from the

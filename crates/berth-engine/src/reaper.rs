@@ -16,27 +16,52 @@ use crate::worker::Worker;
 /// not renew it to stop its container (it stops at expiry, with the job's stop grace).
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
+/// What one janitor tick did (`Worker::tick`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JanitorTick {
+    /// Queued jobs that ended `timed_out` (queue or total timeout).
+    pub timed_out: usize,
+    /// Expired leases this worker took over and retried or ended.
+    pub reaped: usize,
+    /// Whether the container sweep and retention ran.
+    pub swept: bool,
+}
+
 impl Worker {
+    /// The housekeeping loop: a sweep at start, then a `tick` every second (reaping every
+    /// other one) until shutdown. All the work is in `tick`.
     pub(crate) async fn janitor(self) {
-        let mut last_gc = tokio::time::Instant::now();
         self.sweep().await;
-        let mut tick = 0u64;
+        self.last_gc.store(self.runner.clock.now().0, std::sync::atomic::Ordering::SeqCst);
+        let mut n = 0u64;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = self.shutdown.cancelled() => return,
             }
-            tick += 1;
-            self.expire_queued().await;
-            if tick.is_multiple_of(2) {
-                self.reap().await;
-            }
-            if last_gc.elapsed() >= self.config.gc_interval {
-                self.sweep().await;
-                self.prune().await;
-                last_gc = tokio::time::Instant::now();
-            }
+            n += 1;
+            self.tick(n.is_multiple_of(2)).await;
         }
+    }
+
+    /// One round of housekeeping at the runner's clock: queued jobs past their timeouts end;
+    /// with `reap`, leases expired for more than `REAP_GRACE` are taken over and their jobs
+    /// retried or ended; the sweep and retention run once `gc_interval` has passed since the
+    /// last. Tests drive it with a `FixedClock`, without sleeping.
+    pub async fn tick(&self, reap: bool) -> JanitorTick {
+        let mut done = JanitorTick { timed_out: self.expire_queued().await, ..JanitorTick::default() };
+        if reap {
+            done.reaped = self.reap().await;
+        }
+        let now = self.runner.clock.now().0;
+        let last = self.last_gc.load(std::sync::atomic::Ordering::SeqCst);
+        if now - last >= self.config.gc_interval.as_millis() as i64 {
+            self.sweep().await;
+            self.prune().await;
+            self.last_gc.store(now, std::sync::atomic::Ordering::SeqCst);
+            done.swept = true;
+        }
+        done
     }
 
     /// Jobs of a previous run of this worker (same id) still marked as running here. Those
@@ -77,36 +102,39 @@ impl Worker {
                 }
                 _ => {
                     tracing::info!(job = %job.id, "found from a previous run of this worker: stopping it");
-                    self.give_up(&job, None).await;
+                    let _ = self.give_up(&job, None).await;
                 }
             }
         }
     }
 
     /// Expired leases: their worker is gone (or cut off and has stopped). Removes their
-    /// containers where this worker's engine can see them, then retries or ends each job.
-    async fn reap(&self) {
+    /// containers where this worker's engine can see them, then retries or ends each job;
+    /// returns how many it settled.
+    async fn reap(&self) -> usize {
         let now = self.runner.clock.now();
         let cutoff = Timestamp(now.0 - REAP_GRACE.as_millis() as i64);
-        let Ok(expired) = self.runner.store.expired_leases(cutoff, 100).await else { return };
+        let Ok(expired) = self.runner.store.expired_leases(cutoff, 100).await else { return 0 };
+        let mut reaped = 0;
         for job in expired {
             tracing::warn!(job = %job.id, owner = ?job.owner, "lease expired: reaping");
-            self.give_up(&job, Some(cutoff)).await;
+            reaped += usize::from(self.give_up(&job, Some(cutoff)).await);
         }
+        reaped
     }
 
     /// Takes the job's lease over (fencing off whoever held it), removes what is left of its
-    /// current attempt, and applies its retry policy with `worker_lost`.
-    async fn give_up(&self, job: &JobRecord, expired_by: Option<Timestamp>) {
-        let Some(job) = self.take_over(job, expired_by).await else { return };
+    /// current attempt, and applies its retry policy with `worker_lost`; true when it did.
+    async fn give_up(&self, job: &JobRecord, expired_by: Option<Timestamp>) -> bool {
+        let Some(job) = self.take_over(job, expired_by).await else { return false };
         // At most one attempt at a time: no retry until the old container is surely gone
         // from this engine. If the engine does not answer, this lease runs out and a reaper
         // (maybe this one) takes over again later.
         if let Err(e) = self.remove_units_of(&job.id).await {
             tracing::warn!(job = %job.id, "not reaped yet: its container may still run ({e})");
-            return;
+            return false;
         }
-        let Some(fence) = job.lease.as_ref().map(|l| l.fence()) else { return };
+        let Some(fence) = job.lease.as_ref().map(|l| l.fence()) else { return false };
         let now = self.runner.clock.now();
         if job.attempts > 0 {
             let update = AttemptUpdate {
@@ -119,7 +147,7 @@ impl Worker {
             // node must not touch the job at all.
             if let Err(e) = self.runner.store.update_attempt(&job.id, job.attempts, update).await {
                 tracing::info!(job = %job.id, "not reaped: {e}");
-                return;
+                return false;
             }
         }
         let written = match self.runner.decide(&job.id, Reason::WorkerLost).await {
@@ -132,8 +160,12 @@ impl Worker {
             }
             Err(e) => Err(e),
         };
-        if let Err(e) = written {
-            tracing::info!(job = %job.id, "not reaped: {e}");
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(job = %job.id, "not reaped: {e}");
+                false
+            }
         }
     }
 
@@ -173,10 +205,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Queued jobs past their queue timeout (or total timeout) end without running.
-    async fn expire_queued(&self) {
+    /// Queued jobs past their queue timeout (or total timeout) end without running; returns
+    /// how many.
+    async fn expire_queued(&self) -> usize {
         let now = self.runner.clock.now();
-        let Ok(queued) = self.runner.store.overdue_queued(now, 200).await else { return };
+        let Ok(queued) = self.runner.store.overdue_queued(now, 200).await else { return 0 };
+        let mut ended = 0;
         for job in queued {
             let waited = now.0 - job.created_at.0;
             let over = |d: &Option<berth_core::quantity::DurationSpec>| {
@@ -191,8 +225,9 @@ impl Worker {
             };
             let end = StatusChange::end(Reason::TimedOut { phase }, None, now);
             // Claimed meanwhile: it started in time after all.
-            let _ = self.runner.store.set_status(&job.id, end).await;
+            ended += usize::from(self.runner.store.set_status(&job.id, end).await.is_ok());
         }
+        ended
     }
 
     async fn sweep(&self) {

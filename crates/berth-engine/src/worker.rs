@@ -77,6 +77,19 @@ pub struct Worker {
     handing_over: Arc<std::sync::atomic::AtomicBool>,
     /// Attempts resumed from a previous run (they run beside the slots).
     reattached: Arc<Mutex<JoinSet<()>>>,
+    /// When the sweep last ran (epoch ms, the runner's clock).
+    pub(crate) last_gc: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// What one claim step of a slot did (`Worker::step`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotStep {
+    /// Claimed this job and ran its attempt to its end (or back to the queue).
+    Ran(JobId),
+    /// Nothing claimable (or the claim failed): wait for work.
+    Idle,
+    /// The circuit breaker is open: the engine is not answering.
+    Paused,
 }
 
 impl std::fmt::Debug for Worker {
@@ -102,6 +115,7 @@ impl Worker {
             started_at,
             handing_over: Arc::default(),
             reattached: Arc::default(),
+            last_gc: Arc::new(std::sync::atomic::AtomicI64::new(started_at.0)),
         }
     }
 
@@ -160,38 +174,49 @@ impl Worker {
         while slots.join_next().await.is_some() {}
     }
 
+    /// A slot: `step` until shutdown, waiting between steps that found nothing to do.
     async fn slot(self) {
         while !self.shutdown.is_cancelled() {
-            if !self.breaker_allows().await {
-                continue;
-            }
-            let req = ClaimRequest {
-                worker: self.config.id.clone(),
-                queues: self.config.queues.clone(),
-                tags: self.config.tags.clone(),
-                lease: self.config.lease,
-                at: self.runner.clock.now(),
-            };
-            match self.runner.store.claim(&req).await {
-                Ok(Some(job)) => self.run_job(job).await,
-                Ok(None) => self.idle(IDLE_POLL).await,
-                Err(e) => {
-                    tracing::warn!("claiming a job failed: {e}");
-                    self.idle(IDLE_POLL).await;
-                }
+            match self.step().await {
+                SlotStep::Ran(_) => {}
+                SlotStep::Idle => self.idle(IDLE_POLL).await,
+                SlotStep::Paused => self.sleep(Duration::from_millis(500)).await,
             }
         }
     }
 
-    /// Whether to claim now; while the circuit is open this waits, and when it is half-open
-    /// this probes the engine.
+    /// One claim: takes the next claimable job under a lease and runs its attempt to its
+    /// end, with heartbeats. Tests call it directly, without the loop.
+    pub async fn step(&self) -> SlotStep {
+        if !self.breaker_allows().await {
+            return SlotStep::Paused;
+        }
+        let req = ClaimRequest {
+            worker: self.config.id.clone(),
+            queues: self.config.queues.clone(),
+            tags: self.config.tags.clone(),
+            lease: self.config.lease,
+            at: self.runner.clock.now(),
+        };
+        match self.runner.store.claim(&req).await {
+            Ok(Some(job)) => {
+                let id = job.id.clone();
+                self.run_job(job).await;
+                SlotStep::Ran(id)
+            }
+            Ok(None) => SlotStep::Idle,
+            Err(e) => {
+                tracing::warn!("claiming a job failed: {e}");
+                SlotStep::Idle
+            }
+        }
+    }
+
+    /// Whether to claim now; when the circuit is half-open this probes the engine.
     async fn breaker_allows(&self) -> bool {
         match self.breaker.state() {
             BreakerState::Closed => true,
-            BreakerState::Open => {
-                self.sleep(Duration::from_millis(500)).await;
-                false
-            }
+            BreakerState::Open => false,
             BreakerState::HalfOpen => {
                 let ok = self.runner.backend.ping().await.is_ok();
                 self.breaker.probe_result(ok);

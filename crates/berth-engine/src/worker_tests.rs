@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth_core::JobSpec;
 use berth_core::backend::{BackendError, ExitInfo};
-use berth_core::clock::SystemClock;
+use berth_core::clock::{Clock, SystemClock};
 use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
 use berth_core::policy::Policy;
@@ -99,4 +99,72 @@ async fn a_concurrency_key_holds_across_workers() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// A worker over a clock that only moves when told to: ticks and steps run without sleeping.
+async fn fixed(dir: &tempfile::TempDir, clock: Arc<berth_core::clock::FixedClock>) -> (Arc<dyn Store>, Worker) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let mut r = runner(dir, store.clone(), Script { exit: Some(ExitInfo::default()), ..Script::default() }).await;
+    r.clock = clock as Arc<dyn Clock>;
+    let config = WorkerConfig { lease: Duration::from_secs(6), ..config("w1", 1) };
+    (store, Worker::new(r, config, CancellationToken::new()))
+}
+
+#[tokio::test]
+async fn a_vanished_workers_lease_is_reaped_on_the_first_tick_after_its_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
+    let (store, worker) = fixed(&dir, clock.clone()).await;
+    let job = worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap().0;
+    let req = berth_core::store::ClaimRequest {
+        worker: "ghost".into(),
+        queues: vec!["default".into()],
+        tags: Default::default(),
+        lease: Duration::from_secs(6),
+        at: clock.now(),
+    };
+    assert_eq!(store.claim(&req).await.unwrap().map(|j| j.id), Some(job.id.clone()));
+    clock.advance(6_000);
+    assert_eq!(worker.tick(true).await.reaped, 0, "expired, but not for longer than the grace");
+    clock.advance(2_001);
+    let tick = worker.tick(true).await;
+    assert_eq!((tick.reaped, tick.timed_out), (1, 0));
+    // It never started an attempt, so its retry policy gives it another go.
+    let back = store.get_job(&job.id).await.unwrap();
+    assert_eq!((back.status.as_str(), &back.lease, back.attempts), ("queued", &None, 0), "{back:?}");
+    let events = store.read_events(&job.id, 0, 100).await.unwrap();
+    assert!(events.iter().any(|e| e.data["retry_after"] == "worker_lost"), "{events:?}");
+    assert_eq!(worker.tick(true).await.reaped, 0, "settled once");
+}
+
+#[tokio::test]
+async fn ticks_end_overdue_queued_jobs_and_sweep_on_their_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
+    let (store, worker) = fixed(&dir, clock.clone()).await;
+    let mut spec = JobSpec::new("busybox");
+    spec.timeouts.queue = Some(berth_core::quantity::DurationSpec(Duration::from_secs(5)));
+    let job = worker.runner.enqueue(spec, "t", None).await.unwrap().0;
+    clock.advance(4_999);
+    assert_eq!(worker.tick(false).await, crate::reaper::JanitorTick::default());
+    clock.advance(1);
+    assert_eq!(worker.tick(false).await.timed_out, 1);
+    assert_eq!(store.get_job(&job.id).await.unwrap().status.as_str(), "timed_out");
+    clock.advance(60_000);
+    assert!(worker.tick(false).await.swept, "the sweep runs once gc_interval passed");
+    assert!(!worker.tick(false).await.swept);
+}
+
+#[tokio::test]
+async fn each_step_claims_and_runs_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
+    let (store, worker) = fixed(&dir, clock).await;
+    let a = worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap().0;
+    let b = worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap().0;
+    assert_eq!(worker.step().await, crate::worker::SlotStep::Ran(a.id.clone()));
+    assert_eq!(store.get_job(&a.id).await.unwrap().status.as_str(), "succeeded");
+    assert_eq!(store.get_job(&b.id).await.unwrap().status.as_str(), "queued", "one job per step");
+    assert_eq!(worker.step().await, crate::worker::SlotStep::Ran(b.id));
+    assert_eq!(worker.step().await, crate::worker::SlotStep::Idle);
 }

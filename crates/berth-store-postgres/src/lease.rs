@@ -1,16 +1,12 @@
-//! Claims, leases and status changes on PostgreSQL. A claim picks its row with `FOR UPDATE
-//! SKIP LOCKED`; when the job has running limits (tenant, queue, concurrency key) the claim
-//! also takes per-key advisory locks and re-counts, so two nodes cannot both take the last
-//! free place. Fenced writes lock the job's row, then compare owner and token.
+//! Claims on PostgreSQL. A claim picks its row with `FOR UPDATE SKIP LOCKED`; when the job
+//! has running limits (tenant, queue, concurrency key) the claim also takes per-key advisory
+//! locks and re-counts, so two nodes cannot both take the last free place. Everything else
+//! about jobs is `berth_store_sql::impl_job_store!`.
 
-use berth_core::JobStatus;
-use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::status::Reason;
-use berth_core::store::{ClaimRequest, Fence, JobRecord, JobStore, StatusChange, StoreError, StoreResult};
+use berth_core::store::{ClaimRequest, JobRecord, StoreError, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use crate::jobs::{insert_event, lock_job};
 use crate::rows::{self, JOB_COLUMNS, to_json};
 use crate::{CHANNEL, PgStore, db_err};
 
@@ -29,45 +25,10 @@ const UNDER_LIMITS: &str = "
 /// A candidate: id, and the advisory-lock keys of the limits that apply to it (if any).
 type Candidate = (String, Option<String>, Option<String>, Option<String>);
 
-/// Fails with `Fenced` unless the job's lease is still `fence`'s (no fence: no check); the
-/// rule is `berth_store_sql::check_fence`, applied to the job as read in this transaction.
-pub(crate) async fn check_fence(tx: &mut PgConnection, id: &JobId, fence: Option<&Fence>) -> StoreResult<()> {
-    if fence.is_none() {
-        return Ok(());
-    }
-    berth_store_sql::check_fence(&read_job(tx, id).await?, fence)
-}
-
 /// Wakes idle workers everywhere when the transaction commits.
 pub(crate) async fn wake(tx: &mut PgConnection) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await.map_err(db_err)?;
     Ok(())
-}
-
-pub(crate) async fn set_status(store: &PgStore, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
-    let mut tx = store.pool.begin().await.map_err(db_err)?;
-    let job = read_job(&mut tx, id).await?;
-    berth_store_sql::check_fence(&job, change.fence.as_ref())?;
-    job.status.check_transition(change.to)?;
-    let terminal = change.to.is_terminal();
-    let reason = change.reason.as_ref().map(to_json).transpose()?;
-    let row = sqlx::query(AssertSqlSafe(berth_store_sql::set_status_sql()))
-        .bind(id.as_str())
-        .bind(change.to.as_str())
-        .bind(&reason)
-        .bind(change.exit_code)
-        .bind(change.at.0)
-        .bind(terminal)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    let record = rows::job(&row)?;
-    insert_event(&mut tx, id, "status", &berth_store_sql::status_event(&change), change.at).await?;
-    if terminal {
-        enqueue_deliveries(&mut tx, &record, change.at).await?;
-    }
-    tx.commit().await.map_err(db_err)?;
-    Ok(record)
 }
 
 /// The job, its row locked for the rest of the transaction.
@@ -80,22 +41,6 @@ pub(crate) async fn read_job(tx: &mut PgConnection, id: &JobId) -> StoreResult<J
         .map_err(db_err)?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
     rows::job(&row)
-}
-
-async fn enqueue_deliveries(tx: &mut PgConnection, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
-    let id = &job.id;
-    for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
-        sqlx::query(berth_store_sql::INSERT_DELIVERY)
-            .bind(id.as_str())
-            .bind(&job.tenant)
-            .bind(&notify.url)
-            .bind(to_json(&berth_store_sql::delivery_body(job))?)
-            .bind(at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    }
-    Ok(())
 }
 
 pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
@@ -127,7 +72,14 @@ pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Op
             .map_err(db_err)?;
         let record = rows::job(&row)?;
         let data = serde_json::json!({"status": "starting", "worker": req.worker});
-        insert_event(&mut tx, &id, "status", &data, req.at).await?;
+        sqlx::query(berth_store_sql::INSERT_EVENT)
+            .bind(id.as_str())
+            .bind(req.at.0)
+            .bind("status")
+            .bind(to_json(&data)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         return Ok(Some(record));
     }
@@ -188,97 +140,4 @@ async fn recount(tx: &mut PgConnection, id: &JobId, keys: &[String]) -> StoreRes
     }
     let sql = format!("SELECT EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND {UNDER_LIMITS})");
     sqlx::query_scalar(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)
-}
-
-pub(crate) async fn renew(store: &PgStore, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
-    let done = sqlx::query(
-        "UPDATE jobs SET lease_expires_at = $4
-         WHERE id = $1 AND owner = $2 AND lease_token = $3 AND status IN ('starting', 'running')",
-    )
-    .bind(id.as_str())
-    .bind(&fence.owner)
-    .bind(fence.token)
-    .bind(until.0)
-    .execute(&store.pool)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::Fenced(id.to_string()));
-    }
-    Ok(())
-}
-
-pub(crate) async fn take_over(
-    store: &PgStore,
-    id: &JobId,
-    fence: &Fence,
-    owner: &str,
-    until: Timestamp,
-) -> StoreResult<JobRecord> {
-    let row = sqlx::query(AssertSqlSafe(berth_store_sql::take_over_sql()))
-        .bind(id.as_str())
-        .bind(&fence.owner)
-        .bind(fence.token)
-        .bind(fence.expired_by.map(|t| t.0))
-        .bind(owner)
-        .bind(until.0)
-        .fetch_optional(&store.pool)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::Fenced(id.to_string()))?;
-    crate::rows::job(&row)
-}
-
-pub(crate) async fn retry_later(
-    store: &PgStore,
-    id: &JobId,
-    fence: &Fence,
-    reason: &Reason,
-    run_at: Timestamp,
-    at: Timestamp,
-) -> StoreResult<JobRecord> {
-    let mut tx = store.pool.begin().await.map_err(db_err)?;
-    let status = lock_job(&mut tx, id).await?;
-    check_fence(&mut tx, id, Some(fence)).await?;
-    status.check_transition(JobStatus::Queued)?;
-    sqlx::query(
-        "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2, started_at = NULL,
-             queue_deadline = NULL
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .bind(run_at.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let data = serde_json::json!({"status": "queued", "retry_after": reason.to_string(), "run_at": run_at.0});
-    insert_event(&mut tx, id, "status", &data, at).await?;
-    wake(&mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
-    store.get_job(id).await
-}
-
-pub(crate) async fn requeue(store: &PgStore, id: &JobId, at: Timestamp) -> StoreResult<JobRecord> {
-    let mut tx = store.pool.begin().await.map_err(db_err)?;
-    let status = lock_job(&mut tx, id).await?;
-    if !status.can_retry() {
-        return Err(StoreError::Conflict(format!(
-            "job {id} is {status}: only jobs that ended without success can be retried"
-        )));
-    }
-    sqlx::query(
-        "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL, started_at = NULL,
-             finished_at = NULL, result = NULL, lease_expires_at = NULL, run_at = $2, queue_deadline = NULL
-         WHERE id = $1",
-    )
-    .bind(id.as_str())
-    .bind(at.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let data = serde_json::json!({"status": "queued", "retry_of": status.as_str()});
-    insert_event(&mut tx, id, "status", &data, at).await?;
-    wake(&mut tx).await?;
-    tx.commit().await.map_err(db_err)?;
-    store.get_job(id).await
 }

@@ -3,10 +3,8 @@
 //! never wait on each other's rows), running limits are re-checked under per-key advisory
 //! locks, and a `LISTEN berth_work` connection wakes idle workers when a job is queued.
 
-mod jobs;
 mod lease;
 mod listing;
-mod logs;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -90,8 +88,64 @@ impl PgStore {
     /// (the shared trait implementations take one on SQLite).
     pub(crate) async fn writer(&self) {}
 
-    /// The dialect hook of the shared writes: a transaction with the job read and its row
-    /// locked (`FOR UPDATE`) in it.
+    // The dialect hook of berth-store-sql's shared implementations (see its `jobs.rs`).
+    const JSON_PARAM: &'static str = "::jsonb";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+
+    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+
+    /// Two submissions with one idempotency key at once: the second waits for the first.
+    async fn lock_idempotency(tx: &mut sqlx::PgConnection, key: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// `NOTIFY berth_work` with the transaction: idle workers on every node wake.
+    async fn wake_in(tx: &mut sqlx::PgConnection) -> StoreResult<()> {
+        lease::wake(tx).await
+    }
+
+    /// The LISTEN task wakes local waiters when the notification arrives.
+    fn woke(&self) {}
+
+    async fn claim_job(
+        &self,
+        req: &berth_core::store::ClaimRequest,
+    ) -> StoreResult<Option<berth_core::store::JobRecord>> {
+        lease::claim(self, req).await
+    }
+
+    async fn list(&self, f: &berth_core::store::JobFilter) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::list_jobs(&self.pool, f).await
+    }
+
+    async fn overdue(
+        &self,
+        now: berth_core::clock::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::overdue_queued(&self.pool, now, limit).await
+    }
+
+    async fn expired(
+        &self,
+        now: berth_core::clock::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::expired_leases(&self.pool, now, limit).await
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<berth_core::store::JobCount>> {
+        listing::count_jobs(&self.pool).await
+    }
+
+    /// A transaction with the job read and its row locked (`FOR UPDATE`) in it.
     pub(crate) async fn write_job(
         &self,
         id: &berth_core::ids::JobId,
@@ -184,6 +238,7 @@ berth_store_sql::impl_access_store!(PgStore);
 berth_store_sql::impl_container_ledger!(PgStore);
 berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
+berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection);
 
 #[cfg(test)]
 mod tests;

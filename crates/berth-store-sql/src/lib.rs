@@ -3,6 +3,7 @@
 //! suite that every `Store` implementation must pass.
 
 pub mod conformance;
+mod jobs;
 mod rows;
 mod shared;
 
@@ -130,3 +131,9 @@ pub fn take_over_sql() -> String {
          RETURNING {JOB_COLUMNS}"
     )
 }
+
+/// Appends a job's next event; run it holding the job (SQLite's writer lock, PostgreSQL's
+/// row lock) so sequence numbers cannot collide.
+pub const INSERT_EVENT: &str = "INSERT INTO events (job_id, seq, at, kind, data)
+     VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = $1), $2, $3, $4)
+     RETURNING seq";

@@ -5,10 +5,8 @@
 //! Durability trade-off: `synchronous=NORMAL` under WAL survives any process crash (the
 //! promise berth makes); an OS crash may lose the last few commits.
 
-mod jobs;
 mod lease;
 mod listing;
-mod logs;
 
 pub(crate) use berth_store_sql as rows;
 pub(crate) use berth_store_sql::db_err;
@@ -101,7 +99,60 @@ impl SqliteStore {
         Ok(WriteTx { tx, _writer: writer })
     }
 
-    /// The dialect hook of the shared writes: a write transaction with the job as read in it.
+    // The dialect hook of berth-store-sql's shared implementations (see its `jobs.rs`).
+    const JSON_PARAM: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        self.write().await
+    }
+
+    /// One writer: two submissions with one key cannot interleave anyway.
+    async fn lock_idempotency(_tx: &mut SqliteConnection, _key: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn wake_in(_tx: &mut SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Wakes this process's idle worker slots (a submission made the queue longer).
+    fn woke(&self) {
+        self.work.notify_waiters();
+    }
+
+    async fn claim_job(
+        &self,
+        req: &berth_core::store::ClaimRequest,
+    ) -> StoreResult<Option<berth_core::store::JobRecord>> {
+        lease::claim(self, req).await
+    }
+
+    async fn list(&self, f: &berth_core::store::JobFilter) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::list_jobs(&self.pool, f).await
+    }
+
+    async fn overdue(
+        &self,
+        now: berth_core::clock::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::overdue_queued(&self.pool, now, limit).await
+    }
+
+    async fn expired(
+        &self,
+        now: berth_core::clock::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
+        listing::expired_leases(&self.pool, now, limit).await
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<berth_core::store::JobCount>> {
+        listing::count_jobs(&self.pool).await
+    }
+
+    /// A write transaction with the job as read in it.
     pub(crate) async fn write_job(
         &self,
         id: &berth_core::ids::JobId,
@@ -172,6 +223,7 @@ berth_store_sql::impl_access_store!(SqliteStore);
 berth_store_sql::impl_container_ledger!(SqliteStore);
 berth_store_sql::impl_worker_store!(SqliteStore);
 berth_store_sql::impl_output_store!(SqliteStore);
+berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection);
 
 #[cfg(test)]
 mod tests;

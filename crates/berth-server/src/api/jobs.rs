@@ -1,8 +1,6 @@
 //! Jobs: submit (with idempotency keys), list (filters, cursor pages), get, cancel, retry,
 //! delete.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -12,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use berth_core::clock::Timestamp;
 use berth_core::secrets::hash_token;
 use berth_core::spec_load::parse_spec;
-use berth_core::status::{JobStatus, Reason};
-use berth_core::store::{Idempotency, JobCursor, JobFilter, StatusChange, StoreError};
+use berth_core::status::JobStatus;
+use berth_core::store::{Idempotency, JobCursor, JobFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -182,36 +180,11 @@ pub async fn cancel_job(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let job = visible_job(&state, &who, &id).await?;
-    // A claim can race the cancel: look again a few times before giving up.
-    for _ in 0..20 {
-        let now = state.runner.store.get_job(&job.id).await?;
-        if now.status.is_terminal() {
-            return Err(ApiError::conflict(format!("job {} already ended: {}", now.id, now.status)));
-        }
-        if now.status == JobStatus::Queued {
-            let end = StatusChange::end(Reason::Cancelled { by: who.actor.clone() }, None, state.runner.clock.now());
-            match state.runner.store.set_status(&now.id, end).await {
-                Ok(done) => return Ok((StatusCode::ACCEPTED, Json(done.into()))),
-                Err(StoreError::Transition(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if state.cancel_running(&now.id, &who.actor) {
-            return Ok((StatusCode::ACCEPTED, Json(now.into())));
-        }
-        // Run by another worker: the terminal status drops its lease, so its next heartbeat
-        // is refused and it stops the container there.
-        if now.lease.is_some() {
-            let end = StatusChange::end(Reason::Cancelled { by: who.actor.clone() }, None, state.runner.clock.now());
-            match state.runner.store.set_status(&now.id, end).await {
-                Ok(done) => return Ok((StatusCode::ACCEPTED, Json(done.into()))),
-                Err(StoreError::Transition(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Err(ApiError::conflict(format!("job {} is run by another process: cancel it there", job.id)))
+    let local = |j: &berth_core::store::JobRecord| state.cancel_running(&j.id, &who.actor);
+    let done =
+        berth_engine::ops::cancel(state.runner.store.as_ref(), state.runner.clock.as_ref(), &job, &who.actor, &local)
+            .await?;
+    Ok((StatusCode::ACCEPTED, Json(done.into())))
 }
 
 /// Run a job that ended without success again, as a new attempt.
@@ -224,7 +197,7 @@ pub async fn retry_job(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let job = visible_job(&state, &who, &id).await?;
-    let queued = state.runner.store.requeue(&job.id, state.runner.clock.now()).await?;
+    let queued = berth_engine::ops::retry(state.runner.store.as_ref(), state.runner.clock.as_ref(), &job).await?;
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
 }
 
@@ -239,12 +212,6 @@ pub async fn delete_job(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let job = visible_job(&state, &who, &id).await?;
-    state.runner.store.delete_job(&job.id).await?;
-    let dir = state.runner.paths.job_dir(&job.id);
-    if let Err(e) = std::fs::remove_dir_all(&dir)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("removing {}: {e}", dir.display());
-    }
+    berth_engine::ops::delete(state.runner.store.as_ref(), &state.runner.paths, &job).await?;
     Ok(StatusCode::NO_CONTENT)
 }

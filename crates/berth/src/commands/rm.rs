@@ -28,10 +28,6 @@ async fn remove(local: &wiring::Local, id: &str) -> anyhow::Result<String> {
             job.status
         );
     }
-    local.store.delete_job(&job.id).await?;
-    let dir = local.paths.job_dir(&job.id);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
-    }
+    berth_engine::ops::delete(local.store.as_ref(), &local.paths, &job).await?;
     Ok(job.id.to_string())
 }
