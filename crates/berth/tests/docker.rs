@@ -278,6 +278,25 @@ mkdir -p "$BERTH_OUTPUT_DIR/reports" && echo report > "$BERTH_OUTPUT_DIR/reports
     t.assert_no_containers();
 }
 
+/// `berth cancel` without a server goes through the store like the API: a job a local
+/// `berth run` runs can only be stopped by that process, and the error says how.
+#[test]
+fn cancel_without_a_server_says_who_can_stop_a_running_job() {
+    let t = TestEnv::new();
+    let mut child = t.spawn(&["run", IMAGE, "sleep", "300"]);
+    let id = t.wait_running();
+    let out = t.berth(&["cancel", &id]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("press Ctrl-C in its `berth run`"), "{}", stderr(&out));
+    assert_eq!(t.inspect(&id)["status"], "running", "nothing changed");
+    signal(&child, libc::SIGINT);
+    let _ = child.wait();
+    assert_eq!(t.inspect(&id)["reason"], "cancelled(user)");
+    let again = t.berth(&["cancel", &id]);
+    assert!(stderr(&again).contains("already ended"), "{}", stderr(&again));
+    t.assert_no_containers();
+}
+
 #[test]
 fn kill_9_of_berth_run_is_cleaned_up_by_the_next_command() {
     let t = TestEnv::new();
