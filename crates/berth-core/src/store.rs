@@ -427,17 +427,25 @@ pub trait WorkerStore: Send + Sync {
     async fn queue_limits(&self) -> StoreResult<Vec<(String, u32)>>;
 }
 
-/// Output and events, both ordered by a per-job sequence number.
+/// Output and events, both ordered by a per-job sequence number. Writes carry the writer's
+/// lease fence (`None` for a local job): a worker that lost its lease writes nothing more.
 #[async_trait]
 pub trait LogStore: Send + Sync {
     /// Inserts chunks; a chunk whose seq exists replaces it (used to update the marker).
-    async fn append_logs(&self, id: &JobId, chunks: &[LogChunk]) -> StoreResult<()>;
-    async fn delete_logs(&self, id: &JobId, seqs: &[i64]) -> StoreResult<()>;
+    async fn append_logs(&self, id: &JobId, fence: Option<&Fence>, chunks: &[LogChunk]) -> StoreResult<()>;
+    async fn delete_logs(&self, id: &JobId, fence: Option<&Fence>, seqs: &[i64]) -> StoreResult<()>;
     /// Chunks with seq greater than `after`, in order, at most `limit`.
     async fn read_logs(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<LogChunk>>;
     /// One more than the highest seq stored (0 for none).
     async fn next_log_seq(&self, id: &JobId) -> StoreResult<i64>;
-    async fn append_event(&self, id: &JobId, kind: &str, data: serde_json::Value, at: Timestamp) -> StoreResult<i64>;
+    async fn append_event(
+        &self,
+        id: &JobId,
+        fence: Option<&Fence>,
+        kind: &str,
+        data: serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<i64>;
     async fn read_events(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<EventRecord>>;
 }
 

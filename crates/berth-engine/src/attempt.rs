@@ -398,7 +398,9 @@ impl Runner {
 
     pub(crate) async fn recorder(&self, job: &JobRecord, n: u32, spec: &JobSpec) -> StoreResult<LogRecorder> {
         let next = self.store.next_log_seq(&job.id).await?;
-        Ok(LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next))
+        let recorder =
+            LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next);
+        Ok(recorder.fenced(fence_of(job)))
     }
 
     /// Reads what the job left through the backend and stores the result and artifacts
@@ -455,7 +457,7 @@ impl Runner {
     }
 
     pub(crate) async fn event(&self, job: &JobRecord, kind: &str, data: serde_json::Value) {
-        if let Err(e) = self.store.append_event(&job.id, kind, data, self.clock.now()).await {
+        if let Err(e) = self.store.append_event(&job.id, fence_of(job).as_ref(), kind, data, self.clock.now()).await {
             tracing::warn!(job = %job.id, "event write failed: {e}");
         }
     }

@@ -14,7 +14,7 @@ use berth_core::clock::Clock;
 use berth_core::ids::JobId;
 use berth_core::logcap::{LogCap, marker_text};
 use berth_core::stdout_events::{EventSplitter, Piece};
-use berth_core::store::{LogChunk, LogStream, Store, StoreResult};
+use berth_core::store::{Fence, LogChunk, LogStream, Store, StoreResult};
 
 /// Flush when this many head bytes are pending.
 pub const FLUSH_BYTES: usize = 1 << 20;
@@ -41,6 +41,8 @@ pub struct LogRecorder {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     job: JobId,
+    /// The lease the attempt runs under: a recorder fenced off writes nothing more.
+    fence: Option<Fence>,
     attempt: u32,
     cap: LogCap,
     splitter: EventSplitter,
@@ -66,6 +68,7 @@ impl LogRecorder {
             store,
             clock,
             job,
+            fence: None,
             attempt,
             cap: LogCap::new(cap),
             splitter: EventSplitter::new(),
@@ -118,14 +121,20 @@ impl LogRecorder {
         Ok(shown)
     }
 
+    /// Writes under `fence` (the attempt's lease), so a worker that lost it stores nothing.
+    pub fn fenced(mut self, fence: Option<Fence>) -> LogRecorder {
+        self.fence = fence;
+        self
+    }
+
     /// Writes pending chunks and deletes evicted ones.
     pub async fn flush(&mut self) -> StoreResult<()> {
         if !self.to_delete.is_empty() {
-            self.store.delete_logs(&self.job, &self.to_delete).await?;
+            self.store.delete_logs(&self.job, self.fence.as_ref(), &self.to_delete).await?;
             self.to_delete.clear();
         }
         if !self.pending.is_empty() {
-            self.store.append_logs(&self.job, &self.pending).await?;
+            self.store.append_logs(&self.job, self.fence.as_ref(), &self.pending).await?;
             self.pending.clear();
             self.pending_bytes = 0;
         }
@@ -144,7 +153,7 @@ impl LogRecorder {
                     _ => "event".to_string(),
                 };
                 let data = serde_json::Value::Object(map.clone());
-                self.store.append_event(&self.job, &kind, data, self.clock.now()).await?;
+                self.store.append_event(&self.job, self.fence.as_ref(), &kind, data, self.clock.now()).await?;
                 Ok(Shown::Event(map))
             }
         }

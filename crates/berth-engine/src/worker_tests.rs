@@ -159,8 +159,9 @@ async fn ticks_end_overdue_queued_jobs_and_sweep_on_their_interval() {
 async fn each_step_claims_and_runs_one_job() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
-    let (store, worker) = fixed(&dir, clock).await;
+    let (store, worker) = fixed(&dir, clock.clone()).await;
     let a = worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap().0;
+    clock.advance(1);
     let b = worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap().0;
     assert_eq!(worker.step().await, crate::worker::SlotStep::Ran(a.id.clone()));
     assert_eq!(store.get_job(&a.id).await.unwrap().status.as_str(), "succeeded");

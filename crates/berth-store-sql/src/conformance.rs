@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -104,9 +104,9 @@ pub async fn logs_keep_order_replace_by_seq_and_delete(s: &dyn Store) {
         at: Timestamp(seq),
         data: data.as_bytes().to_vec(),
     };
-    s.append_logs(&job.id, &[chunk(0, "a"), chunk(1, "b"), chunk(2, "c")]).await.unwrap();
-    s.append_logs(&job.id, &[chunk(1, "B")]).await.unwrap();
-    s.delete_logs(&job.id, &[0]).await.unwrap();
+    s.append_logs(&job.id, None, &[chunk(0, "a"), chunk(1, "b"), chunk(2, "c")]).await.unwrap();
+    s.append_logs(&job.id, None, &[chunk(1, "B")]).await.unwrap();
+    s.delete_logs(&job.id, None, &[0]).await.unwrap();
     let got = s.read_logs(&job.id, -1, 10).await.unwrap();
     let text: Vec<_> = got.iter().map(|c| String::from_utf8_lossy(&c.data).to_string()).collect();
     assert_eq!(text, ["B", "c"]);
@@ -498,4 +498,30 @@ pub async fn results_and_artifacts_keep_their_bytes_until_the_job_goes(s: &dyn S
     s.set_status(&job.id, StatusChange::end(Reason::WorkerLost, None, Timestamp(9))).await.unwrap();
     s.delete_job(&job.id).await.unwrap();
     assert_eq!(s.read_artifact(&job.id, 1, "out/a.bin").await.unwrap(), None, "deleted with the job");
+}
+
+pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store) {
+    let j = new_job(s).await;
+    let old = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap().lease.unwrap().fence();
+    let chunk = LogChunk { seq: 0, attempt: 1, stream: LogStream::Stdout, at: Timestamp(11), data: b"late".to_vec() };
+    s.append_logs(&j.id, Some(&old), std::slice::from_ref(&chunk)).await.unwrap();
+    let expired = Fence { expired_by: Some(Timestamp(30_011)), ..old.clone() };
+    let new = s.take_over(&j.id, &expired, "reaper", Timestamp(40_000)).await.unwrap().lease.unwrap().fence();
+    let fenced = |r: StoreResult<()>| matches!(r, Err(StoreError::Fenced(_)));
+    let again = LogChunk { seq: 1, data: b"after".to_vec(), ..chunk.clone() };
+    assert!(fenced(s.append_logs(&j.id, Some(&old), std::slice::from_ref(&again)).await));
+    assert!(fenced(s.delete_logs(&j.id, Some(&old), &[0]).await));
+    let event = s.append_event(&j.id, Some(&old), "progress", serde_json::json!({}), Timestamp(12)).await;
+    assert!(matches!(event, Err(StoreError::Fenced(_))));
+    let result = s.set_result(&j.id, Some(&old), Some(serde_json::json!(1)), &[]).await;
+    assert!(fenced(result));
+    let kept: Vec<Vec<u8>> = s.read_logs(&j.id, -1, 10).await.unwrap().into_iter().map(|c| c.data).collect();
+    assert_eq!(kept, [b"late".to_vec()], "what came before the take-over stays, nothing after it lands");
+    assert!(s.read_events(&j.id, 0, 10).await.unwrap().iter().all(|e| e.kind != "progress"));
+    // The new holder writes.
+    s.append_event(&j.id, Some(&new), "warning", serde_json::json!({"message": "reaped"}), Timestamp(13))
+        .await
+        .unwrap();
+    s.append_logs(&j.id, Some(&new), &[again]).await.unwrap();
+    assert_eq!(s.read_logs(&j.id, -1, 10).await.unwrap().len(), 2);
 }

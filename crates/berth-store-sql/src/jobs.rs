@@ -433,11 +433,12 @@ macro_rules! impl_job_store {
 
             #[async_trait]
             impl LogStore for $store {
-                async fn append_logs(&self, id: &JobId, chunks: &[LogChunk]) -> StoreResult<()> {
+                async fn append_logs(&self, id: &JobId, fence: Option<&Fence>, chunks: &[LogChunk]) -> StoreResult<()> {
                     if chunks.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.begin_write().await?;
+                    let (mut tx, job) = self.write_job(id).await?;
+                    check_fence(&job, fence)?;
                     for c in chunks {
                         sqlx::query(
                             "INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
@@ -457,11 +458,12 @@ macro_rules! impl_job_store {
                     tx.commit().await.map_err(db_err)
                 }
 
-                async fn delete_logs(&self, id: &JobId, seqs: &[i64]) -> StoreResult<()> {
+                async fn delete_logs(&self, id: &JobId, fence: Option<&Fence>, seqs: &[i64]) -> StoreResult<()> {
                     if seqs.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.begin_write().await?;
+                    let (mut tx, job) = self.write_job(id).await?;
+                    check_fence(&job, fence)?;
                     for seq in seqs {
                         sqlx::query("DELETE FROM log_chunks WHERE job_id = $1 AND seq = $2")
                             .bind(id.as_str())
@@ -498,12 +500,14 @@ macro_rules! impl_job_store {
                 async fn append_event(
                     &self,
                     id: &JobId,
+                    fence: Option<&Fence>,
                     kind: &str,
                     data: serde_json::Value,
                     at: Timestamp,
                 ) -> StoreResult<i64> {
                     // Under the job (SQLite's writer lock, PostgreSQL's row lock): seqs never collide.
-                    let (mut tx, _job) = self.write_job(id).await?;
+                    let (mut tx, job) = self.write_job(id).await?;
+                    check_fence(&job, fence)?;
                     let seq = insert_event(&mut tx, id, kind, &data, at).await?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(seq)
