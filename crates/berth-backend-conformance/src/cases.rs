@@ -7,7 +7,7 @@ use berth_core::backend::StdinSource;
 use berth_core::quantity::{ByteSize, DurationSpec};
 use berth_core::spec::{InputFile, MemorySwap};
 use berth_core::status::{JobStatus, Reason, TimeoutPhase};
-use berth_core::store::LogStream;
+use berth_core::store::{LogStream, StatusChange};
 use berth_engine::cancel::Cancel;
 
 use crate::{Action, Harness, Watch};
@@ -152,4 +152,36 @@ pub async fn a_detached_unit_is_reattached_to_its_end(h: &Harness) {
     let done = h.runner.resume_attempt(&left, &unit.handle, io, &Cancel::new()).await.unwrap();
     assert_eq!((reason(&done).as_str(), done.attempts), ("exited(5)", 1));
     assert_eq!(h.text(&done, LogStream::Stdout).await, "one\ntwo\n", "every line exactly once");
+}
+
+/// A worker killed with SIGKILL leaves its unit running; the next worker process (another
+/// backend instance on the same host and data dir) lists it with its job and attempt, and
+/// removing it stops it.
+pub async fn a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next(h: &Harness) {
+    let job = h.runner.submit(h.sh("echo up; sleep 300")).await.unwrap();
+    let plan = berth_core::backend::AttemptPlan {
+        job_id: job.id.clone(),
+        attempt: 1,
+        spec: berth_core::defaults::Defaults::default().apply(&job.spec),
+        name: format!("berth-{}-1", job.id.short()),
+        install_id: h.runner.install_id.clone(),
+        owner: "a-worker-that-died".into(),
+        berth_env: Default::default(),
+        stdin: false,
+    };
+    let unit = h.runner.backend.create(&plan).await.unwrap();
+    let started = h.runner.backend.start(&unit, StdinSource::None).await.unwrap();
+    drop(started); // the worker dies: nobody reads the output or waits for the exit
+    let found = h.next.list_units(&h.runner.install_id).await.unwrap();
+    let left = found.iter().find(|u| u.handle.name == unit.name).expect("the next worker sees the unit");
+    assert_eq!((left.job_id.as_ref(), left.attempt), (Some(&job.id), Some(1)));
+    assert_eq!(left.owner.as_deref(), Some("a-worker-that-died"));
+    assert_eq!(left.state, berth_core::backend::UnitState::Running);
+    h.next.remove(&left.handle).await.unwrap();
+    let after = h.next.list_units(&h.runner.install_id).await.unwrap();
+    assert!(after.iter().all(|u| u.handle.name != unit.name), "removed: {after:?}");
+    // The dead worker's own bookkeeping (this process) lets go of it too.
+    h.runner.backend.remove(&unit).await.unwrap();
+    let end = StatusChange::end(Reason::WorkerLost, None, berth_core::clock::Timestamp(job.created_at.0 + 1));
+    h.runner.store.set_status(&job.id, end).await.unwrap();
 }

@@ -36,7 +36,8 @@ macro_rules! backend_conformance_tests {
             an_oom_kill_is_reported a_job_that_ignores_sigterm_is_killed_after_the_grace
             cancel_sends_the_specs_stop_signal stdin_is_fed_and_closed env_reaches_the_job
             input_files_result_and_artifacts_round_trip both_streams_are_kept_in_order_with_the_cap_marker
-            progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end);
+            progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end
+            a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next);
     };
     (@each $make:path, $image:expr; $($case:ident)*) => {
         $(
@@ -44,7 +45,8 @@ macro_rules! backend_conformance_tests {
             async fn $case() {
                 let dir = $crate::tempfile::tempdir().unwrap();
                 let backend = $make(dir.path().join("staging")).await;
-                let h = $crate::Harness::new(backend, $image, dir).await;
+                let next = $make(dir.path().join("staging")).await;
+                let h = $crate::Harness::new(backend, next, $image, dir).await;
                 $crate::cases::$case(&h).await;
                 h.assert_clean().await;
             }
@@ -55,13 +57,21 @@ macro_rules! backend_conformance_tests {
 /// A runner over a fresh SQLite store and the backend under test.
 pub struct Harness {
     pub runner: Runner,
+    /// Another instance of the backend on the same staging dir: what the next run of a
+    /// worker that died would have.
+    pub next: Arc<dyn Backend>,
     pub image: String,
     staging: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
-    pub async fn new(backend: Arc<dyn Backend>, image: &str, dir: tempfile::TempDir) -> Harness {
+    pub async fn new(
+        backend: Arc<dyn Backend>,
+        next: Arc<dyn Backend>,
+        image: &str,
+        dir: tempfile::TempDir,
+    ) -> Harness {
         let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
         let runner = Runner {
             store: store.clone(),
@@ -74,7 +84,7 @@ impl Harness {
             policy: Policy::default(),
             breaker: Default::default(),
         };
-        Harness { runner, image: image.to_string(), staging: dir.path().join("staging"), _dir: dir }
+        Harness { runner, next, image: image.to_string(), staging: dir.path().join("staging"), _dir: dir }
     }
 
     pub fn sh(&self, script: &str) -> JobSpec {

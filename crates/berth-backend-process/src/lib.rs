@@ -5,8 +5,12 @@
 //! network, user or resource limits; the command runs as the worker's user on the worker's
 //! host. Use it on hosts without a container engine, for trusted commands, and to measure
 //! the queue without container costs. A spec that asks for what it cannot do (mounts,
-//! limits, ports, a user, ...) is refused at submit (`CAPABILITIES`). Units live in this process: a worker killed with
-//! SIGKILL leaves its children running (they are in their own process group).
+//! limits, ports, a user, ...) is refused at submit (`CAPABILITIES`). A worker killed with
+//! SIGKILL leaves its children running (they are in their own process group); each unit's
+//! record in its staging dir (`record`) lets the next worker on the data dir list and stop
+//! them.
+
+mod record;
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
@@ -147,8 +151,10 @@ impl Backend for ProcessBackend {
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         let staging = Staging::new(&self.staging_root, &plan.name);
         ProcessBackend::command(plan, &staging)?;
-        let (files, dir) = (plan.spec.files.clone(), staging.clone());
-        let prepared = tokio::task::spawn_blocking(move || dir.prepare(&files)).await;
+        let (files, dir, rec) = (plan.spec.files.clone(), staging.clone(), record::UnitRecord::new(plan));
+        let prepared =
+            tokio::task::spawn_blocking(move || dir.prepare(&files).and_then(|()| record::write(dir.dir(), &rec)))
+                .await;
         prepared.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))?;
         let handle = UnitHandle { id: plan.name.clone(), name: plan.name.clone() };
         let mut units = self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?;
@@ -175,7 +181,14 @@ impl Backend for ProcessBackend {
         }
         let pid = child.id();
         let wait = async move { child.wait().await };
-        self.with_unit(&unit.name, |u| u.pid = pid)?;
+        let plan = self.with_unit(&unit.name, |u| {
+            u.pid = pid;
+            u.plan.clone()
+        })?;
+        // On disk too, so that the next worker finds the group if this one dies.
+        let rec =
+            record::UnitRecord { pid, start_time: pid.and_then(record::start_time), ..record::UnitRecord::new(&plan) };
+        record::write(staging.dir(), &rec).map_err(|e| BackendError::Files(e.to_string()))?;
         let chunks = |s: OutputStream| {
             move |r: std::io::Result<bytes::Bytes>| {
                 r.map(|data| OutputChunk { stream: s, data }).map_err(|e| BackendError::Engine(e.to_string()))
@@ -200,18 +213,27 @@ impl Backend for ProcessBackend {
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
         let removed =
             self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?.remove(&unit.name);
-        if let Some(Unit { pid: Some(pid), .. }) = &removed {
-            signal_group(*pid, "KILL").await;
-        }
-        // Also when the unit is unknown here (a failed create, a previous run of the worker).
         let staging = Staging::new(&self.staging_root, &unit.name);
+        match &removed {
+            Some(Unit { pid: Some(pid), .. }) => signal_group(*pid, "KILL").await,
+            Some(_) => {}
+            // A previous run's unit: its record names the group, if that process still runs.
+            None => {
+                if let Some(pid) = record::read(staging.dir()).and_then(|r| r.live_pid()) {
+                    signal_group(pid, "KILL").await;
+                }
+            }
+        }
         let removed = tokio::task::spawn_blocking(move || staging.remove()).await;
         removed.map_err(|e| BackendError::Files(e.to_string()))?.map_err(|e| BackendError::Files(e.to_string()))
     }
 
+    /// The units this process runs, and those a previous worker on this data dir left.
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
+        let root = self.staging_root.clone();
+        let recorded = tokio::task::spawn_blocking(move || record::read_all(&root)).await.unwrap_or_default();
         let units = self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?;
-        Ok(units
+        let mut out: Vec<UnitInfo> = units
             .values()
             .filter(|u| u.plan.install_id == install_id)
             .map(|u| UnitInfo {
@@ -221,7 +243,10 @@ impl Backend for ProcessBackend {
                 attempt: Some(u.plan.attempt),
                 owner: Some(u.plan.owner.clone()),
             })
-            .collect())
+            .collect();
+        let left = recorded.into_iter().filter(|(name, r)| r.install_id == install_id && !units.contains_key(name));
+        out.extend(left.map(|(name, r)| r.info(&name)));
+        Ok(out)
     }
 
     /// Staging dirs of units this process does not run (a previous run's), once stale.

@@ -84,3 +84,45 @@ async fn a_spec_without_a_command_is_an_error_not_a_crash() {
     let reason = job.reason.map(|r| r.to_string()).unwrap_or_default();
     assert_eq!(reason, "infra(create_failed)");
 }
+
+#[tokio::test]
+async fn children_of_a_dead_worker_are_killed_by_the_next_one() {
+    use berth_core::backend::{AttemptPlan, Backend};
+    let dir = tempfile::tempdir().unwrap();
+    let staging = dir.path().join("staging");
+    let marker = format!("sleep 4242.{}", std::process::id());
+    let marker = marker.as_str();
+    let first = ProcessBackend::new(&staging);
+    let plan = AttemptPlan {
+        job_id: berth_core::ids::JobId::generate(),
+        attempt: 1,
+        spec: sh(&format!("{marker} & {marker}")),
+        name: "berth-dead-1".into(),
+        install_id: "inst".into(),
+        owner: "dead-worker".into(),
+        berth_env: Default::default(),
+        stdin: false,
+    };
+    let unit = first.create(&plan).await.unwrap();
+    drop(first.start(&unit, StdinSource::None).await.unwrap());
+    std::mem::forget(first); // SIGKILLed: it never cleans up
+    let running = || {
+        let out = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(running() >= 2, "the job's group runs on after its worker");
+    let next = ProcessBackend::new(&staging);
+    let left = next.list_units("inst").await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    next.remove(&left[0].handle).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(running(), 0, "the whole group was killed");
+    assert!(next.list_units("inst").await.unwrap().is_empty());
+}

@@ -85,8 +85,10 @@ impl Worker {
             }
         };
         let now = self.runner.clock.now();
+        let reattach = self.runner.backend.capabilities().reattach;
         for job in jobs {
             let live = job.lease.as_ref().is_some_and(|l| l.expires_at > now) && job.status == JobStatus::Running;
+            let live = live && reattach;
             let unit = units.iter().find(|u| {
                 // An exited container is reattached too: its output and exit code are still
                 // there, so the attempt ends with the truth instead of `worker_lost`.

@@ -23,6 +23,11 @@ impl Staging {
         Staging { dir: root.join(unit) }
     }
 
+    /// The unit's directory (a backend may keep a record of its own in it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn output(&self) -> PathBuf {
         self.dir.join("output")
     }
