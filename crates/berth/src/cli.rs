@@ -113,34 +113,35 @@ pub struct WorkerArgs {
     pub node: NodeArgs,
 }
 
-/// What `server` and `worker` share: where the store is and how this node claims work.
-#[derive(Debug, Args)]
+/// What `server` and `worker` share: how this node runs and claims work. Each flag wins
+/// over the same key in the config file's `[node]` table, which wins over the default.
+#[derive(Debug, Default, Args)]
 pub struct NodeArgs {
-    /// What runs attempts: containers on the local Docker engine, or plain processes
-    /// (no isolation at all: trusted commands on hosts without an engine)
-    #[arg(long, value_enum, default_value = "docker")]
-    pub backend: crate::wiring::BackendKind,
+    /// What runs attempts: containers on the Docker engine, or plain processes (no
+    /// isolation at all: trusted commands on hosts without an engine) [default: docker]
+    #[arg(long, value_enum)]
+    pub backend: Option<crate::wiring::BackendKind>,
     /// This worker's id, stable across restarts [default: kept in the data dir]
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
-    /// Queues to claim from (repeatable)
-    #[arg(long = "queue", value_name = "NAME", default_value = "default")]
+    /// Queues to claim from (repeatable) [default: default]
+    #[arg(long = "queue", value_name = "NAME")]
     pub queues: Vec<String>,
     /// Tags jobs can require with `requires:` (repeatable), e.g. --tag region=eu
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
-    /// How long a claimed job's lease lasts without a heartbeat
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub lease: String,
-    /// On SIGTERM, how long running jobs may finish before they are stopped
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub shutdown_grace: String,
+    /// How long a claimed job's lease lasts without a heartbeat [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub lease: Option<String>,
+    /// On SIGTERM, how long running jobs may finish before they are stopped [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
     /// Delete finished jobs (logs, outputs) older than this, e.g. 30d [default: keep]
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
-    /// How often the container sweep runs
-    #[arg(long, default_value = "60s", value_name = "DURATION", hide = true)]
-    pub gc_interval: String,
+    /// How often the container sweep runs [default: 60s]
+    #[arg(long, value_name = "DURATION", hide = true)]
+    pub gc_interval: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,25 @@ struct FileConfig {
     defaults: Defaults,
     #[serde(default)]
     policy: Policy,
+    #[serde(default)]
+    node: NodeSettings,
+}
+
+/// `[node]` in the config file: how `berth server` and `berth worker` run; their flags win.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// `docker` or `process`.
+    pub backend: Option<String>,
+    /// Worker slots (`--slots`, `--workers`).
+    pub slots: Option<usize>,
+    pub queues: Option<Vec<String>>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub lease: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub retention: Option<String>,
+    pub gc_interval: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +52,8 @@ pub struct Config {
     pub token: Option<String>,
     /// The shared store's URL; `None` for the embedded store in `data_dir`.
     pub store: Option<String>,
+    /// `[node]` of the config file (flags are resolved over it in `commands::node`).
+    pub node: NodeSettings,
     /// `BERTH_DOCKER_TRANSFER` (`bind` or `archive`), read when a Docker backend is made.
     #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_transfer: Option<String>,
@@ -76,6 +97,7 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         server: cli.server.clone(),
         token: cli.token.clone(),
         store: cli.store.clone().or(file.store).filter(|s| !s.is_empty()),
+        node: file.node,
         docker_transfer: env_var("BERTH_DOCKER_TRANSFER"),
         docker_host: env_var("DOCKER_HOST"),
     })

@@ -1,5 +1,7 @@
-//! What `berth server` and `berth worker` share: turning `NodeArgs` into a worker config
-//! (stable id kept in the data dir, queues, tags, lease) and waiting for SIGTERM.
+//! What `berth server` and `berth worker` share: resolving their flags over the config
+//! file's `[node]` table and the defaults into one validated `WorkerConfig` (stable id kept
+//! in the data dir, backend, slots, queues, tags, lease, grace, retention), and waiting for
+//! SIGTERM.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,10 +14,29 @@ use berth_engine::worker::WorkerConfig;
 use crate::cli::NodeArgs;
 use crate::config::Config;
 use crate::ui;
+use crate::wiring::BackendKind;
 
-/// The worker settings; `role` names the id file (`server` and `worker` on one data dir
-/// are two workers).
-pub fn worker_config(config: &Config, args: &NodeArgs, role: &str, slots: usize) -> anyhow::Result<WorkerConfig> {
+/// The backend: `--backend`, else `node.backend` in the config file, else Docker.
+pub fn backend(config: &Config, args: &NodeArgs) -> anyhow::Result<BackendKind> {
+    use clap::ValueEnum;
+    match (args.backend, config.node.backend.as_deref()) {
+        (Some(kind), _) => Ok(kind),
+        (None, Some(name)) => BackendKind::from_str(name, true)
+            .map_err(|_| anyhow::anyhow!("node.backend in the config file: `{name}` is not `docker` or `process`")),
+        (None, None) => Ok(BackendKind::Docker),
+    }
+}
+
+/// The worker settings: each flag, else its `[node]` key in the config file, else the
+/// default; `slots` is the flag's (`--slots`, `--workers`). `role` names the id file
+/// (`server` and `worker` on one data dir are two workers).
+pub fn worker_config(
+    config: &Config,
+    args: &NodeArgs,
+    role: &str,
+    slots: Option<usize>,
+) -> anyhow::Result<WorkerConfig> {
+    let file = &config.node;
     let id = match &args.id {
         Some(id) => {
             routing_name(id).map_err(|e| anyhow::anyhow!("--id: {e}"))?;
@@ -23,25 +44,38 @@ pub fn worker_config(config: &Config, args: &NodeArgs, role: &str, slots: usize)
         }
         None => stable_id(config, role)?,
     };
-    for q in &args.queues {
-        routing_name(q).map_err(|e| anyhow::anyhow!("--queue: {e}"))?;
+    let queues = match (&args.queues[..], &file.queues) {
+        ([], Some(q)) => q.clone(),
+        ([], None) => vec![berth_core::spec::DEFAULT_QUEUE.to_string()],
+        (flags, _) => flags.to_vec(),
+    };
+    for q in &queues {
+        routing_name(q).map_err(|e| anyhow::anyhow!("--queue (or node.queues): {e}"))?;
     }
-    let lease = duration("--lease", &args.lease)?;
+    let setting = |flag: &Option<String>, key: &Option<String>, default: &str| {
+        flag.clone().or_else(|| key.clone()).unwrap_or_else(|| default.to_string())
+    };
+    let lease_text = setting(&args.lease, &file.lease, "30s");
+    let lease = duration("--lease (or node.lease)", &lease_text)?;
     if lease < Duration::from_secs(3) {
-        bail!("--lease: {} is too short: at least 3s (heartbeats renew it every third)", args.lease);
+        bail!("--lease: {lease_text} is too short: at least 3s (heartbeats renew it every third)");
     }
+    let mut all_tags = file.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    all_tags.extend(args.tags.iter().cloned());
+    let retention = args.retention.clone().or_else(|| file.retention.clone());
     Ok(WorkerConfig {
         id,
-        slots,
-        queues: args.queues.clone(),
-        tags: tags(&args.tags)?,
+        slots: slots.or(file.slots).unwrap_or_else(cpus),
+        queues,
+        tags: tags(&all_tags)?,
         lease,
-        shutdown_grace: duration("--shutdown-grace", &args.shutdown_grace)?,
-        gc_interval: duration("--gc-interval", &args.gc_interval)?,
-        retention: args.retention.as_deref().map(|r| duration("--retention", r)).transpose()?,
+        shutdown_grace: duration("--shutdown-grace", &setting(&args.shutdown_grace, &file.shutdown_grace, "30s"))?,
+        gc_interval: duration("--gc-interval", &setting(&args.gc_interval, &file.gc_interval, "60s"))?,
+        retention: retention.as_deref().map(|r| duration("--retention (or node.retention)", r)).transpose()?,
     })
 }
 
+/// `KEY=VALUE` tags; a later one (a flag) wins over an earlier one (the config file).
 fn tags(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for t in raw {
@@ -107,4 +141,69 @@ pub async fn shutdown_signal() -> Stop {
         }
     }
     stop
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config_with(node: crate::config::NodeSettings) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            defaults: Default::default(),
+            policy: Default::default(),
+            server: None,
+            token: None,
+            store: None,
+            node,
+            docker_transfer: None,
+            docker_host: None,
+        };
+        (dir, config)
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_which_wins_over_defaults() {
+        let file = crate::config::NodeSettings {
+            backend: Some("process".into()),
+            slots: Some(6),
+            queues: Some(vec!["gpu".into()]),
+            tags: [("region".to_string(), "eu".to_string())].into(),
+            lease: Some("12s".into()),
+            retention: Some("7d".into()),
+            ..Default::default()
+        };
+        let (_dir, config) = config_with(file);
+        let none = NodeArgs::default();
+        let w = worker_config(&config, &none, "worker", None).unwrap();
+        assert_eq!((w.slots, w.queues.clone(), w.lease), (6, vec!["gpu".to_string()], Duration::from_secs(12)));
+        assert_eq!(w.tags.get("region").map(String::as_str), Some("eu"));
+        assert_eq!((w.shutdown_grace, w.retention), (Duration::from_secs(30), Some(Duration::from_secs(7 * 86400))));
+        assert_eq!(backend(&config, &none).unwrap(), BackendKind::Process);
+        let flags = NodeArgs {
+            backend: Some(BackendKind::Docker),
+            queues: vec!["default".into()],
+            tags: vec!["region=us".into()],
+            lease: Some("9s".into()),
+            ..NodeArgs::default()
+        };
+        let w = worker_config(&config, &flags, "worker", Some(2)).unwrap();
+        assert_eq!((w.slots, w.queues, w.lease), (2, vec!["default".to_string()], Duration::from_secs(9)));
+        assert_eq!(w.tags.get("region").map(String::as_str), Some("us"), "the flag wins");
+        assert_eq!(backend(&config, &flags).unwrap(), BackendKind::Docker);
+    }
+
+    #[test]
+    fn bad_settings_name_where_they_came_from() {
+        let (_dir, config) =
+            config_with(crate::config::NodeSettings { backend: Some("k8s".into()), ..Default::default() });
+        let err = backend(&config, &NodeArgs::default()).unwrap_err().to_string();
+        assert!(err.contains("node.backend in the config file: `k8s`"), "{err}");
+        let (_dir, config) =
+            config_with(crate::config::NodeSettings { lease: Some("1s".into()), ..Default::default() });
+        let err = worker_config(&config, &NodeArgs::default(), "worker", None).unwrap_err().to_string();
+        assert!(err.contains("too short"), "{err}");
+    }
 }

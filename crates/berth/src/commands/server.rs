@@ -4,17 +4,18 @@
 use berth_server::{AppState, AuthMode, ServerConfig};
 
 use crate::cli::ServerArgs;
-use crate::commands::node::{Stop, cpus, duration, shutdown_signal, worker_config};
+use crate::commands::node::{Stop, backend, duration, shutdown_signal, worker_config};
 use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_node(config, args.node.backend).await?;
+    let settings = worker_config(config, &args.node, "server", args.workers)?;
+    let workers = settings.slots;
+    let local = wiring::open_node(config, backend(config, &args.node)?).await?;
     let runner = local.runner?;
-    let workers = args.workers.unwrap_or_else(cpus);
     let server_config = ServerConfig {
         auth: if args.insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens },
-        worker: worker_config(config, &args.node, "server", workers)?,
+        worker: settings,
         webhook_backoff: duration("--webhook-backoff", &args.webhook_backoff)?,
         ..ServerConfig::default()
     };

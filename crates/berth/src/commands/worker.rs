@@ -5,18 +5,18 @@ use berth_engine::worker::Worker;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::WorkerArgs;
-use crate::commands::node::{Stop, cpus, shutdown_signal, worker_config};
+use crate::commands::node::{Stop, backend, shutdown_signal, worker_config};
 use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_node(config, args.node.backend).await?;
-    let runner = local.runner?;
-    let slots = args.slots.unwrap_or_else(cpus);
+    let settings = worker_config(config, &args.node, "worker", args.slots)?;
+    let slots = settings.slots;
     if slots == 0 {
         anyhow::bail!("--slots must be at least 1 (a worker without slots does nothing)");
     }
-    let settings = worker_config(config, &args.node, "worker", slots)?;
+    let local = wiring::open_node(config, backend(config, &args.node)?).await?;
+    let runner = local.runner?;
     if config.store.is_none() {
         ui::warn(
             "no --store: this worker shares only the embedded store in its data dir (use PostgreSQL for many machines)",
