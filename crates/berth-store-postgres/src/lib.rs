@@ -114,37 +114,6 @@ impl PgStore {
     /// The LISTEN task wakes local waiters when the notification arrives.
     fn woke(&self) {}
 
-    async fn claim_job(
-        &self,
-        req: &berth_core::store::ClaimRequest,
-    ) -> StoreResult<Option<berth_core::store::JobRecord>> {
-        lease::claim(self, req).await
-    }
-
-    async fn list(&self, f: &berth_core::store::JobFilter) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::list_jobs(&self.pool, f).await
-    }
-
-    async fn overdue(
-        &self,
-        now: berth_core::clock::Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::overdue_queued(&self.pool, now, limit).await
-    }
-
-    async fn expired(
-        &self,
-        now: berth_core::clock::Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::expired_leases(&self.pool, now, limit).await
-    }
-
-    async fn counts(&self) -> StoreResult<Vec<berth_core::store::JobCount>> {
-        listing::count_jobs(&self.pool).await
-    }
-
     /// A transaction with the job read and its row locked (`FOR UPDATE`) in it.
     pub(crate) async fn write_job(
         &self,
@@ -238,7 +207,7 @@ berth_store_sql::impl_access_store!(PgStore);
 berth_store_sql::impl_container_ledger!(PgStore);
 berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
-berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection);
+berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, listing);
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,9 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder};
 use crate::db_err;
 use crate::rows::{self, JOB_COLUMNS};
 
+/// The claim is a query with many shapes too; it lives with the lease code.
+pub(crate) use crate::lease::claim;
+
 /// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
 pub(crate) async fn list_jobs(pool: &PgPool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
     let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));

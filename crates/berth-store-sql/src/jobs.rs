@@ -8,7 +8,7 @@
 //! | `writer()` | the in-process writer lock | nothing |
 //! | `lock_idempotency(tx, key)` | nothing (one writer) | a transaction advisory lock |
 //! | `wake_in(tx)` / `woke()` | nothing / `Notify` after commit | `pg_notify` in the transaction / nothing |
-//! | `claim_job`, `list`, `overdue`, `expired`, `counts` | queries in its own SQL | same |
+//! | a module (`queries`) with `claim`, `list_jobs`, `overdue_queued`, `expired_leases`, `count_jobs` | its own SQL | its own SQL |
 //! | `JSON_PARAM`, `SKIP_LOCKED` | `$n` / `` | `$n::jsonb` / `FOR UPDATE SKIP LOCKED` |
 //!
 //! Every fenced write reads the job inside its transaction and checks it with
@@ -16,7 +16,7 @@
 
 #[macro_export]
 macro_rules! impl_job_store {
-    ($store:ty, $conn:ty) => {
+    ($store:ty, $conn:ty, $queries:ident) => {
         const _: () = {
             use ::async_trait::async_trait;
             use ::berth_core::clock::Timestamp;
@@ -171,7 +171,7 @@ macro_rules! impl_job_store {
                 }
 
                 async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
-                    self.list(filter).await
+                    $queries::list_jobs(&self.pool, filter).await
                 }
 
                 async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
@@ -296,7 +296,7 @@ macro_rules! impl_job_store {
                 }
 
                 async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
-                    self.claim_job(req).await
+                    $queries::claim(self, req).await
                 }
 
                 async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
@@ -371,11 +371,11 @@ macro_rules! impl_job_store {
                 }
 
                 async fn overdue_queued(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
-                    self.overdue(now, limit).await
+                    $queries::overdue_queued(&self.pool, now, limit).await
                 }
 
                 async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
-                    self.expired(now, limit).await
+                    $queries::expired_leases(&self.pool, now, limit).await
                 }
 
                 async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord> {
@@ -406,7 +406,7 @@ macro_rules! impl_job_store {
                 }
 
                 async fn count_jobs(&self) -> StoreResult<Vec<JobCount>> {
-                    self.counts().await
+                    $queries::count_jobs(&self.pool).await
                 }
 
                 async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>> {

@@ -121,37 +121,6 @@ impl SqliteStore {
         self.work.notify_waiters();
     }
 
-    async fn claim_job(
-        &self,
-        req: &berth_core::store::ClaimRequest,
-    ) -> StoreResult<Option<berth_core::store::JobRecord>> {
-        lease::claim(self, req).await
-    }
-
-    async fn list(&self, f: &berth_core::store::JobFilter) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::list_jobs(&self.pool, f).await
-    }
-
-    async fn overdue(
-        &self,
-        now: berth_core::clock::Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::overdue_queued(&self.pool, now, limit).await
-    }
-
-    async fn expired(
-        &self,
-        now: berth_core::clock::Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<berth_core::store::JobRecord>> {
-        listing::expired_leases(&self.pool, now, limit).await
-    }
-
-    async fn counts(&self) -> StoreResult<Vec<berth_core::store::JobCount>> {
-        listing::count_jobs(&self.pool).await
-    }
-
     /// A write transaction with the job as read in it.
     pub(crate) async fn write_job(
         &self,
@@ -223,7 +192,7 @@ berth_store_sql::impl_access_store!(SqliteStore);
 berth_store_sql::impl_container_ledger!(SqliteStore);
 berth_store_sql::impl_worker_store!(SqliteStore);
 berth_store_sql::impl_output_store!(SqliteStore);
-berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection);
+berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, listing);
 
 #[cfg(test)]
 mod tests;

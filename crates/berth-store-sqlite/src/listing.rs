@@ -9,6 +9,9 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool};
 use crate::rows::{self, JOB_COLUMNS};
 use crate::{WriteTx, db_err};
 
+/// The claim is a query with many shapes too; it lives with the lease code.
+pub(crate) use crate::lease::claim;
+
 /// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
 pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
     let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
