@@ -25,7 +25,7 @@ pub async fn exit_codes_are_outcomes(h: &Harness) {
     assert_eq!((ok.status, ok.exit_code), (JobStatus::Succeeded, Some(0)));
     let failed = h.run(h.sh("exit 3"), StdinSource::None).await;
     assert_eq!((failed.status, failed.exit_code, reason(&failed).as_str()), (JobStatus::Failed, Some(3), "exited(3)"));
-    let attempts = h.runner.store.list_attempts(&failed.id).await.unwrap();
+    let attempts = h.runner.store().list_attempts(&failed.id).await.unwrap();
     assert_eq!((attempts.len(), attempts[0].exit_code), (1, Some(3)), "{attempts:?}");
 }
 
@@ -94,10 +94,10 @@ pub async fn input_files_result_and_artifacts_round_trip(h: &Harness) {
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}: {}", h.text(&job, LogStream::Stderr).await);
     assert_eq!(h.text(&job, LogStream::Stdout).await, "from-file\ndata\n");
     assert_eq!(job.result, Some(serde_json::json!({"n": 1})));
-    let artifacts = h.runner.store.list_artifacts(&job.id).await.unwrap();
+    let artifacts = h.runner.store().list_artifacts(&job.id).await.unwrap();
     let names: Vec<(&str, u64)> = artifacts.iter().map(|a| (a.name.as_str(), a.size)).collect();
     assert_eq!(names, [("sub/bin", 3)]);
-    let data = h.runner.store.read_artifact(&job.id, 1, "sub/bin").await.unwrap();
+    let data = h.runner.store().read_artifact(&job.id, 1, "sub/bin").await.unwrap();
     assert_eq!(data.as_deref(), Some(&b"a\0b"[..]), "bytes, as written");
 }
 
@@ -128,7 +128,7 @@ pub async fn progress_lines_become_events_not_logs(h: &Harness) {
     let spec = h.sh("echo '{\"berth\":\"progress\",\"percent\":40,\"message\":\"halfway\"}'; echo plain");
     let job = h.run(spec, StdinSource::None).await;
     assert_eq!(h.text(&job, LogStream::Stdout).await, "plain\n");
-    let events = h.runner.store.read_events(&job.id, 0, 100).await.unwrap();
+    let events = h.runner.store().read_events(&job.id, 0, 100).await.unwrap();
     let progress: Vec<_> = events.iter().filter(|e| e.kind == "progress").collect();
     assert_eq!(progress.len(), 1, "{events:?}");
     assert_eq!(progress[0].data["message"], "halfway");
@@ -142,7 +142,7 @@ pub async fn a_detached_unit_is_reattached_to_its_end(h: &Harness) {
     let watch = Arc::new(Watch::on("one", &cancel, Action::Detach));
     let left = h.run_watched(h.sh("echo one; sleep 2; echo two; exit 5"), StdinSource::None, watch, &cancel).await;
     assert_eq!(left.status, JobStatus::Running, "a detached attempt writes nothing");
-    let units = h.runner.backend.list_units(&h.runner.install_id).await.unwrap();
+    let units = h.runner.backend().list_units(h.runner.install_id()).await.unwrap();
     let unit = units.iter().find(|u| u.job_id.as_ref() == Some(&left.id)).expect("the unit outlives the detach");
     let io = berth_engine::attempt::AttemptIo {
         observer: Arc::new(Watch::default()),
@@ -164,24 +164,24 @@ pub async fn a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next(h: &H
         attempt: 1,
         spec: berth_core::defaults::Defaults::default().apply(&job.spec),
         name: format!("berth-{}-1", job.id.short()),
-        install_id: h.runner.install_id.clone(),
+        install_id: h.runner.install_id().to_string(),
         owner: "a-worker-that-died".into(),
         berth_env: Default::default(),
         stdin: false,
     };
-    let unit = h.runner.backend.create(&plan).await.unwrap();
-    let started = h.runner.backend.start(&unit, StdinSource::None).await.unwrap();
+    let unit = h.runner.backend().create(&plan).await.unwrap();
+    let started = h.runner.backend().start(&unit, StdinSource::None).await.unwrap();
     drop(started); // the worker dies: nobody reads the output or waits for the exit
-    let found = h.next.list_units(&h.runner.install_id).await.unwrap();
+    let found = h.next.list_units(h.runner.install_id()).await.unwrap();
     let left = found.iter().find(|u| u.handle.name == unit.name).expect("the next worker sees the unit");
     assert_eq!((left.job_id.as_ref(), left.attempt), (Some(&job.id), Some(1)));
     assert_eq!(left.owner.as_deref(), Some("a-worker-that-died"));
     assert_eq!(left.state, berth_core::backend::UnitState::Running);
     h.next.remove(&left.handle).await.unwrap();
-    let after = h.next.list_units(&h.runner.install_id).await.unwrap();
+    let after = h.next.list_units(h.runner.install_id()).await.unwrap();
     assert!(after.iter().all(|u| u.handle.name != unit.name), "removed: {after:?}");
     // The dead worker's own bookkeeping (this process) lets go of it too.
-    h.runner.backend.remove(&unit).await.unwrap();
+    h.runner.backend().remove(&unit).await.unwrap();
     let end = StatusChange::end(Reason::WorkerLost, None, berth_core::clock::Timestamp(job.created_at.0 + 1));
-    h.runner.store.set_status(&job.id, end).await.unwrap();
+    h.runner.store().set_status(&job.id, end).await.unwrap();
 }

@@ -15,10 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use berth_core::JobSpec;
 use berth_core::backend::{Backend, NoProgress, OutputStream, StdinSource};
-use berth_core::clock::SystemClock;
-use berth_core::defaults::Defaults;
-use berth_core::policy::Policy;
-use berth_core::store::{JobRecord, JobStore, LogChunk};
+use berth_core::store::{JobRecord, LogChunk};
 use berth_engine::Runner;
 use berth_engine::attempt::{AttemptIo, AttemptObserver};
 use berth_engine::cancel::Cancel;
@@ -73,17 +70,7 @@ impl Harness {
         dir: tempfile::TempDir,
     ) -> Harness {
         let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
-        let runner = Runner {
-            store: store.clone(),
-            backend,
-            clock: Arc::new(SystemClock),
-            install_id: store.install_id().await.unwrap(),
-            owner: berth_engine::owner::current(),
-            paths: DataPaths::new(dir.path()),
-            defaults: Defaults::default(),
-            policy: Policy::default(),
-            breaker: Default::default(),
-        };
+        let runner = Runner::builder(store, backend, DataPaths::new(dir.path())).build().await.unwrap();
         Harness { runner, next, image: image.to_string(), staging: dir.path().join("staging"), _dir: dir }
     }
 
@@ -111,7 +98,7 @@ impl Harness {
     }
 
     pub async fn logs(&self, job: &JobRecord) -> Vec<LogChunk> {
-        self.runner.store.read_logs(&job.id, -1, 100_000).await.unwrap()
+        self.runner.store().read_logs(&job.id, -1, 100_000).await.unwrap()
     }
 
     /// The stored output of one stream, as text.
@@ -121,21 +108,21 @@ impl Harness {
     }
 
     pub fn caps(&self) -> berth_core::backend::Capabilities {
-        self.runner.backend.capabilities()
+        self.runner.backend().capabilities()
     }
 
     /// Says (in the test output) that a case does not apply to this backend.
     pub fn skip(&self, why: &str) {
-        eprintln!("skipped on the {} backend: {why}", self.runner.backend.name());
+        eprintln!("skipped on the {} backend: {why}", self.runner.backend().name());
     }
 
     /// Nothing of any attempt is left: no unit on the backend, no staged files.
     pub async fn assert_clean(&self) {
-        let units = self.runner.backend.list_units(&self.runner.install_id).await.unwrap();
+        let units = self.runner.backend().list_units(self.runner.install_id()).await.unwrap();
         assert!(units.is_empty(), "units left behind: {units:?}");
         let staged = std::fs::read_dir(&self.staging).map(|d| d.count()).unwrap_or(0);
         assert_eq!(staged, 0, "staged files left in {}", self.staging.display());
-        let jobs = self.runner.store.list_jobs(&Default::default()).await.unwrap();
+        let jobs = self.runner.store().list_jobs(&Default::default()).await.unwrap();
         assert!(jobs.iter().all(|j| j.status.is_terminal()), "every job ended: {jobs:?}");
     }
 }

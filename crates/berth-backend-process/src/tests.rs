@@ -5,11 +5,8 @@ use std::sync::Arc;
 
 use berth_core::JobSpec;
 use berth_core::backend::{NoProgress, StdinSource};
-use berth_core::clock::SystemClock;
-use berth_core::defaults::Defaults;
-use berth_core::policy::Policy;
 use berth_core::quantity::DurationSpec;
-use berth_core::store::{JobRecord, JobStore};
+use berth_core::store::JobRecord;
 use berth_engine::Runner;
 use berth_engine::attempt::{AttemptIo, AttemptObserver};
 use berth_engine::cancel::Cancel;
@@ -24,17 +21,8 @@ impl AttemptObserver for Quiet {}
 async fn run(spec: JobSpec, stdin: StdinSource) -> (tempfile::TempDir, Runner, JobRecord) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
-    let runner = Runner {
-        store: store.clone(),
-        backend: Arc::new(ProcessBackend::new(dir.path().join("staging"))),
-        clock: Arc::new(SystemClock),
-        install_id: store.install_id().await.unwrap(),
-        owner: berth_engine::owner::current(),
-        paths: DataPaths::new(dir.path()),
-        defaults: Defaults::default(),
-        policy: Policy::default(),
-        breaker: Default::default(),
-    };
+    let backend = Arc::new(ProcessBackend::new(dir.path().join("staging")));
+    let runner = Runner::builder(store, backend, DataPaths::new(dir.path())).build().await.unwrap();
     let job = runner.submit(spec).await.unwrap();
     let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin };
     let done = runner.run_attempt(&job, io, &Cancel::new()).await.unwrap();
@@ -48,7 +36,7 @@ fn sh(script: &str) -> JobSpec {
 }
 
 async fn output(runner: &Runner, job: &JobRecord) -> String {
-    let chunks = runner.store.read_logs(&job.id, -1, 1000).await.unwrap();
+    let chunks = runner.store().read_logs(&job.id, -1, 1000).await.unwrap();
     chunks.iter().map(|c| String::from_utf8_lossy(&c.data).to_string()).collect()
 }
 
@@ -62,7 +50,7 @@ async fn runs_a_command_with_env_stdin_and_a_result() {
     let text = output(&runner, &job).await;
     assert!(text.contains("got input hello 1") && text.contains("oops"), "{text}");
     assert_eq!(job.result, Some(serde_json::json!({"n": 7})));
-    assert!(runner.backend.list_units(&runner.install_id).await.unwrap().is_empty(), "unit removed");
+    assert!(runner.backend().list_units(runner.install_id()).await.unwrap().is_empty(), "unit removed");
 }
 
 #[tokio::test]

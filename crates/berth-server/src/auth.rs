@@ -79,21 +79,21 @@ async fn principal(state: &AppState, authorization: Option<header::HeaderValue>)
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-    let found = state.runner.store.token_by_hash(&hash_token(token)).await.map_err(ApiError::from)?;
+    let found = state.runner.store().token_by_hash(&hash_token(token)).await.map_err(ApiError::from)?;
     let t = found.ok_or_else(|| unauthorized("unknown or revoked token"))?;
     Ok(Principal { actor: format!("token:{}", t.id), tenant: t.tenant, admin: t.admin })
 }
 
 async fn audit(state: &AppState, who: Option<&Principal>, action: &str, target: &str, status: StatusCode) {
     let entry = AuditEntry {
-        at: state.runner.clock.now(),
+        at: state.runner.clock().now(),
         actor: who.map_or_else(|| "unauthenticated".to_string(), |p| p.actor.clone()),
         tenant: who.map(|p| p.tenant.clone()),
         action: action.to_string(),
         target: Some(target.to_string()),
         outcome: status.as_u16().to_string(),
     };
-    if let Err(e) = state.runner.store.append_audit(entry).await {
+    if let Err(e) = state.runner.store().append_audit(entry).await {
         tracing::warn!("audit write failed: {e}");
     }
 }

@@ -56,7 +56,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(runner: Runner, config: ServerConfig) -> AppState {
-        let started_at = runner.clock.now();
+        let started_at = runner.clock().now();
         let shutdown = CancellationToken::new();
         let worker = Worker::new(runner, config.worker.clone(), shutdown.clone());
         AppState { runner: worker.runner.clone(), config, worker, started_at, shutdown }

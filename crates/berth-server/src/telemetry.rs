@@ -39,7 +39,7 @@ pub async fn upkeep(state: AppState) {
 }
 
 pub async fn render(state: &AppState) -> StoreResult<String> {
-    let counts = state.runner.store.count_jobs().await?;
+    let counts = state.runner.store().count_jobs().await?;
     let mut out = handle().map(|h| h.render()).unwrap_or_default();
     gauge_header(&mut out, "berth_jobs", "Jobs in the store by queue and status.");
     for c in &counts {
@@ -66,11 +66,11 @@ pub async fn render(state: &AppState) -> StoreResult<String> {
         "1 while this server's backend circuit is open or half-open (claiming paused).",
     );
     let open = u8::from(state.worker.breaker.state() != berth_engine::breaker::BreakerState::Closed);
-    let _ = writeln!(out, "berth_circuit_open{{backend=\"{}\"}} {open}", state.runner.backend.name());
+    let _ = writeln!(out, "berth_circuit_open{{backend=\"{}\"}} {open}", state.runner.backend().name());
     gauge_header(&mut out, "berth_workers", "Registered workers by state (lost: no heartbeat for 15 s).");
-    let now = state.runner.clock.now();
+    let now = state.runner.clock().now();
     let mut by_state = std::collections::BTreeMap::<String, u64>::new();
-    for w in state.runner.store.list_workers().await? {
+    for w in state.runner.store().list_workers().await? {
         *by_state.entry(crate::views::WorkerView::new(w, now).state).or_default() += 1;
     }
     for (st, n) in by_state {

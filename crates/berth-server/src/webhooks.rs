@@ -26,7 +26,7 @@ pub async fn run(state: AppState) {
             _ = tokio::time::sleep(POLL) => {}
             _ = state.shutdown.cancelled() => return,
         }
-        let due = match state.runner.store.due_deliveries(state.runner.clock.now(), 20).await {
+        let due = match state.runner.store().due_deliveries(state.runner.clock().now(), 20).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("reading the webhook outbox failed: {e}");
@@ -35,7 +35,7 @@ pub async fn run(state: AppState) {
         };
         for d in due {
             let outcome = deliver(&state, &client, &d).await;
-            if let Err(e) = state.runner.store.record_delivery(d.id, outcome).await {
+            if let Err(e) = state.runner.store().record_delivery(d.id, outcome).await {
                 tracing::warn!("recording webhook delivery {} failed: {e}", d.id);
             }
         }
@@ -47,7 +47,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, d: &Delivery) -> De
         Ok(code) => (Some(code), None),
         Err(e) => (None, Some(e)),
     };
-    let at = state.runner.clock.now();
+    let at = state.runner.clock().now();
     let delivered = status.is_some_and(|s| (200..300).contains(&s));
     let tries = d.tries + 1;
     let retry_at = (!delivered && tries < state.config.webhook_max_tries)
@@ -58,15 +58,15 @@ async fn deliver(state: &AppState, client: &reqwest::Client, d: &Delivery) -> De
 
 async fn call(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Result<u16, String> {
     // A read per call; only a tenant that never had a token (e.g. `local`) is created here.
-    let store = &state.runner.store;
+    let store = &state.runner.store();
     let tenant = match store.get_tenant(&d.tenant).await {
         Err(berth_core::store::StoreError::NotFound(_)) => {
-            store.ensure_tenant(&d.tenant, state.runner.clock.now()).await
+            store.ensure_tenant(&d.tenant, state.runner.clock().now()).await
         }
         found => found,
     }
     .map_err(|e| e.to_string())?;
-    let now = state.runner.clock.now();
+    let now = state.runner.clock().now();
     let signature = sign_webhook(&tenant.webhook_secret, now.0 / 1000, d.body.as_bytes());
     let event = serde_json::from_str::<serde_json::Value>(&d.body)
         .ok()

@@ -10,9 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use berth_core::clock::{Clock, SystemClock, Timestamp};
-use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
-use berth_core::policy::Policy;
 use berth_core::secrets::hash_token;
 use berth_core::status::Reason;
 use berth_core::store::{AccessStore, JobStore, StatusChange, TokenRecord};
@@ -34,26 +32,10 @@ struct Api {
 async fn api(auth: AuthMode) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
-    let runner = Runner {
-        store: store.clone(),
-        // Containers exit 0 at once.
-        backend: Arc::new(FakeBackend::new(Script {
-            exit: Some(berth_core::backend::ExitInfo {
-                code: 0,
-                oom_killed: false,
-                peak_memory: None,
-                cpu_seconds: None,
-            }),
-            ..Script::default()
-        })),
-        clock: Arc::new(SystemClock),
-        install_id: store.install_id().await.unwrap(),
-        owner: berth_engine::owner::current(),
-        paths: DataPaths::new(dir.path()),
-        defaults: Defaults::default(),
-        policy: Policy::default(),
-        breaker: Default::default(),
-    };
+    // Containers exit 0 at once.
+    let exit = berth_core::backend::ExitInfo { code: 0, oom_killed: false, peak_memory: None, cpu_seconds: None };
+    let backend = Arc::new(FakeBackend::new(Script { exit: Some(exit), ..Script::default() }));
+    let runner = Runner::builder(store.clone(), backend, DataPaths::new(dir.path())).build().await.unwrap();
     let mut config = ServerConfig { auth, ..ServerConfig::default() };
     config.worker.slots = 0;
     Api { app: router(AppState::new(runner.clone(), config)), store, runner, _dir: dir }
@@ -339,7 +321,7 @@ async fn metrics_are_valid_prometheus_text() {
     // the histograms have samples.
     a.raw(Method::GET, "/metrics", None, None, &[]).await;
     let req = berth_core::store::ClaimRequest {
-        worker: a.runner.owner.clone(),
+        worker: a.runner.owner().to_string(),
         queues: vec!["gpu".into()],
         tags: Default::default(),
         lease: std::time::Duration::from_secs(30),

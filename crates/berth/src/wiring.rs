@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_core::backend::{Backend, BackendError};
-use berth_core::clock::SystemClock;
 use berth_core::store::Store;
 use berth_engine::Runner;
 use berth_engine::paths::DataPaths;
@@ -71,17 +70,15 @@ pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<
     // Absolute: it is a bind mount's source.
     let staging = std::path::absolute(config.data_dir.join("staging")).context("resolving the data dir")?;
     let backend = make_backend(config, backend, staging).await?;
-    let runner = backend.map(|backend| Runner {
-        store: store.clone(),
-        backend,
-        clock: Arc::new(SystemClock),
-        install_id,
-        owner: berth_engine::owner::current(),
-        paths: paths.clone(),
-        defaults: config.defaults.clone(),
-        policy: config.policy.clone(),
-        breaker: Default::default(),
-    });
+    let runner = match backend {
+        Ok(backend) => Ok(Runner::builder(store.clone(), backend, paths.clone())
+            .install_id(install_id)
+            .defaults(config.defaults.clone())
+            .policy(config.policy.clone())
+            .build()
+            .await?),
+        Err(e) => Err(e),
+    };
     Ok(Local { store, paths, runner })
 }
 

@@ -125,7 +125,7 @@ pub async fn list_jobs(
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
         owner: None,
     };
-    let mut jobs = state.runner.store.list_jobs(&filter).await?;
+    let mut jobs = state.runner.store().list_jobs(&filter).await?;
     let more = jobs.len() > limit as usize;
     jobs.truncate(limit as usize);
     let next_cursor = more.then(|| jobs.last().map(|j| format!("{}.{}", j.created_at.0, j.id))).flatten();
@@ -164,7 +164,7 @@ pub async fn get_job(
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobDetail>> {
     let job = visible_job(&state, &who, &id).await?;
-    let attempts = state.runner.store.list_attempts(&job.id).await?;
+    let attempts = state.runner.store().list_attempts(&job.id).await?;
     Ok(Json(JobDetail { job: job.into(), attempt_list: attempts.into_iter().map(AttemptView::from).collect() }))
 }
 
@@ -181,9 +181,14 @@ pub async fn cancel_job(
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let job = visible_job(&state, &who, &id).await?;
     let local = |j: &berth_core::store::JobRecord| state.cancel_running(&j.id, &who.actor);
-    let done =
-        berth_engine::ops::cancel(state.runner.store.as_ref(), state.runner.clock.as_ref(), &job, &who.actor, &local)
-            .await?;
+    let done = berth_engine::ops::cancel(
+        state.runner.store().as_ref(),
+        state.runner.clock().as_ref(),
+        &job,
+        &who.actor,
+        &local,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(done.into())))
 }
 
@@ -197,7 +202,7 @@ pub async fn retry_job(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let job = visible_job(&state, &who, &id).await?;
-    let queued = berth_engine::ops::retry(state.runner.store.as_ref(), state.runner.clock.as_ref(), &job).await?;
+    let queued = berth_engine::ops::retry(state.runner.store().as_ref(), state.runner.clock().as_ref(), &job).await?;
     Ok((StatusCode::ACCEPTED, Json(queued.into())))
 }
 
@@ -212,6 +217,6 @@ pub async fn delete_job(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let job = visible_job(&state, &who, &id).await?;
-    berth_engine::ops::delete(state.runner.store.as_ref(), &state.runner.paths, &job).await?;
+    berth_engine::ops::delete(state.runner.store().as_ref(), state.runner.paths(), &job).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,7 +43,7 @@ pub async fn artifacts(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ArtifactView>>> {
     let job = visible_job(&state, &who, &id).await?;
-    let list = state.runner.store.list_artifacts(&job.id).await?;
+    let list = state.runner.store().list_artifacts(&job.id).await?;
     Ok(Json(list.into_iter().map(ArtifactView::from).collect()))
 }
 
@@ -72,7 +72,7 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
     let job = visible_job(&state, &who, &id).await?;
-    Ok(Json(state.runner.store.list_deliveries(&job.id).await?))
+    Ok(Json(state.runner.store().list_deliveries(&job.id).await?))
 }
 
 /// Run a command inside the job's running container (no shell, no stdin) and return its

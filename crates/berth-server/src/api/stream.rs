@@ -138,7 +138,7 @@ fn sse(rx: mpsc::Receiver<Event>) -> Response {
 async fn download(state: &AppState, id: &JobId, mut after: i64) -> StoreResult<Response> {
     let mut out = Vec::new();
     loop {
-        let chunks = state.runner.store.read_logs(id, after, PAGE).await?;
+        let chunks = state.runner.store().read_logs(id, after, PAGE).await?;
         let Some(last) = chunks.last() else { break };
         after = last.seq;
         for c in chunks {
@@ -173,12 +173,12 @@ enum CaughtUp {
 }
 
 async fn caught_up(state: &AppState, id: &JobId) -> StoreResult<CaughtUp> {
-    let job = state.runner.store.get_job(id).await?;
+    let job = state.runner.store().get_job(id).await?;
     Ok(if job.status.is_terminal() { CaughtUp::Ended(Box::new(job)) } else { CaughtUp::Wait })
 }
 
 async fn read_log_events(state: AppState, id: JobId, after: i64) -> StoreResult<Vec<(i64, Event)>> {
-    let chunks = state.runner.store.read_logs(&id, after, PAGE).await?;
+    let chunks = state.runner.store().read_logs(&id, after, PAGE).await?;
     Ok(chunks
         .into_iter()
         .map(|c| {
@@ -194,7 +194,7 @@ async fn read_log_events(state: AppState, id: JobId, after: i64) -> StoreResult<
 }
 
 async fn read_job_events(state: AppState, id: JobId, after: i64) -> StoreResult<Vec<(i64, Event)>> {
-    let events = state.runner.store.read_events(&id, after, PAGE).await?;
+    let events = state.runner.store().read_events(&id, after, PAGE).await?;
     Ok(events
         .into_iter()
         .map(|e| {

@@ -31,19 +31,19 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let mut checks = std::collections::BTreeMap::new();
     // The probe is open to anyone: the causes go to the log, the body only says what is down.
-    let store = state.runner.store.install_id().await.map(|_| ()).map_err(|e| {
+    let store = state.runner.store().install_id().await.map(|_| ()).map_err(|e| {
         tracing::error!("readiness: the store does not answer: {e}");
         "unavailable".to_string()
     });
-    let backend = state.runner.backend.ping().await.map_err(|e| {
+    let backend = state.runner.backend().ping().await.map_err(|e| {
         tracing::error!("readiness: the backend does not answer: {e}");
         "unavailable".to_string()
     });
     let breaker = state.worker.breaker.state();
     let ok = store.is_ok() && backend.is_ok() && breaker != BreakerState::Open;
-    checks.insert(format!("circuit:{}", state.runner.backend.name()), breaker.as_str().into());
+    checks.insert(format!("circuit:{}", state.runner.backend().name()), breaker.as_str().into());
     checks.insert("store".to_string(), store.err().unwrap_or_else(|| "ok".into()));
-    checks.insert(format!("backend:{}", state.runner.backend.name()), backend.err().unwrap_or_else(|| "ok".into()));
+    checks.insert(format!("backend:{}", state.runner.backend().name()), backend.err().unwrap_or_else(|| "ok".into()));
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Health { status: if ok { "ready" } else { "not_ready" }.into(), checks }))
 }
@@ -56,8 +56,8 @@ pub async fn workers(
     State(state): State<AppState>,
     Extension(_who): Extension<Principal>,
 ) -> ApiResult<Json<Vec<WorkerView>>> {
-    let now = state.runner.clock.now();
-    let all = state.runner.store.list_workers().await?;
+    let now = state.runner.clock().now();
+    let all = state.runner.store().list_workers().await?;
     Ok(Json(all.into_iter().map(|w| WorkerView::new(w, now)).collect()))
 }
 
@@ -86,7 +86,7 @@ pub async fn audit(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit", "must be 1 to 1000"));
     }
-    Ok(Json(state.runner.store.list_audit(q.before, limit).await?))
+    Ok(Json(state.runner.store().list_audit(q.before, limit).await?))
 }
 
 /// Prometheus text format.

@@ -11,7 +11,7 @@ pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<i32> {
     let report = runner.sweep(args.dry_run).await?;
     if let Some(age) = &args.older_than {
         let age = crate::commands::node::duration("--older-than", age)?;
-        let before = berth_core::clock::Timestamp(runner.clock.now().0 - age.as_millis() as i64);
+        let before = berth_core::clock::Timestamp(runner.clock().now().0 - age.as_millis() as i64);
         if args.dry_run {
             eprintln!("--older-than is skipped in a dry run");
         } else {
