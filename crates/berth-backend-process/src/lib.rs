@@ -260,7 +260,11 @@ impl Backend for ProcessBackend {
         for name in stale {
             let known =
                 self.units.lock().map_err(|_| BackendError::Engine("unit table poisoned".into()))?.contains_key(&name);
-            if !known && Staging::new(&self.staging_root, &name).remove().is_ok() {
+            let staging = Staging::new(&self.staging_root, &name);
+            // A unit still running (another process's, or an orphan the reaper has yet to
+            // take) keeps its record: it is listed, and `remove` stops it.
+            let live = record::read(staging.dir()).and_then(|r| r.live_pid()).is_some();
+            if !known && !live && staging.remove().is_ok() {
                 removed += 1;
             }
         }

@@ -522,6 +522,18 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     s.append_event(&j.id, Some(&new), "warning", serde_json::json!({"message": "reaped"}), Timestamp(13))
         .await
         .unwrap();
-    s.append_logs(&j.id, Some(&new), &[again]).await.unwrap();
+    s.append_logs(&j.id, Some(&new), std::slice::from_ref(&again)).await.unwrap();
     assert_eq!(s.read_logs(&j.id, -1, 10).await.unwrap().len(), 2);
+    // Cancelled from another node: the job ends, but its holder still records the attempt's
+    // true end and last output (owner and token are unchanged); a status write it is not.
+    s.start_attempt(&j.id, "reaper", Some(&new), None, Timestamp(14)).await.unwrap();
+    let cancel = StatusChange::end(Reason::Cancelled { by: "api".into() }, None, Timestamp(15));
+    s.set_status(&j.id, cancel).await.unwrap();
+    let end = AttemptUpdate { fence: Some(new.clone()), exit_code: Some(143), ..AttemptUpdate::default() };
+    s.update_attempt(&j.id, 1, end).await.unwrap();
+    let last = LogChunk { seq: 2, data: b"bye".to_vec(), ..again };
+    s.append_logs(&j.id, Some(&new), &[last]).await.unwrap();
+    assert_eq!(s.list_attempts(&j.id).await.unwrap()[0].exit_code, Some(143));
+    let late = StatusChange::end(Reason::Exited { code: 143 }, Some(143), Timestamp(16)).fenced(Some(new));
+    assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_) | StoreError::Transition(_))));
 }

@@ -49,6 +49,27 @@ macro_rules! impl_job_store {
                 .map_err(db_err)
             }
 
+            /// Whether `fence`'s worker still holds the job by owner and token, read in `tx`:
+            /// the rule for the records of an attempt (its row, output, events). A cancel from
+            /// another node ends the job but keeps owner and token, so the attempt still
+            /// records its true end and last output; a take-over changes the token, and the
+            /// old holder records nothing more. (Status and result writes need the live lease:
+            /// `check_fence`.)
+            async fn check_holder(tx: &mut $conn, id: &JobId, fence: Option<&Fence>) -> StoreResult<()> {
+                let Some(f) = fence else { return Ok(()) };
+                let (owner, token): (Option<String>, i64) =
+                    sqlx::query_as("SELECT owner, lease_token FROM jobs WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                if owner.as_deref() == Some(f.owner.as_str()) && token == f.token {
+                    Ok(())
+                } else {
+                    Err(StoreError::Fenced(id.to_string()))
+                }
+            }
+
             /// The webhook outbox rows of a job that just ended (same transaction as the status).
             async fn enqueue_deliveries(tx: &mut $conn, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
                 for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
@@ -240,8 +261,8 @@ macro_rules! impl_job_store {
                 }
 
                 async fn update_attempt(&self, id: &JobId, number: u32, u: AttemptUpdate) -> StoreResult<()> {
-                    let (mut tx, job) = self.write_job(id).await?;
-                    check_fence(&job, u.fence.as_ref())?;
+                    let (mut tx, _job) = self.write_job(id).await?;
+                    check_holder(&mut tx, id, u.fence.as_ref()).await?;
                     let reason = u.reason.as_ref().map(to_json).transpose()?;
                     let done = sqlx::query(
                         "UPDATE attempts SET container_id = COALESCE($3, container_id),
@@ -437,8 +458,8 @@ macro_rules! impl_job_store {
                     if chunks.is_empty() {
                         return Ok(());
                     }
-                    let (mut tx, job) = self.write_job(id).await?;
-                    check_fence(&job, fence)?;
+                    let (mut tx, _job) = self.write_job(id).await?;
+                    check_holder(&mut tx, id, fence).await?;
                     for c in chunks {
                         sqlx::query(
                             "INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
@@ -462,8 +483,8 @@ macro_rules! impl_job_store {
                     if seqs.is_empty() {
                         return Ok(());
                     }
-                    let (mut tx, job) = self.write_job(id).await?;
-                    check_fence(&job, fence)?;
+                    let (mut tx, _job) = self.write_job(id).await?;
+                    check_holder(&mut tx, id, fence).await?;
                     for seq in seqs {
                         sqlx::query("DELETE FROM log_chunks WHERE job_id = $1 AND seq = $2")
                             .bind(id.as_str())
@@ -506,8 +527,8 @@ macro_rules! impl_job_store {
                     at: Timestamp,
                 ) -> StoreResult<i64> {
                     // Under the job (SQLite's writer lock, PostgreSQL's row lock): seqs never collide.
-                    let (mut tx, job) = self.write_job(id).await?;
-                    check_fence(&job, fence)?;
+                    let (mut tx, _job) = self.write_job(id).await?;
+                    check_holder(&mut tx, id, fence).await?;
                     let seq = insert_event(&mut tx, id, kind, &data, at).await?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(seq)

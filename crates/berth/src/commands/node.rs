@@ -45,6 +45,7 @@ pub fn worker_config(
         None => stable_id(config, role)?,
     };
     let queues = match (&args.queues[..], &file.queues) {
+        ([], Some(q)) if q.is_empty() => bail!("node.queues in the config file is empty: name at least one queue"),
         ([], Some(q)) => q.clone(),
         ([], None) => vec![berth_core::spec::DEFAULT_QUEUE.to_string()],
         (flags, _) => flags.to_vec(),
@@ -58,7 +59,7 @@ pub fn worker_config(
     let lease_text = setting(&args.lease, &file.lease, "30s");
     let lease = duration("--lease (or node.lease)", &lease_text)?;
     if lease < Duration::from_secs(3) {
-        bail!("--lease: {lease_text} is too short: at least 3s (heartbeats renew it every third)");
+        bail!("--lease (or node.lease): {lease_text} is too short: at least 3s (heartbeats renew it every third)");
     }
     let mut all_tags = file.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
     all_tags.extend(args.tags.iter().cloned());
@@ -69,8 +70,14 @@ pub fn worker_config(
         queues,
         tags: tags(&all_tags)?,
         lease,
-        shutdown_grace: duration("--shutdown-grace", &setting(&args.shutdown_grace, &file.shutdown_grace, "30s"))?,
-        gc_interval: duration("--gc-interval", &setting(&args.gc_interval, &file.gc_interval, "60s"))?,
+        shutdown_grace: duration(
+            "--shutdown-grace (or node.shutdown_grace)",
+            &setting(&args.shutdown_grace, &file.shutdown_grace, "30s"),
+        )?,
+        gc_interval: duration(
+            "--gc-interval (or node.gc_interval)",
+            &setting(&args.gc_interval, &file.gc_interval, "60s"),
+        )?,
         retention: retention.as_deref().map(|r| duration("--retention (or node.retention)", r)).transpose()?,
     })
 }
@@ -88,6 +95,8 @@ fn tags(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 
 /// `<data dir>/<role>-id`, created once as `<host>-<role>-<8 hex>`.
 fn stable_id(config: &Config, role: &str) -> anyhow::Result<String> {
+    let paths = berth_engine::paths::DataPaths::new(&config.data_dir);
+    paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let path = config.data_dir.join(format!("{role}-id"));
     if let Ok(id) = std::fs::read_to_string(&path) {
         let id = id.trim().to_string();
@@ -193,6 +202,19 @@ mod tests {
         assert_eq!((w.slots, w.queues, w.lease), (2, vec!["default".to_string()], Duration::from_secs(9)));
         assert_eq!(w.tags.get("region").map(String::as_str), Some("us"), "the flag wins");
         assert_eq!(backend(&config, &flags).unwrap(), BackendKind::Docker);
+    }
+
+    #[test]
+    fn a_fresh_data_dir_is_made_for_the_worker_id() {
+        let (dir, mut config) = config_with(crate::config::NodeSettings::default());
+        config.data_dir = dir.path().join("never-used");
+        let w = worker_config(&config, &NodeArgs::default(), "worker", Some(1)).unwrap();
+        assert!(w.id.contains("-worker-"), "{}", w.id);
+        let again = worker_config(&config, &NodeArgs::default(), "worker", Some(1)).unwrap();
+        assert_eq!(again.id, w.id, "stable across starts");
+        let (_dir, config) = config_with(crate::config::NodeSettings { queues: Some(vec![]), ..Default::default() });
+        let err = worker_config(&config, &NodeArgs::default(), "worker", None).unwrap_err().to_string();
+        assert!(err.contains("node.queues in the config file is empty"), "{err}");
     }
 
     #[test]

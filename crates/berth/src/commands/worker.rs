@@ -13,7 +13,7 @@ pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
     let settings = worker_config(config, &args.node, "worker", args.slots)?;
     let slots = settings.slots;
     if slots == 0 {
-        anyhow::bail!("--slots must be at least 1 (a worker without slots does nothing)");
+        anyhow::bail!("--slots (or node.slots) must be at least 1 (a worker without slots does nothing)");
     }
     let local = wiring::open_node(config, backend(config, &args.node)?).await?;
     let runner = local.runner?;
