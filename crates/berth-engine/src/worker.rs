@@ -81,6 +81,19 @@ pub struct Worker {
     pub(crate) last_gc: Arc<std::sync::atomic::AtomicI64>,
 }
 
+/// What one heartbeat did (`Worker::beat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Beat {
+    /// The lease now runs out at this time.
+    Renewed(Timestamp),
+    /// Not renewed this time (the store failed), but there is time to try again.
+    Retry,
+    /// Another holder has it (a take-over), or the job ended elsewhere.
+    Lost,
+    /// Not renewable before it runs out: stop rather than run unleased.
+    RunsOut,
+}
+
 /// What one claim step of a slot did (`Worker::step`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SlotStep {
@@ -289,25 +302,40 @@ impl Worker {
     async fn heartbeat(self, job: JobRecord, cancel: Cancel) {
         let Some(lease) = job.lease else { return };
         let fence = lease.fence();
-        let every = self.config.lease / 3;
         let mut expires = lease.expires_at;
         loop {
-            tokio::time::sleep(every).await;
-            let now = self.runner.clock.now();
-            let until = Timestamp(now.0 + self.config.lease.as_millis() as i64);
-            match self.runner.store.renew_lease(&job.id, &fence, until).await {
-                Ok(()) => expires = until,
-                Err(StoreError::Fenced(_)) => {
-                    tracing::warn!(job = %job.id, "lease lost (reaped or cancelled elsewhere): stopping the attempt");
+            tokio::time::sleep(self.config.lease / 3).await;
+            match self.beat(&job.id, &fence, expires).await {
+                Beat::Renewed(until) => expires = until,
+                Beat::Retry => {}
+                Beat::Lost | Beat::RunsOut => {
                     cancel.cancel(LEASE_LOST);
                     return;
                 }
-                Err(e) if now.0 + every.as_millis() as i64 >= expires.0 => {
-                    tracing::warn!(job = %job.id, "lease cannot be renewed ({e}) and runs out: stopping the attempt");
-                    cancel.cancel(LEASE_LOST);
-                    return;
-                }
-                Err(e) => tracing::warn!(job = %job.id, "renewing the lease failed, will retry: {e}"),
+            }
+        }
+    }
+
+    /// One heartbeat of a job's lease that runs out at `expires`: renewed for another lease
+    /// from now, or lost (reaped, cancelled elsewhere), or not renewable before it runs out
+    /// (the store does not answer); the last two stop the attempt.
+    pub async fn beat(&self, id: &JobId, fence: &berth_core::store::Fence, expires: Timestamp) -> Beat {
+        let every = self.config.lease / 3;
+        let now = self.runner.clock.now();
+        let until = Timestamp(now.0 + self.config.lease.as_millis() as i64);
+        match self.runner.store.renew_lease(id, fence, until).await {
+            Ok(()) => Beat::Renewed(until),
+            Err(StoreError::Fenced(_)) => {
+                tracing::warn!(job = %id, "lease lost (reaped or cancelled elsewhere): stopping the attempt");
+                Beat::Lost
+            }
+            Err(e) if now.0 + every.as_millis() as i64 >= expires.0 => {
+                tracing::warn!(job = %id, "lease cannot be renewed ({e}) and runs out: stopping the attempt");
+                Beat::RunsOut
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, "renewing the lease failed, will retry: {e}");
+                Beat::Retry
             }
         }
     }

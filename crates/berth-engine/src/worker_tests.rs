@@ -169,3 +169,28 @@ async fn each_step_claims_and_runs_one_job() {
     assert_eq!(worker.step().await, crate::worker::SlotStep::Ran(b.id));
     assert_eq!(worker.step().await, crate::worker::SlotStep::Idle);
 }
+
+#[tokio::test]
+async fn a_heartbeat_renews_the_lease_until_another_node_takes_it_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
+    let (store, worker) = fixed(&dir, clock.clone()).await;
+    worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap();
+    let req = berth_core::store::ClaimRequest {
+        worker: "w1".into(),
+        queues: vec!["default".into()],
+        tags: Default::default(),
+        lease: Duration::from_secs(6),
+        at: clock.now(),
+    };
+    let job = store.claim(&req).await.unwrap().unwrap();
+    let lease = job.lease.clone().unwrap();
+    clock.advance(2_000);
+    let renewed = worker.beat(&job.id, &lease.fence(), lease.expires_at).await;
+    assert_eq!(renewed, crate::worker::Beat::Renewed(berth_core::clock::Timestamp(1_008_000)));
+    clock.advance(9_000);
+    let expired = berth_core::store::Fence { expired_by: Some(clock.now()), ..lease.fence() };
+    store.take_over(&job.id, &expired, "reaper", berth_core::clock::Timestamp(1_020_000)).await.unwrap();
+    let lost = worker.beat(&job.id, &lease.fence(), berth_core::clock::Timestamp(1_008_000)).await;
+    assert_eq!(lost, crate::worker::Beat::Lost, "a take-over fences the old holder's heartbeat off");
+}
