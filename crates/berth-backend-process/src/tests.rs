@@ -114,3 +114,32 @@ async fn children_of_a_dead_worker_are_killed_by_the_next_one() {
     assert_eq!(running(), 0, "the whole group was killed");
     assert!(next.list_units("inst").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_field_this_backend_cannot_honour_is_refused_at_submit_and_again_at_the_attempt() {
+    use berth_core::fake_backend::{FakeBackend, Script};
+    use berth_core::status::Reason;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let backend = Arc::new(ProcessBackend::new(dir.path().join("staging")));
+    let process = Runner::builder(store.clone(), backend, DataPaths::new(dir.path())).build().await.unwrap();
+    let mut spec = sh("true");
+    spec.ports = vec!["8080:80".into()];
+    let err = process.submit(spec.clone()).await.unwrap_err().to_string();
+    assert!(err.contains("ports: the process backend cannot publish ports"), "{err}");
+    assert!(
+        process.store().list_jobs(&Default::default()).await.unwrap().is_empty(),
+        "refused before anything is recorded"
+    );
+    // A node whose backend can publish ports accepts it; a process worker claims it anyway.
+    let fake = Arc::new(FakeBackend::new(Script::default()));
+    let api = Runner::builder(store.clone(), fake, DataPaths::new(dir.path())).build().await.unwrap();
+    let (job, _) = api.enqueue(spec, "t", None).await.unwrap();
+    let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin: StdinSource::None };
+    let done = process.run_attempt(&job, io, &Cancel::new()).await.unwrap();
+    match &done.reason {
+        Some(Reason::Infra { message, .. }) => assert!(message.contains("ports: the process backend"), "{message}"),
+        other => panic!("expected an infra ending naming the field, got {other:?}"),
+    }
+    assert!(process.backend().list_units(process.install_id()).await.unwrap().is_empty(), "nothing was started");
+}
