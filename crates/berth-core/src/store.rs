@@ -154,6 +154,8 @@ pub struct AttemptRecord {
     pub owner: Option<String>,
     pub container_id: Option<String>,
     pub image_digest: Option<String>,
+    /// Where a job from before outputs lived in the store kept them (a host path on the
+    /// node that ran it); `None` for every attempt since.
     pub output_dir: Option<String>,
     pub created_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
@@ -355,7 +357,6 @@ pub trait JobStore: Send + Sync {
         id: &JobId,
         owner: &str,
         fence: Option<&Fence>,
-        output_dir: Option<String>,
         at: Timestamp,
     ) -> StoreResult<AttemptRecord>;
     async fn update_attempt(&self, id: &JobId, number: u32, update: AttemptUpdate) -> StoreResult<()>;

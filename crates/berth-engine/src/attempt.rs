@@ -135,7 +135,7 @@ impl Runner {
         if job.status == JobStatus::Queued {
             self.store.set_status(id, StatusChange::to(JobStatus::Starting, self.clock.now())).await?;
         }
-        let attempt = self.store.start_attempt(id, &self.owner, fence.as_ref(), None, self.clock.now()).await?;
+        let attempt = self.store.start_attempt(id, &self.owner, fence.as_ref(), self.clock.now()).await?;
         let io_now = AttemptIo { observer: io.observer.clone(), pull: io.pull.clone(), stdin: io.stdin.take() };
         let ending = self.drive(job, attempt.number, io_now, cancel).await;
         self.conclude(job, attempt.number, ending, began).await

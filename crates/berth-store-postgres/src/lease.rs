@@ -4,7 +4,7 @@
 //! about jobs is `berth_store_sql::impl_job_store!`.
 
 use berth_core::ids::JobId;
-use berth_core::store::{ClaimRequest, JobRecord, StoreError, StoreResult};
+use berth_core::store::{ClaimRequest, JobRecord, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::rows::{self, JOB_COLUMNS, to_json};
@@ -29,18 +29,6 @@ type Candidate = (String, Option<String>, Option<String>, Option<String>);
 pub(crate) async fn wake(tx: &mut PgConnection) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await.map_err(db_err)?;
     Ok(())
-}
-
-/// The job, its row locked for the rest of the transaction.
-pub(crate) async fn read_job(tx: &mut PgConnection, id: &JobId) -> StoreResult<JobRecord> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-    rows::job(&row)
 }
 
 pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {

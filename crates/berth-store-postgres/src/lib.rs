@@ -90,6 +90,8 @@ impl PgStore {
 
     // The dialect hook of berth-store-sql's shared implementations (see its `jobs.rs`).
     const JSON_PARAM: &'static str = "::jsonb";
+    /// After a job read inside a write: lock the row for the rest of the transaction.
+    const LOCK_ROW: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -113,16 +115,6 @@ impl PgStore {
 
     /// The LISTEN task wakes local waiters when the notification arrives.
     fn woke(&self) {}
-
-    /// A transaction with the job read and its row locked (`FOR UPDATE`) in it.
-    pub(crate) async fn write_job(
-        &self,
-        id: &berth_core::ids::JobId,
-    ) -> StoreResult<(sqlx::Transaction<'static, sqlx::Postgres>, berth_core::store::JobRecord)> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let job = lease::read_job(&mut tx, id).await?;
-        Ok((tx, job))
-    }
 }
 
 fn bad_url(url: &str, e: sqlx::Error) -> StoreError {
@@ -207,7 +199,7 @@ berth_store_sql::impl_access_store!(PgStore);
 berth_store_sql::impl_container_ledger!(PgStore);
 berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
-berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, listing);
+berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, sqlx::Transaction<'static, sqlx::Postgres>, listing);
 
 #[cfg(test)]
 mod tests;

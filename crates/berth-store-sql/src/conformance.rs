@@ -83,7 +83,7 @@ pub async fn prefixes_find_one_job_or_say_why_not(s: &dyn Store) {
 
 pub async fn attempts_number_from_one_and_update_in_place(s: &dyn Store) {
     let job = new_job(s).await;
-    let a = s.start_attempt(&job.id, "me", None, Some("/out".into()), Timestamp(2)).await.unwrap();
+    let a = s.start_attempt(&job.id, "me", None, Timestamp(2)).await.unwrap();
     assert_eq!(a.number, 1);
     let update = AttemptUpdate { container_id: Some("c1".into()), peak_memory: Some(42), ..Default::default() };
     s.update_attempt(&job.id, 1, update).await.unwrap();
@@ -362,7 +362,7 @@ pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
     let first = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
     let old = first.lease.unwrap().fence();
     s.renew_lease(&j.id, &old, Timestamp(50_000)).await.unwrap();
-    s.start_attempt(&j.id, "w1", Some(&old), None, Timestamp(11)).await.unwrap();
+    s.start_attempt(&j.id, "w1", Some(&old), Timestamp(11)).await.unwrap();
     assert!(s.expired_leases(Timestamp(50_000), 10).await.unwrap().is_empty());
     let expired = s.expired_leases(Timestamp(50_001), 10).await.unwrap();
     assert_eq!(expired.len(), 1);
@@ -383,7 +383,7 @@ pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
     assert!(fenced(s.renew_lease(&j.id, &old, Timestamp(99_000)).await));
     let late = StatusChange::to(JobStatus::Running, Timestamp(60_001)).fenced(Some(old.clone()));
     assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_))));
-    assert!(matches!(s.start_attempt(&j.id, "w1", Some(&old), None, Timestamp(1)).await, Err(StoreError::Fenced(_))));
+    assert!(matches!(s.start_attempt(&j.id, "w1", Some(&old), Timestamp(1)).await, Err(StoreError::Fenced(_))));
     assert!(fenced(s.set_result(&j.id, Some(&old), Some(serde_json::json!(1)), &[]).await));
     let stale = AttemptUpdate { fence: Some(old.clone()), exit_code: Some(9), ..AttemptUpdate::default() };
     assert!(fenced(s.update_attempt(&j.id, 1, stale).await));
@@ -526,7 +526,7 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     assert_eq!(s.read_logs(&j.id, -1, 10).await.unwrap().len(), 2);
     // Cancelled from another node: the job ends, but its holder still records the attempt's
     // true end and last output (owner and token are unchanged); a status write it is not.
-    s.start_attempt(&j.id, "reaper", Some(&new), None, Timestamp(14)).await.unwrap();
+    s.start_attempt(&j.id, "reaper", Some(&new), Timestamp(14)).await.unwrap();
     let cancel = StatusChange::end(Reason::Cancelled { by: "api".into() }, None, Timestamp(15));
     s.set_status(&j.id, cancel).await.unwrap();
     let end = AttemptUpdate { fence: Some(new.clone()), exit_code: Some(143), ..AttemptUpdate::default() };

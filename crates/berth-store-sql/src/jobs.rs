@@ -4,19 +4,22 @@
 //! | hook | SQLite | PostgreSQL |
 //! |---|---|---|
 //! | `begin_write()` | `BEGIN IMMEDIATE` under the writer lock | `BEGIN` |
-//! | `write_job(id)` | the above + the job read | the above + the job read `FOR UPDATE` |
+//! | `LOCK_ROW` (after a job read in a write) | `` | ` FOR UPDATE` |
 //! | `writer()` | the in-process writer lock | nothing |
 //! | `lock_idempotency(tx, key)` | nothing (one writer) | a transaction advisory lock |
 //! | `wake_in(tx)` / `woke()` | nothing / `Notify` after commit | `pg_notify` in the transaction / nothing |
 //! | a module (`queries`) with `claim`, `list_jobs`, `overdue_queued`, `expired_leases`, `count_jobs` | its own SQL | its own SQL |
 //! | `JSON_PARAM`, `SKIP_LOCKED` | `$n` / `` | `$n::jsonb` / `FOR UPDATE SKIP LOCKED` |
 //!
-//! Every fenced write reads the job inside its transaction and checks it with
-//! `check_fence`; lease renewals and take-overs are themselves the conditional update.
+//! Written once here too: `write_job` (a write with the job read, locked per `LOCK_ROW`) and
+//! `write_held`. Every fenced write reads the job inside its transaction: status, result and
+//! retry writes check the live lease (`check_fence`); an attempt's own records (its row,
+//! output, events) check owner and token (`write_held`); lease renewals and take-overs are
+//! themselves the conditional update.
 
 #[macro_export]
 macro_rules! impl_job_store {
-    ($store:ty, $conn:ty, $queries:ident) => {
+    ($store:ty, $conn:ty, $tx:ty, $queries:ident) => {
         const _: () = {
             use ::async_trait::async_trait;
             use ::berth_core::clock::Timestamp;
@@ -49,24 +52,42 @@ macro_rules! impl_job_store {
                 .map_err(db_err)
             }
 
-            /// Whether `fence`'s worker still holds the job by owner and token, read in `tx`:
-            /// the rule for the records of an attempt (its row, output, events). A cancel from
-            /// another node ends the job but keeps owner and token, so the attempt still
-            /// records its true end and last output; a take-over changes the token, and the
-            /// old holder records nothing more. (Status and result writes need the live lease:
-            /// `check_fence`.)
-            async fn check_holder(tx: &mut $conn, id: &JobId, fence: Option<&Fence>) -> StoreResult<()> {
-                let Some(f) = fence else { return Ok(()) };
-                let (owner, token): (Option<String>, i64) =
-                    sqlx::query_as("SELECT owner, lease_token FROM jobs WHERE id = $1")
+            impl $store {
+                /// A write transaction with the job as read in it (row-locked on databases
+                /// that lock rows: `LOCK_ROW`).
+                pub(crate) async fn write_job(&self, id: &JobId) -> StoreResult<($tx, JobRecord)> {
+                    let mut tx = self.begin_write().await?;
+                    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1{}", Self::LOCK_ROW);
+                    let row = sqlx::query(AssertSqlSafe(sql))
                         .bind(id.as_str())
-                        .fetch_one(&mut *tx)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                    Ok((tx, rows::job(&row)?))
+                }
+
+                /// A write transaction for an attempt's own records (its row, output, events),
+                /// if `fence`'s worker still holds the job by owner and token. A cancel from
+                /// another node ends the job but keeps owner and token, so the attempt still
+                /// records its true end and last output; a take-over changes the token, and
+                /// the old holder records nothing more. (Status and result writes need the
+                /// live lease: `check_fence`.)
+                async fn write_held(&self, id: &JobId, fence: Option<&Fence>) -> StoreResult<$tx> {
+                    let mut tx = self.begin_write().await?;
+                    let sql = format!("SELECT owner, lease_token FROM jobs WHERE id = $1{}", Self::LOCK_ROW);
+                    let found: Option<(Option<String>, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
                         .await
                         .map_err(db_err)?;
-                if owner.as_deref() == Some(f.owner.as_str()) && token == f.token {
-                    Ok(())
-                } else {
-                    Err(StoreError::Fenced(id.to_string()))
+                    let (owner, token) = found.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                    match fence {
+                        Some(f) if owner.as_deref() != Some(f.owner.as_str()) || token != f.token => {
+                            Err(StoreError::Fenced(id.to_string()))
+                        }
+                        _ => Ok(tx),
+                    }
                 }
             }
 
@@ -225,7 +246,6 @@ macro_rules! impl_job_store {
                     id: &JobId,
                     owner: &str,
                     fence: Option<&Fence>,
-                    output_dir: Option<String>,
                     at: Timestamp,
                 ) -> StoreResult<AttemptRecord> {
                     let (mut tx, job) = self.write_job(id).await?;
@@ -239,12 +259,11 @@ macro_rules! impl_job_store {
                     .await
                     .map_err(db_err)?;
                     sqlx::query(
-                        "INSERT INTO attempts (job_id, number, owner, output_dir, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO attempts (job_id, number, owner, created_at) VALUES ($1, $2, $3, $4)",
                     )
                     .bind(id.as_str())
                     .bind(number)
                     .bind(owner)
-                    .bind(&output_dir)
                     .bind(at.0)
                     .execute(&mut *tx)
                     .await
@@ -254,15 +273,13 @@ macro_rules! impl_job_store {
                         job_id: Some(id.clone()),
                         number: number as u32,
                         owner: Some(owner.to_string()),
-                        output_dir,
                         created_at: Some(at),
                         ..AttemptRecord::default()
                     })
                 }
 
                 async fn update_attempt(&self, id: &JobId, number: u32, u: AttemptUpdate) -> StoreResult<()> {
-                    let (mut tx, _job) = self.write_job(id).await?;
-                    check_holder(&mut tx, id, u.fence.as_ref()).await?;
+                    let mut tx = self.write_held(id, u.fence.as_ref()).await?;
                     let reason = u.reason.as_ref().map(to_json).transpose()?;
                     let done = sqlx::query(
                         "UPDATE attempts SET container_id = COALESCE($3, container_id),
@@ -458,8 +475,7 @@ macro_rules! impl_job_store {
                     if chunks.is_empty() {
                         return Ok(());
                     }
-                    let (mut tx, _job) = self.write_job(id).await?;
-                    check_holder(&mut tx, id, fence).await?;
+                    let mut tx = self.write_held(id, fence).await?;
                     for c in chunks {
                         sqlx::query(
                             "INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
@@ -483,8 +499,7 @@ macro_rules! impl_job_store {
                     if seqs.is_empty() {
                         return Ok(());
                     }
-                    let (mut tx, _job) = self.write_job(id).await?;
-                    check_holder(&mut tx, id, fence).await?;
+                    let mut tx = self.write_held(id, fence).await?;
                     for seq in seqs {
                         sqlx::query("DELETE FROM log_chunks WHERE job_id = $1 AND seq = $2")
                             .bind(id.as_str())
@@ -527,8 +542,7 @@ macro_rules! impl_job_store {
                     at: Timestamp,
                 ) -> StoreResult<i64> {
                     // Under the job (SQLite's writer lock, PostgreSQL's row lock): seqs never collide.
-                    let (mut tx, _job) = self.write_job(id).await?;
-                    check_holder(&mut tx, id, fence).await?;
+                    let mut tx = self.write_held(id, fence).await?;
                     let seq = insert_event(&mut tx, id, kind, &data, at).await?;
                     tx.commit().await.map_err(db_err)?;
                     Ok(seq)

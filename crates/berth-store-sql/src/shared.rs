@@ -295,7 +295,7 @@ macro_rules! impl_worker_store {
 }
 
 /// `OutputStore`: results and artifacts with their bytes (a BLOB or BYTEA column), so any
-/// node serves them. Needs `write_job(id)`: a write transaction with the job read (and on
+/// node serves them. Needs `write_job(id)` (written by `impl_job_store!`): a write transaction with the job read (and on
 /// PostgreSQL locked) inside it.
 #[macro_export]
 macro_rules! impl_output_store {

@@ -2,24 +2,11 @@
 //! job (`listing::next_claimable`, counting running limits exactly: there is one writer) and
 //! gives it a fresh lease. Everything else about jobs is `berth_store_sql::impl_job_store!`.
 
-use berth_core::ids::JobId;
-use berth_core::store::{ClaimRequest, JobRecord, StoreError, StoreResult};
+use berth_core::store::{ClaimRequest, JobRecord, StoreResult};
 use sqlx::AssertSqlSafe;
 
 use crate::rows::to_json;
-use crate::{SqliteStore, WriteTx, db_err, listing};
-
-/// The job as it is inside the write transaction.
-pub(crate) async fn read_job(tx: &mut WriteTx, id: &JobId) -> StoreResult<JobRecord> {
-    let sql = format!("SELECT {} FROM jobs WHERE id = $1", crate::rows::JOB_COLUMNS);
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-    crate::rows::job(&row)
-}
+use crate::{SqliteStore, db_err, listing};
 
 pub(crate) async fn claim(store: &SqliteStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
     let mut tx = store.write().await?;

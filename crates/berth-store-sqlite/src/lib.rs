@@ -101,6 +101,8 @@ impl SqliteStore {
 
     // The dialect hook of berth-store-sql's shared implementations (see its `jobs.rs`).
     const JSON_PARAM: &'static str = "";
+    /// After a job read inside a write: lock the row for the rest of the transaction.
+    const LOCK_ROW: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
 
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
@@ -119,16 +121,6 @@ impl SqliteStore {
     /// Wakes this process's idle worker slots (a submission made the queue longer).
     fn woke(&self) {
         self.work.notify_waiters();
-    }
-
-    /// A write transaction with the job as read in it.
-    pub(crate) async fn write_job(
-        &self,
-        id: &berth_core::ids::JobId,
-    ) -> StoreResult<(WriteTx, berth_core::store::JobRecord)> {
-        let mut tx = self.write().await?;
-        let job = lease::read_job(&mut tx, id).await?;
-        Ok((tx, job))
     }
 
     /// The writer lock, for single-statement writes outside `write()`.
@@ -192,7 +184,7 @@ berth_store_sql::impl_access_store!(SqliteStore);
 berth_store_sql::impl_container_ledger!(SqliteStore);
 berth_store_sql::impl_worker_store!(SqliteStore);
 berth_store_sql::impl_output_store!(SqliteStore);
-berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, listing);
+berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, WriteTx, listing);
 
 #[cfg(test)]
 mod tests;
