@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use berth_core::backend::{AttemptPlan, OUTPUT_MOUNT, labels};
-use berth_core::parse::{GpuRequest, parse_gpus, parse_port};
+use berth_core::parse::{DeviceMapping, GpuRequest, parse_device, parse_gpus, parse_port};
 use berth_core::spec::{Healthcheck, JobSpec, MemorySwap, Mount};
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
+    ContainerCreateBody, DeviceMapping as DeviceMappingApi, DeviceRequest, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
     MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
 };
 
@@ -84,6 +84,9 @@ fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
         mounts: Some(mounts(plan, staged)),
         readonly_rootfs: Some(spec.read_only),
         network_mode: spec.network.clone(),
+        pid_mode: spec.pid.clone(),
+        ipc_mode: spec.ipc.clone(),
+        uts_mode: spec.uts.clone(),
         port_bindings: port_bindings(spec),
         dns: non_empty(&spec.dns),
         extra_hosts: non_empty(&spec.extra_hosts),
@@ -101,6 +104,7 @@ fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
                 .map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
                 .collect()
         }),
+        devices: (!r.devices.is_empty()).then(|| r.devices.iter().filter_map(|d| parse_device(d).ok()).map(device).collect()),
         device_requests: r.gpus.as_deref().and_then(|g| parse_gpus(g).ok()).map(|g| vec![gpu_request(g)]),
         cap_add: non_empty(&s.cap_add),
         cap_drop: non_empty(&cap_drop),
@@ -108,11 +112,21 @@ fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
         privileged: Some(s.privileged),
         init: Some(s.init),
         oom_kill_disable: s.oom_kill_disable.then_some(true),
+        sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone().into_iter().collect()),
+        runtime: s.runtime.clone(),
         log_config: spec.log_driver.as_ref().map(|l| HostConfigLogConfig {
             typ: Some(l.kind.clone()),
             config: Some(l.options.clone().into_iter().collect()),
         }),
         ..Default::default()
+    }
+}
+
+fn device(d: DeviceMapping) -> DeviceMappingApi {
+    DeviceMappingApi {
+        path_on_host: Some(d.host),
+        path_in_container: Some(d.container),
+        cgroup_permissions: Some(d.permissions),
     }
 }
 

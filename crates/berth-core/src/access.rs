@@ -17,6 +17,9 @@ pub struct TenantRecord {
     pub webhook_secret: String,
     /// Most jobs of this tenant starting or running at once; `None` is unlimited.
     pub max_running: Option<u32>,
+    /// Overrides of the server policy for this tenant (a patch: only what differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
     pub created_at: Timestamp,
 }
 
@@ -117,6 +120,8 @@ pub trait AccessStore: Send + Sync {
     async fn ensure_tenant(&self, name: &str, at: Timestamp) -> StoreResult<TenantRecord>;
     async fn get_tenant(&self, name: &str) -> StoreResult<TenantRecord>;
     async fn set_tenant_limit(&self, name: &str, max_running: Option<u32>) -> StoreResult<()>;
+    /// Replaces the tenant's policy override; `None` removes it.
+    async fn set_tenant_policy(&self, name: &str, policy: Option<&serde_json::Value>) -> StoreResult<()>;
     /// Stores a token by its hash; the caller shows the secret once.
     async fn create_token(&self, token: &TokenRecord, hash: &str) -> StoreResult<()>;
     /// The live (not revoked) token with this hash.

@@ -24,6 +24,8 @@ pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) 
     need(caps.isolation || s.network.is_none(), "network", "choose a network (the job shares the host's)");
     need(caps.isolation || s.user.is_none(), "user", "run as another user");
     need(caps.isolation || s.hostname.is_none(), "hostname", "set a hostname");
+    let modes = s.pid.is_none() && s.ipc.is_none() && s.uts.is_none();
+    need(caps.isolation || modes, "pid", "choose pid, ipc or uts namespaces (the job shares the host's)");
     need(caps.isolation || s.dns.is_empty(), "dns", "set DNS servers");
     need(caps.isolation || s.extra_hosts.is_empty(), "extra_hosts", "add /etc/hosts entries");
     need(caps.isolation || s.security == Security::default(), "security", "apply security options");
@@ -45,6 +47,7 @@ fn no_limits(r: &Resources) -> bool {
         && r.pids_limit.is_none()
         && r.shm_size.is_none()
         && r.ulimits.is_empty()
+        && r.devices.is_empty()
 }
 
 #[cfg(test)]

@@ -141,6 +141,33 @@ pub fn parse_gpus(s: &str) -> Result<GpuRequest, String> {
     Err(format!("`{s}` is not a GPU request: expected all, a count, or device=0,1"))
 }
 
+/// One `--device` mapping: `/dev/fuse[:/dev/fuse[:rwm]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceMapping {
+    pub host: String,
+    pub container: String,
+    pub permissions: String,
+}
+
+pub fn parse_device(s: &str) -> Result<DeviceMapping, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, container, permissions) = match parts[..] {
+        [h] => (h, h, "rwm"),
+        [h, p] if !p.starts_with('/') => (h, h, p),
+        [h, c] => (h, c, "rwm"),
+        [h, c, p] => (h, c, p),
+        _ => return Err(format!("`{s}` is not a device: expected /dev/name[:/dev/name[:rwm]]")),
+    };
+    let path_ok = |p: &str| p.starts_with("/dev/") && p.len() > 5 && !p.split('/').any(|c| c == "..");
+    if !path_ok(host) || !container.starts_with('/') {
+        return Err(format!("`{s}` is not a device: the host path must be under /dev/ (e.g. /dev/fuse)"));
+    }
+    if permissions.is_empty() || !permissions.chars().all(|c| "rwm".contains(c)) {
+        return Err(format!("`{s}` has invalid permissions `{permissions}`: a mix of r, w and m"));
+    }
+    Ok(DeviceMapping { host: host.into(), container: container.into(), permissions: permissions.into() })
+}
+
 const SIGNALS: [(&str, i32); 12] = [
     ("HUP", 1),
     ("INT", 2),
@@ -209,5 +236,16 @@ mod tests {
         assert_eq!(parse_signal("INT"), Ok(2));
         assert_eq!(parse_signal("9"), Ok(9));
         assert!(parse_signal("SIGNOPE").is_err());
+    }
+
+    #[test]
+    fn devices() {
+        let d = parse_device("/dev/fuse").unwrap();
+        assert_eq!((d.host.as_str(), d.container.as_str(), d.permissions.as_str()), ("/dev/fuse", "/dev/fuse", "rwm"));
+        assert_eq!(parse_device("/dev/sda:/dev/xvda:r").unwrap().container, "/dev/xvda");
+        assert_eq!(parse_device("/dev/null:rw").unwrap().permissions, "rw");
+        for bad in ["", "fuse", "/etc/passwd", "/dev/../etc", "/dev/x:/y:z", "/dev/a:/b:r:x"] {
+            assert!(parse_device(bad).is_err(), "{bad}");
+        }
     }
 }

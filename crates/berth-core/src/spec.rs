@@ -59,6 +59,15 @@ pub struct JobSpec {
     /// `none`, `bridge`, `host` (policy-gated) or a named network. Unset: the configured default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// `host` or `container:<name>` (both policy-gated); unset: the job's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// `none`, `private`, `shareable`, `host` or `container:<name>` (the last two policy-gated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    /// `host` (policy-gated); unset: the job's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
     /// Docker syntax: `[ip:]host:container[/proto]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<String>,
@@ -153,6 +162,9 @@ impl JobSpec {
             mounts: Vec::new(),
             read_only: false,
             network: None,
+            pid: None,
+            ipc: None,
+            uts: None,
             ports: Vec::new(),
             dns: Vec::new(),
             extra_hosts: Vec::new(),
@@ -324,6 +336,9 @@ pub struct Resources {
     /// Docker's `--gpus` syntax: `all`, a count, or `device=0,1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<String>,
+    /// Host devices, Docker's `--device` syntax: `/dev/fuse[:/dev/fuse[:rwm]]` (policy-gated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -372,6 +387,12 @@ pub struct Security {
     /// Policy-gated.
     #[serde(default, skip_serializing_if = "is_false")]
     pub oom_kill_disable: bool,
+    /// Namespaced kernel parameters, e.g. `net.ipv4.ip_forward: "1"` (policy-gated).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// The engine's OCI runtime for this job, e.g. `runsc` (policy-gated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 impl Default for Security {
@@ -386,6 +407,8 @@ impl Default for Security {
             privileged: false,
             init: true,
             oom_kill_disable: false,
+            sysctls: BTreeMap::new(),
+            runtime: None,
         }
     }
 }

@@ -177,6 +177,7 @@ fn check_network(spec: &JobSpec, e: &mut Errors) {
     for (i, p) in spec.ports.iter().enumerate() {
         e.check(&format!("ports[{i}]"), parse::parse_port(p).map(|_| ()));
     }
+    check_namespace_modes(spec, e);
     if spec.network.as_deref() == Some("none") && !spec.ports.is_empty() {
         e.add("ports", "ports cannot be published with network none");
     }
@@ -191,6 +192,23 @@ fn check_network(spec: &JobSpec, e: &mut Errors) {
             .is_some_and(|(name, ip)| !name.is_empty() && (ip == "host-gateway" || ip.parse::<IpAddr>().is_ok()));
         if !ok {
             e.add(format!("extra_hosts[{i}]"), format!("`{h}` is not name:ip"));
+        }
+    }
+}
+
+/// `pid`, `ipc` and `uts`: the modes the engine knows (`container:` needs a name).
+fn check_namespace_modes(spec: &JobSpec, e: &mut Errors) {
+    let joined = |m: &str| m.strip_prefix("container:").is_some_and(|n| !n.is_empty());
+    let modes: [(&str, &Option<String>, &[&str], bool); 3] = [
+        ("pid", &spec.pid, &["host"], true),
+        ("ipc", &spec.ipc, &["none", "private", "shareable", "host"], true),
+        ("uts", &spec.uts, &["host"], false),
+    ];
+    for (field, value, known, container) in modes {
+        let Some(v) = value else { continue };
+        if !known.contains(&v.as_str()) && !(container && joined(v)) {
+            let also = if container { " or container:<name>" } else { "" };
+            e.add(field, format!("`{v}` is not a mode: expected {}{also}", known.join(", ")));
         }
     }
 }
@@ -233,6 +251,9 @@ fn check_resources(spec: &JobSpec, e: &mut Errors) {
     if let Some(g) = &r.gpus {
         e.check("resources.gpus", parse::parse_gpus(g).map(|_| ()));
     }
+    for (i, d) in r.devices.iter().enumerate() {
+        e.check(&format!("resources.devices[{i}]"), parse::parse_device(d).map(|_| ()));
+    }
 }
 
 fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
@@ -244,6 +265,17 @@ fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
                 e.add(field, format!("`{c}` is not a capability such as NET_BIND_SERVICE"));
             }
         }
+    }
+    for name in s.sysctls.keys() {
+        let ok = name.contains('.') && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
+        if !ok {
+            e.add(format!("security.sysctls.{name}"), "is not a sysctl name such as net.ipv4.ip_forward");
+        }
+    }
+    if let Some(r) = &s.runtime
+        && (r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+    {
+        e.add("security.runtime", format!("`{r}` is not a runtime name such as runsc"));
     }
     let t = &spec.timeouts;
     if t.run.0.is_zero() {

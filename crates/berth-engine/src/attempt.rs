@@ -209,7 +209,15 @@ impl Runner {
         if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
             return Ending::infra(InfraKind::CreateFailed, errors.to_string());
         }
-        let spec = self.defaults.apply(&job.spec);
+        // Policies change between submit and claim: the one in force now decides.
+        let policy = match self.policy_for(&job.tenant).await {
+            Ok(p) => p,
+            Err(e) => return Ending::store(&e),
+        };
+        if let Err(denied) = policy.check_with(&job.spec, &real_path) {
+            return Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None);
+        }
+        let spec = policy.effective(&self.defaults, &job.spec);
         let stdin = !matches!(io.stdin, StdinSource::None);
         let (unit, creating) = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
             Ok(created) => created,
@@ -464,6 +472,11 @@ impl Runner {
 }
 
 /// The fence of a claimed job's writes (none for a local job).
+/// Where a bind mount's source really is on this node (symlinks followed), if it exists.
+fn real_path(source: &str) -> Option<String> {
+    std::fs::canonicalize(source).ok().and_then(|p| p.to_str().map(str::to_string))
+}
+
 fn fence_of(job: &JobRecord) -> Option<Fence> {
     job.lease.as_ref().map(Lease::fence)
 }

@@ -90,6 +90,10 @@ impl Runner {
     pub fn breaker(&self) -> &Arc<breaker::Breaker> {
         &self.breaker
     }
+    /// The policy every tenant's override is laid over (see `policy_for`).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
 }
 
 impl RunnerBuilder {

@@ -23,7 +23,8 @@ impl Runner {
     ) -> StoreResult<JobRecord> {
         let began = Instant::now();
         let n = job.attempts;
-        let spec = self.defaults.apply(&job.spec);
+        let policy = self.policy_for(&job.tenant).await.unwrap_or_else(|_| self.policy.clone());
+        let spec = policy.effective(&self.defaults, &job.spec);
         let started_at =
             self.store.list_attempts(&job.id).await?.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
         let stored = self.store.next_log_seq(&job.id).await?;

@@ -6,9 +6,10 @@ use berth_core::JobSpec;
 use berth_core::backend::BackendError;
 use berth_core::capabilities;
 use berth_core::ids::JobId;
+use berth_core::policy::{Denial, Policy};
 use berth_core::spec::PullPolicy;
-use berth_core::spec_load::{FieldError, SpecErrors};
-use berth_core::store::{Idempotency, JobRecord, NewJob, StoreError};
+use berth_core::spec_load::SpecErrors;
+use berth_core::store::{Idempotency, JobRecord, LOCAL_TENANT, NewJob, StoreError, StoreResult};
 use berth_core::validate::validate;
 
 use crate::Runner;
@@ -18,7 +19,7 @@ pub enum SubmitError {
     #[error(transparent)]
     Invalid(#[from] SpecErrors),
     #[error("refused: {0}")]
-    Denied(FieldError),
+    Denied(Denial),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -28,7 +29,7 @@ pub enum SubmitError {
 impl Runner {
     /// Accepts a job that this process runs itself (`berth run` without a server).
     pub async fn submit(&self, spec: JobSpec) -> Result<JobRecord, SubmitError> {
-        self.check_spec(&spec, false).await?;
+        self.check_spec(&spec, LOCAL_TENANT, false).await?;
         let job = NewJob::new(JobId::generate(), spec, Some(self.owner.clone()), self.clock.now());
         Ok(self.store.create_job(job).await?)
     }
@@ -42,7 +43,7 @@ impl Runner {
         tenant: &str,
         idempotency: Option<Idempotency>,
     ) -> Result<(JobRecord, bool), SubmitError> {
-        self.check_spec(&spec, false).await?;
+        self.check_spec(&spec, tenant, false).await?;
         let id = JobId::generate();
         let mut job = NewJob::new(id.clone(), spec, None, self.clock.now());
         job.tenant = tenant.to_string();
@@ -52,14 +53,30 @@ impl Runner {
         Ok((stored, created))
     }
 
-    /// Whether `spec` can run here; `live_stdin` is a stdin stream (`berth run -i`).
-    pub async fn check_spec(&self, spec: &JobSpec, live_stdin: bool) -> Result<(), SubmitError> {
+    /// Whether `spec` can run here for `tenant`; `live_stdin` is a stdin stream (`berth run -i`).
+    pub async fn check_spec(&self, spec: &JobSpec, tenant: &str, live_stdin: bool) -> Result<(), SubmitError> {
         validate(spec)?;
-        self.policy.check(spec).map_err(SubmitError::Denied)?;
+        self.policy_for(tenant).await?.check(spec).map_err(SubmitError::Denied)?;
         capabilities::check(&self.backend.capabilities(), self.backend.name(), spec, live_stdin)?;
         if spec.pull == PullPolicy::Never && !self.backend.image_present(&spec.image).await? {
             return Err(BackendError::ImageNotFound(spec.image.clone()).into());
         }
         Ok(())
+    }
+}
+
+impl Runner {
+    /// The policy `tenant`'s jobs run under: this runner's, with the tenant's stored
+    /// override laid over it. A tenant with no record or no override gets the base.
+    pub async fn policy_for(&self, tenant: &str) -> StoreResult<Policy> {
+        let patch = match self.store.get_tenant(tenant).await {
+            Ok(t) => t.policy,
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(patch) = patch else { return Ok(self.policy.clone()) };
+        self.policy
+            .patched(&patch, &format!("tenant {tenant}'s policy"))
+            .map_err(|e| StoreError::Corrupt(format!("tenant {tenant}'s policy no longer reads: {e}")))
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::secrets::hash_token;
 use berth_core::store::{AuditEntry, JobRecord, LOCAL_TENANT};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, AuditNote};
 use crate::state::{AppState, AuthMode};
 
 /// The authenticated caller, available to handlers as an `Extension`.
@@ -51,7 +51,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(p) => p,
         Err(e) => {
             if mutating {
-                audit(&state, None, &action, &target, e.status).await;
+                audit(&state, None, &action, &target, e.status, None).await;
             }
             return e.into_response();
         }
@@ -59,7 +59,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     req.extensions_mut().insert(principal.clone());
     let response = next.run(req).await;
     if mutating {
-        audit(&state, Some(&principal), &action, &target, response.status()).await;
+        let note = response.extensions().get::<AuditNote>().map(|n| n.0.clone());
+        audit(&state, Some(&principal), &action, &target, response.status(), note).await;
     }
     response
 }
@@ -84,14 +85,22 @@ async fn principal(state: &AppState, authorization: Option<header::HeaderValue>)
     Ok(Principal { actor: format!("token:{}", t.id), tenant: t.tenant, admin: t.admin })
 }
 
-async fn audit(state: &AppState, who: Option<&Principal>, action: &str, target: &str, status: StatusCode) {
+async fn audit(
+    state: &AppState,
+    who: Option<&Principal>,
+    action: &str,
+    target: &str,
+    status: StatusCode,
+    note: Option<String>,
+) {
+    let code = status.as_u16().to_string();
     let entry = AuditEntry {
         at: state.runner.clock().now(),
         actor: who.map_or_else(|| "unauthenticated".to_string(), |p| p.actor.clone()),
         tenant: who.map(|p| p.tenant.clone()),
         action: action.to_string(),
         target: Some(target.to_string()),
-        outcome: status.as_u16().to_string(),
+        outcome: note.map_or_else(|| code.clone(), |n| format!("{code} {n}")),
     };
     if let Err(e) = state.runner.store().append_audit(entry).await {
         tracing::warn!("audit write failed: {e}");

@@ -31,6 +31,9 @@ pub struct ErrorDetail {
     /// The input field at fault, as a dotted path (`resources.memory`, `notify[0].url`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `policy_denied`: the policy rule that refused it (`bind_mounts`, `cap_add`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Every broken rule, when there are several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldProblem>,
@@ -46,7 +49,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        let detail = ErrorDetail { code: code.into(), message: message.into(), field: None, details: Vec::new() };
+        let detail =
+            ErrorDetail { code: code.into(), message: message.into(), field: None, rule: None, details: Vec::new() };
         ApiError { status, body: ErrorBody { error: detail } }
     }
 
@@ -80,6 +84,13 @@ impl ApiError {
         ApiError::new(status, code, message)
     }
 
+    /// 403: the spec asks for what the caller's policy does not allow.
+    pub fn policy_denied(d: &berth_core::policy::Denial) -> ApiError {
+        let mut e = ApiError::new(StatusCode::FORBIDDEN, "policy_denied", d.to_string()).field(d.field.clone());
+        e.body.error.rule = Some(d.rule.clone());
+        e
+    }
+
     pub fn invalid_spec(errors: Vec<FieldError>) -> ApiError {
         let message = match errors.as_slice() {
             [one] => one.to_string(),
@@ -93,9 +104,24 @@ impl ApiError {
     }
 }
 
+/// What the audit row of a refused call records beside its status: the error code, and the
+/// field and rule when there are any (`policy_denied mounts[0].source rule=bind_mounts`).
+#[derive(Clone, Debug)]
+pub struct AuditNote(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let e = &self.body.error;
+        let mut note = e.code.clone();
+        if let Some(f) = &e.field {
+            note.push_str(&format!(" {f}"));
+        }
+        if let Some(r) = &e.rule {
+            note.push_str(&format!(" rule={r}"));
+        }
+        let mut response = (self.status, Json(self.body)).into_response();
+        response.extensions_mut().insert(AuditNote(note));
+        response
     }
 }
 
@@ -161,9 +187,7 @@ impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> ApiError {
         match e {
             SubmitError::Invalid(errors) => ApiError::invalid_spec(errors.0),
-            SubmitError::Denied(f) => {
-                ApiError::new(StatusCode::FORBIDDEN, "policy_denied", f.to_string()).field(f.field)
-            }
+            SubmitError::Denied(d) => ApiError::policy_denied(&d),
             SubmitError::Backend(b) => b.into(),
             SubmitError::Store(s) => s.into(),
         }

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Submit, list, inspect, cancel, retry and delete jobs"),
         (name = "logs", description = "Output and events, downloaded or streamed live over SSE"),
         (name = "outputs", description = "Results, artifacts and webhook deliveries"),
+        (name = "tenants", description = "What a tenant's jobs may ask for: its policy"),
         (name = "system", description = "Health, workers, audit log and metrics")
     ),
     components(schemas(crate::api::stream::LogLine, crate::api::stream::EndOfStream)),

@@ -166,6 +166,7 @@ pub fn tenant(row: &impl Cols) -> StoreResult<TenantRecord> {
         name: row.string("name")?,
         webhook_secret: row.string("webhook_secret")?,
         max_running: row.opt_int("max_running")?.map(|v| v as u32),
+        policy: row.opt_string("policy")?.map(|p| json(&p, "tenants.policy")).transpose()?,
         created_at: Timestamp(row.int("created_at")?),
     })
 }

@@ -57,6 +57,20 @@ macro_rules! impl_access_store {
                     Ok(())
                 }
 
+                async fn set_tenant_policy(&self, name: &str, policy: Option<&serde_json::Value>) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    let done = sqlx::query("UPDATE tenants SET policy = $2 WHERE name = $1")
+                        .bind(name)
+                        .bind(policy.map(|p| p.to_string()))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound(format!("tenant {name}")));
+                    }
+                    Ok(())
+                }
+
                 async fn create_token(&self, t: &TokenRecord, hash: &str) -> StoreResult<()> {
                     let _writer = self.writer().await;
                     sqlx::query("INSERT INTO tokens (id, hash, name, tenant, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)")

@@ -22,12 +22,13 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
     include_str!("../migrations/0004_deadlines.sql"),
     include_str!("../migrations/0005_artifact_data.sql"),
+    include_str!("../migrations/0006_policy_secrets.sql"),
 ];
 
 #[derive(Clone, Debug)]

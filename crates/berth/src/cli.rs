@@ -65,9 +65,12 @@ pub enum Command {
     /// Manage API tokens, in the server's store (--store, or the data dir's embedded store)
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Show or limit a tenant
+    /// Show or change a tenant: limits and its policy override
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Show the policy that decides what jobs may ask for (mounts, capabilities, images, ceilings)
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +142,10 @@ pub struct NodeArgs {
     /// Delete finished jobs (logs, outputs) older than this, e.g. 30d [default: keep]
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
+    /// What jobs may ask for: a policy file (TOML, or YAML/JSON by extension) over the
+    /// server's deny-by-default rules [default: node.policy in the config file]
+    #[arg(long, env = "BERTH_POLICY", value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
     /// How often the container sweep runs [default: 60s]
     #[arg(long, value_name = "DURATION", hide = true)]
     pub gc_interval: Option<String>,
@@ -197,11 +204,39 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Limit how many of a tenant's jobs run at once (omit --max-running for no limit)
+    /// Change a tenant's settings; only the ones given change
     Set {
         name: String,
+        /// Most of its jobs starting or running at once, across all nodes
         #[arg(long, value_name = "N")]
         max_running: Option<u32>,
+        /// Remove the running limit
+        #[arg(long, conflicts_with = "max_running")]
+        unlimited: bool,
+        /// Override the server policy for this tenant (TOML, or YAML/JSON by extension):
+        /// only the rules the file names change
+        #[arg(long, value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+        /// Remove the tenant's override (back to the server policy)
+        #[arg(long, conflicts_with = "policy")]
+        clear_policy: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy a server or worker enforces (with --tenant, that tenant's override
+    /// laid over it), as TOML or --json
+    Show {
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// The local CLI's policy instead (the config's [policy] over the local defaults)
+        #[arg(long, conflicts_with = "tenant")]
+        local: bool,
+        #[arg(long, env = "BERTH_POLICY", value_name = "FILE")]
+        policy: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 

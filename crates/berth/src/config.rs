@@ -20,8 +20,8 @@ struct FileConfig {
     store: Option<String>,
     #[serde(default)]
     defaults: Defaults,
-    #[serde(default)]
-    policy: Policy,
+    /// The local CLI's policy: rules laid over `Policy::local()`.
+    policy: Option<toml::Table>,
     #[serde(default)]
     node: NodeSettings,
 }
@@ -41,6 +41,8 @@ pub struct NodeSettings {
     pub shutdown_grace: Option<String>,
     pub retention: Option<String>,
     pub gc_interval: Option<String>,
+    /// The policy file of `berth server` and `berth worker` (`--policy`).
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +95,7 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
     Ok(Config {
         data_dir,
         defaults: file.defaults,
-        policy: file.policy,
+        policy: local_policy(file.policy)?,
         server: cli.server.clone(),
         token: cli.token.clone(),
         store: cli.store.clone().or(file.store).filter(|s| !s.is_empty()),
@@ -101,6 +103,12 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         docker_transfer: env_var("BERTH_DOCKER_TRANSFER"),
         docker_host: env_var("DOCKER_HOST"),
     })
+}
+
+fn local_policy(table: Option<toml::Table>) -> anyhow::Result<Policy> {
+    let Some(table) = table else { return Ok(Policy::local()) };
+    let patch = serde_json::to_value(table).context("reading [policy] in the config file")?;
+    Policy::local().patched(&patch, "the local policy").map_err(|e| anyhow::anyhow!("[policy] in the config file: {e}"))
 }
 
 fn read(path: &Path) -> anyhow::Result<FileConfig> {

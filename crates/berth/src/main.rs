@@ -48,6 +48,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             | Command::Queue(_)
             | Command::Token(_)
             | Command::Tenant(_)
+            | Command::Policy(_)
             | Command::Gc(_)
     );
     if let Some(server) = config.server.clone().filter(|_| !local_only) {
@@ -67,6 +68,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Queue(c) => commands::workers::queue(&config, c).await,
         Command::Token(c) => commands::token::token(&config, c).await,
         Command::Tenant(c) => commands::token::tenant(&config, c).await,
+        Command::Policy(c) => commands::policy::show(&config, c).await,
         Command::Cancel(args) => commands::cancel::run(&config, args).await,
         Command::Cp(args) => commands::cp::run(&config, args).await,
         Command::Retry(_) | Command::Exec(_) => anyhow::bail!(

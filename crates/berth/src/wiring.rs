@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_core::backend::{Backend, BackendError};
+use berth_core::policy::Policy;
 use berth_core::store::Store;
 use berth_engine::Runner;
 use berth_engine::paths::DataPaths;
@@ -31,7 +32,7 @@ impl Local {
 /// The configured store (`--store`/`BERTH_STORE`/`store` in the config file, else the
 /// embedded one in the data dir), with a Docker runner.
 pub async fn open(config: &Config) -> anyhow::Result<Local> {
-    open_node(config, BackendKind::Docker).await
+    open_node(config, BackendKind::Docker, config.policy.clone()).await
 }
 
 /// Which backend runs attempts.
@@ -53,8 +54,8 @@ impl BackendKind {
     }
 }
 
-/// Like `open`, with the attempts run by `backend`.
-pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<Local> {
+/// Like `open`, with the attempts run by `backend` under `policy`.
+pub async fn open_node(config: &Config, backend: BackendKind, policy: Policy) -> anyhow::Result<Local> {
     let paths = DataPaths::new(&config.data_dir);
     paths.create_private().with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = match config.store.as_deref() {
@@ -74,7 +75,7 @@ pub async fn open_node(config: &Config, backend: BackendKind) -> anyhow::Result<
         Ok(backend) => Ok(Runner::builder(store.clone(), backend, paths.clone())
             .install_id(install_id)
             .defaults(config.defaults.clone())
-            .policy(config.policy.clone())
+            .policy(policy)
             .build()
             .await?),
         Err(e) => Err(e),

@@ -330,7 +330,7 @@ fn bad_input_gets_a_clear_error_and_creates_nothing() {
             &["run", "--pull", "never", "berth-test/absent:1", "true"],
             "image berth-test/absent:1 is not present and the pull policy is never",
         ),
-        (&["run", "--privileged", IMAGE, "true"], "security.privileged: privileged containers are refused by policy"),
+        (&["run", "--privileged", IMAGE, "true"], "security.privileged: privileged containers are not allowed (refused by the local policy, rule `privileged`)"),
     ];
     for (args, want) in cases {
         let out = t.berth(args);

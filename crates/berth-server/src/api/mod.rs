@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod outputs;
 pub mod stream;
 pub mod system;
+pub mod tenants;
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;

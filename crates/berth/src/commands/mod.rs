@@ -6,6 +6,7 @@ pub mod gc;
 pub mod inspect;
 pub mod logs;
 pub mod node;
+pub mod policy;
 pub mod ps;
 pub mod remote;
 pub mod rm;

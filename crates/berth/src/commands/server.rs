@@ -5,13 +5,14 @@ use berth_server::{AppState, AuthMode, ServerConfig};
 
 use crate::cli::ServerArgs;
 use crate::commands::node::{Stop, backend, duration, shutdown_signal, worker_config};
+use crate::commands::policy::node_policy;
 use crate::config::Config;
 use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
     let settings = worker_config(config, &args.node, "server", args.workers)?;
     let workers = settings.slots;
-    let local = wiring::open_node(config, backend(config, &args.node)?).await?;
+    let local = wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?).await?;
     let runner = local.runner?;
     let server_config = ServerConfig {
         auth: if args.insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens },

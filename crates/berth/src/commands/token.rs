@@ -63,10 +63,17 @@ pub async fn tenant(config: &Config, command: &TenantCommand) -> anyhow::Result<
                 println!("max running:     {limit}");
             }
         }
-        TenantCommand::Set { name, max_running } => {
+        TenantCommand::Set { name, max_running, unlimited, policy, clear_policy } => {
             check_tenant(name)?;
+            let patch = policy.as_deref().map(crate::commands::policy::read_patch).transpose()?;
             store.ensure_tenant(name, SystemClock.now()).await?;
-            store.set_tenant_limit(name, *max_running).await?;
+            if max_running.is_some() || *unlimited {
+                store.set_tenant_limit(name, *max_running).await?;
+            }
+            if patch.is_some() || *clear_policy {
+                store.set_tenant_policy(name, patch.as_ref()).await?;
+                ui::note(&format!("tenant {name}: policy override {}", if *clear_policy { "removed" } else { "set" }));
+            }
         }
     }
     Ok(0)

@@ -1,0 +1,12 @@
+-- Version 4: a tenant's policy override (a JSON patch over the server policy) and its
+-- secrets, sealed with the operator's key (nonce + ciphertext; the value is never stored).
+ALTER TABLE tenants ADD COLUMN policy TEXT;
+
+CREATE TABLE secrets (
+    tenant     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    sealed     BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
