@@ -166,6 +166,7 @@ pub async fn a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next(h: &H
         name: format!("berth-{}-1", job.id.short()),
         install_id: h.runner.install_id().to_string(),
         owner: "a-worker-that-died".into(),
+        tenant: "local".into(),
         berth_env: Default::default(),
         stdin: false,
     };

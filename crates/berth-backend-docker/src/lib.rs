@@ -8,6 +8,7 @@ mod files;
 mod pull;
 mod run;
 pub mod translate;
+mod volumes;
 
 pub use files::Transfer;
 
@@ -19,6 +20,7 @@ use berth_core::backend::{
     Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
+use berth_core::volumes::VolumeInfo;
 use bollard::Docker;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -75,6 +77,7 @@ impl Backend for DockerBackend {
     }
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
+        volumes::ensure(&self.docker, plan).await?;
         self.transfer.stage(&plan.name, &plan.spec).await?;
         let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec));
         let options = CreateContainerOptionsBuilder::new().name(&plan.name).build();
@@ -153,6 +156,14 @@ impl Backend for DockerBackend {
 
     async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
         exec::run(&self.docker, &unit.id, cmd, cap).await
+    }
+
+    async fn list_volumes(&self, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+        volumes::list(&self.docker, tenant).await
+    }
+
+    async fn remove_volume(&self, tenant: &str, name: &str) -> Result<(), BackendError> {
+        volumes::remove(&self.docker, tenant, name).await
     }
 }
 

@@ -69,6 +69,7 @@ fn container_labels(plan: &AttemptPlan) -> HashMap<String, String> {
     out.insert(labels::ATTEMPT.into(), plan.attempt.to_string());
     out.insert(labels::INSTALL.into(), plan.install_id.clone());
     out.insert(labels::OWNER.into(), plan.owner.clone());
+    out.insert(labels::TENANT.into(), plan.tenant.clone());
     out
 }
 

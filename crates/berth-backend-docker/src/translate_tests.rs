@@ -19,6 +19,7 @@ fn check(yaml: &str, want: Expect) {
         name: "berth-0196a8c0d1e2-1".into(),
         install_id: "inst0123456789ab".into(),
         owner: "host:42:1000".into(),
+        tenant: "acme".into(),
         berth_env: BTreeMap::from([("BERTH_JOB_ID".into(), "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".into())]),
         stdin,
     };

@@ -88,6 +88,7 @@ async fn children_of_a_dead_worker_are_killed_by_the_next_one() {
         name: "berth-dead-1".into(),
         install_id: "inst".into(),
         owner: "dead-worker".into(),
+        tenant: "local".into(),
         berth_env: Default::default(),
         stdin: false,
     };

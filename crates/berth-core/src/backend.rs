@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 use crate::ids::JobId;
 use crate::spec::JobSpec;
 use crate::status::InfraKind;
+use crate::volumes::VolumeInfo;
 
 /// Labels on every container berth creates.
 pub mod labels {
@@ -23,6 +24,9 @@ pub mod labels {
     pub const ATTEMPT: &str = "berth.attempt";
     pub const INSTALL: &str = "berth.install";
     pub const OWNER: &str = "berth.owner";
+    pub const TENANT: &str = "berth.tenant";
+    /// On a volume: the name its tenant's jobs use.
+    pub const VOLUME: &str = "berth.volume";
 }
 
 /// One attempt, ready to be created: the spec with the deployment's defaults applied.
@@ -36,6 +40,8 @@ pub struct AttemptPlan {
     pub name: String,
     pub install_id: String,
     pub owner: String,
+    /// Whose job it is; named volumes in `spec` are already scoped to it.
+    pub tenant: String,
     /// Variables berth adds (`BERTH_JOB_ID`, `BERTH_ATTEMPT`, `BERTH_OUTPUT_DIR`).
     pub berth_env: BTreeMap<String, String>,
     /// Whether stdin will be fed (the spec's payload or a live stream) and then closed.
@@ -342,6 +348,16 @@ pub trait Backend: Send + Sync {
     }
     /// Whether the engine answers (for readiness checks).
     async fn ping(&self) -> Result<(), BackendError>;
+    /// The named volumes berth made for `tenant` (every tenant's with `None`).
+    async fn list_volumes(&self, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+        let _ = tenant;
+        Err(BackendError::Unsupported(format!("the {} backend has no named volumes", self.name())))
+    }
+    /// Removes `tenant`'s volume `name`; `Gone` if it has none by that name.
+    async fn remove_volume(&self, tenant: &str, name: &str) -> Result<(), BackendError> {
+        let _ = (tenant, name);
+        Err(BackendError::Unsupported(format!("the {} backend has no named volumes", self.name())))
+    }
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
     async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError>;
     /// Watches a unit started by an earlier process: its output after `since` (epoch ms;

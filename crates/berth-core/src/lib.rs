@@ -23,6 +23,7 @@ pub mod status;
 pub mod stdout_events;
 pub mod store;
 pub mod validate;
+pub mod volumes;
 
 pub use ids::JobId;
 pub use spec::JobSpec;

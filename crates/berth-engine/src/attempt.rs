@@ -217,7 +217,8 @@ impl Runner {
         if let Err(denied) = policy.check_with(&job.spec, &real_path) {
             return Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None);
         }
-        let spec = policy.effective(&self.defaults, &job.spec);
+        let mut spec = policy.effective(&self.defaults, &job.spec);
+        berth_core::volumes::scope(&mut spec, &job.tenant);
         let stdin = !matches!(io.stdin, StdinSource::None);
         let (unit, creating) = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
             Ok(created) => created,
@@ -280,6 +281,7 @@ impl Runner {
             name: format!("berth-{}-{n}", job.id.short()),
             install_id: self.install_id.clone(),
             owner: self.owner.clone(),
+            tenant: job.tenant.clone(),
             berth_env: BTreeMap::from([
                 ("BERTH_JOB_ID".to_string(), job.id.to_string()),
                 ("BERTH_ATTEMPT".to_string(), n.to_string()),

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "logs", description = "Output and events, downloaded or streamed live over SSE"),
         (name = "outputs", description = "Results, artifacts and webhook deliveries"),
         (name = "tenants", description = "What a tenant's jobs may ask for: its policy"),
+        (name = "volumes", description = "A tenant's named volumes"),
         (name = "system", description = "Health, workers, audit log and metrics")
     ),
     components(schemas(crate::api::stream::LogLine, crate::api::stream::EndOfStream)),

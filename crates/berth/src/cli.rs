@@ -68,6 +68,9 @@ pub enum Command {
     /// Show or change a tenant: limits and its policy override
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// List or remove named volumes (each tenant has its own)
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Show the policy that decides what jobs may ask for (mounts, capabilities, images, ceilings)
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -220,6 +223,26 @@ pub enum TenantCommand {
         /// Remove the tenant's override (back to the server policy)
         #[arg(long, conflicts_with = "policy")]
         clear_policy: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// List the named volumes berth made (locally: every tenant's; through a server: yours)
+    Ls {
+        /// Only this tenant's (admins, through a server)
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove named volumes (refused while a job uses one)
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// The tenant whose volume it is [default: yours, or `local` without a server]
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
     },
 }
 

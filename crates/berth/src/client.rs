@@ -74,6 +74,21 @@ impl Client {
         Ok(self.send(r).await?.json().await?)
     }
 
+    /// Any route's JSON answer.
+    pub async fn json_of<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<T> {
+        self.json(self.request(method, path).query(query)).await
+    }
+
+    /// Any route, for its status only.
+    pub async fn call(&self, method: Method, path: &str, query: &[(&str, &str)]) -> anyhow::Result<()> {
+        self.send(self.request(method, path).query(query)).await.map(|_| ())
+    }
+
     pub async fn submit(&self, spec: &JobSpec) -> anyhow::Result<JobView> {
         self.json(self.request(Method::POST, "/v1/jobs").json(spec)).await
     }

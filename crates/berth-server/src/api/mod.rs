@@ -6,6 +6,7 @@ pub mod outputs;
 pub mod stream;
 pub mod system;
 pub mod tenants;
+pub mod volumes;
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;

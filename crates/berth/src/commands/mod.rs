@@ -13,6 +13,7 @@ pub mod rm;
 pub mod run;
 pub mod server;
 pub mod token;
+pub mod volume;
 pub mod wait;
 pub mod worker;
 pub mod workers;
