@@ -169,6 +169,7 @@ pub async fn a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next(h: &H
         tenant: "local".into(),
         berth_env: Default::default(),
         stdin: false,
+        secrets: Vec::new(),
     };
     let unit = h.runner.backend().create(&plan).await.unwrap();
     let started = h.runner.backend().start(&unit, StdinSource::None).await.unwrap();

@@ -6,7 +6,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use berth_core::backend::{BackendError, OUTPUT_MOUNT, OutputEntry, OutputPicker, UnitHandle};
+use berth_core::backend::{
+    AttemptPlan, BackendError, OUTPUT_MOUNT, OutputEntry, OutputPicker, SecretInput, UnitHandle,
+};
 use berth_core::clock::{Clock, SystemClock};
 use berth_core::spec::JobSpec;
 #[cfg(test)]
@@ -18,6 +20,7 @@ use futures::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::errors::{engine_error, is_not_found};
+use crate::secret_files;
 use crate::translate::{FILES_ROOT, Staged};
 
 /// How an attempt's files reach the engine.
@@ -32,26 +35,43 @@ pub enum Transfer {
 
 impl Transfer {
     /// The mounts `translate` gives the container of `unit`.
-    pub(crate) fn staged(&self, unit: &str, spec: &JobSpec) -> Staged {
+    pub(crate) fn staged(&self, unit: &str, spec: &JobSpec, secrets: &[SecretInput]) -> Staged {
         match self {
             Transfer::Bind(root) => {
                 let s = Staging::new(root, unit);
                 let shown = |p: PathBuf| p.to_string_lossy().into_owned();
+                let files = secrets.iter().enumerate().filter_map(|(i, s)| {
+                    s.file.as_ref().map(|target| (secret_files::host_path(unit, i), target.clone()))
+                });
                 Staged::Bind {
                     output: shown(s.output()),
                     workspace: (!spec.files.is_empty()).then(|| shown(s.workspace())),
+                    secrets: files.collect(),
                 }
             }
             Transfer::Archive => Staged::Volumes,
         }
     }
 
-    /// Before create: the host directories with the input files (bind mode).
-    pub(crate) async fn stage(&self, unit: &str, spec: &JobSpec) -> Result<(), BackendError> {
-        let Transfer::Bind(root) = self else { return Ok(()) };
-        let staging = Staging::new(root, unit);
-        let files = spec.files.clone();
-        blocking(move || staging.prepare(&files)).await
+    /// Before create: the host directories with the input files and the secret files (bind
+    /// mode); a remote engine cannot have secret files.
+    pub(crate) async fn stage(&self, plan: &AttemptPlan) -> Result<(), BackendError> {
+        let Transfer::Bind(root) = self else {
+            if secret_files::any(&plan.secrets) {
+                let what =
+                    "secret files need the engine on this host (with a remote DOCKER_HOST, give the secret as env)";
+                return Err(BackendError::Unsupported(what.into()));
+            }
+            return Ok(());
+        };
+        let staging = Staging::new(root, &plan.name);
+        let files = plan.spec.files.clone();
+        blocking(move || staging.prepare(&files)).await?;
+        if secret_files::any(&plan.secrets) {
+            let (unit, secrets) = (plan.name.clone(), plan.secrets.clone());
+            blocking(move || secret_files::write(&unit, &secrets)).await?;
+        }
+        Ok(())
     }
 
     /// After create, before start: an open output dir and the input files (archive mode).
@@ -115,7 +135,8 @@ impl Transfer {
             return Ok(());
         }
         let staging = Staging::new(root, &unit.name);
-        blocking(move || staging.remove()).await
+        let name = unit.name.clone();
+        blocking(move || staging.remove().and_then(|()| secret_files::remove(&name))).await
     }
 }
 

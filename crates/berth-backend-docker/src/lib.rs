@@ -7,6 +7,7 @@ mod exec;
 mod files;
 mod pull;
 mod run;
+mod secret_files;
 pub mod translate;
 mod volumes;
 
@@ -78,8 +79,8 @@ impl Backend for DockerBackend {
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         volumes::ensure(&self.docker, plan).await?;
-        self.transfer.stage(&plan.name, &plan.spec).await?;
-        let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec));
+        self.transfer.stage(plan).await?;
+        let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec, &plan.secrets));
         let options = CreateContainerOptionsBuilder::new().name(&plan.name).build();
         let created = self
             .docker

@@ -9,16 +9,16 @@ use berth_core::backend::{AttemptPlan, OUTPUT_MOUNT, labels};
 use berth_core::parse::{DeviceMapping, GpuRequest, parse_device, parse_gpus, parse_port};
 use berth_core::spec::{Healthcheck, JobSpec, MemorySwap, Mount};
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping as DeviceMappingApi, DeviceRequest, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
-    MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
+    ContainerCreateBody, DeviceMapping as DeviceMappingApi, DeviceRequest, HealthConfig, HostConfig,
+    HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
 };
 
 /// Where the attempt's files live, as the container sees them mounted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Staged {
-    /// Host directories bind-mounted (a local engine): the output dir, and the workspace
-    /// when the spec has files.
-    Bind { output: String, workspace: Option<String> },
+    /// Host directories bind-mounted (a local engine): the output dir, the workspace when
+    /// the spec has files, and each secret file (host path, target).
+    Bind { output: String, workspace: Option<String>, secrets: Vec<(String, String)> },
     /// Anonymous volumes at `FILES_ROOT` (holding `output/`) and, with files, at the
     /// workspace dir; the archive API fills them before start and reads them after exit.
     Volumes,
@@ -59,7 +59,12 @@ pub fn create_body(plan: &AttemptPlan, staged: &Staged) -> ContainerCreateBody {
 
 fn env(plan: &AttemptPlan) -> Vec<String> {
     // berth's own variables come last so a spec cannot shadow them (validation refuses it too).
-    plan.spec.env.iter().chain(&plan.berth_env).map(|(k, v)| format!("{k}={v}")).collect()
+    let secrets = plan
+        .secrets
+        .iter()
+        .filter_map(|s| s.env.as_ref().map(|name| format!("{name}={}", String::from_utf8_lossy(&s.value.0))));
+    let vars = plan.spec.env.iter().chain(&plan.berth_env).map(|(k, v)| format!("{k}={v}"));
+    secrets.chain(vars).collect()
 }
 
 fn container_labels(plan: &AttemptPlan) -> HashMap<String, String> {
@@ -105,7 +110,8 @@ fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
                 .map(|u| ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) })
                 .collect()
         }),
-        devices: (!r.devices.is_empty()).then(|| r.devices.iter().filter_map(|d| parse_device(d).ok()).map(device).collect()),
+        devices: (!r.devices.is_empty())
+            .then(|| r.devices.iter().filter_map(|d| parse_device(d).ok()).map(device).collect()),
         device_requests: r.gpus.as_deref().and_then(|g| parse_gpus(g).ok()).map(|g| vec![gpu_request(g)]),
         cap_add: non_empty(&s.cap_add),
         cap_drop: non_empty(&cap_drop),
@@ -149,11 +155,12 @@ fn security_opts(spec: &JobSpec) -> Vec<String> {
 fn mounts(plan: &AttemptPlan, staged: &Staged) -> Vec<DockerMount> {
     let mut out: Vec<DockerMount> = plan.spec.mounts.iter().map(mount).collect();
     match staged {
-        Staged::Bind { output, workspace } => {
+        Staged::Bind { output, workspace, secrets } => {
             out.push(bind(output, OUTPUT_MOUNT, false));
             if let Some(dir) = workspace {
                 out.push(bind(dir, &plan.spec.workspace_dir, false));
             }
+            out.extend(secrets.iter().map(|(host, target)| bind(host, target, true)));
         }
         Staged::Volumes => {
             out.push(volume(FILES_ROOT));

@@ -22,8 +22,9 @@ fn check(yaml: &str, want: Expect) {
         tenant: "acme".into(),
         berth_env: BTreeMap::from([("BERTH_JOB_ID".into(), "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c".into())]),
         stdin,
+        secrets: Vec::new(),
     };
-    let staged = Staged::Bind { output: "/data/out".into(), workspace: None };
+    let staged = Staged::Bind { output: "/data/out".into(), workspace: None, secrets: Vec::new() };
     let body = serde_json::to_value(create_body(&plan, &staged)).unwrap();
     want.assert_eq(&serde_json::to_string_pretty(&body).unwrap());
 }

@@ -91,6 +91,7 @@ async fn children_of_a_dead_worker_are_killed_by_the_next_one() {
         tenant: "local".into(),
         berth_env: Default::default(),
         stdin: false,
+        secrets: Vec::new(),
     };
     let unit = first.create(&plan).await.unwrap();
     drop(first.start(&unit, StdinSource::None).await.unwrap());

@@ -133,6 +133,28 @@ pub trait AccessStore: Send + Sync {
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// A secret's name and times; its value is only ever read sealed (`SecretStore::sealed_secret`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+pub struct SecretRecord {
+    pub tenant: String,
+    pub name: String,
+    #[schema(value_type = i64)]
+    pub created_at: Timestamp,
+    #[schema(value_type = i64)]
+    pub updated_at: Timestamp,
+}
+
+/// Each tenant's secrets, stored sealed (`vault`); the store never sees a plain value.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Creates or replaces `tenant`'s secret `name`; true when it is new.
+    async fn put_secret(&self, tenant: &str, name: &str, sealed: &[u8], at: Timestamp) -> StoreResult<bool>;
+    async fn list_secrets(&self, tenant: &str) -> StoreResult<Vec<SecretRecord>>;
+    async fn sealed_secret(&self, tenant: &str, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// True when there was one to delete.
+    async fn delete_secret(&self, tenant: &str, name: &str) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Pending deliveries due at `now`, oldest first.

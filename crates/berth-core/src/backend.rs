@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 use crate::ids::JobId;
 use crate::spec::JobSpec;
 use crate::status::InfraKind;
+use crate::vault::SecretValue;
 use crate::volumes::VolumeInfo;
 
 /// Labels on every container berth creates.
@@ -46,6 +47,16 @@ pub struct AttemptPlan {
     pub berth_env: BTreeMap<String, String>,
     /// Whether stdin will be fed (the spec's payload or a live stream) and then closed.
     pub stdin: bool,
+    /// The job's secrets with their values, for this attempt only (never stored with it).
+    pub secrets: Vec<SecretInput>,
+}
+
+/// One secret as the job gets it: a variable, a read-only file, or both.
+#[derive(Clone, Debug)]
+pub struct SecretInput {
+    pub env: Option<String>,
+    pub file: Option<String>,
+    pub value: SecretValue,
 }
 
 /// Where the output directory appears inside the container. The backend places

@@ -36,6 +36,8 @@ pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) 
     need(caps.healthcheck || s.healthcheck.is_none(), "healthcheck", "run healthchecks");
     need(caps.signals || s.stop_signal.is_none(), "stop_signal", "send a chosen stop signal");
     need(caps.files || s.files.is_empty(), "files", "place input files");
+    let secret_files = s.secrets.iter().any(|r| r.file.is_some());
+    need(caps.isolation || !secret_files, "secrets", "place secret files (give the secret as env instead)");
     need(caps.stdin_stream || !live_stdin, "stdin", "forward a live stdin stream (-i)");
     if out.is_empty() { Ok(()) } else { Err(SpecErrors(out)) }
 }

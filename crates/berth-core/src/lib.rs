@@ -15,6 +15,7 @@ pub mod logcap;
 pub mod parse;
 pub mod policy;
 pub mod quantity;
+pub mod redact;
 pub mod retry;
 pub mod secrets;
 pub mod spec;
@@ -23,6 +24,7 @@ pub mod status;
 pub mod stdout_events;
 pub mod store;
 pub mod validate;
+pub mod vault;
 pub mod volumes;
 
 pub use ids::JobId;

@@ -34,6 +34,10 @@ pub struct JobSpec {
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Values from the tenant's secret store, given to the job as variables or files; never
+    /// shown back and redacted from its logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
     /// Files of `KEY=VALUE` lines, merged into `env` when the spec is loaded (`env` wins).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_files: Vec<String>,
@@ -151,6 +155,7 @@ impl JobSpec {
             command: None,
             args: Vec::new(),
             env: BTreeMap::new(),
+            secrets: Vec::new(),
             env_files: Vec::new(),
             workdir: None,
             user: None,
@@ -267,6 +272,32 @@ impl StdinPayload {
                 out.push(b'\n');
                 out
             }
+        }
+    }
+}
+
+/// One secret a job gets: `{name: OPENAI_API_KEY}` is the variable of that name,
+/// `{name: db, file: /run/secrets/db}` a read-only file (on a tmpfs where the backend can).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The secret's name in the tenant's store (`berth secret set NAME`).
+    pub name: String,
+    /// The variable it becomes; default: `name`, unless `file` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// An absolute path it becomes, as a read-only file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl SecretRef {
+    /// The variable this secret becomes, if any.
+    pub fn env_name(&self) -> Option<&str> {
+        match (&self.env, &self.file) {
+            (Some(e), _) => Some(e),
+            (None, None) => Some(&self.name),
+            (None, Some(_)) => None,
         }
     }
 }

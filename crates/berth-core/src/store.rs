@@ -15,7 +15,8 @@ use crate::spec::JobSpec;
 use crate::status::{JobStatus, Reason, TransitionError};
 
 pub use crate::access::{
-    AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, TenantRecord, TokenRecord,
+    AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, SecretRecord, SecretStore,
+    TenantRecord, TokenRecord,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -458,5 +459,11 @@ pub trait ContainerLedger: Send + Sync {
 }
 
 /// Everything a runner and the server need from durable state.
-pub trait Store: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore {}
-impl<T: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + Outbox + WorkerStore> Store for T {}
+pub trait Store:
+    JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + Outbox + WorkerStore
+{
+}
+impl<T> Store for T where
+    T: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + Outbox + WorkerStore
+{
+}

@@ -21,6 +21,7 @@ pub fn validate(spec: &JobSpec) -> Result<(), SpecErrors> {
     check_identity(spec, &mut errs);
     check_process(spec, &mut errs);
     check_files(spec, &mut errs);
+    check_secrets(spec, &mut errs);
     check_mounts(spec, &mut errs);
     check_network(spec, &mut errs);
     check_resources(spec, &mut errs);
@@ -64,6 +65,40 @@ fn check_identity(spec: &JobSpec, e: &mut Errors) {
             e.add(field, format!("label keys starting with `{RESERVED_LABEL_PREFIX}` are reserved for berth"));
         } else if v.contains('\0') {
             e.add(field, "label values must not contain NUL");
+        }
+    }
+}
+
+/// A secret name as `berth secret set` accepts it.
+pub fn secret_name(name: &str) -> Result<(), String> {
+    let ok =
+        !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok { Ok(()) } else { Err(format!("`{name}` is not a secret name: 1 to 128 letters, digits, _ . -")) }
+}
+
+fn check_secrets(spec: &JobSpec, e: &mut Errors) {
+    let mut targets = HashSet::new();
+    for (i, s) in spec.secrets.iter().enumerate() {
+        let field = format!("secrets[{i}]");
+        e.check(&format!("{field}.name"), secret_name(&s.name));
+        if let Some(var) = s.env_name() {
+            let ok = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                e.add(format!("{field}.env"), format!("`{var}` is not a variable name such as API_KEY"));
+            } else if var.starts_with("BERTH_") {
+                e.add(format!("{field}.env"), "BERTH_* variables are set by berth itself");
+            } else if spec.env.contains_key(var) {
+                e.add(format!("{field}.env"), format!("`{var}` is also in env: a variable has one value"));
+            } else if !targets.insert(format!("env:{var}")) {
+                e.add(format!("{field}.env"), format!("`{var}` is given by two secrets"));
+            }
+        }
+        if let Some(path) = &s.file {
+            e.check(&format!("{field}.file"), absolute_path(path));
+            if path.starts_with(crate::backend::OUTPUT_MOUNT) || !targets.insert(format!("file:{path}")) {
+                e.add(format!("{field}.file"), format!("`{path}` is taken: give each secret its own path"));
+            }
         }
     }
 }
@@ -206,7 +241,8 @@ fn check_namespace_modes(spec: &JobSpec, e: &mut Errors) {
     ];
     for (field, value, known, container) in modes {
         let Some(v) = value else { continue };
-        if !known.contains(&v.as_str()) && !(container && joined(v)) {
+        let ok = known.contains(&v.as_str()) || (container && joined(v));
+        if !ok {
             let also = if container { " or container:<name>" } else { "" };
             e.add(field, format!("`{v}` is not a mode: expected {}{also}", known.join(", ")));
         }
@@ -267,7 +303,8 @@ fn check_security_and_time(spec: &JobSpec, e: &mut Errors) {
         }
     }
     for name in s.sysctls.keys() {
-        let ok = name.contains('.') && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
+        let ok = name.contains('.')
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
         if !ok {
             e.add(format!("security.sysctls.{name}"), "is not a sysctl name such as net.ipv4.ip_forward");
         }

@@ -66,7 +66,8 @@ mod tests {
         assert_eq!(scoped_name(LOCAL_TENANT, "cache"), "cache");
         assert_eq!(unscoped_name("a", &a), Some("b-c"));
         assert_eq!(unscoped_name("b", &a), None);
-        let mut spec = crate::spec_load::parse_spec("image: x\nmounts: [{type: volume, source: cache, target: /c}]").unwrap();
+        let mut spec =
+            crate::spec_load::parse_spec("image: x\nmounts: [{type: volume, source: cache, target: /c}]").unwrap();
         scope(&mut spec, "acme");
         let Mount::Volume { source, .. } = &spec.mounts[0] else { panic!() };
         assert_eq!(source, &scoped_name("acme", "cache"));

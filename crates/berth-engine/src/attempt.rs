@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth_core::backend::{
     AttemptPlan, BackendError, ExitInfo, OUTPUT_MOUNT, OutputChunk, OutputPicker, OutputStream, PullObserver,
-    StdinSource, UnitHandle,
+    SecretInput, StdinSource, UnitHandle,
 };
 use berth_core::ids::JobId;
 use berth_core::retry::{Decision, History};
@@ -203,32 +203,41 @@ impl Runner {
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
-        // Submit checked the submitting node's backend; this worker's may differ.
-        let caps = self.backend.capabilities();
         let live = matches!(io.stdin, StdinSource::Stream(_));
-        if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
-            return Ending::infra(InfraKind::CreateFailed, errors.to_string());
-        }
-        // Policies change between submit and claim: the one in force now decides.
-        let policy = match self.policy_for(&job.tenant).await {
-            Ok(p) => p,
-            Err(e) => return Ending::store(&e),
+        let (spec, secrets) = match self.prepare_attempt(job, live).await {
+            Ok(prepared) => prepared,
+            Err(ending) => return ending,
         };
-        if let Err(denied) = policy.check_with(&job.spec, &real_path) {
-            return Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None);
-        }
-        let mut spec = policy.effective(&self.defaults, &job.spec);
-        berth_core::volumes::scope(&mut spec, &job.tenant);
         let stdin = !matches!(io.stdin, StdinSource::None);
-        let (unit, creating) = match self.create(job, n, &spec, io.pull.as_ref(), stdin, cancel).await {
+        let created = match self.create(job, n, &spec, (io.pull.as_ref(), secrets), stdin, cancel).await {
             Ok(created) => created,
             Err(ending) => return ending,
         };
-        let ending = self.supervise(job, n, &spec, (&unit, creating), io, cancel).await;
+        let unit = created.unit.clone();
+        let ending = self.supervise(job, n, &spec, created, io, cancel).await;
         if !ending.detached {
             self.remove(job, n, &unit).await;
         }
         ending
+    }
+
+    /// What may have changed since submit, checked again here: this worker's backend and
+    /// the tenant's policy; then the spec as it runs (defaults under the ceilings, volumes
+    /// scoped to the tenant) and the job's secrets, opened.
+    async fn prepare_attempt(&self, job: &JobRecord, live: bool) -> Result<(JobSpec, Vec<SecretInput>), Ending> {
+        let caps = self.backend.capabilities();
+        if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
+            return Err(Ending::infra(InfraKind::CreateFailed, errors.to_string()));
+        }
+        let policy = self.policy_for(&job.tenant).await.map_err(|e| Ending::store(&e))?;
+        if let Err(denied) = policy.check_with(&job.spec, &real_path) {
+            return Err(Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None));
+        }
+        let mut spec = policy.effective(&self.defaults, &job.spec);
+        berth_core::volumes::scope(&mut spec, &job.tenant);
+        let secrets = self.open_secrets(&job.spec, &job.tenant, &policy).await;
+        let secrets = secrets.map_err(|m| Ending::infra(InfraKind::CreateFailed, format!("secrets: {m}")))?;
+        Ok((spec, secrets))
     }
 
     async fn create(
@@ -236,16 +245,17 @@ impl Runner {
         job: &JobRecord,
         n: u32,
         spec: &JobSpec,
-        pull: &dyn PullObserver,
+        (pull, secrets): (&dyn PullObserver, Vec<SecretInput>),
         stdin: bool,
         cancel: &Cancel,
-    ) -> Result<(UnitHandle, Instant), Ending> {
+    ) -> Result<Created, Ending> {
         let cancelled = || Ending::new(Reason::Cancelled { by: cancel.by() }, None);
         let image = tokio::select! {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
         };
-        let plan = self.plan(job, n, spec, stdin);
+        let mut plan = self.plan(job, n, spec, stdin);
+        plan.secrets = secrets;
         // The ledger row exists before the engine call: a crash in between leaves a trace.
         self.ledger(job, n, &plan.name, None, ContainerPhase::Planned).await;
         if cancel.is_cancelled() {
@@ -270,7 +280,7 @@ impl Runner {
             self.remove(job, n, &unit).await;
             return Err(Ending::store(&e));
         }
-        Ok((unit, creating))
+        Ok(Created { unit, creating, secrets: plan.secrets })
     }
 
     fn plan(&self, job: &JobRecord, n: u32, spec: &JobSpec, stdin: bool) -> AttemptPlan {
@@ -289,6 +299,7 @@ impl Runner {
                 ("BERTH_WORKSPACE_DIR".to_string(), spec.workspace_dir.clone()),
             ]),
             stdin,
+            secrets: Vec::new(),
         }
     }
 
@@ -297,10 +308,12 @@ impl Runner {
         job: &JobRecord,
         n: u32,
         spec: &JobSpec,
-        (unit, creating): (&UnitHandle, Instant),
+        created: Created,
         io: AttemptIo,
         cancel: &Cancel,
     ) -> Ending {
+        let Created { unit, creating, secrets } = created;
+        let unit = &unit;
         let fence = fence_of(job);
         let started = match self.backend.start(unit, io.stdin).await {
             Ok(s) => s,
@@ -315,7 +328,7 @@ impl Runner {
         let recorder = match (running, self.store.update_attempt(&job.id, n, update).await) {
             (Ok(record), Ok(())) => {
                 io.observer.running(&record);
-                self.recorder(job, n, spec).await
+                self.recorder(job, n, spec, &secrets).await
             }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
@@ -406,11 +419,19 @@ impl Runner {
         }
     }
 
-    pub(crate) async fn recorder(&self, job: &JobRecord, n: u32, spec: &JobSpec) -> StoreResult<LogRecorder> {
+    /// The attempt's log recorder, masking `secrets` out of what the job prints.
+    pub(crate) async fn recorder(
+        &self,
+        job: &JobRecord,
+        n: u32,
+        spec: &JobSpec,
+        secrets: &[SecretInput],
+    ) -> StoreResult<LogRecorder> {
         let next = self.store.next_log_seq(&job.id).await?;
         let recorder =
             LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next);
-        Ok(recorder.fenced(fence_of(job)))
+        let values: Vec<&[u8]> = secrets.iter().map(|s| s.value.0.as_slice()).collect();
+        Ok(recorder.fenced(fence_of(job)).redacting(&values))
     }
 
     /// Reads what the job left through the backend and stores the result and artifacts
@@ -474,6 +495,13 @@ impl Runner {
 }
 
 /// The fence of a claimed job's writes (none for a local job).
+/// A created unit, and what its supervision needs from the preparation.
+struct Created {
+    unit: UnitHandle,
+    creating: Instant,
+    secrets: Vec<SecretInput>,
+}
+
 /// Where a bind mount's source really is on this node (symlinks followed), if it exists.
 fn real_path(source: &str) -> Option<String> {
     std::fs::canonicalize(source).ok().and_then(|p| p.to_str().map(str::to_string))

@@ -37,6 +37,8 @@ async fn fixture(script: Script) -> Fixture {
         paths: DataPaths::new(dir.path()),
         defaults: Defaults::default(),
         policy: Policy::default(),
+        keys: None,
+        host_env: Default::default(),
         breaker: Default::default(),
     };
     Fixture { _dir: dir, runner, fake }

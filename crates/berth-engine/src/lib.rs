@@ -12,6 +12,7 @@ pub mod paths;
 pub mod reaper;
 pub mod recorder;
 mod resume;
+mod secrets;
 pub mod submit;
 pub mod sweep;
 pub mod telemetry;
@@ -20,6 +21,7 @@ pub mod worker;
 #[cfg(test)]
 mod worker_tests;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use berth_core::backend::Backend;
@@ -27,6 +29,7 @@ use berth_core::clock::Clock;
 use berth_core::defaults::Defaults;
 use berth_core::policy::Policy;
 use berth_core::store::Store;
+use berth_core::vault::SecretKeys;
 
 /// Everything needed to run jobs in this process. Made with `Runner::builder`; read through
 /// its accessors (the fields are the engine's own).
@@ -41,6 +44,10 @@ pub struct Runner {
     pub(crate) paths: paths::DataPaths,
     pub(crate) defaults: Defaults,
     pub(crate) policy: Policy,
+    /// Opens the tenants' secrets; `None`: jobs with secrets are refused.
+    pub(crate) keys: Option<Arc<dyn SecretKeys>>,
+    /// This process's environment when it started: where `pass_env` takes its values.
+    pub(crate) host_env: Arc<BTreeMap<String, String>>,
     /// Counts engine failures of this runner's attempts (see `breaker`).
     pub(crate) breaker: Arc<breaker::Breaker>,
 }
@@ -63,6 +70,8 @@ impl Runner {
             paths,
             defaults: Defaults::default(),
             policy: Policy::default(),
+            keys: None,
+            host_env: Arc::default(),
             breaker: Arc::default(),
         };
         RunnerBuilder { runner, install_id: None }
@@ -90,6 +99,10 @@ impl Runner {
     pub fn breaker(&self) -> &Arc<breaker::Breaker> {
         &self.breaker
     }
+    /// Seals and opens secrets, if this node has a key.
+    pub fn secret_keys(&self) -> Option<&Arc<dyn SecretKeys>> {
+        self.keys.as_ref()
+    }
     /// The policy every tenant's override is laid over (see `policy_for`).
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -116,6 +129,15 @@ impl RunnerBuilder {
     }
     pub fn policy(mut self, policy: Policy) -> RunnerBuilder {
         self.runner.policy = policy;
+        self
+    }
+    pub fn secret_keys(mut self, keys: Arc<dyn SecretKeys>) -> RunnerBuilder {
+        self.runner.keys = Some(keys);
+        self
+    }
+    /// The environment `pass_env` policies read (the CLI passes its own at start).
+    pub fn host_env(mut self, env: BTreeMap<String, String>) -> RunnerBuilder {
+        self.runner.host_env = Arc::new(env);
         self
     }
     pub fn breaker(mut self, breaker: Arc<breaker::Breaker>) -> RunnerBuilder {

@@ -13,6 +13,7 @@ use berth_core::backend::OutputStream;
 use berth_core::clock::Clock;
 use berth_core::ids::JobId;
 use berth_core::logcap::{LogCap, marker_text};
+use berth_core::redact::Redactor;
 use berth_core::stdout_events::{EventSplitter, Piece};
 use berth_core::store::{Fence, LogChunk, LogStream, Store, StoreResult};
 
@@ -52,6 +53,8 @@ pub struct LogRecorder {
     to_delete: Vec<i64>,
     marker_seq: Option<i64>,
     marker_written: bool,
+    /// Secret values masked out of stdout and stderr before anything is stored or shown.
+    redact: [Redactor; 2],
 }
 
 impl LogRecorder {
@@ -78,11 +81,23 @@ impl LogRecorder {
             to_delete: Vec::new(),
             marker_seq: None,
             marker_written: false,
+            redact: Default::default(),
         }
+    }
+
+    /// Masks `values` (the job's secrets) out of everything it prints.
+    pub fn redacting(mut self, values: &[&[u8]]) -> LogRecorder {
+        self.redact = [Redactor::new(values.iter().copied()), Redactor::new(values.iter().copied())];
+        self
     }
 
     /// Records one piece of output; returns what to show, events already stored.
     pub async fn push(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<Shown>> {
+        let data = self.redact[stream as usize].push(data);
+        self.record(stream, &data).await
+    }
+
+    async fn record(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<Shown>> {
         let mut shown = Vec::new();
         match stream {
             OutputStream::Stderr => {
@@ -110,6 +125,12 @@ impl LogRecorder {
     /// Flushes what is held and writes the final marker; returns events found in a last partial line.
     pub async fn finish(&mut self) -> StoreResult<Vec<Shown>> {
         let mut shown = Vec::new();
+        for stream in [OutputStream::Stdout, OutputStream::Stderr] {
+            let held = self.redact[stream as usize].finish();
+            if !held.is_empty() {
+                shown.extend(self.record(stream, &held).await?);
+            }
+        }
         for piece in self.splitter.finish() {
             shown.push(self.piece(piece).await?);
         }

@@ -25,6 +25,10 @@ impl Runner {
         let n = job.attempts;
         let policy = self.policy_for(&job.tenant).await.unwrap_or_else(|_| self.policy.clone());
         let spec = policy.effective(&self.defaults, &job.spec);
+        let secrets = self.open_secrets(&job.spec, &job.tenant, &policy).await.unwrap_or_else(|e| {
+            tracing::warn!("job {}: its output is not redacted after the reattach: {e}", job.id);
+            Vec::new()
+        });
         let started_at =
             self.store.list_attempts(&job.id).await?.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
         let stored = self.store.next_log_seq(&job.id).await?;
@@ -38,7 +42,7 @@ impl Runner {
                 let watched = Watched {
                     output: started.output,
                     exit: started.exit,
-                    recorder: self.recorder(job, n, &spec).await,
+                    recorder: self.recorder(job, n, &spec, &secrets).await,
                     observer: io.observer,
                     limit: self.run_limit(job, &spec, started_at),
                 };

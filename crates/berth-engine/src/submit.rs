@@ -57,6 +57,7 @@ impl Runner {
     pub async fn check_spec(&self, spec: &JobSpec, tenant: &str, live_stdin: bool) -> Result<(), SubmitError> {
         validate(spec)?;
         self.policy_for(tenant).await?.check(spec).map_err(SubmitError::Denied)?;
+        self.check_secrets(spec, tenant).await?;
         capabilities::check(&self.backend.capabilities(), self.backend.name(), spec, live_stdin)?;
         if spec.pull == PullPolicy::Never && !self.backend.image_present(&spec.image).await? {
             return Err(BackendError::ImageNotFound(spec.image.clone()).into());

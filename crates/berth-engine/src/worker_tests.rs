@@ -29,6 +29,8 @@ async fn runner(dir: &tempfile::TempDir, store: Arc<dyn Store>, script: Script) 
         paths: DataPaths::new(dir.path()),
         defaults: Defaults::default(),
         policy: Policy::default(),
+        keys: None,
+        host_env: Default::default(),
         breaker: Arc::new(Breaker::new(3, Duration::from_secs(3600))),
     }
 }

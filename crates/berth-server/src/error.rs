@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    pub body: Box<ErrorBody>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,7 +51,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         let detail =
             ErrorDetail { code: code.into(), message: message.into(), field: None, rule: None, details: Vec::new() };
-        ApiError { status, body: ErrorBody { error: detail } }
+        ApiError { status, body: Box::new(ErrorBody { error: detail }) }
     }
 
     pub fn field(mut self, field: impl Into<String>) -> ApiError {

@@ -27,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::{AppState, AuthMode, ServerConfig};
 
-use crate::api::{jobs, outputs, stream, system, tenants, volumes};
+use crate::api::{jobs, outputs, secrets, stream, system, tenants, volumes};
 
 /// Largest request body: a spec with 10 MiB of input files, plus JSON overhead.
 pub const MAX_BODY: usize = 16 << 20;
@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(system::audit))
         .routes(routes!(tenants::get_policy, tenants::put_policy, tenants::delete_policy))
         .routes(routes!(volumes::list_volumes))
+        .routes(routes!(secrets::list_secrets))
+        .routes(routes!(secrets::put_secret, secrets::delete_secret))
         .routes(routes!(volumes::delete_volume))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let open = OpenApiRouter::<AppState>::new()

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "logs", description = "Output and events, downloaded or streamed live over SSE"),
         (name = "outputs", description = "Results, artifacts and webhook deliveries"),
         (name = "tenants", description = "What a tenant's jobs may ask for: its policy"),
+        (name = "secrets", description = "A tenant's secrets: set, listed by name, deleted; never shown"),
         (name = "volumes", description = "A tenant's named volumes"),
         (name = "system", description = "Health, workers, audit log and metrics")
     ),

@@ -200,6 +200,7 @@ berth_store_sql::impl_access_store!(PgStore);
 berth_store_sql::impl_container_ledger!(PgStore);
 berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
+berth_store_sql::impl_secret_store!(PgStore);
 berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, sqlx::Transaction<'static, sqlx::Postgres>, listing);
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -536,4 +536,27 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     assert_eq!(s.list_attempts(&j.id).await.unwrap()[0].exit_code, Some(143));
     let late = StatusChange::end(Reason::Exited { code: 143 }, Some(143), Timestamp(16)).fenced(Some(new));
     assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_) | StoreError::Transition(_))));
+}
+
+pub async fn secrets_and_tenant_policies_are_kept_per_tenant(s: &dyn Store) {
+    assert!(s.put_secret("a", "db", b"sealed-1", Timestamp(1)).await.unwrap(), "new");
+    assert!(!s.put_secret("a", "db", b"sealed-2", Timestamp(5)).await.unwrap(), "replaced");
+    s.put_secret("b", "db", b"other", Timestamp(2)).await.unwrap();
+    assert_eq!(s.sealed_secret("a", "db").await.unwrap().as_deref(), Some(&b"sealed-2"[..]));
+    assert_eq!(s.sealed_secret("a", "nope").await.unwrap(), None);
+    let listed = s.list_secrets("a").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].created_at, listed[0].updated_at), (Timestamp(1), Timestamp(5)));
+    assert!(s.delete_secret("a", "db").await.unwrap());
+    assert!(!s.delete_secret("a", "db").await.unwrap());
+    assert_eq!(s.sealed_secret("b", "db").await.unwrap().as_deref(), Some(&b"other"[..]), "b's is its own");
+
+    s.ensure_tenant("a", Timestamp(1)).await.unwrap();
+    assert_eq!(s.get_tenant("a").await.unwrap().policy, None);
+    let patch = serde_json::json!({"cap_add": ["NET_ADMIN"]});
+    s.set_tenant_policy("a", Some(&patch)).await.unwrap();
+    assert_eq!(s.get_tenant("a").await.unwrap().policy, Some(patch));
+    s.set_tenant_policy("a", None).await.unwrap();
+    assert_eq!(s.get_tenant("a").await.unwrap().policy, None);
+    assert!(matches!(s.set_tenant_policy("zz", None).await, Err(StoreError::NotFound(_))));
 }

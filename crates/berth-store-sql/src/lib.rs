@@ -5,6 +5,7 @@
 pub mod conformance;
 mod jobs;
 mod rows;
+mod secrets;
 mod shared;
 
 pub use rows::*;

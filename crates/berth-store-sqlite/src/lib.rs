@@ -185,6 +185,7 @@ berth_store_sql::impl_access_store!(SqliteStore);
 berth_store_sql::impl_container_ledger!(SqliteStore);
 berth_store_sql::impl_worker_store!(SqliteStore);
 berth_store_sql::impl_output_store!(SqliteStore);
+berth_store_sql::impl_secret_store!(SqliteStore);
 berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, WriteTx, listing);
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ pub enum Command {
     /// Show or change a tenant: limits and its policy override
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Set, list or remove secrets (sealed at rest; jobs get them as env or files)
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// List or remove named volumes (each tenant has its own)
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -227,6 +230,35 @@ pub enum TenantCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create or replace a secret; the value comes from stdin (one trailing newline
+    /// dropped) or --file, never from the command line
+    Set {
+        name: String,
+        /// The tenant whose secret it is [default: yours, or `local` without a server]
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Read the value from this file, byte for byte
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// List secrets: names and times, never values
+    Ls {
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove secrets
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
     /// List the named volumes berth made (locally: every tenant's; through a server: yours)
     Ls {
@@ -337,6 +369,10 @@ pub struct RunArgs {
     /// Read environment variables from a file
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
+    /// Give the job a secret (berth secret set): NAME as the variable NAME, or NAME=/path
+    /// as a read-only file
+    #[arg(long, value_name = "NAME[=/path]")]
+    pub secret: Vec<String>,
     /// Bind mount or named volume: SRC:DST[:ro]
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volume: Vec<String>,

@@ -84,6 +84,17 @@ impl Client {
         self.json(self.request(method, path).query(query)).await
     }
 
+    /// Any route with a JSON body, for its JSON answer.
+    pub async fn json_body<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        self.json(self.request(method, path).query(query).json(body)).await
+    }
+
     /// Any route, for its status only.
     pub async fn call(&self, method: Method, path: &str, query: &[(&str, &str)]) -> anyhow::Result<()> {
         self.send(self.request(method, path).query(query)).await.map(|_| ())

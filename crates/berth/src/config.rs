@@ -24,6 +24,8 @@ struct FileConfig {
     policy: Option<toml::Table>,
     #[serde(default)]
     node: NodeSettings,
+    /// Where the key that seals secrets is (64 hex characters); `BERTH_SECRET_KEY_FILE` wins.
+    secret_key_file: Option<PathBuf>,
 }
 
 /// `[node]` in the config file: how `berth server` and `berth worker` run; their flags win.
@@ -59,6 +61,12 @@ pub struct Config {
     /// `BERTH_DOCKER_TRANSFER` (`bind` or `archive`), read when a Docker backend is made.
     #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_transfer: Option<String>,
+    /// `BERTH_SECRET_KEY` (hex), else the key file: `BERTH_SECRET_KEY_FILE` or
+    /// `secret_key_file` in the config file.
+    pub secret_key: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+    /// The environment at start, for `pass_env` policies.
+    pub environment: std::collections::BTreeMap<String, String>,
     /// `DOCKER_HOST`: bind mounts only for the local socket.
     #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_host: Option<String>,
@@ -102,6 +110,12 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         node: file.node,
         docker_transfer: env_var("BERTH_DOCKER_TRANSFER"),
         docker_host: env_var("DOCKER_HOST"),
+        secret_key: env_var("BERTH_SECRET_KEY").filter(|k| !k.trim().is_empty()),
+        secret_key_file: env_var("BERTH_SECRET_KEY_FILE")
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from)
+            .or(file.secret_key_file),
+        environment: std::env::vars().collect(),
     })
 }
 

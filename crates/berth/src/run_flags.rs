@@ -94,6 +94,13 @@ fn apply_process(args: &RunArgs, spec: &mut JobSpec, lookup: Lookup) -> Result<(
             }
         }
     }
+    for s in &args.secret {
+        let (name, file) = match s.split_once('=') {
+            Some((n, f)) => (n, Some(f.to_string())),
+            None => (s.as_str(), None),
+        };
+        spec.secrets.push(berth_core::spec::SecretRef { name: name.to_string(), env: None, file });
+    }
     for l in &args.label {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         spec.labels.insert(k.to_string(), v.to_string());

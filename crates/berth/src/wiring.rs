@@ -8,6 +8,7 @@ use anyhow::Context;
 use berth_core::backend::{Backend, BackendError};
 use berth_core::policy::Policy;
 use berth_core::store::Store;
+use berth_core::vault::{LocalKey, SecretKeys};
 use berth_engine::Runner;
 use berth_engine::paths::DataPaths;
 use berth_store_sqlite::SqliteStore;
@@ -20,6 +21,8 @@ pub struct Local {
     pub store: Arc<dyn Store>,
     pub paths: DataPaths,
     pub runner: Result<Runner, BackendError>,
+    /// Seals and opens secrets (see `secret_keys`).
+    pub keys: Option<Arc<dyn SecretKeys>>,
 }
 
 impl Local {
@@ -71,16 +74,50 @@ pub async fn open_node(config: &Config, backend: BackendKind, policy: Policy) ->
     // Absolute: it is a bind mount's source.
     let staging = std::path::absolute(config.data_dir.join("staging")).context("resolving the data dir")?;
     let backend = make_backend(config, backend, staging).await?;
+    let keys = secret_keys(config)?;
     let runner = match backend {
-        Ok(backend) => Ok(Runner::builder(store.clone(), backend, paths.clone())
-            .install_id(install_id)
-            .defaults(config.defaults.clone())
-            .policy(policy)
-            .build()
-            .await?),
+        Ok(backend) => {
+            let mut builder = Runner::builder(store.clone(), backend, paths.clone())
+                .install_id(install_id)
+                .defaults(config.defaults.clone())
+                .policy(policy)
+                .host_env(config.environment.clone());
+            if let Some(k) = &keys {
+                builder = builder.secret_keys(k.clone());
+            }
+            Ok(builder.build().await?)
+        }
         Err(e) => Err(e),
     };
-    Ok(Local { store, paths, runner })
+    Ok(Local { store, paths, runner, keys })
+}
+
+/// The key that seals secrets: `BERTH_SECRET_KEY`, else the key file; with neither, the
+/// embedded store keeps one in the data dir (made on first use, mode 0600), while a shared
+/// store gets none (every node needs the same key: the operator provides it).
+pub fn secret_keys(config: &Config) -> anyhow::Result<Option<Arc<dyn SecretKeys>>> {
+    let text = match (&config.secret_key, &config.secret_key_file) {
+        (Some(hex), _) => hex.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the secret key file {} (BERTH_SECRET_KEY_FILE)", path.display()))?,
+        (None, None) if config.store.is_some() => return Ok(None),
+        (None, None) => {
+            let path = config.data_dir.join("secret.key");
+            if !path.exists() {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+                    Ok(mut f) => f.write_all(LocalKey::generate_hex().as_bytes())?,
+                    // Another berth made it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => anyhow::bail!("creating the secret key {}: {e}", path.display()),
+                }
+            }
+            std::fs::read_to_string(&path).with_context(|| format!("reading the secret key {}", path.display()))?
+        }
+    };
+    let key = LocalKey::from_hex(&text).map_err(|e| anyhow::anyhow!("the secret key: {e}"))?;
+    Ok(Some(Arc::new(key)))
 }
 
 #[cfg(feature = "postgres")]

@@ -330,7 +330,10 @@ fn bad_input_gets_a_clear_error_and_creates_nothing() {
             &["run", "--pull", "never", "berth-test/absent:1", "true"],
             "image berth-test/absent:1 is not present and the pull policy is never",
         ),
-        (&["run", "--privileged", IMAGE, "true"], "security.privileged: privileged containers are not allowed (refused by the local policy, rule `privileged`)"),
+        (
+            &["run", "--privileged", IMAGE, "true"],
+            "security.privileged: privileged containers are not allowed (refused by the local policy, rule `privileged`)",
+        ),
     ];
     for (args, want) in cases {
         let out = t.berth(args);
@@ -477,5 +480,57 @@ fn logs_tail_starts_from_the_last_lines() {
     let id = &t.job_ids()[0];
     assert_eq!(stdout(&t.berth(&["logs", "--tail", "3", id])), "8\n9\n10\n");
     assert_eq!(stdout(&t.berth(&["logs", "-n", "0", id])), "");
+    t.assert_no_containers();
+}
+
+#[test]
+fn secrets_policies_and_volumes_from_the_cli() {
+    let t = TestEnv::new();
+    let set = t.berth_with_stdin(&["secret", "set", "db_password"], b"pa55-w0rd-xyz\n");
+    assert_eq!(code(&set), 0, "{}", stderr(&set));
+    let ls = stdout(&t.berth(&["secret", "ls", "--json"]));
+    assert!(ls.contains("db_password") && !ls.contains("pa55"), "{ls}");
+    // The job gets the value without the trailing newline; what it prints is masked.
+    let script = "echo \"got=$db_password\"; echo ${#db_password}; cat /run/secrets/db";
+    let out = t.berth(&[
+        "run",
+        "--secret",
+        "db_password",
+        "--secret",
+        "db_password=/run/secrets/db",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "got=***\n13\n***", "{}", stderr(&out));
+    let logs = stdout(&t.berth(&["logs", &t.job_ids()[0]]));
+    assert!(!logs.contains("pa55") && logs.contains("got=***"), "{logs}");
+    let missing = t.berth(&["run", "--secret", "nope", IMAGE, "true"]);
+    assert!(stderr(&missing).contains("secrets[0].name: tenant local has no secret `nope`"), "{}", stderr(&missing));
+    assert_eq!(code(&t.berth(&["secret", "rm", "db_password"])), 0);
+    assert!(stdout(&t.berth(&["secret", "ls"])).lines().count() <= 1);
+
+    // The policies: the local one allows bind mounts, a server's does not; a tenant override.
+    let local = stdout(&t.berth(&["policy", "show", "--local"]));
+    assert!(local.contains("# the local policy") && local.contains("bind_mounts = \"any\""), "{local}");
+    let server = stdout(&t.berth(&["policy", "show"]));
+    assert!(server.contains("bind_mounts = \"none\""), "{server}");
+    let file = t.write("acme.toml", "cap_add = [\"NET_ADMIN\"]\n[ceilings]\ncpus = 1.5\n");
+    let set = t.berth(&["tenant", "set", "acme", "--policy", file.to_str().unwrap(), "--max-running", "3"]);
+    assert_eq!(code(&set), 0, "{}", stderr(&set));
+    let acme = stdout(&t.berth(&["policy", "show", "--tenant", "acme"]));
+    assert!(acme.contains("# tenant acme's policy") && acme.contains("cap_add = [\"NET_ADMIN\"]"), "{acme}");
+    assert!(acme.contains("at most 3") && acme.contains("cpus = 1.5"), "{acme}");
+    let bad = t.write("bad.toml", "bind_mount = \"any\"\n");
+    let refused = t.berth(&["tenant", "set", "acme", "--policy", bad.to_str().unwrap()]);
+    assert!(code(&refused) != 0 && stderr(&refused).contains("unknown field `bind_mount`"), "{}", stderr(&refused));
+
+    // Local named volumes keep their plain names.
+    let out = t.berth(&["run", "-v", "berth-cli-test-vol:/v", IMAGE, "true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&t.berth(&["volume", "ls"])).contains("berth-cli-test-vol"));
+    assert_eq!(code(&t.berth(&["volume", "rm", "berth-cli-test-vol"])), 0);
     t.assert_no_containers();
 }

@@ -157,11 +157,16 @@ impl Policy {
         for c in &s.cap_add {
             let name = c.strip_prefix("CAP_").unwrap_or(c);
             if !any_match(&self.cap_add, name) {
-                return self.deny("security.cap_add", "cap_add", format!("adding the capability {name} is not allowed"));
+                return self.deny(
+                    "security.cap_add",
+                    "cap_add",
+                    format!("adding the capability {name} is not allowed"),
+                );
             }
         }
         if s.keep_default_caps && !self.keep_default_caps {
-            let what = "the engine's default capabilities (NET_RAW, MKNOD, ...) are not allowed; add what the job needs";
+            let what =
+                "the engine's default capabilities (NET_RAW, MKNOD, ...) are not allowed; add what the job needs";
             return self.deny("security.keep_default_caps", "keep_default_caps", what);
         }
         if !s.no_new_privileges && !self.new_privileges {
@@ -177,13 +182,21 @@ impl Policy {
                 && !any_match(allowed, v)
             {
                 let shown = if v.len() > 40 { "a custom profile".to_string() } else { format!("`{v}`") };
-                return self.deny(field, rule, format!("{shown} is not allowed; leave it unset for the engine's default"));
+                return self.deny(
+                    field,
+                    rule,
+                    format!("{shown} is not allowed; leave it unset for the engine's default"),
+                );
             }
         }
         for (i, d) in spec.resources.devices.iter().enumerate() {
             let host = parse_device(d).map(|m| m.host).unwrap_or_else(|_| d.clone());
             if !any_match(&self.devices, &host) {
-                return self.deny(format!("resources.devices[{i}]"), "devices", format!("the device {host} is not allowed"));
+                return self.deny(
+                    format!("resources.devices[{i}]"),
+                    "devices",
+                    format!("the device {host} is not allowed"),
+                );
             }
         }
         for name in s.sysctls.keys() {

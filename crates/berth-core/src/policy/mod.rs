@@ -57,6 +57,9 @@ pub struct Policy {
     pub ceilings: Ceilings,
     /// Limits every job must set itself.
     pub require: Vec<RequiredLimit>,
+    /// Variables of the worker's environment given to every job, as secrets (redacted from
+    /// its logs; a job's own `env` or `secrets` of the same name win).
+    pub pass_env: Vec<String>,
     /// Whose policy this is, for refusals ("the server policy", "tenant acme's policy").
     #[serde(skip)]
     pub source: String,
@@ -151,6 +154,7 @@ impl Policy {
             images: ImageRules::default(),
             ceilings: Ceilings::default(),
             require: Vec::new(),
+            pass_env: Vec::new(),
             source: "the server policy".into(),
         }
     }

@@ -169,6 +169,9 @@ mod tests {
             node,
             docker_transfer: None,
             docker_host: None,
+            secret_key: None,
+            secret_key_file: None,
+            environment: Default::default(),
         };
         (dir, config)
     }

@@ -18,7 +18,8 @@ pub fn node_policy(config: &Config, flag: Option<&Path>) -> anyhow::Result<Polic
     match flag.or(config.node.policy.as_deref()) {
         None => Ok(Policy::server()),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading the policy {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the policy {}", path.display()))?;
             let mut policy = parse_policy(&text, yaml(path), &Policy::server())
                 .map_err(|e| anyhow::anyhow!("the policy {} is invalid: {e}", path.display()))?;
             policy.source = format!("the server policy ({})", path.display());

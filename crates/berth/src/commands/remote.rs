@@ -38,6 +38,7 @@ pub async fn dispatch(config: &Config, server: &str, command: &Command) -> anyho
         Command::Exec(args) => exec(&client, args).await,
         Command::Cp(args) => crate::commands::cp::run(config, args).await,
         Command::Volume(c) => crate::commands::volume::run(config, c).await,
+        Command::Secret(c) => crate::commands::secret::run(config, c).await,
         Command::Gc(_)
         | Command::Policy(_)
         | Command::Server(_)

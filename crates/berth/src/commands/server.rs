@@ -12,7 +12,9 @@ use crate::{ui, wiring};
 pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
     let settings = worker_config(config, &args.node, "server", args.workers)?;
     let workers = settings.slots;
-    let local = wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?).await?;
+    let local =
+        wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?)
+            .await?;
     let runner = local.runner?;
     let server_config = ServerConfig {
         auth: if args.insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens },

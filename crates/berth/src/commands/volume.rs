@@ -56,7 +56,9 @@ async fn remove(config: &Config, tenant: Option<&str>, name: &str) -> anyhow::Re
 /// Volume names are `[A-Za-z0-9_.-]`: only a stray character needs escaping.
 fn urlencoding(name: &str) -> String {
     name.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"_.-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_.-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect()
 }
 

@@ -16,7 +16,9 @@ pub async fn run(config: &Config, args: &WorkerArgs) -> anyhow::Result<i32> {
     if slots == 0 {
         anyhow::bail!("--slots (or node.slots) must be at least 1 (a worker without slots does nothing)");
     }
-    let local = wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?).await?;
+    let local =
+        wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?)
+            .await?;
     let runner = local.runner?;
     if config.store.is_none() {
         ui::warn(

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use berth_core::store::JobStore;
 
+pub mod server;
+
 /// The image scripts/test builds from Debian's static busybox.
 pub const IMAGE: &str = "berth-test/busybox:latest";
 
