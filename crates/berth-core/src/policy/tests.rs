@@ -1,3 +1,5 @@
+//! The policy's rules, presets, files and patches, case by case.
+
 use super::check::glob;
 use super::*;
 use crate::spec::{JobSpec, Mount};
