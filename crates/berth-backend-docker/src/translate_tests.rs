@@ -74,7 +74,8 @@ fn a_minimal_spec_gets_the_secure_defaults() {
                 "berth.install": "inst0123456789ab",
                 "berth.job": "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c",
                 "berth.managed": "true",
-                "berth.owner": "host:42:1000"
+                "berth.owner": "host:42:1000",
+                "berth.tenant": "acme"
               },
               "OpenStdin": false,
               "StdinOnce": false,
@@ -104,6 +105,9 @@ mounts:
   - {type: tmpfs, target: /tmp, size: 64m, mode: 0o1777}
 read_only: true
 network: none
+pid: host
+ipc: shareable
+uts: host
 dns: [127.0.0.1]
 extra_hosts: ["db:127.0.0.2"]
 resources:
@@ -114,10 +118,13 @@ resources:
   shm_size: 32m
   ulimits: [{name: nofile, soft: 1024, hard: 2048}]
   gpus: all
+  devices: [/dev/fuse, "/dev/sda:/dev/xvda:r"]
 security:
   cap_add: [NET_BIND_SERVICE]
   seccomp_profile: unconfined
   init: false
+  sysctls: {net.core.somaxconn: "1024"}
+  runtime: runsc
 timeouts: {stop_grace: 2s}
 stop_signal: SIGINT
 healthcheck: {test: [CMD, "true"], interval: 5s, retries: 3}
@@ -166,6 +173,18 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                     "Driver": ""
                   }
                 ],
+                "Devices": [
+                  {
+                    "CgroupPermissions": "rwm",
+                    "PathInContainer": "/dev/fuse",
+                    "PathOnHost": "/dev/fuse"
+                  },
+                  {
+                    "CgroupPermissions": "r",
+                    "PathInContainer": "/dev/xvda",
+                    "PathOnHost": "/dev/sda"
+                  }
+                ],
                 "Dns": [
                   "127.0.0.1"
                 ],
@@ -173,6 +192,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                   "db:127.0.0.2"
                 ],
                 "Init": false,
+                "IpcMode": "shareable",
                 "LogConfig": {
                   "Config": {
                     "max-size": "1m"
@@ -211,14 +231,20 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 ],
                 "NanoCpus": 1500000000,
                 "NetworkMode": "none",
+                "PidMode": "host",
                 "PidsLimit": 64,
                 "Privileged": false,
                 "ReadonlyRootfs": true,
+                "Runtime": "runsc",
                 "SecurityOpt": [
                   "no-new-privileges",
                   "seccomp=unconfined"
                 ],
                 "ShmSize": 33554432,
+                "Sysctls": {
+                  "net.core.somaxconn": "1024"
+                },
+                "UTSMode": "host",
                 "Ulimits": [
                   {
                     "Hard": 2048,
@@ -235,6 +261,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 "berth.job": "0196a8c0d1e27f0a8b9c0d1e2f3a4b5c",
                 "berth.managed": "true",
                 "berth.owner": "host:42:1000",
+                "berth.tenant": "acme",
                 "team": "data"
               },
               "OpenStdin": true,
