@@ -66,6 +66,13 @@ fn a_minimal_spec_gets_the_secure_defaults() {
                 "ReadonlyRootfs": false,
                 "SecurityOpt": [
                   "no-new-privileges"
+                ],
+                "Ulimits": [
+                  {
+                    "Hard": 10737418240,
+                    "Name": "fsize",
+                    "Soft": 10737418240
+                  }
                 ]
               },
               "Image": "busybox",
@@ -250,6 +257,11 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                     "Hard": 2048,
                     "Name": "nofile",
                     "Soft": 1024
+                  },
+                  {
+                    "Hard": 10737418240,
+                    "Name": "fsize",
+                    "Soft": 10737418240
                   }
                 ]
               },

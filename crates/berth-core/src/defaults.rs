@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::quantity::ByteSize;
-use crate::spec::{JobSpec, MemorySwap};
+use crate::spec::{JobSpec, MemorySwap, Ulimit};
+
+/// The ulimit that caps the size of one file (`RLIMIT_FSIZE`, in bytes).
+pub const FSIZE: &str = "fsize";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -16,11 +19,19 @@ pub struct Defaults {
     pub memory: ByteSize,
     /// Process limit when the spec sets none (stops fork bombs).
     pub pids_limit: i64,
+    /// Largest file a job may write (`RLIMIT_FSIZE`, the `fsize` ulimit) when the spec sets
+    /// none: a process writing past it gets SIGXFSZ, so one file cannot fill the disk.
+    pub file_size: ByteSize,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { network: "bridge".to_string(), memory: ByteSize::gib(2), pids_limit: 1024 }
+        Defaults {
+            network: "bridge".to_string(),
+            memory: ByteSize::gib(2),
+            pids_limit: 1024,
+            file_size: ByteSize::gib(10),
+        }
     }
 }
 
@@ -38,6 +49,10 @@ impl Defaults {
         }
         if s.resources.pids_limit.is_none() {
             s.resources.pids_limit = Some(self.pids_limit);
+        }
+        if !s.resources.ulimits.iter().any(|u| u.name == FSIZE) {
+            let bytes = i64::try_from(self.file_size.0).unwrap_or(i64::MAX);
+            s.resources.ulimits.push(Ulimit { name: FSIZE.to_string(), soft: bytes, hard: bytes });
         }
         s
     }
@@ -57,6 +72,8 @@ mod tests {
         assert_eq!(eff.resources.memory, Some(ByteSize::mib(64)));
         assert_eq!(eff.resources.memory_swap, Some(MemorySwap::Limit(ByteSize::mib(64))));
         assert_eq!(eff.resources.pids_limit, Some(1024));
+        let fsize = Ulimit { name: FSIZE.into(), soft: 10 << 30, hard: 10 << 30 };
+        assert_eq!(eff.resources.ulimits, [fsize]);
         assert_eq!(d.apply(&eff), eff);
     }
 }

@@ -87,6 +87,12 @@ impl Tenants {
     }
 }
 
+/// Free bytes on the filesystem holding the engine's data.
+fn free_docker_disk() -> u64 {
+    let out = Command::new("df").args(["-B1", "--output=avail", "/var/lib/docker"]).output().unwrap();
+    stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
 fn containers_of(tenant: &str) -> usize {
     let out = Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("label=berth.tenant={tenant}")])
@@ -286,6 +292,18 @@ fn what_a_job_tries_from_inside_stays_inside() {
     );
     assert!(logs.contains("can't fork"), "forks past the limit fail: {logs}");
     outcome("100 sleeps under pids_limit 16", &job);
+
+    // A disk fill with one file stops at the file-size ceiling; the engine's disk is given back.
+    let free_before = free_docker_disk();
+    assert_eq!(
+        t.call(&t.admin, "PUT", "/v1/tenants/acme/policy", Some(&json!({"ceilings": {"file_size": "64m"}}))).0,
+        200
+    );
+    let (job, logs) = t.run(&acme, "dd if=/dev/zero of=/fill bs=1M count=1024", json!({}));
+    assert_eq!(job["status"], "failed", "{job} {logs}");
+    assert_eq!(job["exit_code"], 128 + 25, "killed by SIGXFSZ at the limit: {job} {logs}");
+    outcome("disk fill with one file (file_size ceiling 64m)", &job);
+    assert!(free_docker_disk() + (32 << 20) >= free_before, "the engine's free disk came back");
 
     // A memory hog is OOM-killed at its limit.
     let (job, _) = t.run(&acme, "tail /dev/zero", json!({"resources": {"memory": "32m"}}));

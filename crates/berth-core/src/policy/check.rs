@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::{BindMode, BindMounts, Policy, RequiredLimit};
 use crate::parse::{parse_device, parse_image_ref};
+use crate::quantity::ByteSize;
 use crate::spec::{JobSpec, Mount};
 
 /// Paths whose bind mount hands the container control of the host's engine.
@@ -226,6 +227,15 @@ impl Policy {
             && (asked > most || asked <= 0)
         {
             return over("resources.pids_limit", "ceilings.pids_limit", asked.to_string(), most.to_string());
+        }
+        if let Some(most) = c.file_size {
+            let most_bytes = i64::try_from(most.0).unwrap_or(i64::MAX);
+            for (i, u) in r.ulimits.iter().enumerate().filter(|(_, u)| u.name == crate::defaults::FSIZE) {
+                if u.hard < 0 || u.hard > most_bytes {
+                    let asked = if u.hard < 0 { "unlimited".to_string() } else { ByteSize(u.hard as u64).to_string() };
+                    return over(&format!("resources.ulimits[{i}]"), "ceilings.file_size", asked, most.to_string());
+                }
+            }
         }
         for need in &self.require {
             let (field, set) = match need {

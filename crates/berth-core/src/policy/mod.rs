@@ -115,6 +115,9 @@ pub struct Ceilings {
     pub run_timeout: Option<DurationSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_cap: Option<ByteSize>,
+    /// The largest file a job may write (its `fsize` ulimit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<ByteSize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +202,7 @@ impl Policy {
     /// The spec as it runs under this policy: what it leaves unset filled from `defaults`
     /// held under the ceilings, and its run timeout and log cap (which always have a value)
     /// cut to theirs. Asking for more memory, CPUs or pids than a ceiling is a refusal
-    /// (`check`) instead.
+    /// (`check`) instead, and so is an `fsize` ulimit above the file-size ceiling.
     pub fn effective(&self, defaults: &Defaults, spec: &JobSpec) -> JobSpec {
         let mut d = defaults.clone();
         if let Some(m) = self.ceilings.memory {
@@ -207,6 +210,9 @@ impl Policy {
         }
         if let Some(p) = self.ceilings.pids_limit {
             d.pids_limit = d.pids_limit.min(p);
+        }
+        if let Some(f) = self.ceilings.file_size {
+            d.file_size = d.file_size.min(f);
         }
         let mut s = d.apply(spec);
         if let Some(t) = self.ceilings.run_timeout {

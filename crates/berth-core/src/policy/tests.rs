@@ -111,6 +111,11 @@ fn images_ceilings_and_required_limits() {
     assert_eq!(refused(&p, "image: busybox"), ("resources.memory".into(), "require".into()));
     let big = refused(&p, "image: busybox\nresources: {memory: 1g}");
     assert_eq!(big, ("resources.memory".into(), "ceilings.memory".into()));
+    let sized = parse_policy("[ceilings]\nfile_size = \"64m\"", false, &Policy::server()).unwrap();
+    let eff = sized.effective(&Defaults::default(), &spec("image: busybox"));
+    assert_eq!(eff.resources.ulimits[0].hard, 64 << 20);
+    let big = "image: busybox\nresources: {ulimits: [{name: fsize, soft: -1, hard: -1}]}";
+    assert_eq!(refused(&sized, big), ("resources.ulimits[0]".into(), "ceilings.file_size".into()));
     let eff = p.effective(&Defaults::default(), &spec("image: busybox\ntimeouts: {run: 1h}"));
     assert_eq!(eff.resources.memory, Some(ByteSize::mib(512)));
     assert_eq!(eff.timeouts.run, "10m".parse().unwrap());
