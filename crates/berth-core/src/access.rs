@@ -102,6 +102,9 @@ pub struct Delivery {
     pub created_at: Timestamp,
     #[schema(value_type = Option<i64>)]
     pub delivered_at: Option<Timestamp>,
+    /// Counts claims: the sender that claimed it last records its outcome.
+    #[serde(skip)]
+    pub claim: i64,
 }
 
 /// What one call of a delivery did; `retry_at` is `None` when there will be no more calls.
@@ -157,8 +160,12 @@ pub trait SecretStore: Send + Sync {
 
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Pending deliveries due at `now`, oldest first.
-    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Delivery>>;
-    async fn record_delivery(&self, id: i64, outcome: DeliveryOutcome) -> StoreResult<()>;
+    /// Claims up to `limit` pending deliveries due at `now`, oldest first, for one sender:
+    /// each is held (not due for anyone else) until `until` and gets a new `claim`. Senders
+    /// on other nodes skip what one is claiming, so each call is made by one sender.
+    async fn claim_deliveries(&self, now: Timestamp, until: Timestamp, limit: u32) -> StoreResult<Vec<Delivery>>;
+    /// Records one call of the delivery `claim` holds; false (nothing changed) when another
+    /// sender claimed it since (this one held it past `until`).
+    async fn record_delivery(&self, id: i64, claim: i64, outcome: DeliveryOutcome) -> StoreResult<bool>;
     async fn list_deliveries(&self, job: &JobId) -> StoreResult<Vec<Delivery>>;
 }

@@ -1,7 +1,8 @@
 //! Webhook delivery from the outbox: each due delivery is POSTed with its fixed JSON body,
 //! signed with the tenant's secret (`Berth-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
 //! "<t>.<body>">`), and retried with exponential backoff and jitter until a 2xx or the last
-//! try. Every call's outcome is recorded on the delivery.
+//! try. Every call's outcome is recorded on the delivery. Deliveries are claimed for one
+//! sender at a time, so servers sharing a store call each webhook once (retries excepted).
 
 use std::time::Duration;
 
@@ -13,6 +14,15 @@ use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(500);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries claimed at once.
+const BATCH: u32 = 20;
+
+/// How long a claim of `n` deliveries holds them: every call may take its whole timeout, and
+/// then some. A sender that dies holding them delays them by this much, no more.
+fn hold(n: u32) -> Duration {
+    CALL_TIMEOUT * (n + 1) + Duration::from_secs(30)
+}
+
 /// Longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -26,7 +36,9 @@ pub async fn run(state: AppState) {
             _ = tokio::time::sleep(POLL) => {}
             _ = state.shutdown.cancelled() => return,
         }
-        let due = match state.runner.store().due_deliveries(state.runner.clock().now(), 20).await {
+        let now = state.runner.clock().now();
+        let until = Timestamp(now.0 + hold(BATCH).as_millis() as i64);
+        let due = match state.runner.store().claim_deliveries(now, until, BATCH).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("reading the webhook outbox failed: {e}");
@@ -35,8 +47,10 @@ pub async fn run(state: AppState) {
         };
         for d in due {
             let outcome = deliver(&state, &client, &d).await;
-            if let Err(e) = state.runner.store().record_delivery(d.id, outcome).await {
-                tracing::warn!("recording webhook delivery {} failed: {e}", d.id);
+            match state.runner.store().record_delivery(d.id, d.claim, outcome).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("webhook delivery {} was claimed by another sender meanwhile", d.id),
+                Err(e) => tracing::warn!("recording webhook delivery {} failed: {e}", d.id),
             }
         }
     }

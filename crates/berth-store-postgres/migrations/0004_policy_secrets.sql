@@ -1,5 +1,6 @@
 -- Version 4: a tenant's policy override (a JSON patch over the server policy) and its
--- secrets, sealed with the operator's key (nonce + ciphertext; the value is never stored).
+-- secrets, sealed with the operator's key (nonce + ciphertext; the value is never stored);
+-- and a claim counter on deliveries, so one sender at a time calls each webhook.
 ALTER TABLE tenants ADD COLUMN policy TEXT;
 
 CREATE TABLE secrets (
@@ -10,3 +11,5 @@ CREATE TABLE secrets (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant, name)
 );
+
+ALTER TABLE deliveries ADD COLUMN claim BIGINT NOT NULL DEFAULT 0;

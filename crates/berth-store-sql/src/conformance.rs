@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -173,10 +173,11 @@ pub async fn a_terminal_status_queues_the_wanted_webhooks_in_the_same_write(s: &
     ];
     let j = s.create_job(job("t", 1, spec)).await.unwrap();
     s.set_status(&j.id, StatusChange::end(Reason::Exited { code: 2 }, Some(2), Timestamp(5))).await.unwrap();
-    let due = s.due_deliveries(Timestamp(5), 10).await.unwrap();
+    let due = s.claim_deliveries(Timestamp(5), Timestamp(50), 10).await.unwrap();
     assert_eq!(due.len(), 1, "only the all-events hook wants `failed`");
     let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
     assert_eq!((body["event"].as_str(), body["job"]["exit_code"].as_i64()), (Some("job.failed"), Some(2)));
+    assert!(s.claim_deliveries(Timestamp(6), Timestamp(60), 10).await.unwrap().is_empty(), "held by the claim");
     let retry = DeliveryOutcome {
         at: Timestamp(6),
         status: Some(500),
@@ -184,12 +185,42 @@ pub async fn a_terminal_status_queues_the_wanted_webhooks_in_the_same_write(s: &
         delivered: false,
         retry_at: Some(Timestamp(100)),
     };
-    s.record_delivery(due[0].id, retry).await.unwrap();
-    assert!(s.due_deliveries(Timestamp(99), 10).await.unwrap().is_empty());
+    assert!(s.record_delivery(due[0].id, due[0].claim, retry).await.unwrap());
+    assert!(s.claim_deliveries(Timestamp(99), Timestamp(199), 10).await.unwrap().is_empty());
     let ok = DeliveryOutcome { at: Timestamp(101), status: Some(200), error: None, delivered: true, retry_at: None };
-    s.record_delivery(due[0].id, ok).await.unwrap();
+    let again = s.claim_deliveries(Timestamp(100), Timestamp(200), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(s.record_delivery(again[0].id, again[0].claim, ok).await.unwrap());
     let all = s.list_deliveries(&j.id).await.unwrap();
     assert_eq!((all[0].state, all[0].tries, all[0].last_status), (DeliveryState::Delivered, 2, Some(200)));
+}
+
+pub async fn a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing(s: &dyn Store) {
+    let mut spec = JobSpec::new("busybox");
+    spec.notify = vec![Notify { url: "http://127.0.0.1:1/hook".into(), events: vec![] }];
+    for _ in 0..6 {
+        let j = s.create_job(job("t", 1, spec.clone())).await.unwrap();
+        s.set_status(&j.id, StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(5))).await.unwrap();
+    }
+    // Three senders at once: each delivery goes to exactly one of them.
+    let (a, b, c) = tokio::join!(
+        s.claim_deliveries(Timestamp(5), Timestamp(50), 3),
+        s.claim_deliveries(Timestamp(5), Timestamp(50), 3),
+        s.claim_deliveries(Timestamp(5), Timestamp(50), 3),
+    );
+    let mut ids: Vec<i64> = [a.unwrap(), b.unwrap(), c.unwrap()].concat().iter().map(|d| d.id).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!((before, ids.len()), (6, 6), "six deliveries, each claimed once");
+    // A sender that held one past its claim loses it to the next; its late record is refused.
+    let first =
+        s.list_deliveries(&s.claim_deliveries(Timestamp(51), Timestamp(90), 1).await.unwrap()[0].job_id).await.unwrap();
+    let stale_claim = first[0].claim - 1;
+    let late = DeliveryOutcome { at: Timestamp(52), status: Some(200), error: None, delivered: true, retry_at: None };
+    assert!(!s.record_delivery(first[0].id, stale_claim, late.clone()).await.unwrap(), "a stale claim records nothing");
+    assert_eq!(s.list_deliveries(&first[0].job_id).await.unwrap()[0].tries, 0);
+    assert!(s.record_delivery(first[0].id, first[0].claim, late).await.unwrap());
 }
 
 pub async fn tokens_are_found_by_hash_until_revoked(s: &dyn Store) {

@@ -213,6 +213,7 @@ pub fn delivery(row: &impl Cols) -> StoreResult<Delivery> {
         last_error: row.opt_string("last_error")?,
         created_at: Timestamp(row.int("created_at")?),
         delivered_at: ts(row.opt_int("delivered_at")?),
+        claim: row.int("claim")?,
     })
 }
 

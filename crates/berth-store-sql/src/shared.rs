@@ -143,29 +143,39 @@ macro_rules! impl_access_store {
 
             #[async_trait]
             impl Outbox for $store {
-                async fn due_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Delivery>> {
-                    let found = sqlx::query(
-                        "SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= $1 ORDER BY next_at, id LIMIT $2",
-                    )
-                    .bind(now.0)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    found.iter().map(rows::delivery).collect()
+                async fn claim_deliveries(&self, now: Timestamp, until: Timestamp, limit: u32) -> StoreResult<Vec<Delivery>> {
+                    let _writer = self.writer().await;
+                    // One statement: rows another sender is claiming are skipped (PostgreSQL)
+                    // or wait behind its write (SQLite's one writer), then no longer due.
+                    let sql = format!(
+                        "UPDATE deliveries SET next_at = $2, claim = claim + 1 WHERE id IN (
+                             SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= $1
+                             ORDER BY next_at, id LIMIT $3{}) RETURNING *",
+                        Self::SKIP_LOCKED
+                    );
+                    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(now.0)
+                        .bind(until.0)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let mut out: Vec<Delivery> = found.iter().map(rows::delivery).collect::<StoreResult<_>>()?;
+                    out.sort_by_key(|d| d.id);
+                    Ok(out)
                 }
 
-                async fn record_delivery(&self, id: i64, o: DeliveryOutcome) -> StoreResult<()> {
+                async fn record_delivery(&self, id: i64, claim: i64, o: DeliveryOutcome) -> StoreResult<bool> {
                     let _writer = self.writer().await;
                     let state = match (o.delivered, o.retry_at) {
                         (true, _) => DeliveryState::Delivered,
                         (false, Some(_)) => DeliveryState::Pending,
                         (false, None) => DeliveryState::Failed,
                     };
-                    sqlx::query(
+                    let done = sqlx::query(
                         "UPDATE deliveries SET state = $2, tries = tries + 1, next_at = COALESCE($3, next_at),
                              last_status = $4, last_error = $5, delivered_at = CASE WHEN $6 THEN $7 ELSE delivered_at END
-                         WHERE id = $1",
+                         WHERE id = $1 AND claim = $8 AND state = 'pending'",
                     )
                     .bind(id)
                     .bind(state.as_str())
@@ -174,10 +184,11 @@ macro_rules! impl_access_store {
                     .bind(&o.error)
                     .bind(o.delivered)
                     .bind(o.at.0)
+                    .bind(claim)
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                    Ok(())
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn list_deliveries(&self, job: &JobId) -> StoreResult<Vec<Delivery>> {

@@ -399,3 +399,59 @@ fn the_readme_postgresql_section_works_as_written() {
     s.stop();
     s.env.assert_no_containers();
 }
+
+/// Issue: three servers on one PostgreSQL each sent every webhook (62 calls for 40 jobs).
+/// Deliveries are claimed now: each webhook is called once, whichever server sends it.
+#[test]
+fn three_servers_on_one_store_call_each_webhook_once() {
+    let mut env = TestEnv::new();
+    env.store = Some(fresh_pg_store());
+    let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
+    let (hook, got) = receiver(0);
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<(std::process::Child, String)> = dirs
+        .iter()
+        .map(|d| {
+            let mut c = env.command(&["server", "--listen", "127.0.0.1:0", "--workers", "2"]);
+            c.env("BERTH_DATA_DIR", d.path()).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+            let mut child = c.stderr(std::process::Stdio::piped()).spawn().unwrap();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            (child, url)
+        })
+        .collect();
+    let jobs = 40;
+    let spec = format!(r#"{{"image": "{IMAGE}", "command": ["true"], "notify": [{{"url": "{hook}"}}]}}"#);
+    let auth = format!("Authorization: Bearer {token}");
+    for i in 0..jobs {
+        let url = format!("{}/v1/jobs", nodes[i % 3].1);
+        let out = Command::new("curl").args(["-sS", "-H", &auth, "-d", &spec, &url]).output().unwrap();
+        assert!(stdout(&out).contains("\"id\""), "{}", stdout(&out));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while got.lock().unwrap().len() < jobs {
+        assert!(Instant::now() < deadline, "only {} of {jobs} webhooks arrived", got.lock().unwrap().len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Long enough for a second sender's duplicate to arrive, if one were coming.
+    std::thread::sleep(Duration::from_secs(3));
+    let calls = got.lock().unwrap().clone();
+    let mut distinct: Vec<String> = calls
+        .iter()
+        .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap()["job"]["id"].as_str().unwrap().to_string())
+        .collect();
+    distinct.sort();
+    distinct.dedup();
+    println!("webhooks: {} calls, {} distinct, for {jobs} jobs on 3 servers", calls.len(), distinct.len());
+    assert_eq!((calls.len(), distinct.len()), (jobs, jobs));
+    for (child, _) in &mut nodes {
+        signal(child, libc::SIGTERM);
+    }
+    for (child, _) in &mut nodes {
+        assert!(child.wait().unwrap().success());
+    }
+    env.assert_no_containers();
+}
