@@ -205,10 +205,16 @@ impl JobSpec {
     }
 
     /// When a job created at `created` and still queued times out: the earlier of its queue
-    /// and total timeouts, if it has either.
-    pub fn queue_deadline(&self, created: Timestamp) -> Option<Timestamp> {
-        let after = |d: &Option<DurationSpec>| d.as_ref().map(|d| created.0.saturating_add(d.0.as_millis() as i64));
-        match (after(&self.timeouts.queue), after(&self.timeouts.total)) {
+    /// timeout, counted from when it is due (`run_at`, else `created`) and only while it waits
+    /// for its first attempt (`first_wait`), and its total timeout, counted from `created`
+    /// across every attempt and wait.
+    pub fn queue_deadline(&self, created: Timestamp, first_wait: bool) -> Option<Timestamp> {
+        let due = self.run_at_time().map_or(created, |t| Timestamp(t.0.max(created.0)));
+        let after = |from: Timestamp, d: &Option<DurationSpec>| {
+            d.as_ref().map(|d| from.0.saturating_add(d.0.as_millis() as i64))
+        };
+        let queue = if first_wait { after(due, &self.timeouts.queue) } else { None };
+        match (queue, after(created, &self.timeouts.total)) {
             (Some(a), Some(b)) => Some(Timestamp(a.min(b))),
             (a, b) => a.or(b).map(Timestamp),
         }

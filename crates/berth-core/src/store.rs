@@ -114,17 +114,24 @@ pub struct StatusChange {
     pub at: Timestamp,
     /// Set by a worker holding a lease: the write happens only if the lease is still its own.
     pub fence: Option<Fence>,
+    /// The write happens only if the job is still in this status (else `Conflict`).
+    pub from: Option<JobStatus>,
 }
 
 impl StatusChange {
     pub fn to(to: JobStatus, at: Timestamp) -> StatusChange {
-        StatusChange { to, reason: None, exit_code: None, at, fence: None }
+        StatusChange { to, reason: None, exit_code: None, at, fence: None, from: None }
     }
     pub fn end(reason: Reason, exit_code: Option<i64>, at: Timestamp) -> StatusChange {
-        StatusChange { to: reason.status(), reason: Some(reason), exit_code, at, fence: None }
+        StatusChange { to: reason.status(), reason: Some(reason), exit_code, at, fence: None, from: None }
     }
     pub fn fenced(mut self, fence: Option<Fence>) -> StatusChange {
         self.fence = fence;
+        self
+    }
+    /// Only while the job is `status`: a janitor's write loses to a claim made meanwhile.
+    pub fn only_from(mut self, status: JobStatus) -> StatusChange {
+        self.from = Some(status);
         self
     }
 }
@@ -346,7 +353,12 @@ pub trait JobStore: Send + Sync {
     async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord>;
     async fn get_job(&self, id: &JobId) -> StoreResult<JobRecord>;
     /// Finds a job by full id or unique prefix.
-    async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord>;
+    async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord> {
+        self.find_job_of(prefix, None).await
+    }
+    /// Like `find_job`, among `tenant`'s jobs only (`None`: every tenant's), so a prefix
+    /// never matches, or is made ambiguous by, another tenant's job.
+    async fn find_job_of(&self, prefix: &str, tenant: Option<&str>) -> StoreResult<JobRecord>;
     /// Newest first.
     async fn list_jobs(&self, filter: &JobFilter) -> StoreResult<Vec<JobRecord>>;
     /// Changes a job's status if the lifecycle allows it, and records a `status` event.

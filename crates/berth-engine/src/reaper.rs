@@ -214,19 +214,12 @@ impl Worker {
         let Ok(queued) = self.runner.store.overdue_queued(now, 200).await else { return 0 };
         let mut ended = 0;
         for job in queued {
-            let waited = now.0 - job.created_at.0;
-            let over = |d: &Option<berth_core::quantity::DurationSpec>| {
-                d.as_ref().is_some_and(|d| waited >= d.0.as_millis() as i64)
-            };
-            let phase = if job.attempts == 0 && over(&job.spec.timeouts.queue) {
-                TimeoutPhase::Queue
-            } else if over(&job.spec.timeouts.total) {
-                TimeoutPhase::Total
-            } else {
-                continue;
-            };
-            let end = StatusChange::end(Reason::TimedOut { phase }, None, now);
-            // Claimed meanwhile: it started in time after all.
+            // The store's deadline decided that it is over; this only names which timeout.
+            let due = job.spec.run_at_time().map_or(job.created_at.0, |t| t.0.max(job.created_at.0));
+            let queue_over = job.spec.timeouts.queue.as_ref().is_some_and(|d| now.0 - due >= d.0.as_millis() as i64);
+            let phase = if job.attempts == 0 && queue_over { TimeoutPhase::Queue } else { TimeoutPhase::Total };
+            let end = StatusChange::end(Reason::TimedOut { phase }, None, now).only_from(JobStatus::Queued);
+            // Claimed meanwhile: it started in time after all (the write is refused).
             ended += usize::from(self.runner.store.set_status(&job.id, end).await.is_ok());
         }
         ended

@@ -10,7 +10,7 @@ use berth_core::JobSpec;
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
 use berth_core::spec::Notify;
-use berth_core::status::{JobStatus, Reason};
+use berth_core::status::{JobStatus, Reason, TimeoutPhase};
 use berth_core::store::*;
 
 /// One `#[tokio::test]` per conformance case; `$make` is an async fn returning
@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -79,6 +79,14 @@ pub async fn prefixes_find_one_job_or_say_why_not(s: &dyn Store) {
     assert_eq!(listed.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [b.id.clone(), a.id.clone()]);
     let running = JobFilter { statuses: vec![JobStatus::Running], ..JobFilter::default() };
     assert!(s.list_jobs(&running).await.unwrap().is_empty());
+    // Within a tenant, another tenant's job neither matches nor makes a prefix ambiguous.
+    let mut theirs = make("abcd0000000000000000000000000003", 3);
+    theirs.tenant = "other".into();
+    let c = s.create_job(theirs).await.unwrap();
+    assert_eq!(s.find_job_of("abcd", Some("other")).await.unwrap().id, c.id);
+    let hidden = s.find_job_of("abcd0000000000000000000000000003", Some(LOCAL_TENANT)).await;
+    assert!(matches!(hidden, Err(StoreError::NotFound(_))), "{hidden:?}");
+    assert!(matches!(s.find_job_of("abcd", Some(LOCAL_TENANT)).await, Err(StoreError::Ambiguous { count: 2, .. })));
 }
 
 pub async fn attempts_number_from_one_and_update_in_place(s: &dyn Store) {
@@ -492,6 +500,33 @@ pub async fn queued_jobs_past_their_timeouts_are_found_without_reading_the_queue
     // Once claimed (the oldest, `a`) it is no longer queued, so no longer overdue.
     assert_eq!(claim_id(s, &claim_req("w", 3_000)).await, Some(a.id.clone()));
     assert_eq!(s.overdue_queued(Timestamp(6_000), 10).await.unwrap().len(), 1);
+    // A janitor's end loses to that claim: it only ends a job that is still queued.
+    let late = StatusChange::end(Reason::TimedOut { phase: TimeoutPhase::Queue }, None, Timestamp(6_000));
+    assert!(matches!(s.set_status(&a.id, late.only_from(JobStatus::Queued)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.get_job(&a.id).await.unwrap().status, JobStatus::Starting);
+}
+
+pub async fn deadlines_count_from_run_at_and_survive_retries(s: &dyn Store) {
+    // Due at 100 s with a 5 s queue timeout: not overdue before 105 s.
+    let mut later = JobSpec::new("busybox");
+    later.run_at = Some("1970-01-01T00:01:40Z".into());
+    later.timeouts.queue = Some(berth_core::quantity::DurationSpec(Duration::from_secs(5)));
+    let a = s.create_job(job("t", 1_000, later)).await.unwrap();
+    assert!(s.overdue_queued(Timestamp(99_000), 10).await.unwrap().is_empty(), "not due yet, not overdue");
+    assert_eq!(s.overdue_queued(Timestamp(105_000), 10).await.unwrap().len(), 1);
+    // A retry waiting in the queue still has its total timeout.
+    let mut total = JobSpec::new("busybox");
+    total.timeouts.total = Some(berth_core::quantity::DurationSpec(Duration::from_secs(10)));
+    let b = s.create_job(job("u", 1_000, total)).await.unwrap();
+    // `a` is not due until 100 s, so the claim takes `b`.
+    let claimed = s.claim(&claim_req("w", 2_000)).await.unwrap().unwrap();
+    assert_eq!(claimed.id, b.id);
+    let fence = claimed.lease.unwrap().fence();
+    s.retry_later(&b.id, &fence, &Reason::Exited { code: 1 }, Timestamp(60_000), Timestamp(3_000)).await.unwrap();
+    let overdue: Vec<JobId> =
+        s.overdue_queued(Timestamp(11_000), 10).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(overdue, std::slice::from_ref(&b.id), "past its total timeout while waiting for the retry");
+    assert_eq!(s.get_job(&a.id).await.unwrap().status, JobStatus::Queued);
 }
 
 pub async fn a_reaper_takes_an_expired_lease_over_before_cleaning_up(s: &dyn Store) {

@@ -166,7 +166,7 @@ macro_rules! impl_job_store {
                         .bind(spec.concurrency.as_ref().map(|c| c.key.clone()))
                         .bind(spec.concurrency.as_ref().map(|c| i64::from(c.limit)))
                         .bind(to_json(&spec.requires)?)
-                        .bind(spec.queue_deadline(job.created_at).map(|t| t.0))
+                        .bind(spec.queue_deadline(job.created_at, true).map(|t| t.0))
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
@@ -194,17 +194,17 @@ macro_rules! impl_job_store {
                     rows::job(&row)
                 }
 
-                async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord> {
+                async fn find_job_of(&self, prefix: &str, tenant: Option<&str>) -> StoreResult<JobRecord> {
                     check_prefix(prefix).map_err(StoreError::Conflict)?;
                     // Ids are lowercase hex, so every id starting with `lower` sorts below `lower + "g"`.
                     let lower = prefix.to_ascii_lowercase();
-                    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $2 LIMIT 2");
-                    let found = sqlx::query(AssertSqlSafe(sql))
-                        .bind(&lower)
-                        .bind(format!("{lower}g"))
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(db_err)?;
+                    let only = if tenant.is_some() { " AND tenant = $3" } else { "" };
+                    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id >= $1 AND id < $2{only} LIMIT 2");
+                    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(lower.clone()).bind(format!("{lower}g"));
+                    if let Some(t) = tenant {
+                        query = query.bind(t.to_string());
+                    }
+                    let found = query.fetch_all(&self.pool).await.map_err(db_err)?;
                     match found.as_slice() {
                         [one] => rows::job(one),
                         [] => Err(StoreError::NotFound(prefix.to_string())),
@@ -219,6 +219,9 @@ macro_rules! impl_job_store {
                 async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
                     let (mut tx, job) = self.write_job(id).await?;
                     check_fence(&job, change.fence.as_ref())?;
+                    if let Some(from) = change.from.filter(|f| *f != job.status) {
+                        return Err(StoreError::Conflict(format!("job {id} is {}, no longer {from}", job.status)));
+                    }
                     job.status.check_transition(change.to)?;
                     let terminal = change.to.is_terminal();
                     let reason = change.reason.as_ref().map(to_json).transpose()?;
@@ -391,11 +394,13 @@ macro_rules! impl_job_store {
                     job.status.check_transition(JobStatus::Queued)?;
                     sqlx::query(
                         "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2,
-                             started_at = NULL, queue_deadline = NULL
+                             started_at = NULL, queue_deadline = $3
                          WHERE id = $1",
                     )
                     .bind(id.as_str())
                     .bind(run_at.0)
+                    // The total timeout still runs while the retry waits.
+                    .bind(job.spec.queue_deadline(job.created_at, false).map(|t| t.0))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
@@ -427,11 +432,12 @@ macro_rules! impl_job_store {
                     sqlx::query(
                         "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL,
                              started_at = NULL, finished_at = NULL, result = NULL, lease_expires_at = NULL,
-                             run_at = $2, queue_deadline = NULL
+                             run_at = $2, queue_deadline = $3
                          WHERE id = $1",
                     )
                     .bind(id.as_str())
                     .bind(at.0)
+                    .bind(job.spec.queue_deadline(job.created_at, false).map(|t| t.0))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;

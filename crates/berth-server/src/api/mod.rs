@@ -28,6 +28,7 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
 /// The job with this id (or unique prefix) if the caller may see it; 404 otherwise.
 pub async fn visible_job(state: &AppState, who: &Principal, id: &str) -> ApiResult<JobRecord> {
     berth_core::ids::check_prefix(id).map_err(|m| ApiError::bad_request("id", m))?;
-    let job = state.runner.store().find_job(id).await?;
+    let tenant = (!who.admin).then_some(who.tenant.as_str());
+    let job = state.runner.store().find_job_of(id, tenant).await?;
     if who.sees(&job) { Ok(job) } else { Err(ApiError::not_found(format!("no job matches `{id}`"))) }
 }
