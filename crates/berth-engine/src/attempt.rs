@@ -74,7 +74,7 @@ pub(crate) struct Ending {
 }
 
 impl Ending {
-    fn new(reason: Reason, exit_code: Option<i64>) -> Ending {
+    pub(crate) fn new(reason: Reason, exit_code: Option<i64>) -> Ending {
         Ending { reason, exit_code, detached: false }
     }
     fn infra(kind: InfraKind, message: impl Into<String>) -> Ending {
@@ -112,7 +112,7 @@ impl Runner {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = cancel.cancelled() => {
-                    let end = Reason::Cancelled { by: cancel.by() };
+                    let end = cancel.reason();
                     return self.store.set_status(&job.id, StatusChange::end(end, None, self.clock.now())).await;
                 }
             }
@@ -138,17 +138,21 @@ impl Runner {
         let attempt = self.store.start_attempt(id, &self.owner, fence.as_ref(), self.clock.now()).await?;
         let io_now = AttemptIo { observer: io.observer.clone(), pull: io.pull.clone(), stdin: io.stdin.take() };
         let ending = self.drive(job, attempt.number, io_now, cancel).await;
-        self.conclude(job, attempt.number, ending, began).await
+        self.conclude(job, attempt.number, ending, began, cancel).await
     }
 
     /// Records how attempt `n` ended and what follows it (a retry or the final status), fenced
-    /// by the job's lease. A detached attempt writes nothing.
+    /// by the job's lease. A detached attempt writes nothing. A cancel that came while the
+    /// container was ending anyway wins over a retry: the attempt keeps its true end, the job
+    /// ends `cancelled`. A lost lease is not a cancel: its `worker_lost` goes through the
+    /// retry policy like any ending.
     pub(crate) async fn conclude(
         &self,
         job: &JobRecord,
         n: u32,
         ending: Ending,
         began: Instant,
+        cancel: &Cancel,
     ) -> StoreResult<(JobRecord, Option<berth_core::clock::Timestamp>)> {
         let id = &job.id;
         if ending.detached {
@@ -165,7 +169,13 @@ impl Runner {
         self.store.update_attempt(id, n, AttemptUpdate { fence: fence_of(job), ..update }).await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.breaker.record(&ending.reason);
-        match self.decide(id, ending.reason.clone()).await? {
+        let decision = match self.decide(id, ending.reason.clone()).await? {
+            Decision::Retry { .. } if cancel.is_cancelled() && !cancel.is_lease_lost() => {
+                Decision::End(cancel.reason())
+            }
+            d => d,
+        };
+        match decision {
             Decision::Retry { run_at } => {
                 self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
                     .await;
@@ -249,7 +259,7 @@ impl Runner {
         stdin: bool,
         cancel: &Cancel,
     ) -> Result<Created, Ending> {
-        let cancelled = || Ending::new(Reason::Cancelled { by: cancel.by() }, None);
+        let cancelled = || Ending::new(cancel.reason(), None);
         let image = tokio::select! {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
@@ -357,7 +367,7 @@ impl Runner {
                 return self.finish(job, n, spec, unit, done).await;
             }
             _ = tokio::time::sleep(limit) => Reason::TimedOut { phase },
-            _ = cancel.cancelled() => Reason::Cancelled { by: cancel.by() },
+            _ = cancel.cancelled() => cancel.reason(),
             _ = cancel.detached() => {
                 // Keep what was read; the next run of this worker reads on from there.
                 stop_pump.cancel();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_core::JobSpec;
 use berth_core::backend::{BackendError, ExitInfo, NoProgress, OutputChunk, OutputStream, StdinSource};
-use berth_core::clock::SystemClock;
+use berth_core::clock::{Clock, SystemClock};
 use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
 use berth_core::policy::Policy;
@@ -49,6 +49,14 @@ struct CancelWhenRunning(Cancel);
 impl AttemptObserver for CancelWhenRunning {
     fn running(&self, _: &JobRecord) {
         self.0.cancel("api");
+    }
+}
+
+/// Loses the job's lease (a store outage) as soon as it is running.
+struct LoseLeaseWhenRunning(Cancel);
+impl AttemptObserver for LoseLeaseWhenRunning {
+    fn running(&self, _: &JobRecord) {
+        self.0.lose_lease();
     }
 }
 
@@ -140,6 +148,15 @@ async fn a_cancel_while_running_stops_and_records_who() {
 }
 
 #[tokio::test]
+async fn a_lost_lease_stops_the_container_as_worker_lost_not_cancelled() {
+    let f = fixture(Script { exit: None, ..Script::default() }).await;
+    let cancel = Cancel::new();
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(LoseLeaseWhenRunning(cancel.clone())), &cancel).await;
+    assert_eq!(reason(&job), "lost: worker_lost");
+    assert_eq!(calls(&f), ["prepare busybox", "create", "start", "stop", "remove"]);
+}
+
+#[tokio::test]
 async fn a_cancel_before_start_creates_nothing() {
     let f = fixture(Script::default()).await;
     let cancel = Cancel::new();
@@ -164,6 +181,26 @@ async fn a_local_job_retries_in_process_until_its_attempts_are_spent() {
     assert_eq!((creates, removes), (3, 3), "one container per attempt, each removed");
     let events = f.runner.store.read_events(&job.id, 0, 100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "retry").count(), 2);
+}
+
+#[tokio::test]
+async fn a_cancel_wins_over_the_retry_of_a_container_that_was_exiting_anyway() {
+    // The container exited (75, retryable) and then the cancel arrived, before the ending
+    // was recorded: the attempt keeps its true end, the job ends cancelled, no retry.
+    let f = fixture(Script::default()).await;
+    let mut spec = JobSpec::new("busybox");
+    spec.retries.max_attempts = 3;
+    spec.retries.exit_codes = vec![75];
+    let job = f.runner.submit(spec).await.unwrap();
+    let attempt = f.runner.store.start_attempt(&job.id, "me", None, SystemClock.now()).await.unwrap();
+    let cancel = Cancel::new();
+    cancel.cancel("api");
+    let exited = super::Ending::new(berth_core::status::Reason::Exited { code: 75 }, Some(75));
+    let (job, retry) =
+        f.runner.conclude(&job, attempt.number, exited, std::time::Instant::now(), &cancel).await.unwrap();
+    assert_eq!((reason(&job).as_str(), retry), ("cancelled: cancelled(api)", None));
+    let attempts = f.runner.store.list_attempts(&job.id).await.unwrap();
+    assert_eq!(attempts[0].reason.as_ref().map(ToString::to_string).as_deref(), Some("exited(75)"));
 }
 
 #[tokio::test]

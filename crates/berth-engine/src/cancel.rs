@@ -1,8 +1,10 @@
 //! A cancellation request with who asked for it, shared between the caller (Ctrl-C, API) and
 //! the attempt supervising the container; also the detach request of a worker handover.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use berth_core::status::Reason;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug, Default)]
@@ -11,6 +13,8 @@ pub struct Cancel {
     by: Arc<Mutex<Option<String>>>,
     /// Set on a worker handover: stop watching, leave the container running, write nothing.
     detached: CancellationToken,
+    /// The stop is the worker's own: it could not keep the job's lease.
+    lost: Arc<AtomicBool>,
 }
 
 impl Cancel {
@@ -24,6 +28,23 @@ impl Cancel {
             slot.get_or_insert_with(|| by.to_string());
         }
         self.token.cancel();
+    }
+
+    /// Stops the attempt because this worker lost (or cannot renew) the job's lease: the
+    /// ending is `worker_lost`, which the retry policy may retry, not a cancel.
+    pub fn lose_lease(&self) {
+        self.lost.store(true, Ordering::SeqCst);
+        self.cancel("lease-lost");
+    }
+
+    /// Whether the stop is `lose_lease`'s rather than someone's cancel.
+    pub fn is_lease_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// The reason an attempt stopped by this ends with.
+    pub fn reason(&self) -> Reason {
+        if self.is_lease_lost() { Reason::WorkerLost } else { Reason::Cancelled { by: self.by() } }
     }
 
     pub fn is_cancelled(&self) -> bool {

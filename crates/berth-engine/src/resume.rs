@@ -53,6 +53,6 @@ impl Runner {
         if !ending.is_detached() {
             self.remove(job, n, unit).await;
         }
-        Ok(self.conclude(job, n, ending, began).await?.0)
+        Ok(self.conclude(job, n, ending, began, cancel).await?.0)
     }
 }

@@ -28,8 +28,6 @@ use crate::cancel::Cancel;
 
 /// Recorded as who cancelled jobs still running when the shutdown grace ran out.
 pub const SHUTDOWN_ACTOR: &str = "worker-shutdown";
-/// Recorded locally when a lease could not be kept (the store's record is the reaper's).
-const LEASE_LOST: &str = "lease-lost";
 /// Idle slots look for work at least this often (due times pass without a wake-up).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
@@ -309,7 +307,7 @@ impl Worker {
                 Beat::Renewed(until) => expires = until,
                 Beat::Retry => {}
                 Beat::Lost | Beat::RunsOut => {
-                    cancel.cancel(LEASE_LOST);
+                    cancel.lose_lease();
                     return;
                 }
             }
