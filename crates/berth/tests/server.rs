@@ -355,7 +355,7 @@ fn berth_run_resumes_its_log_stream_when_the_connection_drops() {
 /// A fresh schema in the test database (`BERTH_TEST_PG`), as a store URL that uses it.
 fn fresh_pg_store() -> String {
     let base = util::setup_var("BERTH_TEST_PG");
-    let schema = format!("e2e_{}", std::process::id()) + &format!("_{}", Instant::now().elapsed().as_nanos());
+    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
     let out = Command::new("psql").args([&base, "-qc", &format!("CREATE SCHEMA {schema}")]).output().unwrap();
     assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
     format!("{base}?options=-csearch_path%3D{schema}")
