@@ -5,6 +5,7 @@
 mod errors;
 mod exec;
 mod files;
+mod joined;
 mod pull;
 mod run;
 mod secret_files;
@@ -73,12 +74,20 @@ impl Backend for DockerBackend {
         pull::image_present(&self.docker, image).await
     }
 
+    async fn runtimes(&self) -> Result<Option<Vec<String>>, BackendError> {
+        let info = self.docker.info().await.map_err(engine_error)?;
+        let mut names: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        names.sort();
+        Ok(Some(names))
+    }
+
     async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError> {
         pull::prepare(&self.docker, spec, progress).await
     }
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         volumes::ensure(&self.docker, plan).await?;
+        joined::check(&self.docker, plan).await?;
         self.transfer.stage(plan).await?;
         let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec, &plan.secrets));
         let options = CreateContainerOptionsBuilder::new().name(&plan.name).build();

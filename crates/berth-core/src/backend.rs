@@ -332,6 +332,11 @@ pub trait Backend: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     /// Whether the image is already present (no pull).
     async fn image_present(&self, image: &str) -> Result<bool, BackendError>;
+    /// The OCI runtimes a spec's `security.runtime` may name here; `None` when the backend
+    /// cannot tell (the engine then decides at create).
+    async fn runtimes(&self) -> Result<Option<Vec<String>>, BackendError> {
+        Ok(None)
+    }
     /// Makes the image available as the spec's pull policy says.
     async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError>;
     /// Creates the attempt's unit without starting it, with `plan.spec.files` in place in

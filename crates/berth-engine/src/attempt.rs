@@ -239,6 +239,11 @@ impl Runner {
         if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
             return Err(Ending::infra(InfraKind::CreateFailed, errors.to_string()));
         }
+        match self.missing_runtime(&job.spec).await {
+            Ok(None) => {}
+            Ok(Some(missing)) => return Err(Ending::infra(InfraKind::CreateFailed, missing.to_string())),
+            Err(e) => return Err(Ending::backend(&e)),
+        }
         let policy = self.policy_for(&job.tenant).await.map_err(|e| Ending::store(&e))?;
         if let Err(denied) = policy.check_with(&job.spec, &real_path) {
             return Err(Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None));

@@ -12,8 +12,9 @@ use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, Fence, Jo
 
 use crate::worker::Worker;
 
-/// A lease must have run out this long before it is reaped: time for a worker that could
-/// not renew it to stop its container (it stops at expiry, with the job's stop grace).
+/// A lease must have run out this long, plus the job's stop grace, before it is reaped: a
+/// worker that could not renew it starts stopping its container before expiry, and the stop
+/// takes at most the grace, so the container is down before another node retries the job.
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
 /// What one janitor tick did (`Worker::tick`).
@@ -119,8 +120,13 @@ impl Worker {
         let Ok(expired) = self.runner.store.expired_leases(cutoff, 100).await else { return 0 };
         let mut reaped = 0;
         for job in expired {
+            let by = Timestamp(cutoff.0 - job.spec.timeouts.stop_grace.0.as_millis() as i64);
+            // Its worker may still be stopping it: the stop began by expiry, and takes the grace.
+            if job.lease.as_ref().is_some_and(|l| l.expires_at > by) {
+                continue;
+            }
             tracing::warn!(job = %job.id, owner = ?job.owner, "lease expired: reaping");
-            reaped += usize::from(self.give_up(&job, Some(cutoff)).await);
+            reaped += usize::from(self.give_up(&job, Some(by)).await);
         }
         reaped
     }

@@ -8,7 +8,7 @@ use berth_core::capabilities;
 use berth_core::ids::JobId;
 use berth_core::policy::{Denial, Policy};
 use berth_core::spec::PullPolicy;
-use berth_core::spec_load::SpecErrors;
+use berth_core::spec_load::{FieldError, SpecErrors};
 use berth_core::store::{Idempotency, JobRecord, LOCAL_TENANT, NewJob, StoreError, StoreResult};
 use berth_core::validate::validate;
 
@@ -59,6 +59,9 @@ impl Runner {
         self.policy_for(tenant).await?.check(spec).map_err(SubmitError::Denied)?;
         self.check_secrets(spec, tenant).await?;
         capabilities::check(&self.backend.capabilities(), self.backend.name(), spec, live_stdin)?;
+        if let Some(missing) = self.missing_runtime(spec).await? {
+            return Err(SpecErrors(vec![missing]).into());
+        }
         if spec.pull == PullPolicy::Never && !self.backend.image_present(&spec.image).await? {
             return Err(BackendError::ImageNotFound(spec.image.clone()).into());
         }
@@ -67,6 +70,21 @@ impl Runner {
 }
 
 impl Runner {
+    /// The spec's `security.runtime`, when this node's backend says it has no such runtime.
+    pub(crate) async fn missing_runtime(&self, spec: &JobSpec) -> Result<Option<FieldError>, BackendError> {
+        let Some(name) = &spec.security.runtime else { return Ok(None) };
+        let Some(known) = self.backend.runtimes().await? else { return Ok(None) };
+        if known.contains(name) {
+            return Ok(None);
+        }
+        let what = format!(
+            "the {} engine has no runtime `{name}` (it has: {}): install it there, or leave it unset",
+            self.backend.name(),
+            known.join(", ")
+        );
+        Ok(Some(FieldError::new("security.runtime", what)))
+    }
+
     /// The policy `tenant`'s jobs run under: this runner's, with the tenant's stored
     /// override laid over it. A tenant with no record or no override gets the base.
     pub async fn policy_for(&self, tenant: &str) -> StoreResult<Policy> {

@@ -321,7 +321,11 @@ impl Worker {
         let every = self.config.lease / 3;
         let now = self.runner.clock.now();
         let until = Timestamp(now.0 + self.config.lease.as_millis() as i64);
-        match self.runner.store.renew_lease(id, fence, until).await {
+        // A store that does not answer (a cut-off connection) must not hold the beat past
+        // the next one: the decision to stop has to come before the lease runs out.
+        let renewed = tokio::time::timeout(every, self.runner.store.renew_lease(id, fence, until)).await;
+        let renewed = renewed.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {every:?}"))));
+        match renewed {
             Ok(()) => Beat::Renewed(until),
             Err(StoreError::Fenced(_)) => {
                 tracing::warn!(job = %id, "lease lost (reaped or cancelled elsewhere): stopping the attempt");

@@ -113,7 +113,7 @@ async fn fixed(dir: &tempfile::TempDir, clock: Arc<berth_core::clock::FixedClock
 }
 
 #[tokio::test]
-async fn a_vanished_workers_lease_is_reaped_on_the_first_tick_after_its_grace() {
+async fn a_vanished_workers_lease_is_reaped_on_the_first_tick_after_its_grace_and_stop_grace() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(berth_core::clock::FixedClock::at(1_000_000));
     let (store, worker) = fixed(&dir, clock.clone()).await;
@@ -129,6 +129,8 @@ async fn a_vanished_workers_lease_is_reaped_on_the_first_tick_after_its_grace() 
     clock.advance(6_000);
     assert_eq!(worker.tick(true).await.reaped, 0, "expired, but not for longer than the grace");
     clock.advance(2_001);
+    assert_eq!(worker.tick(true).await.reaped, 0, "its worker may still be stopping it (10 s stop grace)");
+    clock.advance(10_000);
     let tick = worker.tick(true).await;
     assert_eq!((tick.reaped, tick.timed_out), (1, 0));
     // It never started an attempt, so its retry policy gives it another go.

@@ -256,6 +256,24 @@ fn a_tenant_override_sets_image_rules_and_ceilings_and_claims_check_it_again() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(logs.trim(), (64u64 << 20).to_string(), "{logs}");
 
+    // A runtime the policy allows but the engine lacks is refused at submit, by name.
+    assert_eq!(t.call(&t.admin, "PUT", "/v1/tenants/beta/policy", Some(&json!({"runtimes": ["runsc"]}))).0, 200);
+    let (status, body) =
+        t.call(&t.beta, "POST", "/v1/jobs", Some(&json!({"image": IMAGE, "security": {"runtime": "runsc"}})));
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("security.runtime")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("has no runtime `runsc` (it has: "), "{body}");
+
+    // Even where joining containers is allowed, only the tenant's own can be joined.
+    assert_eq!(t.call(&t.admin, "PUT", "/v1/tenants/beta/policy", Some(&json!({"join_containers": true}))).0, 200);
+    let acme_job = t.submit(&t.s.token, json!({"image": IMAGE, "command": ["sleep", "30"]}));
+    let running = t.s.wait_status(&acme_job, "running");
+    let target = format!("container:berth-{}-1", &running["id"].as_str().unwrap()[..12]);
+    let (job, _) = t.run(&t.beta, "true", json!({"network": target}));
+    assert_eq!(job["status"], "error", "{job}");
+    assert!(job["reason"]["message"].as_str().unwrap().contains("is not one of tenant beta's jobs"), "{job}");
+    assert_eq!(t.call(&t.s.token, "POST", &format!("/v1/jobs/{acme_job}/cancel"), None).0, 202);
+    t.wait_end(&t.s.token, &acme_job);
+
     // A policy that changes between submit and claim decides at claim.
     let later =
         json!({"image": IMAGE, "command": ["true"], "security": {"cap_add": ["NET_ADMIN"]}, "run_at": rfc3339_in(3)});

@@ -200,7 +200,7 @@ impl Policy {
     }
 
     /// The spec as it runs under this policy: what it leaves unset filled from `defaults`
-    /// held under the ceilings, and its run timeout and log cap (which always have a value)
+    /// held under the ceilings (CPUs: the ceiling itself), and its run timeout and log cap (which always have a value)
     /// cut to theirs. Asking for more memory, CPUs or pids than a ceiling is a refusal
     /// (`check`) instead, and so is an `fsize` ulimit above the file-size ceiling.
     pub fn effective(&self, defaults: &Defaults, spec: &JobSpec) -> JobSpec {
@@ -215,6 +215,10 @@ impl Policy {
             d.file_size = d.file_size.min(f);
         }
         let mut s = d.apply(spec);
+        // No CPU default otherwise: the engine's equal shares already keep neighbours fair.
+        if s.resources.cpus.is_none() {
+            s.resources.cpus = self.ceilings.cpus;
+        }
         if let Some(t) = self.ceilings.run_timeout {
             s.timeouts.run = s.timeouts.run.min(t);
         }

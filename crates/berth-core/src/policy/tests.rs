@@ -118,6 +118,9 @@ fn images_ceilings_and_required_limits() {
     assert_eq!(refused(&sized, big), ("resources.ulimits[0]".into(), "ceilings.file_size".into()));
     let eff = p.effective(&Defaults::default(), &spec("image: busybox\ntimeouts: {run: 1h}"));
     assert_eq!(eff.resources.memory, Some(ByteSize::mib(512)));
+    assert_eq!(eff.resources.cpus, None, "no CPU ceiling, no CPU limit");
+    let cpu = parse_policy("[ceilings]\ncpus = 0.5", false, &Policy::server()).unwrap();
+    assert_eq!(cpu.effective(&Defaults::default(), &spec("image: busybox")).resources.cpus, Some(0.5));
     assert_eq!(eff.timeouts.run, "10m".parse().unwrap());
     let pinned = Policy { images: ImageRules { allow: vec![], digest_pinned: true }, ..Policy::server() };
     assert_eq!(refused(&pinned, "image: busybox").1, "images.digest_pinned");
