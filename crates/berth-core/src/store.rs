@@ -39,6 +39,8 @@ pub struct JobRecord {
     pub run_at: Timestamp,
     /// The claim of the worker running it, while it is `starting` or `running`.
     pub lease: Option<Lease>,
+    /// Who asked to cancel it while a worker runs it; that worker stops it and records the end.
+    pub cancel_requested: Option<String>,
 }
 
 /// A worker's time-limited claim on a job. `token` grows with every claim of the job, so a
@@ -353,6 +355,10 @@ pub trait JobStore: Send + Sync {
     async fn create_job(&self, job: NewJob) -> StoreResult<JobRecord>;
     async fn get_job(&self, id: &JobId) -> StoreResult<JobRecord>;
     /// Finds a job by full id or unique prefix.
+    /// Asks the worker running a leased job to cancel it: its heartbeat learns of it (see
+    /// `renew_lease`), it stops the container and records the end; the first asker is kept.
+    /// `Transition` when the job is not starting or running.
+    async fn request_cancel(&self, id: &JobId, by: &str, at: Timestamp) -> StoreResult<JobRecord>;
     async fn find_job(&self, prefix: &str) -> StoreResult<JobRecord> {
         self.find_job_of(prefix, None).await
     }
@@ -381,8 +387,9 @@ pub trait JobStore: Send + Sync {
     /// under their running limits: it becomes `starting` with a fresh lease. `None` when
     /// nothing is claimable.
     async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>>;
-    /// Extends a lease to `until`; `Fenced` if it is no longer the caller's.
-    async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()>;
+    /// Extends a lease to `until`, returning who asked to cancel the job, if anyone has;
+    /// `Fenced` if it is no longer the caller's.
+    async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<Option<String>>;
     /// Takes a job's lease over for `owner` until `until` (a fresh token), if `fence` still
     /// holds (and, with `expired_by`, the lease ran out before it): the reaper and a worker's
     /// next run do this before they touch an abandoned attempt, so the old holder is fenced

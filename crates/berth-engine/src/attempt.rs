@@ -209,7 +209,11 @@ impl Runner {
             total: job.spec.timeouts.total.as_ref().map(|t| t.0),
             random: jitter_sample(),
         };
-        Ok(job.spec.retries.decide(reason, history))
+        // A cancel asked of the worker wins over a retry (the attempt keeps its true end).
+        match (job.spec.retries.decide(reason, history), job.cancel_requested) {
+            (Decision::Retry { .. }, Some(by)) => Ok(Decision::End(Reason::Cancelled { by })),
+            (d, _) => Ok(d),
+        }
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
@@ -235,6 +239,9 @@ impl Runner {
     /// the tenant's policy; then the spec as it runs (defaults under the ceilings, volumes
     /// scoped to the tenant) and the job's secrets, opened.
     async fn prepare_attempt(&self, job: &JobRecord, live: bool) -> Result<(JobSpec, Vec<SecretInput>), Ending> {
+        if let Some(by) = &job.cancel_requested {
+            return Err(Ending::new(Reason::Cancelled { by: by.clone() }, None));
+        }
         let caps = self.backend.capabilities();
         if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
             return Err(Ending::infra(InfraKind::CreateFailed, errors.to_string()));

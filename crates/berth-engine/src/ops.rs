@@ -26,9 +26,10 @@ pub enum OpError {
 }
 
 /// Cancels a job: a queued one ends at once; one this process runs is stopped through
-/// `local` (its attempt records the ending); one leased by another worker ends in the store,
-/// and that worker's next heartbeat is refused, which stops its container there. A claim can
-/// race the cancel, so the job is looked at again a few times before giving up.
+/// `local` (its attempt records the ending); one leased by another worker gets a cancel
+/// request, which that worker's next heartbeat reads: it stops the container and records the
+/// end itself, after the last output (a dead worker's reaper ends it `cancelled` instead of
+/// retrying). A claim can race the cancel, so the job is looked at again a few times.
 pub async fn cancel(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -44,10 +45,18 @@ pub async fn cancel(
         if now.status != JobStatus::Queued && local(&now) {
             return Ok(now);
         }
-        if now.status == JobStatus::Queued || now.lease.is_some() {
+        if now.status == JobStatus::Queued {
             let end = StatusChange::end(Reason::Cancelled { by: by.to_string() }, None, clock.now());
-            match store.set_status(&now.id, end).await {
+            match store.set_status(&now.id, end.only_from(JobStatus::Queued)).await {
                 Ok(done) => return Ok(done),
+                // Claimed meanwhile: look again.
+                Err(StoreError::Transition(_) | StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if now.lease.is_some() {
+            match store.request_cancel(&now.id, by, clock.now()).await {
+                Ok(asked) => return Ok(asked),
                 Err(StoreError::Transition(_)) => continue,
                 Err(e) => return Err(e.into()),
             }

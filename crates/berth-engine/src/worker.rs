@@ -84,6 +84,9 @@ pub struct Worker {
 pub enum Beat {
     /// The lease now runs out at this time.
     Renewed(Timestamp),
+    /// Renewed to this time, and someone asked to cancel the job: stop it (keeping the lease
+    /// renewed while the attempt stops and records its end).
+    CancelRequested(Timestamp, String),
     /// Not renewed this time (the store failed), but there is time to try again.
     Retry,
     /// Another holder has it (a take-over), or the job ended elsewhere.
@@ -305,6 +308,10 @@ impl Worker {
             tokio::time::sleep(self.config.lease / 3).await;
             match self.beat(&job.id, &fence, expires).await {
                 Beat::Renewed(until) => expires = until,
+                Beat::CancelRequested(until, by) => {
+                    expires = until;
+                    cancel.cancel(&by);
+                }
                 Beat::Retry => {}
                 Beat::Lost | Beat::RunsOut => {
                     cancel.lose_lease();
@@ -326,7 +333,8 @@ impl Worker {
         let renewed = tokio::time::timeout(every, self.runner.store.renew_lease(id, fence, until)).await;
         let renewed = renewed.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {every:?}"))));
         match renewed {
-            Ok(()) => Beat::Renewed(until),
+            Ok(None) => Beat::Renewed(until),
+            Ok(Some(by)) => Beat::CancelRequested(until, by),
             Err(StoreError::Fenced(_)) => {
                 tracing::warn!(job = %id, "lease lost (reaped or cancelled elsewhere): stopping the attempt");
                 Beat::Lost

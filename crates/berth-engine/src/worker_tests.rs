@@ -192,6 +192,11 @@ async fn a_heartbeat_renews_the_lease_until_another_node_takes_it_over() {
     clock.advance(2_000);
     let renewed = worker.beat(&job.id, &lease.fence(), lease.expires_at).await;
     assert_eq!(renewed, crate::worker::Beat::Renewed(berth_core::clock::Timestamp(1_008_000)));
+    // A cancel asked on another node reaches the holder with its next renewal.
+    store.request_cancel(&job.id, "token:x", clock.now()).await.unwrap();
+    let asked = worker.beat(&job.id, &lease.fence(), berth_core::clock::Timestamp(1_008_000)).await;
+    let want = crate::worker::Beat::CancelRequested(berth_core::clock::Timestamp(1_008_000), "token:x".into());
+    assert_eq!(asked, want);
     clock.advance(9_000);
     let expired = berth_core::store::Fence { expired_by: Some(clock.now()), ..lease.fence() };
     store.take_over(&job.id, &expired, "reaper", berth_core::clock::Timestamp(1_020_000)).await.unwrap();

@@ -32,6 +32,9 @@ pub struct JobView {
     pub result: Option<serde_json::Value>,
     /// The spec as submitted, with registry passwords replaced by `***`.
     pub spec: JobSpec,
+    /// Who asked to cancel it while it runs: the worker running it is stopping it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested: Option<String>,
 }
 
 impl From<JobRecord> for JobView {
@@ -53,6 +56,7 @@ impl From<JobRecord> for JobView {
             finished_at: j.finished_at.map(|t| t.0),
             result: j.result,
             spec: j.spec.redacted(),
+            cancel_requested: j.cancel_requested,
         }
     }
 }

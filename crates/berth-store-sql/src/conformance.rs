@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -419,7 +419,7 @@ pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
     let new = second.lease.unwrap().fence();
     assert_eq!((new.owner.as_str(), new.token), ("w1", old.token + 1));
     let fenced = |r: StoreResult<()>| matches!(r, Err(StoreError::Fenced(_)));
-    assert!(fenced(s.renew_lease(&j.id, &old, Timestamp(99_000)).await));
+    assert!(fenced(s.renew_lease(&j.id, &old, Timestamp(99_000)).await.map(|_| ())));
     let late = StatusChange::to(JobStatus::Running, Timestamp(60_001)).fenced(Some(old.clone()));
     assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_))));
     assert!(matches!(s.start_attempt(&j.id, "w1", Some(&old), Timestamp(1)).await, Err(StoreError::Fenced(_))));
@@ -435,7 +435,7 @@ pub async fn leases_fence_every_write_after_they_are_lost(s: &dyn Store) {
     let end = StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(60_003)).fenced(Some(new.clone()));
     let done = s.set_status(&j.id, end).await.unwrap();
     assert_eq!((done.status, done.lease), (JobStatus::Succeeded, None));
-    assert!(fenced(s.renew_lease(&j.id, &new, Timestamp(99_000)).await), "no lease on a finished job");
+    assert!(fenced(s.renew_lease(&j.id, &new, Timestamp(99_000)).await.map(|_| ())), "no lease on a finished job");
 }
 
 pub async fn concurrent_claims_hand_out_each_job_once(s: &dyn Store) {
@@ -625,4 +625,23 @@ pub async fn secrets_and_tenant_policies_are_kept_per_tenant(s: &dyn Store) {
     s.set_tenant_policy("a", None).await.unwrap();
     assert_eq!(s.get_tenant("a").await.unwrap().policy, None);
     assert!(matches!(s.set_tenant_policy("zz", None).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn a_cancel_request_reaches_the_lease_holder(s: &dyn Store) {
+    let j = new_job(s).await;
+    assert!(matches!(s.request_cancel(&j.id, "api", Timestamp(2)).await, Err(StoreError::Transition(_))), "not leased");
+    let claimed = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
+    let fence = claimed.lease.unwrap().fence();
+    assert_eq!(s.renew_lease(&j.id, &fence, Timestamp(40_000)).await.unwrap(), None);
+    let asked = s.request_cancel(&j.id, "token:abc", Timestamp(11)).await.unwrap();
+    assert_eq!((asked.status, asked.cancel_requested.as_deref()), (JobStatus::Starting, Some("token:abc")));
+    s.request_cancel(&j.id, "someone-else", Timestamp(12)).await.unwrap();
+    let heard = s.renew_lease(&j.id, &fence, Timestamp(41_000)).await.unwrap();
+    assert_eq!(heard.as_deref(), Some("token:abc"), "the first asker is kept, and the holder hears it");
+    let events = s.read_events(&j.id, 0, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "cancel_requested").count(), 2);
+    // Only the holder ends it; a manual retry afterwards starts with no cancel pending.
+    let end = StatusChange::end(Reason::Cancelled { by: "token:abc".into() }, None, Timestamp(13)).fenced(Some(fence));
+    s.set_status(&j.id, end).await.unwrap();
+    assert_eq!(s.requeue(&j.id, Timestamp(14)).await.unwrap().cancel_requested, None);
 }

@@ -340,23 +340,40 @@ macro_rules! impl_job_store {
                     $queries::claim(self, req).await
                 }
 
-                async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<()> {
+                async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<Option<String>> {
                     let _writer = self.writer().await;
-                    let done = sqlx::query(
+                    let renewed: Option<Option<String>> = sqlx::query_scalar(
                         "UPDATE jobs SET lease_expires_at = $4
-                         WHERE id = $1 AND owner = $2 AND lease_token = $3 AND status IN ('starting', 'running')",
+                         WHERE id = $1 AND owner = $2 AND lease_token = $3 AND status IN ('starting', 'running')
+                         RETURNING cancel_by",
                     )
                     .bind(id.as_str())
                     .bind(&fence.owner)
                     .bind(fence.token)
                     .bind(until.0)
-                    .execute(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await
                     .map_err(db_err)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::Fenced(id.to_string()));
+                    renewed.ok_or_else(|| StoreError::Fenced(id.to_string()))
+                }
+
+                async fn request_cancel(&self, id: &JobId, by: &str, at: Timestamp) -> StoreResult<JobRecord> {
+                    let (mut tx, job) = self.write_job(id).await?;
+                    if !matches!(job.status, JobStatus::Starting | JobStatus::Running) || job.lease.is_none() {
+                        return Err(StoreError::Transition(berth_core::status::TransitionError {
+                            from: job.status,
+                            to: JobStatus::Cancelled,
+                        }));
                     }
-                    Ok(())
+                    sqlx::query("UPDATE jobs SET cancel_by = COALESCE(cancel_by, $2) WHERE id = $1")
+                        .bind(id.as_str())
+                        .bind(by)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    insert_event(&mut tx, id, "cancel_requested", &serde_json::json!({"by": by}), at).await?;
+                    tx.commit().await.map_err(db_err)?;
+                    self.get_job(id).await
                 }
 
                 async fn take_over(
@@ -432,7 +449,7 @@ macro_rules! impl_job_store {
                     sqlx::query(
                         "UPDATE jobs SET status = 'queued', reason = NULL, exit_code = NULL, owner = NULL,
                              started_at = NULL, finished_at = NULL, result = NULL, lease_expires_at = NULL,
-                             run_at = $2, queue_deadline = $3
+                             run_at = $2, queue_deadline = $3, cancel_by = NULL
                          WHERE id = $1",
                     )
                     .bind(id.as_str())

@@ -15,7 +15,7 @@ use crate::db_err;
 
 /// The columns every job query selects, in both stores.
 pub const JOB_COLUMNS: &str = "id, spec, tenant, status, reason, exit_code, owner, attempts, created_at, started_at, \
-     finished_at, result, run_at, lease_token, lease_expires_at";
+     finished_at, result, run_at, lease_token, lease_expires_at, cancel_by";
 
 /// Typed column reads, implemented for both databases' rows.
 pub trait Cols {
@@ -99,6 +99,7 @@ pub fn job(row: &impl Cols) -> StoreResult<JobRecord> {
         result: opt_json(row.opt_string("result")?, "jobs.result")?,
         run_at: Timestamp(row.int("run_at")?),
         lease,
+        cancel_requested: row.opt_string("cancel_by")?,
     })
 }
 

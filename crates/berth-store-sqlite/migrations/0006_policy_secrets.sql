@@ -1,6 +1,7 @@
 -- Version 6: a tenant's policy override (a JSON patch over the server policy) and its
 -- secrets, sealed with the operator's key (nonce + ciphertext; the value is never stored);
--- and a claim counter on deliveries, so one sender at a time calls each webhook.
+-- a claim counter on deliveries, so one sender at a time calls each webhook; and a cancel
+-- requested of a job another node runs (that node stops it and records the end).
 ALTER TABLE tenants ADD COLUMN policy TEXT;
 
 CREATE TABLE secrets (
@@ -13,3 +14,5 @@ CREATE TABLE secrets (
 );
 
 ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE jobs ADD COLUMN cancel_by TEXT;

@@ -223,6 +223,7 @@ pub fn record(v: JobView) -> anyhow::Result<JobRecord> {
         finished_at: v.finished_at.map(Timestamp),
         result: v.result,
         run_at: Timestamp(v.created_at),
+        cancel_requested: v.cancel_requested,
         lease: None,
     })
 }

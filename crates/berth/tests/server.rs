@@ -455,3 +455,37 @@ fn three_servers_on_one_store_call_each_webhook_once() {
     }
     env.assert_no_containers();
 }
+
+/// A cancel asked of a job that another node runs is carried out by that node: it stops the
+/// container, the job's shutdown output is stored, and only then is the job `cancelled` (the
+/// stream's `end` comes after the last line; no retry can start while the attempt runs).
+#[test]
+fn a_cancel_on_one_node_is_carried_out_by_the_node_running_the_job() {
+    let mut env = TestEnv::new();
+    env.store = Some(fresh_pg_store());
+    let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
+    let (server, url) = spawn_server(&env, &["--workers", "0"]);
+    let other_node = tempfile::tempdir().unwrap();
+    let mut worker = env.command(&["worker", "--slots", "1", "--lease", "3s"]);
+    worker.env("BERTH_DATA_DIR", other_node.path());
+    let worker = worker.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let mut worker = worker.stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut s = Server { env, child: server, url, token };
+    let script = "trap 'echo stopping cleanly; exit 0' TERM; echo started; while true; do sleep 0.1; done";
+    let id = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
+    s.wait_status(&id, "running");
+    let asked: Value =
+        serde_json::from_str(&s.curl(&["-X", "POST", &format!("{}/v1/jobs/{id}/cancel", s.url)])).unwrap();
+    assert_eq!(asked["status"], "running", "the worker, not the API, ends it: {asked}");
+    assert!(asked["cancel_requested"].as_str().unwrap().starts_with("token:"), "{asked}");
+    // Followed to its end: the shutdown output is there before `end`.
+    let out = s.berth(&["logs", "-f", &id]);
+    assert!(stdout(&out).contains("started") && stdout(&out).contains("stopping cleanly"), "{}", stdout(&out));
+    let job = s.wait_status(&id, "cancelled");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert!(job["reason_text"].as_str().unwrap().starts_with("cancelled(token:"), "{job}");
+    signal(&worker, libc::SIGTERM);
+    assert!(worker.wait().unwrap().success());
+    s.stop();
+    s.env.assert_no_containers();
+}
