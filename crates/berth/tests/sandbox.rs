@@ -93,9 +93,11 @@ fn free_docker_disk() -> u64 {
     stdout(&out).lines().nth(1).unwrap().trim().parse().unwrap()
 }
 
-fn containers_of(tenant: &str) -> usize {
+/// Containers of `tenant` made by this test's server (tests run side by side).
+fn containers_of(t: &Tenants, tenant: &str) -> usize {
+    let install = format!("label=berth.install={}", t.s.env.install_id());
     let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=berth.tenant={tenant}")])
+        .args(["ps", "-aq", "--filter", &format!("label=berth.tenant={tenant}"), "--filter", &install])
         .output()
         .unwrap();
     stdout(&out).lines().count()
@@ -204,7 +206,7 @@ fn a_default_server_refuses_every_way_out_and_creates_nothing() {
     );
     assert!(page["jobs"].is_array(), "{page}");
     assert_eq!(page["jobs"].as_array().map(Vec::len), Some(0), "{page}");
-    assert_eq!(containers_of("acme"), 0);
+    assert_eq!(containers_of(&t, "acme"), 0);
     let (_, audit) = t.call(&t.admin, "GET", "/v1/audit?limit=100", None);
     let denied: Vec<&Value> = audit
         .as_array()
