@@ -110,6 +110,14 @@ impl Transfer {
     /// Staging directories whose container is gone (bind mode), older than `PRUNE_AGE`.
     pub(crate) async fn prune(&self, docker: &Docker) -> Result<usize, BackendError> {
         let Transfer::Bind(root) = self else { return Ok(0) };
+        // Secret files of containers that are gone (a crash between create and remove).
+        for name in blocking(|| Ok(secret_files::units())).await? {
+            if let Err(e) = docker.inspect_container(&name, None).await
+                && is_not_found(&e)
+            {
+                blocking(move || secret_files::remove(&name)).await?;
+            }
+        }
         let before = SystemClock.now().0 - berth_staging::PRUNE_AGE.as_millis() as i64;
         let dir = root.clone();
         let names = blocking(move || berth_staging::stale_units(&dir, before)).await?;

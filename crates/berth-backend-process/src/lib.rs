@@ -88,7 +88,10 @@ impl ProcessBackend {
             ));
         };
         let mut cmd = Command::new(program);
-        cmd.args(args).env_clear().env("PATH", DEFAULT_PATH).envs(&spec.env).envs(&plan.berth_env);
+        let secrets = plan.secrets.iter().filter_map(|s| {
+            s.env.as_ref().map(|name| (name.clone(), String::from_utf8_lossy(&s.value.0).into_owned()))
+        });
+        cmd.args(args).env_clear().env("PATH", DEFAULT_PATH).envs(secrets).envs(&spec.env).envs(&plan.berth_env);
         cmd.env("BERTH_OUTPUT_DIR", staging.output()).env("BERTH_WORKSPACE_DIR", staging.workspace());
         let workspace = (!spec.files.is_empty()).then(|| staging.workspace());
         cmd.current_dir(spec.workdir.clone().map(PathBuf::from).or(workspace).unwrap_or_else(|| staging.output()));

@@ -124,7 +124,10 @@ async fn a_field_this_backend_cannot_honour_is_refused_at_submit_and_again_at_th
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     let backend = Arc::new(ProcessBackend::new(dir.path().join("staging")));
-    let process = Runner::builder(store.clone(), backend, DataPaths::new(dir.path())).build().await.unwrap();
+    let local = berth_core::policy::Policy::local();
+    let process =
+        Runner::builder(store.clone(), backend, DataPaths::new(dir.path())).policy(local.clone()).build().await;
+    let process = process.unwrap();
     let mut spec = sh("true");
     spec.ports = vec!["8080:80".into()];
     let err = process.submit(spec.clone()).await.unwrap_err().to_string();
@@ -135,7 +138,7 @@ async fn a_field_this_backend_cannot_honour_is_refused_at_submit_and_again_at_th
     );
     // A node whose backend can publish ports accepts it; a process worker claims it anyway.
     let fake = Arc::new(FakeBackend::new(Script::default()));
-    let api = Runner::builder(store.clone(), fake, DataPaths::new(dir.path())).build().await.unwrap();
+    let api = Runner::builder(store.clone(), fake, DataPaths::new(dir.path())).policy(local).build().await.unwrap();
     let (job, _) = api.enqueue(spec, "t", None).await.unwrap();
     let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin: StdinSource::None };
     let done = process.run_attempt(&job, io, &Cancel::new()).await.unwrap();

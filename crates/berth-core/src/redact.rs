@@ -1,6 +1,9 @@
 //! Redacting secret values from a job's output as it streams: every occurrence becomes
 //! `***`, also one split across two chunks (the bytes that could begin a secret are held
-//! back until the next chunk, or `finish`, tells).
+//! back until the next chunk, or `finish`, tells), and overlapping ones as one. Linear in the
+//! output and the values (Aho-Corasick, and a prefix function per value for what to hold).
+
+use aho_corasick::AhoCorasick;
 
 /// What a redacted value becomes.
 pub const MASK: &[u8] = b"***";
@@ -11,6 +14,8 @@ pub const MIN_REDACTED: usize = 4;
 #[derive(Debug, Default)]
 pub struct Redactor {
     values: Vec<Vec<u8>>,
+    /// Finds every occurrence of every value, overlapping ones too, in one pass.
+    matcher: Option<AhoCorasick>,
     held: Vec<u8>,
 }
 
@@ -23,10 +28,10 @@ impl Redactor {
             all.extend(v.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec()));
         }
         all.retain(|v| v.len() >= MIN_REDACTED);
-        // Longest first, so a value containing another is masked whole.
-        all.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        all.sort();
         all.dedup();
-        Redactor { values: all, held: Vec::new() }
+        let matcher = (!all.is_empty()).then(|| AhoCorasick::new(&all).ok()).flatten();
+        Redactor { values: all, matcher, held: Vec::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -35,47 +40,79 @@ impl Redactor {
 
     /// The part of `held + data` that is safe to pass on now.
     pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
-        if self.values.is_empty() {
-            return data.to_vec();
-        }
+        let Some(matcher) = &self.matcher else { return data.to_vec() };
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(data);
-        let out = self.mask(&buf);
+        let out = mask(matcher, &buf);
         let keep = self.pending_prefix(&out);
         self.held = out[out.len() - keep..].to_vec();
         out[..out.len() - keep].to_vec()
     }
 
-    /// What is still held back, at the end of the output.
+    /// What is still held back, at the end of the output: the start of a value that never
+    /// completed, masked too when it is long enough to give a value away.
     pub fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
+        let held = std::mem::take(&mut self.held);
+        if held.len() >= MIN_REDACTED { MASK.to_vec() } else { held }
     }
 
-    fn mask(&self, buf: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(buf.len());
-        let mut i = 0;
-        'outer: while i < buf.len() {
-            for v in &self.values {
-                if buf[i..].starts_with(v) {
-                    out.extend_from_slice(MASK);
-                    i += v.len();
-                    continue 'outer;
-                }
-            }
-            out.push(buf[i]);
-            i += 1;
-        }
-        out
-    }
-
-    /// The longest tail of `out` that is the start of some value (and so may complete later).
+    /// The longest tail of `out` that is the start of some value (and so may complete
+    /// later): per value, the prefix function over `value + tail`, linear in the value.
     fn pending_prefix(&self, out: &[u8]) -> usize {
-        let longest = self.values.first().map_or(0, Vec::len);
-        (1..longest.min(out.len() + 1))
-            .rev()
-            .find(|&n| self.values.iter().any(|v| v.len() > n && v.starts_with(&out[out.len() - n..])))
-            .unwrap_or(0)
+        self.values.iter().map(|v| overlap(v, out)).max().unwrap_or(0)
     }
+}
+
+/// `buf` with every stretch covered by a match (overlapping matches merged) as one `MASK`.
+fn mask(matcher: &AhoCorasick, buf: &[u8]) -> Vec<u8> {
+    let mut spans: Vec<(usize, usize)> = matcher.find_overlapping_iter(buf).map(|m| (m.start(), m.end())).collect();
+    if spans.is_empty() {
+        return buf.to_vec();
+    }
+    spans.sort_unstable();
+    let mut out = Vec::with_capacity(buf.len());
+    let (mut at, mut cur) = (0, spans[0]);
+    for &(s, e) in &spans[1..] {
+        if s <= cur.1 {
+            cur.1 = cur.1.max(e);
+        } else {
+            out.extend_from_slice(&buf[at..cur.0]);
+            out.extend_from_slice(MASK);
+            at = cur.1;
+            cur = (s, e);
+        }
+    }
+    out.extend_from_slice(&buf[at..cur.0]);
+    out.extend_from_slice(MASK);
+    out.extend_from_slice(&buf[cur.1..]);
+    out
+}
+
+/// The length of the longest proper prefix of `value` that `text` ends with.
+fn overlap(value: &[u8], text: &[u8]) -> usize {
+    let tail = &text[text.len().saturating_sub(value.len() - 1)..];
+    // Prefix function of `value`, then run over `tail` as KMP does.
+    let mut pi = vec![0usize; value.len()];
+    for i in 1..value.len() {
+        let mut k = pi[i - 1];
+        while k > 0 && value[i] != value[k] {
+            k = pi[k - 1];
+        }
+        if value[i] == value[k] {
+            k += 1;
+        }
+        pi[i] = k;
+    }
+    let mut k = 0;
+    for &b in tail {
+        while k > 0 && (k == value.len() || b != value[k]) {
+            k = pi[k - 1];
+        }
+        if b == value[k] {
+            k += 1;
+        }
+    }
+    if k == value.len() { pi[k - 1] } else { k }
 }
 
 #[cfg(test)]
@@ -97,10 +134,13 @@ mod tests {
         assert_eq!(run(&["hunter2"], &["pw=hunter2\n"]), "pw=***\n");
         assert_eq!(run(&["hunter2"], &["pw=hun", "ter2 ok"]), "pw=*** ok");
         assert_eq!(run(&["hunter2"], &["pw=h", "u", "n", "ter2"]), "pw=***");
-        assert_eq!(run(&["hunter2"], &["hunt", "er"]), "hunter", "a prefix that never completes comes out at the end");
+        assert_eq!(run(&["hunter2"], &["hunt", "er"]), "***", "a long start of a value that never completes is masked");
+        assert_eq!(run(&["hunter2"], &["x hu"]), "x hu", "a short one comes out at the end");
         assert_eq!(run(&["abc"], &["abc"]), "abc", "too short to redact");
         assert_eq!(run(&["line-one\nline-two"], &["x line-two y"]), "x *** y");
         assert_eq!(run(&["sk-123456", "sk-12"], &["sk-123456 sk-12"]), "*** ***");
+        assert_eq!(run(&["xabc", "abcdef"], &["1xabcdef2"]), "1***2", "overlapping values leave nothing");
+        assert_eq!(run(&["aaab"], &["aa", "aaaab!"]), "aaa***!", "held bytes that turn out not to start it pass");
         assert_eq!(run(&[], &["plain"]), "plain");
     }
 

@@ -76,7 +76,13 @@ pub fn secret_name(name: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("`{name}` is not a secret name: 1 to 128 letters, digits, _ . -")) }
 }
 
+/// Most secrets one spec may name.
+pub const MAX_SECRETS: usize = 32;
+
 fn check_secrets(spec: &JobSpec, e: &mut Errors) {
+    if spec.secrets.len() > MAX_SECRETS {
+        e.add("secrets", format!("at most {MAX_SECRETS} secrets per job"));
+    }
     let mut targets = HashSet::new();
     for (i, s) in spec.secrets.iter().enumerate() {
         let field = format!("secrets[{i}]");

@@ -11,6 +11,7 @@ use berth_core::backend::{
     SecretInput, StdinSource, UnitHandle,
 };
 use berth_core::ids::JobId;
+use berth_core::policy::Policy;
 use berth_core::retry::{Decision, History};
 use berth_core::spec::JobSpec;
 use berth_core::status::{InfraKind, JobStatus, Reason, TimeoutPhase};
@@ -218,12 +219,12 @@ impl Runner {
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
         let live = matches!(io.stdin, StdinSource::Stream(_));
-        let (spec, secrets) = match self.prepare_attempt(job, live).await {
+        let (spec, secrets, policy) = match self.prepare_attempt(job, live).await {
             Ok(prepared) => prepared,
             Err(ending) => return ending,
         };
         let stdin = !matches!(io.stdin, StdinSource::None);
-        let created = match self.create(job, n, &spec, (io.pull.as_ref(), secrets), stdin, cancel).await {
+        let created = match self.create(job, n, &spec, (io.pull.as_ref(), secrets, &policy), stdin, cancel).await {
             Ok(created) => created,
             Err(ending) => return ending,
         };
@@ -238,7 +239,11 @@ impl Runner {
     /// What may have changed since submit, checked again here: this worker's backend and
     /// the tenant's policy; then the spec as it runs (defaults under the ceilings, volumes
     /// scoped to the tenant) and the job's secrets, opened.
-    async fn prepare_attempt(&self, job: &JobRecord, live: bool) -> Result<(JobSpec, Vec<SecretInput>), Ending> {
+    async fn prepare_attempt(
+        &self,
+        job: &JobRecord,
+        live: bool,
+    ) -> Result<(JobSpec, Vec<SecretInput>, Policy), Ending> {
         if let Some(by) = &job.cancel_requested {
             return Err(Ending::new(Reason::Cancelled { by: by.clone() }, None));
         }
@@ -259,7 +264,7 @@ impl Runner {
         berth_core::volumes::scope(&mut spec, &job.tenant);
         let secrets = self.open_secrets(&job.spec, &job.tenant, &policy).await;
         let secrets = secrets.map_err(|m| Ending::infra(InfraKind::CreateFailed, format!("secrets: {m}")))?;
-        Ok((spec, secrets))
+        Ok((spec, secrets, policy))
     }
 
     async fn create(
@@ -267,7 +272,7 @@ impl Runner {
         job: &JobRecord,
         n: u32,
         spec: &JobSpec,
-        (pull, secrets): (&dyn PullObserver, Vec<SecretInput>),
+        (pull, secrets, policy): (&dyn PullObserver, Vec<SecretInput>, &Policy),
         stdin: bool,
         cancel: &Cancel,
     ) -> Result<Created, Ending> {
@@ -276,6 +281,11 @@ impl Runner {
             r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
         };
+        // Bind sources once more, after a pull that may have taken minutes: the host's paths
+        // are looked at as close to create as berth can.
+        if let Err(denied) = policy.check_with(&job.spec, &real_path) {
+            return Err(Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None));
+        }
         let mut plan = self.plan(job, n, spec, stdin);
         plan.secrets = secrets;
         // The ledger row exists before the engine call: a crash in between leaves a trace.

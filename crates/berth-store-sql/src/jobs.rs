@@ -360,6 +360,9 @@ macro_rules! impl_job_store {
                 async fn request_cancel(&self, id: &JobId, by: &str, at: Timestamp) -> StoreResult<JobRecord> {
                     let (mut tx, job) = self.write_job(id).await?;
                     if !matches!(job.status, JobStatus::Starting | JobStatus::Running) || job.lease.is_none() {
+                        // Rolled back now: a dropped transaction keeps its row lock until its
+                        // pooled connection is used again, and claims skip locked rows.
+                        tx.rollback().await.map_err(db_err)?;
                         return Err(StoreError::Transition(berth_core::status::TransitionError {
                             from: job.status,
                             to: JobStatus::Cancelled,

@@ -106,12 +106,23 @@ pub fn secret_keys(config: &Config) -> anyhow::Result<Option<Arc<dyn SecretKeys>
             if !path.exists() {
                 use std::io::Write;
                 use std::os::unix::fs::OpenOptionsExt;
-                match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-                    Ok(mut f) => f.write_all(LocalKey::generate_hex().as_bytes())?,
-                    // Another berth made it first.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => anyhow::bail!("creating the secret key {}: {e}", path.display()),
+                // Written whole, then linked in: a crash or a second berth never sees half a key.
+                let tmp = config.data_dir.join(format!("secret.key.{}", std::process::id()));
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .map_err(|e| anyhow::anyhow!("creating the secret key {}: {e}", tmp.display()))?;
+                f.write_all(LocalKey::generate_hex().as_bytes())?;
+                f.sync_all()?;
+                // An error with the key in place: another berth made it first, and its key is the one.
+                if let Err(e) = std::fs::hard_link(&tmp, &path)
+                    && !path.exists()
+                {
+                    anyhow::bail!("creating the secret key {}: {e}", path.display());
                 }
+                let _ = std::fs::remove_file(&tmp);
             }
             std::fs::read_to_string(&path).with_context(|| format!("reading the secret key {}", path.display()))?
         }

@@ -107,7 +107,7 @@ fn containers_of(t: &Tenants, tenant: &str) -> usize {
 fn a_default_server_refuses_every_way_out_and_creates_nothing() {
     let t = Tenants::start();
     let token = t.s.token.clone();
-    let cases: [(&str, Value, &str, &str); 22] = [
+    let cases: [(&str, Value, &str, &str); 26] = [
         (
             "bind /etc",
             json!({"mounts": [{"type": "bind", "source": "/etc", "target": "/host"}]}),
@@ -180,6 +180,25 @@ fn a_default_server_refuses_every_way_out_and_creates_nothing() {
         ("another container's pids", json!({"pid": "container:berth-other-1"}), "pid", "join_containers"),
         ("the host ipc namespace", json!({"ipc": "host"}), "ipc", "host_namespaces"),
         ("the host uts namespace", json!({"uts": "host"}), "uts", "host_namespaces"),
+        (
+            "a log driver shipping output off the host",
+            json!({"log_driver": {"type": "syslog", "options": {"syslog-address": "udp://127.0.0.1:514"}}}),
+            "log_driver",
+            "log_drivers",
+        ),
+        ("a port on the worker's host", json!({"ports": ["0.0.0.0:8080:80"]}), "ports", "ports"),
+        (
+            "real-time priority (ulimit rtprio)",
+            json!({"resources": {"ulimits": [{"name": "rtprio", "soft": 99, "hard": 99}]}}),
+            "resources.ulimits[0]",
+            "ulimits",
+        ),
+        (
+            "bind the engine's data",
+            json!({"mounts": [{"type": "bind", "source": "/var/lib/docker/volumes", "target": "/v"}]}),
+            "mounts[0].source",
+            "engine_socket",
+        ),
     ];
     for (what, extra, field, rule) in &cases {
         let mut spec = json!({"image": IMAGE, "command": ["true"]});

@@ -6,16 +6,21 @@ use std::fmt;
 use super::{BindMode, BindMounts, Policy, RequiredLimit};
 use crate::parse::{parse_device, parse_image_ref};
 use crate::quantity::ByteSize;
-use crate::spec::{JobSpec, Mount};
+use crate::spec::{JobSpec, MemorySwap, Mount};
 
 /// Paths whose bind mount hands the container control of the host's engine.
-const ENGINE_SOCKETS: [&str; 5] = [
+const ENGINE_SOCKETS: [&str; 8] = [
     "/var/run/docker.sock",
     "/run/docker.sock",
     "/run/podman/podman.sock",
     "/run/containerd/containerd.sock",
     "/var/run/containerd/containerd.sock",
+    "/run/docker/containerd/containerd.sock",
+    "/run/crio/crio.sock",
+    "/run/buildkit/buildkitd.sock",
 ];
+/// The engines' data: every container's filesystem and every tenant's volumes.
+const ENGINE_DATA: [&str; 2] = ["/var/lib/docker", "/var/lib/containerd"];
 
 /// A refusal: the spec field, the policy rule, what to do, and whose policy it was.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,9 +55,13 @@ impl Policy {
         for (i, m) in spec.mounts.iter().enumerate() {
             if let Mount::Bind { source, read_only, .. } = m {
                 self.check_bind(i, source, *read_only)?;
-                if let Some(real) = resolve(source).filter(|r| r != source) {
-                    self.check_bind(i, &real, *read_only)?;
+                let Some(real) = resolve(source).filter(|r| Some(r) != normalize(source).as_ref()) else { continue };
+                if matches!(self.bind_mounts, BindMounts::Prefixes(_)) {
+                    // A link inside an allowed tree could be swapped for another before start.
+                    let what = format!("a bind source must not pass through a symbolic link (it leads to {real})");
+                    return self.deny(format!("mounts[{i}].source"), "bind_mounts", what);
                 }
+                self.check_bind(i, &real, *read_only)?;
             }
         }
         self.check_security(spec)?;
@@ -81,6 +90,24 @@ impl Policy {
 
     fn check_switches(&self, spec: &JobSpec) -> Checked {
         let s = &spec.security;
+        if let Some(d) = &spec.log_driver
+            && !any_match(&self.log_drivers, &d.kind)
+        {
+            let what = format!("the log driver `{}` is not allowed (berth stores the job's output itself)", d.kind);
+            return self.deny("log_driver", "log_drivers", what);
+        }
+        if !spec.ports.is_empty() && !self.ports {
+            return self.deny("ports", "ports", "publishing ports on the worker's host is not allowed");
+        }
+        for (i, u) in spec.resources.ulimits.iter().enumerate() {
+            if !any_match(&self.ulimits, &u.name) {
+                return self.deny(
+                    format!("resources.ulimits[{i}]"),
+                    "ulimits",
+                    format!("the ulimit `{}` is not allowed", u.name),
+                );
+            }
+        }
         if s.privileged && !self.privileged {
             return self.deny("security.privileged", "privileged", "privileged containers are not allowed");
         }
@@ -128,7 +155,10 @@ impl Policy {
             return self.deny(field, "bind_mounts", "a bind mount source must be an absolute path without `..`");
         };
         let holds = |sock: &&str| *sock == path || path == "/" || sock.starts_with(&format!("{path}/"));
-        if !self.engine_socket && ENGINE_SOCKETS.iter().any(holds) {
+        let inside = |dir: &&str| path.starts_with(&format!("{dir}/"));
+        if !self.engine_socket
+            && (ENGINE_SOCKETS.iter().chain(&ENGINE_DATA).any(holds) || ENGINE_DATA.iter().any(inside))
+        {
             let what = "mounting a container engine's socket (or a directory holding one) would give the job the host";
             return self.deny(field, "engine_socket", what);
         }
@@ -139,7 +169,10 @@ impl Policy {
             }
             BindMounts::Prefixes(list) => {
                 let under = |p: &str| path == p || p == "/" || path.starts_with(&format!("{p}/"));
-                let Some(rule) = list.iter().find(|b| normalize(&b.prefix).is_some_and(|p| under(&p))) else {
+                // The most specific prefix decides (a read-only tree inside a writable one).
+                let matching =
+                    list.iter().filter_map(|b| normalize(&b.prefix).filter(|p| under(p)).map(|p| (p.len(), b)));
+                let Some((_, rule)) = matching.max_by_key(|(len, _)| *len) else {
                     let allowed: Vec<&str> = list.iter().map(|b| b.prefix.as_str()).collect();
                     let what = format!("`{path}` is not under an allowed host path ({})", allowed.join(", "));
                     return self.deny(field, "bind_mounts", what);
@@ -217,6 +250,17 @@ impl Policy {
             && asked > most
         {
             return over("resources.memory", "ceilings.memory", asked.to_string(), most.to_string());
+        }
+        // Swap is memory too: unlimited or above the ceiling would get around it.
+        if let (Some(most), Some(swap)) = (c.memory, r.memory_swap) {
+            let asked = match swap {
+                MemorySwap::Limit(b) if b <= most => None,
+                MemorySwap::Limit(b) => Some(b.to_string()),
+                MemorySwap::Unlimited(_) => Some("unlimited".to_string()),
+            };
+            if let Some(asked) = asked {
+                return over("resources.memory_swap", "ceilings.memory", asked, most.to_string());
+            }
         }
         if let (Some(most), Some(asked)) = (c.cpus, r.cpus)
             && asked > most

@@ -53,6 +53,13 @@ pub struct Policy {
     pub gpus: bool,
     /// OCI runtimes `security.runtime` may name (e.g. `runsc`).
     pub runtimes: Vec<String>,
+    /// Log drivers `log_driver` may name (the engine ships a job's output with them, from the
+    /// host's network and with the host's credentials).
+    pub log_drivers: Vec<String>,
+    /// Publishing ports on the worker host (`ports`).
+    pub ports: bool,
+    /// Ulimits a spec may set (`resources.ulimits`), by name.
+    pub ulimits: Vec<String>,
     pub images: ImageRules,
     pub ceilings: Ceilings,
     /// Limits every job must set itself.
@@ -154,6 +161,9 @@ impl Policy {
             sysctls: Vec::new(),
             gpus: false,
             runtimes: Vec::new(),
+            log_drivers: Vec::new(),
+            ports: false,
+            ulimits: ["nofile", "nproc", "fsize", "core", "stack"].map(String::from).to_vec(),
             images: ImageRules::default(),
             ceilings: Ceilings::default(),
             require: Vec::new(),
@@ -181,6 +191,9 @@ impl Policy {
             sysctls: any(),
             gpus: true,
             runtimes: any(),
+            log_drivers: any(),
+            ports: true,
+            ulimits: any(),
             source: "the local policy".into(),
             ..Policy::server()
         }
@@ -195,6 +208,10 @@ impl Policy {
             let path = e.path().to_string();
             format!("{path}: {}", e.inner())
         })?;
+        // berth's own variables hold the secret key and the store's password.
+        if let Some(bad) = out.pass_env.iter().find(|n| n.starts_with("BERTH_") || n.is_empty() || n.contains('=')) {
+            return Err(format!("pass_env: `{bad}` cannot be passed to jobs (BERTH_* variables are berth's own)"));
+        }
         out.source = source.to_string();
         Ok(out)
     }

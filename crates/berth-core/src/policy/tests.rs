@@ -39,6 +39,10 @@ fn the_server_refuses_every_way_out_of_the_container() {
         ("uts: host", "uts", "host_namespaces"),
         ("pid: container:abc", "pid", "join_containers"),
         ("network: tenant-b-net", "network", "networks"),
+        ("log_driver: {type: syslog, options: {syslog-address: 'udp://10.0.0.1:514'}}", "log_driver", "log_drivers"),
+        ("ports: ['0.0.0.0:80:80']", "ports", "ports"),
+        ("resources: {ulimits: [{name: rtprio, soft: 99, hard: 99}]}", "resources.ulimits[0]", "ulimits"),
+        ("mounts: [{type: bind, source: /var/lib/docker/volumes, target: /v}]", "mounts[0].source", "engine_socket"),
     ];
     for (extra, field, rule) in cases {
         let got = refused(&p, &format!("image: busybox\n{extra}"));
@@ -86,11 +90,18 @@ fn bind_prefixes_are_whole_components_and_read_only_unless_writable() {
     assert_eq!(bind("/srv/data", false), Err("mounts[0].read_only".into()));
     assert_eq!(bind("/srv/database", true), Err("mounts[0].source".into()));
     assert_eq!(bind("/srv/scratch/a", false), Ok(()));
+    // The most specific prefix decides, whatever the order.
+    let nested = r#"bind_mounts = [{prefix = "/srv", writable = true}, {prefix = "/srv/keys"}]"#;
+    let nested = parse_policy(nested, false, &Policy::server()).unwrap();
+    let mut rw = JobSpec::new("busybox");
+    rw.mounts.push(Mount::Bind { source: "/srv/keys/a".into(), target: "/m".into(), read_only: false });
+    assert_eq!(nested.check(&rw).unwrap_err().field, "mounts[0].read_only");
     // Where a symlink really points is checked too.
     let mut s = JobSpec::new("busybox");
     s.mounts.push(Mount::Bind { source: "/srv/data/link".into(), target: "/m".into(), read_only: true });
-    let d = p.check_with(&s, &|_| Some("/etc".to_string())).unwrap_err();
-    assert!(d.message.contains("`/etc` is not under an allowed host path"), "{d}");
+    let d = p.check_with(&s, &|_| Some("/srv/data/real".to_string())).unwrap_err();
+    assert!(d.message.contains("must not pass through a symbolic link"), "{d}");
+    assert!(p.check_with(&s, &|src| Some(src.to_string())).is_ok(), "no link, no refusal");
 }
 
 #[test]
@@ -111,6 +122,8 @@ fn images_ceilings_and_required_limits() {
     assert_eq!(refused(&p, "image: busybox"), ("resources.memory".into(), "require".into()));
     let big = refused(&p, "image: busybox\nresources: {memory: 1g}");
     assert_eq!(big, ("resources.memory".into(), "ceilings.memory".into()));
+    let swap = refused(&p, "image: busybox\nresources: {memory: 64m, memory_swap: unlimited}");
+    assert_eq!(swap, ("resources.memory_swap".into(), "ceilings.memory".into()));
     let sized = parse_policy("[ceilings]\nfile_size = \"64m\"", false, &Policy::server()).unwrap();
     let eff = sized.effective(&Defaults::default(), &spec("image: busybox"));
     assert_eq!(eff.resources.ulimits[0].hard, 64 << 20);
@@ -135,6 +148,8 @@ fn a_tenant_patch_changes_only_what_it_names() {
     assert_eq!(t.ceilings.cpus, Some(2.0));
     assert_eq!(t.bind_mounts, base.bind_mounts);
     assert_eq!(t.source, "tenant acme's policy");
+    let key = base.patched(&serde_json::json!({"pass_env": ["BERTH_SECRET_KEY"]}), "x").unwrap_err();
+    assert!(key.contains("BERTH_* variables are berth's own"), "{key}");
     let bad = base.patched(&serde_json::json!({"bind_mount": "any"}), "x").unwrap_err();
     assert!(bad.contains("bind_mount"), "{bad}");
     let wrong = parse_policy("bind_mounts = 3", false, &base).unwrap_err();

@@ -112,7 +112,15 @@ fn token_table(tokens: &[TokenRecord]) -> Table {
 fn check_tenant(name: &str) -> anyhow::Result<()> {
     let ok =
         !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok { Ok(()) } else { anyhow::bail!("--tenant: `{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`") }
+    if !ok {
+        anyhow::bail!("--tenant: `{name}` must be 1 to 64 letters, digits, `-`, `_` or `.`");
+    }
+    // `local` is the CLI's own tenant (and --insecure-no-auth's): it owns the engine, so its
+    // jobs' volumes and namespaces are not scoped. No token may act as it.
+    if name == berth_core::store::LOCAL_TENANT {
+        anyhow::bail!("--tenant: `local` is reserved for the CLI without a server; pick another name");
+    }
+    Ok(())
 }
 
 fn uuid_short() -> String {
