@@ -6,6 +6,7 @@ mod errors;
 mod exec;
 mod files;
 mod joined;
+mod networks;
 mod pull;
 mod run;
 mod secret_files;
@@ -40,6 +41,8 @@ const STOP_MARGIN: Duration = Duration::from_secs(30);
 pub struct DockerBackend {
     docker: Docker,
     transfer: Transfer,
+    /// One network creation at a time in this process.
+    making_network: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerBackend {
@@ -56,7 +59,7 @@ impl DockerBackend {
         let hint = "is dockerd running? (set DOCKER_HOST for another engine)";
         let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
-        Ok(DockerBackend { docker, transfer })
+        Ok(DockerBackend { docker, transfer, making_network: Default::default() })
     }
 }
 
@@ -87,6 +90,7 @@ impl Backend for DockerBackend {
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         volumes::ensure(&self.docker, plan).await?;
+        networks::ensure(&self.docker, plan, &self.making_network).await?;
         joined::check(&self.docker, plan).await?;
         self.transfer.stage(plan).await?;
         let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec, &plan.secrets));

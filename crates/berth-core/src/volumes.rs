@@ -1,6 +1,7 @@
 //! Named volumes belong to a tenant: the name a spec gives is scoped by its tenant before a
 //! backend sees it, so one tenant's `cache` is never another's. The local tenant (the CLI
-//! without a server) keeps plain names, as `docker run -v cache:/c` would.
+//! without a server) keeps plain names, as `docker run -v cache:/c` would. Likewise a
+//! server tenant's `bridge` is `ISOLATED_NETWORK`, where no job reaches another's container.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -31,8 +32,16 @@ fn prefix(tenant: &str) -> String {
     format!("berth-{}-", &hex::encode(digest)[..16])
 }
 
-/// `spec` with each named volume's source scoped to `tenant`.
+/// The bridge network server tenants' jobs get for `bridge` (or no choice): traffic between
+/// containers is off on it, so a job reaches no other job's container, any tenant's.
+pub const ISOLATED_NETWORK: &str = "berth-isolated";
+
+/// `spec` with each named volume's source scoped to `tenant`, and (for a server tenant) the
+/// shared `bridge` replaced by `ISOLATED_NETWORK`.
 pub fn scope(spec: &mut JobSpec, tenant: &str) {
+    if tenant != LOCAL_TENANT && spec.network.as_deref().is_none_or(|n| n == "bridge") {
+        spec.network = Some(ISOLATED_NETWORK.to_string());
+    }
     for m in &mut spec.mounts {
         if let Mount::Volume { source, .. } = m {
             *source = scoped_name(tenant, source);
@@ -71,5 +80,9 @@ mod tests {
         scope(&mut spec, "acme");
         let Mount::Volume { source, .. } = &spec.mounts[0] else { panic!() };
         assert_eq!(source, &scoped_name("acme", "cache"));
+        assert_eq!(spec.network.as_deref(), Some(ISOLATED_NETWORK));
+        let mut local = crate::spec_load::parse_spec("image: x\nnetwork: bridge").unwrap();
+        scope(&mut local, LOCAL_TENANT);
+        assert_eq!(local.network.as_deref(), Some("bridge"), "the CLI keeps Docker's bridge");
     }
 }

@@ -427,3 +427,35 @@ fn rfc3339_in(secs: u64) -> String {
     let out = Command::new("date").args(["-u", "-d", &format!("+{secs} seconds"), "+%Y-%m-%dT%H:%M:%SZ"]).output();
     stdout(&out.unwrap()).trim().to_string()
 }
+
+#[test]
+fn no_job_reaches_another_jobs_container_on_the_network() {
+    let t = Tenants::start();
+    // acme listens; its address is in its log.
+    let listen = "hostname -i; nc -l -p 8000; sleep 60";
+    let id = t.submit(&t.s.token, json!({"image": IMAGE, "command": ["sh", "-c", listen]}));
+    t.s.wait_status(&id, "running");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ip = loop {
+        let logs = t.logs(&t.s.token, &id);
+        if let Some(ip) = logs.lines().next().filter(|l| l.contains('.')) {
+            break ip.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the listener never said its address");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // No other job reaches it, another tenant's or its own...
+    for token in [&t.beta, &t.s.token] {
+        let (job, logs) = t.run(token, &format!("echo x | nc -w 2 {ip} 8000; echo rc=$?"), json!({}));
+        assert!(logs.contains("rc=1"), "{job} {logs}");
+    }
+    // ...while the host does (so the address was right and it was listening all along).
+    let addr: std::net::SocketAddr = format!("{ip}:8000").parse().unwrap();
+    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok(), "the host reaches {addr}");
+    println!(
+        "sandbox: another job's container on the network: unreachable (berth-isolated, inter-container traffic off)"
+    );
+    assert_eq!(t.call(&t.s.token, "POST", &format!("/v1/jobs/{id}/cancel"), None).0, 202);
+    t.wait_end(&t.s.token, &id);
+    t.s.env.assert_no_containers();
+}
