@@ -407,7 +407,8 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<JobRecord>;
     /// Queued jobs whose queue or total timeout passed by `now`, oldest deadline first.
     async fn overdue_queued(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
-    /// Unfinished jobs whose lease ran out before `now`.
+    /// Unfinished jobs whose lease ran out more than their stop grace before `now` (their
+    /// worker may be stopping them until then), the longest-expired first.
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
     /// Puts a job that ended without success back in the queue for another attempt.
     async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord>;

@@ -148,8 +148,9 @@ macro_rules! impl_job_store {
                     let run_at = spec.run_at_time().unwrap_or(job.created_at).max(job.created_at);
                     let sql = format!(
                         "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key,
-                             idempotency_fp, run_at, priority, concurrency_key, concurrency_limit, requires, queue_deadline)
-                         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}, $14)",
+                             idempotency_fp, run_at, priority, concurrency_key, concurrency_limit, requires, queue_deadline,
+                             stop_grace_ms)
+                         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}, $14, $15)",
                         Self::JSON_PARAM
                     );
                     sqlx::query(AssertSqlSafe(sql))
@@ -167,6 +168,7 @@ macro_rules! impl_job_store {
                         .bind(spec.concurrency.as_ref().map(|c| i64::from(c.limit)))
                         .bind(to_json(&spec.requires)?)
                         .bind(spec.queue_deadline(job.created_at, true).map(|t| t.0))
+                        .bind(spec.timeouts.stop_grace.0.as_millis() as i64)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

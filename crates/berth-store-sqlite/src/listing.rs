@@ -113,8 +113,8 @@ pub(crate) async fn overdue_queued(pool: &SqlitePool, now: Timestamp, limit: u32
 
 pub(crate) async fn expired_leases(pool: &SqlitePool, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE lease_expires_at < $1 AND status IN ('starting', 'running')
-         ORDER BY lease_expires_at LIMIT $2"
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE lease_expires_at + stop_grace_ms < $1 AND status IN ('starting', 'running')
+         ORDER BY lease_expires_at + stop_grace_ms LIMIT $2"
     );
     let found =
         sqlx::query(AssertSqlSafe(sql)).bind(now.0).bind(i64::from(limit)).fetch_all(pool).await.map_err(db_err)?;
