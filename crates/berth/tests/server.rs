@@ -489,3 +489,80 @@ fn a_cancel_on_one_node_is_carried_out_by_the_node_running_the_job() {
     s.stop();
     s.env.assert_no_containers();
 }
+
+/// Issue: a worker cut off from the store (its heartbeat hanging) went on running while
+/// another node retried the job. Now its renewals time out, it stops the container before its
+/// lease runs out, and the reaper waits the stop grace: the engine's own events show attempt 1
+/// died before attempt 2 started.
+#[test]
+fn a_worker_cut_off_from_the_store_stops_its_job_before_another_node_retries_it() {
+    let mut env = TestEnv::new();
+    let store = fresh_pg_store();
+    env.store = Some(store.clone());
+    let since = stdout(&Command::new("date").arg("+%s").output().unwrap()).trim().to_string();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/util/pause_proxy.py");
+    let mut proxy = Command::new("python3")
+        .args([script, &port.to_string(), "5432"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
+    let (server, url) = spawn_server(&env, &["--workers", "0"]);
+    let mut s = Server { env, child: server, url, token };
+    let worker = |id: &str, store_url: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = s.env.command(&["worker", "--slots", "1", "--lease", "3s", "--id", id]);
+        c.env("BERTH_DATA_DIR", dir.path()).env("BERTH_STORE", store_url);
+        let c = c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        (c.stderr(std::process::Stdio::null()).spawn().unwrap(), dir)
+    };
+    let (mut cut_off, _a) = worker("cut-off", &store.replace("127.0.0.1:5432", &format!("127.0.0.1:{port}")));
+    let spec = format!(
+        r#"{{"image": "{IMAGE}", "command": ["sleep", "6"], "timeouts": {{"stop_grace": "1s"}}, "retries": {{"max_attempts": 3, "delay": "0s"}}}}"#
+    );
+    let job: Value =
+        serde_json::from_str(&s.curl(&["-X", "POST", "-d", &spec, &format!("{}/v1/jobs", s.url)])).unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let running = s.wait_status(&id, "running");
+    assert_eq!(running["attempt_list"][0]["worker"], "cut-off", "{running}");
+    let (mut healthy, _b) = worker("healthy", &store);
+    signal(&proxy, libc::SIGUSR1); // the partition
+    let done = s.wait_status(&id, "succeeded");
+    signal(&proxy, libc::SIGUSR2);
+    assert_eq!(done["attempt_list"][1]["worker"], "healthy", "{done}");
+    // The engine's record of the job's containers: every die before the next start.
+    let events = Command::new("docker")
+        .args(["events", "--since", &since, "--until", "0s", "--filter", &format!("label=berth.job={id}")])
+        .args(["--format", "{{.TimeNano}} {{.Status}} {{.Actor.Attributes.name}}"])
+        .output()
+        .unwrap();
+    let lines: Vec<(u128, String, String)> = stdout(&events)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect();
+    let at = |status: &str, attempt: &str| {
+        lines.iter().find(|(_, st, name)| st == status && name.ends_with(attempt)).map(|(t, _, _)| *t)
+    };
+    let (died, started) = (at("die", "-1"), at("start", "-2"));
+    assert!(died.is_some() && started.is_some(), "{lines:?}");
+    println!(
+        "partition: attempt 1 died {} ms before attempt 2 started",
+        (started.unwrap() - died.unwrap()) / 1_000_000
+    );
+    assert!(died < started, "two attempts ran at once: {lines:?}");
+    for w in [&mut cut_off, &mut healthy] {
+        signal(w, libc::SIGTERM);
+        let _ = w.wait();
+    }
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    s.stop();
+    s.env.assert_no_containers();
+}
