@@ -344,6 +344,20 @@ fn what_a_job_tries_from_inside_stays_inside() {
     outcome("disk fill with one file (file_size ceiling 64m)", &job);
     assert!(free_docker_disk() + (32 << 20) >= free_before, "the engine's free disk came back");
 
+    // A CPU hog under a tenant's CPU ceiling gets that share (the cgroup's quota) and its
+    // neighbour, started beside it, finishes.
+    let cpus = json!({"ceilings": {"cpus": 0.5, "file_size": "64m"}});
+    assert_eq!(t.call(&t.admin, "PUT", "/v1/tenants/acme/policy", Some(&cpus)).0, 200);
+    let hog = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; (while :; do :; done) & (while :; do :; done) & sleep 8";
+    let hog_id =
+        t.submit(&acme, json!({"image": IMAGE, "command": ["sh", "-c", hog], "timeouts": {"stop_grace": "1s"}}));
+    t.s.wait_status(&hog_id, "running");
+    let (neighbour, sum) = t.run(&t.beta, "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i", json!({}));
+    assert_eq!((neighbour["status"].as_str(), sum.trim()), (Some("succeeded"), "20000"), "{neighbour}");
+    let hogged = t.wait_end(&acme, &hog_id);
+    assert_eq!(t.logs(&acme, &hog_id).lines().next(), Some("50000"), "half a CPU per 100 ms period: {hogged}");
+    outcome("CPU hog (two busy loops, cpus ceiling 0.5) beside another tenant's job", &hogged);
+
     // A memory hog is OOM-killed at its limit.
     let (job, _) = t.run(&acme, "tail /dev/zero", json!({"resources": {"memory": "32m"}}));
     assert_eq!(job["reason"]["kind"], "oom_killed", "{job}");
