@@ -158,6 +158,16 @@ pub trait SecretStore: Send + Sync {
     async fn delete_secret(&self, tenant: &str, name: &str) -> StoreResult<bool>;
 }
 
+/// When each tenant's named volume was last mounted, for retention.
+#[async_trait]
+pub trait VolumeUse: Send + Sync {
+    /// Records that a job of `tenant` mounts its volume `name` at `at`.
+    async fn touch_volume(&self, tenant: &str, name: &str, at: Timestamp) -> StoreResult<()>;
+    /// Volumes no job mounted since `before`, longest unused first: (tenant, name).
+    async fn stale_volumes(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    async fn forget_volume(&self, tenant: &str, name: &str) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` pending deliveries due at `now`, oldest first, for one sender:

@@ -16,7 +16,7 @@ use crate::status::{JobStatus, Reason, TransitionError};
 
 pub use crate::access::{
     AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, SecretRecord, SecretStore,
-    TenantRecord, TokenRecord,
+    TenantRecord, TokenRecord, VolumeUse,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -480,10 +480,18 @@ pub trait ContainerLedger: Send + Sync {
 
 /// Everything a runner and the server need from durable state.
 pub trait Store:
-    JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + Outbox + WorkerStore
+    JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + VolumeUse + Outbox + WorkerStore
 {
 }
 impl<T> Store for T where
-    T: JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + Outbox + WorkerStore
+    T: JobStore
+        + OutputStore
+        + LogStore
+        + ContainerLedger
+        + AccessStore
+        + SecretStore
+        + VolumeUse
+        + Outbox
+        + WorkerStore
 {
 }

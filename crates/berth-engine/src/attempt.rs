@@ -262,6 +262,13 @@ impl Runner {
         }
         let mut spec = policy.effective(&self.defaults, &job.spec);
         berth_core::volumes::scope(&mut spec, &job.tenant);
+        for m in &job.spec.mounts {
+            if let berth_core::spec::Mount::Volume { source, .. } = m
+                && let Err(e) = self.store.touch_volume(&job.tenant, source, self.clock.now()).await
+            {
+                tracing::warn!(job = %job.id, "recording that volume {source} is in use failed: {e}");
+            }
+        }
         let secrets = self.open_secrets(&job.spec, &job.tenant, &policy).await;
         let secrets = secrets.map_err(|m| Ending::infra(InfraKind::CreateFailed, format!("secrets: {m}")))?;
         Ok((spec, secrets, policy))

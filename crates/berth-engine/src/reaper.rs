@@ -255,5 +255,10 @@ impl Worker {
             Ok(n) => tracing::info!("retention: deleted {n} finished job(s)"),
             Err(e) => tracing::warn!("retention failed: {e}"),
         }
+        match self.runner.prune_volumes(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("retention: removed {n} volume(s) no job used since"),
+            Err(e) => tracing::warn!("volume retention failed: {e}"),
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! It never touches another install's containers (filtered by label) nor another host's
 //! owners (their liveness is unknown here; leases will decide those).
 
-use berth_core::backend::UnitInfo;
+use berth_core::backend::{BackendError, UnitInfo};
 use berth_core::ids::JobId;
 use berth_core::status::{JobStatus, Reason};
 use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobFilter, StatusChange, StoreError};
@@ -159,6 +159,26 @@ impl Runner {
                 return Ok(total);
             }
         }
+    }
+
+    /// Removes the named volumes no job mounted since `before` (one a job uses now is kept
+    /// for a later round); returns how many went.
+    pub async fn prune_volumes(&self, before: berth_core::clock::Timestamp) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for (tenant, name) in self.store.stale_volumes(before, 100).await? {
+            match self.backend.remove_volume(&tenant, &name).await {
+                Ok(()) => removed += 1,
+                // Gone already (removed by hand): nothing left to track.
+                Err(BackendError::Gone(_)) => {}
+                Err(BackendError::Unsupported(_)) => return Ok(removed),
+                Err(e) => {
+                    tracing::info!("retention keeps tenant {tenant}'s volume {name} for now: {e}");
+                    continue;
+                }
+            }
+            self.store.forget_volume(&tenant, &name).await?;
+        }
+        Ok(removed)
     }
 
     async fn mark_lost(&self, id: &JobId, dry_run: bool, report: &mut SweepReport) {

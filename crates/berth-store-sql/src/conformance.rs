@@ -18,7 +18,7 @@ use berth_core::store::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder volumes_unused_since_a_time_are_found_for_retention);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -645,4 +645,15 @@ pub async fn a_cancel_request_reaches_the_lease_holder(s: &dyn Store) {
     let end = StatusChange::end(Reason::Cancelled { by: "token:abc".into() }, None, Timestamp(13)).fenced(Some(fence));
     s.set_status(&j.id, end).await.unwrap();
     assert_eq!(s.requeue(&j.id, Timestamp(14)).await.unwrap().cancel_requested, None);
+}
+
+pub async fn volumes_unused_since_a_time_are_found_for_retention(s: &dyn Store) {
+    s.touch_volume("a", "cache", Timestamp(10)).await.unwrap();
+    s.touch_volume("b", "cache", Timestamp(20)).await.unwrap();
+    s.touch_volume("a", "cache", Timestamp(30)).await.unwrap();
+    let stale = s.stale_volumes(Timestamp(25), 10).await.unwrap();
+    assert_eq!(stale, [("b".to_string(), "cache".to_string())], "a's was used again at 30");
+    s.forget_volume("b", "cache").await.unwrap();
+    assert!(s.stale_volumes(Timestamp(25), 10).await.unwrap().is_empty());
+    assert_eq!(s.stale_volumes(Timestamp(31), 10).await.unwrap().len(), 1);
 }

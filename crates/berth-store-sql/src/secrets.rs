@@ -1,4 +1,5 @@
-//! `SecretStore`, written once for both stores: sealed values keyed by tenant and name.
+//! `SecretStore` and `VolumeUse`, written once for both stores: sealed values, and when
+//! volumes were last mounted, keyed by tenant and name.
 
 #[macro_export]
 macro_rules! impl_secret_store {
@@ -67,6 +68,58 @@ macro_rules! impl_secret_store {
                         .await
                         .map_err(db_err)?;
                     Ok(done.rows_affected() > 0)
+                }
+            }
+        };
+    };
+}
+
+#[macro_export]
+macro_rules! impl_volume_use {
+    ($store:ty) => {
+        const _: () = {
+            use ::async_trait::async_trait;
+            use ::berth_core::clock::Timestamp;
+            use ::berth_core::store::{StoreResult, VolumeUse};
+            use $crate::db_err;
+
+            #[async_trait]
+            impl VolumeUse for $store {
+                async fn touch_volume(&self, tenant: &str, name: &str, at: Timestamp) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "INSERT INTO volume_use (tenant, name, last_used_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (tenant, name) DO UPDATE SET last_used_at = excluded.last_used_at",
+                    )
+                    .bind(tenant)
+                    .bind(name)
+                    .bind(at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn stale_volumes(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<(String, String)>> {
+                    sqlx::query_as(
+                        "SELECT tenant, name FROM volume_use WHERE last_used_at < $1 ORDER BY last_used_at LIMIT $2",
+                    )
+                    .bind(before.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)
+                }
+
+                async fn forget_volume(&self, tenant: &str, name: &str) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    sqlx::query("DELETE FROM volume_use WHERE tenant = $1 AND name = $2")
+                        .bind(tenant)
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
                 }
             }
         };

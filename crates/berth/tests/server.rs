@@ -566,3 +566,23 @@ fn a_worker_cut_off_from_the_store_stops_its_job_before_another_node_retries_it(
     s.stop();
     s.env.assert_no_containers();
 }
+
+/// Retention removes the named volumes no job has mounted for longer than it.
+#[test]
+fn retention_removes_volumes_no_job_used_since() {
+    let mut s = Server::start(&["--retention", "2s", "--gc-interval", "1s"]);
+    let out = s.berth(&["run", "-v", "scratch:/s", IMAGE, "sh", "-c", "echo kept > /s/f"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed = s.get("/v1/volumes");
+    assert_eq!(listed[0]["name"], "scratch", "{listed}");
+    let engine_name = listed[0]["engine_name"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.get("/v1/volumes").as_array().is_some_and(|v| !v.is_empty()) {
+        assert!(Instant::now() < deadline, "the unused volume was never removed");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let gone = Command::new("docker").args(["volume", "inspect", &engine_name]).output().unwrap();
+    assert!(!gone.status.success(), "{engine_name} is still on the engine");
+    s.stop();
+    s.env.assert_no_containers();
+}
