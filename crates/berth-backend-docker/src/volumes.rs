@@ -60,6 +60,10 @@ fn info(v: Volume) -> Option<VolumeInfo> {
 pub async fn remove(docker: &Docker, tenant: &str, name: &str) -> Result<(), BackendError> {
     let engine_name = scoped_name(tenant, name);
     let gone = || BackendError::Gone(format!("tenant {tenant} has no volume `{name}`"));
+    // Not a name any volume can have: the engine would answer with an error, not a 404.
+    if berth_core::volumes::check_name(name).is_err() {
+        return Err(gone());
+    }
     let volume = match docker.inspect_volume(&engine_name).await {
         Ok(v) => v,
         Err(e) if is_not_found(&e) => return Err(gone()),

@@ -10,6 +10,19 @@ use utoipa::ToSchema;
 use crate::spec::{JobSpec, Mount};
 use crate::store::LOCAL_TENANT;
 
+/// Whether `name` can name a volume: Docker's rule, `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most
+/// 200 characters (room for the tenant prefix).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 200
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a volume name: letters, digits, _ . - (starting with a letter or digit)"))
+    }
+}
+
 /// The engine's name for `tenant`'s volume `name`: `berth-<16 hex of the tenant's
 /// SHA-256>-<name>`. The prefix has a fixed length, so two tenants never share a name.
 pub fn scoped_name(tenant: &str, name: &str) -> String {
@@ -75,6 +88,10 @@ mod tests {
         assert_eq!(scoped_name(LOCAL_TENANT, "cache"), "cache");
         assert_eq!(unscoped_name("a", &a), Some("b-c"));
         assert_eq!(unscoped_name("b", &a), None);
+        assert!(check_name("cache-1.x_y").is_ok());
+        for bad in ["", "-x", "a/b", "a b", "\u{8e}Q"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
         let mut spec =
             crate::spec_load::parse_spec("image: x\nmounts: [{type: volume, source: cache, target: /c}]").unwrap();
         scope(&mut spec, "acme");

@@ -45,7 +45,7 @@ pub async fn list_volumes(
 /// Removes one of the caller's volumes (refused while a job uses it).
 #[utoipa::path(delete, path = "/v1/volumes/{name}", tag = "volumes",
     params(("name" = String, Path, description = "The name jobs use"), VolumeQuery),
-    responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_volume(
     State(state): State<AppState>,
@@ -54,6 +54,7 @@ pub async fn delete_volume(
     q: Result<Query<VolumeQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let q = query(q)?;
+    berth_core::volumes::check_name(&name).map_err(|m| ApiError::bad_request("name", m))?;
     let tenant = match q.tenant {
         Some(t) if who.admin => t,
         Some(_) => return Err(ApiError::forbidden("only admins name another tenant")),
