@@ -34,10 +34,6 @@ impl Redactor {
         Redactor { values: all, matcher, held: Vec::new() }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
     /// The part of `held + data` that is safe to pass on now.
     pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
         let Some(matcher) = &self.matcher else { return data.to_vec() };

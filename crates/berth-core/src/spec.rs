@@ -209,7 +209,7 @@ impl JobSpec {
     /// for its first attempt (`first_wait`), and its total timeout, counted from `created`
     /// across every attempt and wait.
     pub fn queue_deadline(&self, created: Timestamp, first_wait: bool) -> Option<Timestamp> {
-        let due = self.run_at_time().map_or(created, |t| Timestamp(t.0.max(created.0)));
+        let due = self.due_at(created);
         let after = |from: Timestamp, d: &Option<DurationSpec>| {
             d.as_ref().map(|d| from.0.saturating_add(d.0.as_millis() as i64))
         };
@@ -218,6 +218,11 @@ impl JobSpec {
             (Some(a), Some(b)) => Some(Timestamp(a.min(b))),
             (a, b) => a.or(b).map(Timestamp),
         }
+    }
+
+    /// When a job created at `created` first becomes due: its `run_at`, never before `created`.
+    pub fn due_at(&self, created: Timestamp) -> Timestamp {
+        self.run_at_time().map_or(created, |t| Timestamp(t.0.max(created.0)))
     }
 
     /// When the job becomes due: `run_at` if set and valid (validation rejects bad ones).

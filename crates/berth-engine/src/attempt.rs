@@ -170,13 +170,8 @@ impl Runner {
         self.store.update_attempt(id, n, AttemptUpdate { fence: fence_of(job), ..update }).await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.breaker.record(&ending.reason);
-        let decision = match self.decide(id, ending.reason.clone()).await? {
-            Decision::Retry { .. } if cancel.is_cancelled() && !cancel.is_lease_lost() => {
-                Decision::End(cancel.reason())
-            }
-            d => d,
-        };
-        match decision {
+        let cancelled_by = (cancel.is_cancelled() && !cancel.is_lease_lost()).then(|| cancel.by());
+        match self.decide(id, ending.reason.clone(), cancelled_by).await? {
             Decision::Retry { run_at } => {
                 self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
                     .await;
@@ -194,8 +189,9 @@ impl Runner {
         }
     }
 
-    /// Asks the job's retry policy what follows an attempt that ended with `reason`.
-    pub async fn decide(&self, id: &JobId, reason: Reason) -> StoreResult<Decision> {
+    /// Asks the job's retry policy what follows an attempt that ended with `reason`. A cancel
+    /// (`cancelled_by` here, or one asked of the worker through the store) wins over a retry.
+    pub async fn decide(&self, id: &JobId, reason: Reason, cancelled_by: Option<String>) -> StoreResult<Decision> {
         let job = self.store.get_job(id).await?;
         let attempts = self.store.list_attempts(id).await?;
         let unreachable = attempts
@@ -210,8 +206,8 @@ impl Runner {
             total: job.spec.timeouts.total.as_ref().map(|t| t.0),
             random: jitter_sample(),
         };
-        // A cancel asked of the worker wins over a retry (the attempt keeps its true end).
-        match (job.spec.retries.decide(reason, history), job.cancel_requested) {
+        // The attempt keeps its true end; the job's is the cancel.
+        match (job.spec.retries.decide(reason, history), cancelled_by.or(job.cancel_requested)) {
             (Decision::Retry { .. }, Some(by)) => Ok(Decision::End(Reason::Cancelled { by })),
             (d, _) => Ok(d),
         }
@@ -290,7 +286,7 @@ impl Runner {
         };
         // Bind sources once more, after a pull that may have taken minutes: the host's paths
         // are looked at as close to create as berth can.
-        if let Err(denied) = policy.check_with(&job.spec, &real_path) {
+        if let Err(denied) = policy.check_binds(&job.spec, &real_path) {
             return Err(Ending::new(Reason::PolicyDenied { message: denied.to_string() }, None));
         }
         let mut plan = self.plan(job, n, spec, stdin);

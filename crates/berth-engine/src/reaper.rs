@@ -120,11 +120,8 @@ impl Worker {
         let Ok(expired) = self.runner.store.expired_leases(cutoff, 100).await else { return 0 };
         let mut reaped = 0;
         for job in expired {
+            // The query waited the job's stop grace past expiry; the take-over checks the same.
             let by = Timestamp(cutoff.0 - job.spec.timeouts.stop_grace.0.as_millis() as i64);
-            // Its worker may still be stopping it: the stop began by expiry, and takes the grace.
-            if job.lease.as_ref().is_some_and(|l| l.expires_at > by) {
-                continue;
-            }
             tracing::warn!(job = %job.id, owner = ?job.owner, "lease expired: reaping");
             reaped += usize::from(self.give_up(&job, Some(by)).await);
         }
@@ -158,7 +155,7 @@ impl Worker {
                 return false;
             }
         }
-        let written = match self.runner.decide(&job.id, Reason::WorkerLost).await {
+        let written = match self.runner.decide(&job.id, Reason::WorkerLost, None).await {
             Ok(Decision::Retry { run_at }) => {
                 self.runner.store.retry_later(&job.id, &fence, &Reason::WorkerLost, run_at, now).await.map(|_| ())
             }
@@ -221,7 +218,7 @@ impl Worker {
         let mut ended = 0;
         for job in queued {
             // The store's deadline decided that it is over; this only names which timeout.
-            let due = job.spec.run_at_time().map_or(job.created_at.0, |t| t.0.max(job.created_at.0));
+            let due = job.spec.due_at(job.created_at).0;
             let queue_over = job.spec.timeouts.queue.as_ref().is_some_and(|d| now.0 - due >= d.0.as_millis() as i64);
             let phase = if job.attempts == 0 && queue_over { TimeoutPhase::Queue } else { TimeoutPhase::Total };
             let end = StatusChange::end(Reason::TimedOut { phase }, None, now).only_from(JobStatus::Queued);
