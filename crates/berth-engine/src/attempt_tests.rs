@@ -231,3 +231,16 @@ async fn retention_deletes_old_finished_jobs_with_their_outputs() {
     assert_eq!(f.runner.sweep_dirs().await.unwrap(), 1);
     assert!(!f.runner.paths.job_dir(&kept.id).exists());
 }
+
+#[tokio::test]
+async fn pass_env_gives_jobs_the_workers_variables_as_secrets_unless_the_spec_names_them() {
+    let mut f = fixture(Script::default()).await;
+    f.runner.host_env = Arc::new([("API_TOKEN".to_string(), "t0ken-value".to_string())].into());
+    let policy = Policy { pass_env: vec!["API_TOKEN".into(), "NOT_SET".into()], ..Policy::default() };
+    let given = f.runner.open_secrets(&JobSpec::new("busybox"), "t", &policy).await.unwrap();
+    assert_eq!(given.len(), 1, "only variables the worker has");
+    assert_eq!((given[0].env.as_deref(), given[0].value.0.as_slice()), (Some("API_TOKEN"), &b"t0ken-value"[..]));
+    let mut own = JobSpec::new("busybox");
+    own.env.insert("API_TOKEN".into(), "the job's own".into());
+    assert!(f.runner.open_secrets(&own, "t", &policy).await.unwrap().is_empty(), "the spec's env wins");
+}
