@@ -25,6 +25,10 @@ use crate::errors::{engine_error, start_error};
 
 /// How long the exit waits for the `die` event after `wait` returned.
 const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
+/// How long a SIGKILL under a memory limit waits, after `die`, for an `oom` that lost the race.
+const LATE_OOM_WAIT: Duration = Duration::from_secs(1);
+/// The exit code of a process killed by SIGKILL (128 + 9), as the OOM killer leaves it.
+const SIGKILL_EXIT: i64 = 137;
 /// The stats stream opens this long after start. Its figures are cumulative (cgroup peak
 /// memory, total CPU time), so a late first sample loses nothing, and jobs shorter than this
 /// never cost the engine a stats collector (measurable at many short jobs per second).
@@ -148,10 +152,16 @@ async fn resolve_exit(
     // (and any `oom` before it).
     let mut flagged = false;
     if code != 0 {
-        let state = docker.inspect_container(&id, None).await.ok().and_then(|c| c.state);
-        flagged = state.and_then(|s| s.oom_killed).unwrap_or(false);
+        let found = docker.inspect_container(&id, None).await.ok();
+        let limited = found.as_ref().and_then(|c| c.host_config.as_ref()?.memory).is_some_and(|m| m > 0);
+        flagged = found.and_then(|c| c.state?.oom_killed).unwrap_or(false);
         if !flagged {
             let _ = tokio::time::timeout(DIE_EVENT_WAIT, seen.wait_for(|s| s.died)).await;
+        }
+        // The engine's OOM and exit notices race (the kernel's notice can land after the
+        // exit): a SIGKILL under a memory limit waits a moment longer for the `oom`.
+        if !flagged && code == SIGKILL_EXIT && limited {
+            let _ = tokio::time::timeout(LATE_OOM_WAIT, seen.wait_for(|s| s.oom)).await;
         }
     }
     let oom_event = seen.borrow().oom;
