@@ -17,6 +17,7 @@ pub mod policy;
 pub mod quantity;
 pub mod redact;
 pub mod retry;
+pub mod schedule;
 pub mod secrets;
 pub mod spec;
 pub mod spec_load;

@@ -49,6 +49,12 @@ impl From<FieldError> for SpecErrors {
 
 /// Parses a spec from YAML (a superset of JSON, so JSON documents parse too).
 pub fn parse_spec(text: &str) -> Result<JobSpec, FieldError> {
+    parse_document(text)
+}
+
+/// Parses any document berth reads (a spec, a schedule) from YAML or JSON, each error
+/// naming the field path it is about.
+pub fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         let de = &mut serde_json::Deserializer::from_str(text);
@@ -60,6 +66,11 @@ pub fn parse_spec(text: &str) -> Result<JobSpec, FieldError> {
 
 /// Parses a spec from a JSON value (as the API receives it).
 pub fn spec_from_json(value: serde_json::Value) -> Result<JobSpec, FieldError> {
+    from_json_value(value)
+}
+
+/// Reads any document berth takes from a JSON value, each error naming its field path.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| path_error(e.path(), e.inner()))
 }
 

@@ -14,6 +14,8 @@ use crate::ids::JobId;
 use crate::spec::JobSpec;
 use crate::status::{JobStatus, Reason, TransitionError};
 
+pub use crate::schedule::{ScheduleRef, ScheduleStore};
+
 pub use crate::access::{
     AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, SecretRecord, SecretStore,
     TenantRecord, TokenRecord, VolumeUse,
@@ -41,6 +43,9 @@ pub struct JobRecord {
     pub lease: Option<Lease>,
     /// Who asked to cancel it while a worker runs it; that worker stops it and records the end.
     pub cancel_requested: Option<String>,
+    /// The schedule that made it, and for which due time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRef>,
 }
 
 /// A worker's time-limited claim on a job. `token` grows with every claim of the job, so a
@@ -88,6 +93,8 @@ pub struct NewJob {
     pub tenant: String,
     /// Set by API submissions that carry an `Idempotency-Key`.
     pub idempotency: Option<Idempotency>,
+    /// Set by the scheduler: one job per (schedule, due time); a second is the first again.
+    pub schedule: Option<ScheduleRef>,
 }
 
 /// The tenant every job belongs to when no token names one (the CLI without a server).
@@ -95,7 +102,7 @@ pub const LOCAL_TENANT: &str = "local";
 
 impl NewJob {
     pub fn new(id: JobId, spec: JobSpec, owner: Option<String>, created_at: Timestamp) -> NewJob {
-        NewJob { id, spec, owner, created_at, tenant: LOCAL_TENANT.to_string(), idempotency: None }
+        NewJob { id, spec, owner, created_at, tenant: LOCAL_TENANT.to_string(), idempotency: None, schedule: None }
     }
 }
 
@@ -307,6 +314,8 @@ pub struct JobFilter {
     pub before: Option<JobCursor>,
     /// Only jobs with this lease owner.
     pub owner: Option<String>,
+    /// Only jobs this schedule made.
+    pub schedule: Option<String>,
 }
 
 /// A position in the newest-first job listing.
@@ -480,7 +489,16 @@ pub trait ContainerLedger: Send + Sync {
 
 /// Everything a runner and the server need from durable state.
 pub trait Store:
-    JobStore + OutputStore + LogStore + ContainerLedger + AccessStore + SecretStore + VolumeUse + Outbox + WorkerStore
+    JobStore
+    + OutputStore
+    + LogStore
+    + ContainerLedger
+    + AccessStore
+    + SecretStore
+    + VolumeUse
+    + Outbox
+    + WorkerStore
+    + ScheduleStore
 {
 }
 impl<T> Store for T where
@@ -493,5 +511,6 @@ impl<T> Store for T where
         + VolumeUse
         + Outbox
         + WorkerStore
+        + ScheduleStore
 {
 }

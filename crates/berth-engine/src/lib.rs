@@ -12,12 +12,16 @@ pub mod paths;
 pub mod reaper;
 pub mod recorder;
 mod resume;
+pub mod schedule_ops;
+pub mod scheduler;
 mod secrets;
 pub mod submit;
 pub mod sweep;
 pub mod telemetry;
 pub mod worker;
 
+#[cfg(test)]
+mod scheduler_tests;
 #[cfg(test)]
 mod worker_tests;
 

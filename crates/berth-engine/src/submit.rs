@@ -9,7 +9,7 @@ use berth_core::ids::JobId;
 use berth_core::policy::{Denial, Policy};
 use berth_core::spec::PullPolicy;
 use berth_core::spec_load::{FieldError, SpecErrors};
-use berth_core::store::{Idempotency, JobRecord, LOCAL_TENANT, NewJob, StoreError, StoreResult};
+use berth_core::store::{Idempotency, JobRecord, LOCAL_TENANT, NewJob, ScheduleRef, StoreError, StoreResult};
 use berth_core::validate::validate;
 
 use crate::Runner;
@@ -44,10 +44,36 @@ impl Runner {
         idempotency: Option<Idempotency>,
     ) -> Result<(JobRecord, bool), SubmitError> {
         self.check_spec(&spec, tenant, false).await?;
+        self.store_new(spec, tenant, idempotency, None).await
+    }
+
+    /// Accepts the job a schedule makes for one due time: the template is checked as any
+    /// submission, then `mark` adds what berth sets (labels in its reserved `berth.` space,
+    /// env). A second call for the same due time (on any node) returns the first job and `false`.
+    pub async fn enqueue_scheduled(
+        &self,
+        mut spec: JobSpec,
+        tenant: &str,
+        due: ScheduleRef,
+        mark: impl FnOnce(&mut JobSpec),
+    ) -> Result<(JobRecord, bool), SubmitError> {
+        self.check_spec(&spec, tenant, false).await?;
+        mark(&mut spec);
+        self.store_new(spec, tenant, None, Some(due)).await
+    }
+
+    async fn store_new(
+        &self,
+        spec: JobSpec,
+        tenant: &str,
+        idempotency: Option<Idempotency>,
+        schedule: Option<ScheduleRef>,
+    ) -> Result<(JobRecord, bool), SubmitError> {
         let id = JobId::generate();
         let mut job = NewJob::new(id.clone(), spec, None, self.clock.now());
         job.tenant = tenant.to_string();
         job.idempotency = idempotency;
+        job.schedule = schedule;
         let stored = self.store.create_job(job).await?;
         let created = stored.id == id;
         Ok((stored, created))

@@ -35,6 +35,12 @@ pub struct JobView {
     /// Who asked to cancel it while it runs: the worker running it is stopping it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested: Option<String>,
+    /// The schedule that made it (`GET /v1/schedules/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
+    /// The due time it was made for (Unix epoch milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<i64>,
 }
 
 impl From<JobRecord> for JobView {
@@ -57,6 +63,8 @@ impl From<JobRecord> for JobView {
             result: j.result,
             spec: j.spec.redacted(),
             cancel_requested: j.cancel_requested,
+            schedule_id: j.schedule.as_ref().map(|s| s.id.clone()),
+            scheduled_at: j.schedule.map(|s| s.due_at.0),
         }
     }
 }

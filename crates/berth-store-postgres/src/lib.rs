@@ -18,12 +18,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_deadlines.sql"),
     include_str!("../migrations/0003_artifact_data.sql"),
     include_str!("../migrations/0004_policy_secrets.sql"),
     include_str!("../migrations/0005_volume_use.sql"),
+    include_str!("../migrations/0006_schedules.sql"),
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
@@ -203,6 +204,7 @@ berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
 berth_store_sql::impl_secret_store!(PgStore);
 berth_store_sql::impl_volume_use!(PgStore);
+berth_store_sql::impl_schedule_store!(PgStore);
 berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, sqlx::Transaction<'static, sqlx::Postgres>, listing);
 
 #[cfg(test)]

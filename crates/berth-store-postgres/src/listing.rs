@@ -27,6 +27,9 @@ pub(crate) async fn list_jobs(pool: &PgPool, f: &JobFilter) -> StoreResult<Vec<J
     if let Some(queue) = &f.queue {
         q.push(" AND queue = ").push_bind(queue.clone());
     }
+    if let Some(schedule) = &f.schedule {
+        q.push(" AND schedule_id = ").push_bind(schedule.clone());
+    }
     if let Some(image) = &f.image {
         q.push(" AND spec::jsonb ->> 'image' = ").push_bind(image.clone());
     }

@@ -127,6 +127,19 @@ macro_rules! impl_job_store {
                 }
             }
 
+            /// The job a scheduler on any node already made for this schedule's due time.
+            async fn scheduled_match(tx: &mut $conn, job: &NewJob) -> StoreResult<Option<JobId>> {
+                let Some(due) = &job.schedule else { return Ok(None) };
+                let found: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM jobs WHERE schedule_id = $1 AND scheduled_at = $2")
+                        .bind(&due.id)
+                        .bind(due.due_at.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                found.map(|id| rows::job_id(&id)).transpose()
+            }
+
             #[async_trait]
             impl JobStore for $store {
                 async fn install_id(&self) -> StoreResult<String> {
@@ -139,7 +152,15 @@ macro_rules! impl_job_store {
                         // Two submissions with one key at once: the second waits for the first.
                         Self::lock_idempotency(&mut tx, &format!("idem:{}:{}", job.tenant, idem.key)).await?;
                     }
-                    if let Some(existing) = idempotent_match(&mut tx, &job).await? {
+                    if let Some(due) = &job.schedule {
+                        // Schedulers on two nodes firing one due time: the second waits, then finds it.
+                        Self::lock_idempotency(&mut tx, &format!("sched:{}:{}", due.id, due.due_at.0)).await?;
+                    }
+                    let existing = match idempotent_match(&mut tx, &job).await? {
+                        Some(id) => Some(id),
+                        None => scheduled_match(&mut tx, &job).await?,
+                    };
+                    if let Some(existing) = existing {
                         drop(tx);
                         return self.get_job(&existing).await;
                     }
@@ -149,8 +170,8 @@ macro_rules! impl_job_store {
                     let sql = format!(
                         "INSERT INTO jobs (id, spec, status, owner, created_at, tenant, queue, idempotency_key,
                              idempotency_fp, run_at, priority, concurrency_key, concurrency_limit, requires, queue_deadline,
-                             stop_grace_ms)
-                         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}, $14, $15)",
+                             stop_grace_ms, schedule_id, scheduled_at)
+                         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13{}, $14, $15, $16, $17)",
                         Self::JSON_PARAM
                     );
                     sqlx::query(AssertSqlSafe(sql))
@@ -169,6 +190,8 @@ macro_rules! impl_job_store {
                         .bind(to_json(&spec.requires)?)
                         .bind(spec.queue_deadline(job.created_at, true).map(|t| t.0))
                         .bind(spec.timeouts.stop_grace.0.as_millis() as i64)
+                        .bind(job.schedule.as_ref().map(|d| d.id.clone()))
+                        .bind(job.schedule.as_ref().map(|d| d.due_at.0))
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

@@ -5,6 +5,7 @@
 pub mod conformance;
 mod jobs;
 mod rows;
+pub mod schedules;
 mod secrets;
 mod shared;
 

@@ -6,7 +6,7 @@ use berth_core::clock::Timestamp;
 use berth_core::ids::{BadJobId, JobId};
 use berth_core::store::{
     Artifact, AttemptRecord, AuditRecord, ContainerRow, Delivery, DeliveryState, EventRecord, JobRecord, Lease,
-    LogChunk, LogStream, StoreError, StoreResult, TenantRecord, TokenRecord, WorkerRecord,
+    LogChunk, LogStream, ScheduleRef, StoreError, StoreResult, TenantRecord, TokenRecord, WorkerRecord,
 };
 use serde::de::DeserializeOwned;
 use sqlx::Row;
@@ -15,7 +15,7 @@ use crate::db_err;
 
 /// The columns every job query selects, in both stores.
 pub const JOB_COLUMNS: &str = "id, spec, tenant, status, reason, exit_code, owner, attempts, created_at, started_at, \
-     finished_at, result, run_at, lease_token, lease_expires_at, cancel_by";
+     finished_at, result, run_at, lease_token, lease_expires_at, cancel_by, schedule_id, scheduled_at";
 
 /// Typed column reads, implemented for both databases' rows.
 pub trait Cols {
@@ -100,6 +100,10 @@ pub fn job(row: &impl Cols) -> StoreResult<JobRecord> {
         run_at: Timestamp(row.int("run_at")?),
         lease,
         cancel_requested: row.opt_string("cancel_by")?,
+        schedule: match (row.opt_string("schedule_id")?, row.opt_int("scheduled_at")?) {
+            (Some(id), Some(at)) => Some(ScheduleRef { id, due_at: Timestamp(at) }),
+            _ => None,
+        },
     })
 }
 

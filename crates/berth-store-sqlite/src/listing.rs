@@ -32,6 +32,9 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
     if let Some(queue) = &f.queue {
         q.push(" AND queue = ").push_bind(queue.clone());
     }
+    if let Some(schedule) = &f.schedule {
+        q.push(" AND schedule_id = ").push_bind(schedule.clone());
+    }
     if let Some(image) = &f.image {
         q.push(" AND json_extract(spec, '$.image') = ").push_bind(image.clone());
     }

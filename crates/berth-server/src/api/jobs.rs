@@ -91,6 +91,8 @@ pub struct ListQuery {
     pub queue: Option<String>,
     /// The spec's image, exactly.
     pub image: Option<String>,
+    /// Only jobs this schedule made (its id).
+    pub schedule: Option<String>,
     /// Only jobs created at or after this time (Unix epoch milliseconds).
     pub since: Option<i64>,
     /// Page size, 1 to 500 (default 50).
@@ -124,6 +126,7 @@ pub async fn list_jobs(
         since: q.since.map(Timestamp),
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
         owner: None,
+        schedule: q.schedule,
     };
     let mut jobs = state.runner.store().list_jobs(&filter).await?;
     let more = jobs.len() > limit as usize;
