@@ -125,6 +125,10 @@ impl Runner {
                 Err(SpecErrors(errors.into_iter().map(|e| FieldError::new(prefixed(&e.field), e.message)).collect())
                     .into())
             }
+            Err(SubmitError::Denied(mut d)) => {
+                d.field = prefixed(&d.field);
+                Err(SubmitError::Denied(d))
+            }
             other => other,
         }
     }

@@ -30,3 +30,24 @@ pub fn backend_error(e: &BackendError) {
 pub fn gc_removed(backend: &'static str, n: u64) {
     metrics::counter!(GC_REMOVED, "backend" => backend).increment(n);
 }
+
+pub const SCHEDULE_FIRE_LAG_SECONDS: &str = "berth_schedule_fire_lag_seconds";
+pub const SCHEDULE_MISSED: &str = "berth_schedule_missed_total";
+pub const SCHEDULE_SKIPPED: &str = "berth_schedule_skipped_total";
+pub const SCHEDULE_PAUSED: &str = "berth_schedule_paused_total";
+
+/// What a scheduler step did: how late each job was made, and the due times that did not run.
+pub fn schedule_step(report: &crate::scheduler::StepReport) {
+    for lag in &report.lags {
+        metrics::histogram!(SCHEDULE_FIRE_LAG_SECONDS).record(lag.as_secs_f64());
+    }
+    if report.missed > 0 {
+        metrics::counter!(SCHEDULE_MISSED).increment(report.missed);
+    }
+    if report.skipped > 0 {
+        metrics::counter!(SCHEDULE_SKIPPED).increment(report.skipped);
+    }
+    if !report.paused.is_empty() {
+        metrics::counter!(SCHEDULE_PAUSED).increment(report.paused.len() as u64);
+    }
+}

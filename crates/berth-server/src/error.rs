@@ -59,6 +59,12 @@ impl ApiError {
         self
     }
 
+    /// The same error under another code (e.g. `invalid_schedule` for `invalid_spec`).
+    pub fn code(mut self, code: &str) -> ApiError {
+        self.body.error.code = code.to_string();
+        self
+    }
+
     pub fn bad_request(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message).field(field)
     }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod openapi;
+pub mod scheduling;
 pub mod state;
 pub mod telemetry;
 pub mod views;
@@ -27,7 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::{AppState, AuthMode, ServerConfig};
 
-use crate::api::{jobs, outputs, secrets, stream, system, tenants, volumes};
+use crate::api::{jobs, outputs, schedules, secrets, stream, system, tenants, volumes};
 
 /// Largest request body: a spec with 10 MiB of input files, plus JSON overhead.
 pub const MAX_BODY: usize = 16 << 20;
@@ -53,6 +54,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(secrets::list_secrets))
         .routes(routes!(secrets::put_secret, secrets::delete_secret))
         .routes(routes!(volumes::delete_volume))
+        .routes(routes!(schedules::preview_expression))
+        .routes(routes!(schedules::create_schedule, schedules::list_schedules))
+        .routes(routes!(schedules::get_schedule, schedules::patch_schedule, schedules::delete_schedule))
+        .routes(routes!(schedules::trigger_schedule))
+        .routes(routes!(schedules::pause_schedule))
+        .routes(routes!(schedules::resume_schedule))
+        .routes(routes!(schedules::next_due_times))
+        .routes(routes!(schedules::schedule_jobs))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     let open = OpenApiRouter::<AppState>::new()
         .routes(routes!(system::healthz))
@@ -105,6 +114,7 @@ pub async fn serve(
     let worker = state.worker.clone();
     tasks.spawn(async move { worker.run().await });
     tasks.spawn(webhooks::run(state.clone()));
+    tasks.spawn(scheduling::run(state.clone()));
     tasks.spawn(telemetry::upkeep(state.clone()));
     let token = state.shutdown.clone();
     let stop = async move {

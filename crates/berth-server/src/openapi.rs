@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Submit, list, inspect, cancel, retry and delete jobs"),
         (name = "logs", description = "Output and events, downloaded or streamed live over SSE"),
         (name = "outputs", description = "Results, artifacts and webhook deliveries"),
+        (name = "schedules", description = "Cron schedules that make jobs: exactly once per due time, in their own time zone"),
         (name = "tenants", description = "What a tenant's jobs may ask for: its policy"),
         (name = "secrets", description = "A tenant's secrets: set, listed by name, deleted; never shown"),
         (name = "volumes", description = "A tenant's named volumes"),

@@ -25,6 +25,8 @@ pub struct ServerConfig {
     /// First webhook retry delay; doubles each time.
     pub webhook_backoff: Duration,
     pub webhook_max_tries: u32,
+    /// Whether this server runs a scheduler (`--no-scheduler` turns it off).
+    pub scheduler: bool,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,7 @@ impl Default for ServerConfig {
             worker: WorkerConfig::default(),
             webhook_backoff: Duration::from_secs(2),
             webhook_max_tries: 8,
+            scheduler: true,
         }
     }
 }

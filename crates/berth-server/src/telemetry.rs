@@ -67,6 +67,12 @@ pub async fn render(state: &AppState) -> StoreResult<String> {
     );
     let open = u8::from(state.worker.breaker.state() != berth_engine::breaker::BreakerState::Closed);
     let _ = writeln!(out, "berth_circuit_open{{backend=\"{}\"}} {open}", state.runner.backend().name());
+    gauge_header(&mut out, "berth_schedules", "Schedules by state (active, paused, ended).");
+    let schedules = state.runner.store().list_schedules(None).await?;
+    for st in berth_core::schedule::ScheduleState::ALL {
+        let n = schedules.iter().filter(|s| s.state() == st).count();
+        let _ = writeln!(out, "berth_schedules{{state=\"{}\"}} {n}", st.as_str());
+    }
     gauge_header(&mut out, "berth_workers", "Registered workers by state (lost: no heartbeat for 15 s).");
     let now = state.runner.clock().now();
     let mut by_state = std::collections::BTreeMap::<String, u64>::new();

@@ -106,6 +106,9 @@ pub struct ServerArgs {
     /// Accept every request as an admin, without a token. For local development only
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Do not run a scheduler on this server (schedules fire from the other servers)
+    #[arg(long)]
+    pub no_scheduler: bool,
     /// First webhook retry delay (doubles per try)
     #[arg(long, default_value = "2s", value_name = "DURATION", hide = true)]
     pub webhook_backoff: String,

@@ -150,7 +150,7 @@ fn parse_labels(s: Option<&str>) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn parse_cursor(c: &str) -> ApiResult<JobCursor> {
+pub(crate) fn parse_cursor(c: &str) -> ApiResult<JobCursor> {
     let bad = || ApiError::bad_request("cursor", "not a cursor from this API: pass `next_cursor` unchanged");
     let (at, id) = c.split_once('.').ok_or_else(bad)?;
     Ok(JobCursor { created_at: Timestamp(at.parse().map_err(|_| bad())?), id: id.parse().map_err(|_| bad())? })

@@ -3,6 +3,7 @@
 
 pub mod jobs;
 pub mod outputs;
+pub mod schedules;
 pub mod secrets;
 pub mod stream;
 pub mod system;

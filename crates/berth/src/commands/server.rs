@@ -20,6 +20,7 @@ pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
         auth: if args.insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens },
         worker: settings,
         webhook_backoff: duration("--webhook-backoff", &args.webhook_backoff)?,
+        scheduler: !args.no_scheduler,
         ..ServerConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
