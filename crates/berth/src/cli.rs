@@ -74,6 +74,9 @@ pub enum Command {
     /// List or remove named volumes (each tenant has its own)
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Cron schedules that make jobs: add, list, show, pause, resume, trigger, preview
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Show the policy that decides what jobs may ask for (mounts, capabilities, images, ceilings)
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -259,6 +262,100 @@ pub enum SecretCommand {
         #[arg(long, value_name = "NAME")]
         tenant: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule: `berth schedule add nightly --cron "0 3 * * *" --tz Europe/Berlin -- IMAGE CMD...`
+    /// (the job takes every `berth run` flag, or -f spec.yaml)
+    Add(Box<ScheduleAddArgs>),
+    /// List schedules: state, next due time, policies
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A schedule's config, next due times and latest jobs
+    Show {
+        /// Schedule name or id
+        schedule: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove schedules (the jobs they made stay)
+    Rm {
+        #[arg(required = true)]
+        schedules: Vec<String>,
+    },
+    /// Pause a schedule: no due time runs until it is resumed
+    Pause {
+        schedule: String,
+        /// Shown with the schedule while it is paused
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused schedule (due times that passed while paused do not run)
+    Resume { schedule: String },
+    /// Run a schedule's job now, whatever its overlap policy
+    Trigger {
+        schedule: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The next due times of a schedule, or of an expression not saved yet (--cron)
+    Next {
+        /// Schedule name or id
+        #[arg(required_unless_present = "cron", conflicts_with = "cron")]
+        schedule: Option<String>,
+        #[arg(long, value_name = "EXPR")]
+        cron: Option<String>,
+        #[arg(long = "tz", value_name = "ZONE", requires = "cron")]
+        timezone: Option<String>,
+        /// How many
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleAddArgs {
+    /// Unique per tenant: lowercase letters, digits, `-`, `_`, `.`
+    pub schedule: String,
+    /// 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @daily-style
+    #[arg(long, value_name = "EXPR")]
+    pub cron: String,
+    /// IANA time zone the expression is read in [default: UTC]
+    #[arg(long = "tz", value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// While an earlier job still runs: allow, skip, queue-one or cancel-previous [default: skip]
+    #[arg(long, value_name = "POLICY")]
+    pub overlap: Option<String>,
+    /// Due times missed while no scheduler ran: skip, run-once or catch-up [default: run-once]
+    #[arg(long, value_name = "POLICY")]
+    pub missed: Option<String>,
+    /// catch-up: how far back missed due times still run [default: 24h]
+    #[arg(long, value_name = "DURATION")]
+    pub catch_up_window: Option<String>,
+    /// catch-up: at most this many missed due times run [default: 10]
+    #[arg(long, value_name = "N")]
+    pub catch_up_max: Option<u32>,
+    /// Start each job up to this long after its due time (the same delay on every node)
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
+    /// No due times after this (RFC 3339)
+    #[arg(long, value_name = "TIME")]
+    pub end_at: Option<String>,
+    /// Pause after this many failed jobs in a row
+    #[arg(long, value_name = "N")]
+    pub pause_after_failures: Option<u32>,
+    /// Add it paused
+    #[arg(long)]
+    pub paused: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -71,6 +71,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Policy(c) => commands::policy::show(&config, c).await,
         Command::Volume(c) => commands::volume::run(&config, c).await,
         Command::Secret(c) => commands::secret::run(&config, c).await,
+        Command::Schedule(c) => commands::schedule::run(&config, c).await,
         Command::Cancel(args) => commands::cancel::run(&config, args).await,
         Command::Cp(args) => commands::cp::run(&config, args).await,
         Command::Retry(_) | Command::Exec(_) => anyhow::bail!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use util::server::{Server, spawn_server};
-use util::{IMAGE, TestEnv, code, signal, stderr, stdout};
+use util::{IMAGE, TestEnv, code, fresh_pg_store, signal, stderr, stdout};
 
 /// Parses an SSE body into (event, id, data) triples.
 fn sse_events(body: &str) -> Vec<(String, Option<i64>, String)> {
@@ -350,15 +350,6 @@ fn berth_run_resumes_its_log_stream_when_the_connection_drops() {
     assert!(drops >= 2, "the proxy must really cut the stream ({drops} drops): {}", stderr(&out));
     s.stop();
     s.env.assert_no_containers();
-}
-
-/// A fresh schema in the test database (`BERTH_TEST_PG`), as a store URL that uses it.
-fn fresh_pg_store() -> String {
-    let base = util::setup_var("BERTH_TEST_PG");
-    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let out = Command::new("psql").args([&base, "-qc", &format!("CREATE SCHEMA {schema}")]).output().unwrap();
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    format!("{base}?options=-csearch_path%3D{schema}")
 }
 
 /// The README's "Many machines" section, literally: BERTH_STORE exported, a token created

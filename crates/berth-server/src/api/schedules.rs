@@ -45,7 +45,7 @@ pub struct ScheduleView {
 }
 
 impl ScheduleView {
-    fn new(mut s: ScheduleRecord) -> ScheduleView {
+    pub fn new(mut s: ScheduleRecord) -> ScheduleView {
         let expr = CronExpr::parse(&s.config.cron, &s.config.timezone).ok();
         let local = |t: Timestamp| expr.as_ref().map(|e| e.local(t));
         s.config.spec = s.config.spec.redacted();
@@ -80,7 +80,7 @@ pub struct Preview {
     pub local: Vec<String>,
 }
 
-fn preview(expr: &CronExpr, after: Timestamp, count: usize) -> Preview {
+pub fn preview(expr: &CronExpr, after: Timestamp, count: usize) -> Preview {
     let times = expr.upcoming(after, count);
     Preview {
         describe: expr.describe(),
@@ -304,15 +304,19 @@ pub async fn next_due_times(
 ) -> ApiResult<Json<Preview>> {
     let n = count(query(q)?.count)?;
     let s = visible(&state, &who, &id).await?;
-    let expr = CronExpr::parse(&s.config.cron, &s.config.timezone).map_err(invalid)?;
-    let end = s.config.end_time();
-    let mut p = preview(&expr, state.runner.clock().now(), n);
-    if let Some(end) = end {
+    Ok(Json(schedule_preview(&s, state.runner.clock().now(), n).map_err(invalid)?))
+}
+
+/// The next `n` due times of a saved schedule after `now`, none past its `end_at`.
+pub fn schedule_preview(s: &ScheduleRecord, now: Timestamp, n: usize) -> Result<Preview, FieldError> {
+    let expr = CronExpr::parse(&s.config.cron, &s.config.timezone)?;
+    let mut p = preview(&expr, now, n);
+    if let Some(end) = s.config.end_time() {
         let keep = p.times.iter().take_while(|t| **t <= end.0).count();
         p.times.truncate(keep);
         p.local.truncate(keep);
     }
-    Ok(Json(p))
+    Ok(p)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

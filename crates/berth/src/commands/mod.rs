@@ -11,6 +11,7 @@ pub mod ps;
 pub mod remote;
 pub mod rm;
 pub mod run;
+pub mod schedule;
 pub mod secret;
 pub mod server;
 pub mod token;

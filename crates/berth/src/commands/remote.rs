@@ -39,6 +39,7 @@ pub async fn dispatch(config: &Config, server: &str, command: &Command) -> anyho
         Command::Cp(args) => crate::commands::cp::run(config, args).await,
         Command::Volume(c) => crate::commands::volume::run(config, c).await,
         Command::Secret(c) => crate::commands::secret::run(config, c).await,
+        Command::Schedule(c) => crate::commands::schedule::run(config, c).await,
         Command::Gc(_)
         | Command::Policy(_)
         | Command::Server(_)

@@ -115,6 +115,17 @@ impl TestEnv {
     }
 
     pub fn install_id(&self) -> String {
+        if let Some(store) = &self.store {
+            let sql = "SELECT value FROM meta WHERE key = 'install_id'";
+            let out = Command::new("psql").args([store.as_str(), "-tAc", sql]).output().unwrap();
+            let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(
+                out.status.success() && id.len() == 16,
+                "no install id in {store}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return id;
+        }
         let db = self.data_dir().join("berth.db");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
@@ -214,4 +225,13 @@ pub fn record_orphan_job(env: &TestEnv, owner: &str) -> String {
         store.create_job(job).await.unwrap();
         id.to_string()
     })
+}
+
+/// A fresh schema in the test database (`BERTH_TEST_PG`), as a store URL that uses it.
+pub fn fresh_pg_store() -> String {
+    let base = setup_var("BERTH_TEST_PG");
+    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new("psql").args([&base, "-qc", &format!("CREATE SCHEMA {schema}")]).output().unwrap();
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    format!("{base}?options=-csearch_path%3D{schema}")
 }
