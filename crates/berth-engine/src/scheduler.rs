@@ -4,25 +4,31 @@
 //! none leads. A due time makes at most one job because the job store keys scheduled jobs
 //! by (schedule, due time): a second node firing it gets the first node's job back.
 //!
-//! A due time is missed only when no scheduler was alive at it: each step records this
-//! node's heartbeat and reads when any scheduler was last alive; a gap longer than
-//! `OUTAGE_AFTER` is an outage, and the schedule's missed-run policy decides for its due times.
+//! A due time is missed only when no scheduler was alive at it. Each node's `beat` (on its
+//! own timer, so a long step cannot fake a gap) records its heartbeat; the beat that finds
+//! no scheduler alive for `OUTAGE_AFTER` records that outage in the store, and every node's
+//! every later step plans with the same recorded outages. A node steps only while its own
+//! last beat is recent, so it never judges due times in a gap nobody has recorded yet.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::schedule::plan::plan;
+use berth_core::schedule::plan::{Outage, plan};
 use berth_core::schedule::{Overlap, Pause, ScheduleRecord};
 use berth_core::spec::JobSpec;
 use berth_core::status::JobStatus;
 use berth_core::store::{JobFilter, JobRecord, ScheduleRef, StoreError, StoreResult};
 
 use crate::Runner;
+use crate::ops::OpError;
 use crate::submit::SubmitError;
 
-/// No scheduler step for this long is an outage: the due times in it were missed.
+/// No scheduler heartbeat for this long is an outage: the due times in it were missed.
 pub const OUTAGE_AFTER: Duration = Duration::from_secs(10);
+/// How often a scheduler records its heartbeat.
+pub const BEAT_EVERY: Duration = Duration::from_secs(1);
 /// How many due schedules one step takes on.
 const BATCH: u32 = 200;
 /// Who a schedule's own actions are recorded as (pauses, cancels).
@@ -44,30 +50,58 @@ pub struct StepReport {
     pub errors: Vec<String>,
 }
 
-#[derive(Clone)]
+/// What the overlap policy did with one due time.
+enum Fired {
+    Ran,
+    /// `queue-one`: it waits for the active job to end.
+    Waits,
+    Skipped,
+}
+
 pub struct Scheduler {
     runner: Runner,
     node: String,
+    /// When this node's last heartbeat was recorded.
+    last_beat: Mutex<Option<Timestamp>>,
 }
 
 impl Scheduler {
     /// `node` names this scheduler's heartbeat (one per server).
     pub fn new(runner: Runner, node: impl Into<String>) -> Scheduler {
-        Scheduler { runner, node: node.into() }
+        Scheduler { runner, node: node.into(), last_beat: Mutex::new(None) }
+    }
+
+    /// Records this node's heartbeat; returns the outage it found and recorded, if any.
+    pub async fn beat(&self) -> StoreResult<Option<Outage>> {
+        let now = self.runner.clock.now();
+        let outage = self.runner.store.scheduler_beat(&self.node, now, OUTAGE_AFTER).await?;
+        if let Ok(mut last) = self.last_beat.lock() {
+            *last = Some(now);
+        }
+        Ok(outage)
     }
 
     /// One pass over the due schedules at the runner's clock's now.
     pub async fn step(&self) -> StoreResult<StepReport> {
         let now = self.runner.clock.now();
-        let last = self.runner.store.scheduler_beat(&self.node, now).await?;
-        let outage_from = match last {
-            None => Some(Timestamp(i64::MIN)),
-            Some(t) if now.0 - t.0 > OUTAGE_AFTER.as_millis() as i64 => Some(t),
-            Some(_) => None,
-        };
         let mut report = StepReport::default();
-        for s in self.runner.store.due_schedules(now, BATCH).await? {
-            if let Err(e) = self.step_one(&s, now, outage_from, &mut report).await {
+        let beat = self.last_beat.lock().ok().and_then(|b| *b);
+        let fresh = beat.is_some_and(|b| now.0.saturating_sub(b.0) <= OUTAGE_AFTER.as_millis() as i64 / 2);
+        if !fresh {
+            report.errors.push("not stepping: this scheduler's heartbeat is not being recorded".into());
+            return Ok(report);
+        }
+        let due = self.runner.store.due_schedules(now, BATCH).await?;
+        let Some(oldest) = due.iter().filter_map(|s| s.next_due_at.or(s.waiting_due_at)).min() else {
+            return Ok(report);
+        };
+        // An outage that ends in the future was recorded by a node whose clock runs ahead:
+        // it says nothing about this node's due times.
+        let horizon = now.0.saturating_add(OUTAGE_AFTER.as_millis() as i64);
+        let mut outages = self.runner.store.outages_after(Timestamp(oldest.0 - 1)).await?;
+        outages.retain(|o| o.to.0 <= horizon);
+        for s in due {
+            if let Err(e) = self.step_one(&s, now, &outages, &mut report).await {
                 report.errors.push(format!("schedule {} ({}): {e}", s.config.name, s.id));
             }
         }
@@ -78,33 +112,32 @@ impl Scheduler {
         &self,
         s: &ScheduleRecord,
         now: Timestamp,
-        outage_from: Option<Timestamp>,
+        outages: &[Outage],
         report: &mut StepReport,
     ) -> Result<(), SubmitError> {
-        let expr =
-            s.config.check().map_err(|e| StoreError::Corrupt(format!("stored config no longer reads: {e:?}")))?;
+        let expr = match s.config.check() {
+            Ok(expr) => expr,
+            Err(e) => return self.pause(s, now, format!("its stored config no longer reads: {e:?}"), report).await,
+        };
         let mut waiting = s.waiting_due_at;
-        if let Some(w) = waiting
-            && self.start_waiting(s, w, now, report).await?
-        {
-            waiting = None;
+        if let Some(w) = waiting {
+            match self.start_waiting(s, w, now, report).await {
+                Ok(true) => waiting = None,
+                Ok(false) => {}
+                Err(e) => return self.pause_if_refused(s, now, e, report).await,
+            }
         }
         let Some(cursor) = s.next_due_at.filter(|d| *d <= now) else { return Ok(()) };
-        let plan = plan(&expr, &s.config, cursor, now, outage_from);
+        let plan = plan(&expr, &s.config, cursor, now, outages);
         let mut skipped = 0;
         for due in &plan.run {
             if self.pause_after_failures(s, now, report).await? {
                 return Ok(());
             }
             match self.fire(s, *due, now, &mut waiting, report).await {
-                Ok(ran) => skipped += u64::from(!ran),
-                Err(SubmitError::Invalid(e)) => {
-                    return self.pause(s, now, format!("its job spec is refused: {e}"), report).await;
-                }
-                Err(SubmitError::Denied(d)) => {
-                    return self.pause(s, now, format!("its job spec is refused: {d}"), report).await;
-                }
-                Err(e) => return Err(e),
+                Ok(Fired::Skipped) => skipped += 1,
+                Ok(Fired::Ran | Fired::Waits) => {}
+                Err(e) => return self.pause_if_refused(s, now, e, report).await,
             }
         }
         // Only the node whose move wins counts what the plan skipped and missed.
@@ -115,7 +148,23 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Applies the overlap policy to one due time; false when it does not run.
+    /// A refused template pauses the schedule (it would be refused at every due time); any
+    /// other error leaves the cursor where it is, for the next step.
+    async fn pause_if_refused(
+        &self,
+        s: &ScheduleRecord,
+        now: Timestamp,
+        e: SubmitError,
+        report: &mut StepReport,
+    ) -> Result<(), SubmitError> {
+        match e {
+            SubmitError::Invalid(e) => self.pause(s, now, format!("its job spec is refused: {e}"), report).await,
+            SubmitError::Denied(d) => self.pause(s, now, format!("its job spec is refused: {d}"), report).await,
+            e => Err(e),
+        }
+    }
+
+    /// Applies the overlap policy to one due time.
     async fn fire(
         &self,
         s: &ScheduleRecord,
@@ -123,28 +172,28 @@ impl Scheduler {
         now: Timestamp,
         waiting: &mut Option<Timestamp>,
         report: &mut StepReport,
-    ) -> Result<bool, SubmitError> {
-        let earlier = self.active_before(&s.id, due).await?;
+    ) -> Result<Fired, SubmitError> {
+        let earlier = self.active(&s.id, |r| r.manual || r.due_at < due).await?;
         if !earlier.is_empty() {
             match s.config.overlap {
                 Overlap::Allow => {}
-                Overlap::Skip => return Ok(false),
+                Overlap::Skip => return Ok(Fired::Skipped),
                 Overlap::QueueOne => {
-                    let queued = waiting.is_none() && self.runner.store.set_waiting(&s.id, None, Some(due)).await?;
-                    if queued {
+                    if waiting.is_none() && self.runner.store.set_waiting(&s.id, None, Some(due)).await? {
                         *waiting = Some(due);
+                        return Ok(Fired::Waits);
                     }
-                    return Ok(false);
+                    return Ok(Fired::Skipped);
                 }
-                Overlap::CancelPrevious => self.cancel_all(&earlier).await,
+                Overlap::CancelPrevious => self.cancel_all(&earlier).await?,
             }
         }
         self.create(s, due, now, report).await?;
-        Ok(true)
+        Ok(Fired::Ran)
     }
 
-    /// `queue-one`: starts the waiting due time once nothing before it is active; true
-    /// when it started (or another node started it).
+    /// `queue-one`: starts the waiting due time once no other job of the schedule is active
+    /// (a manual one included); true when it started (or another node started it).
     async fn start_waiting(
         &self,
         s: &ScheduleRecord,
@@ -152,7 +201,7 @@ impl Scheduler {
         now: Timestamp,
         report: &mut StepReport,
     ) -> Result<bool, SubmitError> {
-        if !self.active_before(&s.id, due).await?.is_empty() {
+        if !self.active(&s.id, |r| r.manual || r.due_at != due).await?.is_empty() {
             return Ok(false);
         }
         // Made first, cleared second: a crash between leaves it waiting, and the next step
@@ -172,7 +221,7 @@ impl Scheduler {
         let delay = s.config.jitter_for(&s.id, due);
         let start = Timestamp(due.0.saturating_add(delay as i64));
         let name = s.config.name.clone();
-        let due_ref = ScheduleRef { id: s.id.clone(), due_at: due };
+        let due_ref = ScheduleRef { id: s.id.clone(), due_at: due, manual: false };
         let mark = |spec: &mut JobSpec| mark_scheduled(spec, &name, &due_ref, (start > now).then_some(start));
         let (job, created) =
             self.runner.enqueue_scheduled(s.config.spec.clone(), &s.tenant, due_ref.clone(), mark).await?;
@@ -183,25 +232,30 @@ impl Scheduler {
         Ok(())
     }
 
-    /// The schedule's jobs still queued or running that were made for earlier due times.
-    async fn active_before(&self, id: &str, due: Timestamp) -> StoreResult<Vec<JobRecord>> {
+    /// The schedule's jobs still queued or running whose reference `pick` selects.
+    async fn active(&self, id: &str, pick: impl Fn(&ScheduleRef) -> bool) -> StoreResult<Vec<JobRecord>> {
         let filter = JobFilter {
             statuses: vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running],
             schedule: Some(id.to_string()),
             ..JobFilter::default()
         };
         let jobs = self.runner.store.list_jobs(&filter).await?;
-        Ok(jobs.into_iter().filter(|j| j.schedule.as_ref().is_some_and(|r| r.due_at < due)).collect())
+        Ok(jobs.into_iter().filter(|j| j.schedule.as_ref().is_some_and(&pick)).collect())
     }
 
-    async fn cancel_all(&self, jobs: &[JobRecord]) {
+    /// Cancels each job; one that ended meanwhile is fine, a store that does not answer is
+    /// an error (the due time is tried again, not run beside the old job).
+    async fn cancel_all(&self, jobs: &[JobRecord]) -> Result<(), SubmitError> {
+        let by = format!("{ACTOR}:cancel-previous");
+        let not_here = |_: &JobRecord| false;
         for job in jobs {
-            let by = format!("{ACTOR}:cancel-previous");
-            let not_here = |_: &JobRecord| false;
-            if let Err(e) = crate::ops::cancel(&*self.runner.store, &*self.runner.clock, job, &by, &not_here).await {
-                tracing::debug!("cancel-previous: job {} did not cancel: {e}", job.id);
+            match crate::ops::cancel(&*self.runner.store, &*self.runner.clock, job, &by, &not_here).await {
+                Ok(_) | Err(OpError::Conflict(_) | OpError::NotFound(_)) => {}
+                Err(OpError::Store(e)) => return Err(e.into()),
+                Err(OpError::Backend(e)) => return Err(e.into()),
             }
         }
+        Ok(())
     }
 
     /// Pauses `s` when its last `pause_after_failures` finished jobs since the last resume
@@ -232,15 +286,15 @@ impl Scheduler {
         }
         let newest = &last[0];
         let why = newest.reason.as_ref().map_or_else(|| newest.status.to_string(), ToString::to_string);
-        self.pause(s, now, format!("{n} jobs in a row failed (the last, {}: {why})", newest.id.short()), report)
-            .await
-            .map_err(|e| match e {
-                SubmitError::Store(e) => e,
-                other => StoreError::Unavailable(other.to_string()),
-            })?;
+        let reason = format!("{n} jobs in a row failed (the last, {}: {why})", newest.id.short());
+        self.pause(s, now, reason, report).await.map_err(|e| match e {
+            SubmitError::Store(e) => e,
+            other => StoreError::Unavailable(other.to_string()),
+        })?;
         Ok(true)
     }
 
+    /// Pauses `s` as read; if someone wrote it meanwhile, the next step looks again.
     async fn pause(
         &self,
         s: &ScheduleRecord,
@@ -248,18 +302,19 @@ impl Scheduler {
         reason: String,
         report: &mut StepReport,
     ) -> Result<(), SubmitError> {
-        tracing::warn!("pausing schedule {} ({}): {reason}", s.config.name, s.id);
         let mut paused = s.clone();
-        paused.paused = Some(Pause { at: now, by: ACTOR.to_string(), reason });
+        paused.paused = Some(Pause { at: now, by: ACTOR.to_string(), reason: reason.clone() });
         paused.updated_at = now;
-        self.runner.store.update_schedule(&paused, None).await?;
-        report.paused.push(s.id.clone());
+        if self.runner.store.update_schedule(&paused, None).await? {
+            tracing::warn!("paused schedule {} ({}): {reason}", s.config.name, s.id);
+            report.paused.push(s.id.clone());
+        }
         Ok(())
     }
 }
 
-/// What berth adds to a scheduled job: labels (`berth.schedule`, `berth.scheduled-at`), the
-/// `BERTH_SCHEDULE` and `BERTH_SCHEDULED_AT` env, and a jittered start.
+/// What berth adds to a scheduled job: labels (`berth.schedule`, `berth.schedule-id`,
+/// `berth.scheduled-at`), the `BERTH_SCHEDULE` and `BERTH_SCHEDULED_AT` env, and a jittered start.
 pub fn mark_scheduled(spec: &mut JobSpec, name: &str, due: &ScheduleRef, start: Option<Timestamp>) {
     let at = due.due_at.rfc3339();
     spec.labels.insert("berth.schedule".into(), name.to_string());

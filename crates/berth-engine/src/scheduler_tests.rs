@@ -49,9 +49,9 @@ async fn fixture() -> Fixture {
         breaker: Arc::new(Breaker::new(3, Duration::from_secs(3600))),
     };
     let (a, b) = (Scheduler::new(runner.clone(), "node-a"), Scheduler::new(runner.clone(), "node-b"));
-    // Both schedulers are alive from the start: nothing before now counts as missed.
-    a.step().await.unwrap();
-    b.step().await.unwrap();
+    // Both schedulers are alive from the start: nothing after now counts as missed.
+    assert!(a.beat().await.unwrap().is_some(), "the first beat ever records the time before it as an outage");
+    assert_eq!(b.beat().await.unwrap(), None);
     Fixture { _dir: dir, clock, runner, a, b }
 }
 
@@ -63,7 +63,7 @@ fn config(extra: serde_json::Value) -> ScheduleConfig {
 
 impl Fixture {
     async fn schedule(&self, extra: serde_json::Value) -> ScheduleRecord {
-        self.runner.create_schedule("t", config(extra)).await.unwrap()
+        self.runner.create_schedule("t", config(extra), "user:test").await.unwrap()
     }
     /// Moves the clock to `m` minutes (plus 200 ms) past T0 with scheduler `a` stepping
     /// every 5 s on the way, as a live one does; returns the last step's report.
@@ -71,9 +71,11 @@ impl Fixture {
         let target = T0 + m * MINUTE + 200;
         while self.clock.now().0 + 5_000 < target {
             self.clock.advance(5_000);
+            assert_eq!(self.a.beat().await.unwrap(), None);
             self.a.step().await.unwrap();
         }
         self.clock.0.store(target, std::sync::atomic::Ordering::SeqCst);
+        self.a.beat().await.unwrap();
         self.a.step().await.unwrap()
     }
     async fn jobs(&self, s: &ScheduleRecord) -> Vec<JobRecord> {
@@ -104,6 +106,7 @@ async fn each_due_time_makes_one_job_however_many_schedulers_step() {
     let s = f.schedule(serde_json::json!({"overlap": "allow"})).await;
     assert_eq!(s.next_due_at, Some(Timestamp(T0 + MINUTE)));
     let first = f.at_minute(1).await;
+    f.b.beat().await.unwrap();
     let second = f.b.step().await.unwrap();
     assert_eq!(first.created.len(), 1);
     assert_eq!(second.created.len(), 0, "node b made a second job for the same due time");
@@ -144,6 +147,7 @@ async fn queue_one_keeps_one_due_time_waiting_and_starts_it_when_the_job_ends() 
     assert_eq!(f.due_minutes(&s).await, [1]);
     f.end(&f.jobs(&s).await[0], 0).await;
     f.clock.advance(5_000);
+    f.b.beat().await.unwrap();
     let started = f.b.step().await.unwrap();
     assert_eq!(started.created.len(), 1, "the waiting due time started when the job ended");
     assert_eq!(f.due_minutes(&s).await, [1, 2]);
@@ -169,7 +173,12 @@ async fn after_outage(missed: serde_json::Value) -> Vec<i64> {
     f.at_minute(1).await;
     // Every scheduler is down from 10:01:00.2 to 10:06:30.2; the first one back steps.
     f.clock.0.store(T0 + 6 * MINUTE + 30_200, std::sync::atomic::Ordering::SeqCst);
+    let outage = f.b.beat().await.unwrap().expect("the beat after the gap records an outage");
+    assert_eq!(outage.from, Timestamp(T0 + MINUTE + 200));
     let report = f.b.step().await.unwrap();
+    // Node a comes back too, with the old cursor in mind: the recorded outage binds it.
+    f.a.beat().await.unwrap();
+    assert_eq!(f.a.step().await.unwrap().created.len(), 0, "a second node ran missed due times");
     let made = f.due_minutes(&s).await;
     assert_eq!(report.missed as usize + made.len() - 1, 5, "10:02 to 10:06 were missed: {report:?}");
     assert_eq!(f.reload(&s).await.next_due_at, Some(Timestamp(T0 + 7 * MINUTE)));
@@ -250,4 +259,57 @@ async fn trigger_change_and_end_at() {
     let ended = f.reload(&s).await;
     assert_eq!(ended.state(), ScheduleState::Ended);
     assert_eq!(f.due_minutes(&s).await.len(), 3, "the trigger, 10:05 and 10:10");
+}
+
+#[tokio::test]
+async fn a_scheduler_whose_heartbeat_is_not_recorded_does_not_step() {
+    let f = fixture().await;
+    let s = f.schedule(serde_json::json!({})).await;
+    f.clock.0.store(T0 + MINUTE + 200, std::sync::atomic::Ordering::SeqCst);
+    let report = f.a.step().await.unwrap();
+    assert!(report.created.is_empty() && report.errors[0].starts_with("not stepping"), "{report:?}");
+    assert_eq!(f.reload(&s).await.next_due_at, Some(Timestamp(T0 + MINUTE)), "the cursor moved without a heartbeat");
+}
+
+#[tokio::test]
+async fn a_refused_template_waiting_under_queue_one_pauses_instead_of_wedging() {
+    let f = fixture().await;
+    let s = f.schedule(serde_json::json!({"overlap": "queue-one"})).await;
+    f.at_minute(1).await;
+    f.at_minute(2).await;
+    assert!(f.reload(&s).await.waiting_due_at.is_some());
+    f.end(&f.jobs(&s).await[0], 0).await;
+    f.runner.store.ensure_tenant("t", Timestamp(1)).await.unwrap();
+    let only_ours = serde_json::json!({"images": {"allow": ["registry.example/*"]}});
+    f.runner.store.set_tenant_policy("t", Some(&only_ours)).await.unwrap();
+    f.at_minute(3).await;
+    let paused = f.reload(&s).await.paused.expect("paused, not retried every step");
+    assert!(paused.reason.starts_with("its job spec is refused"), "{}", paused.reason);
+}
+
+#[tokio::test]
+async fn a_manual_trigger_is_its_own_job_and_counts_as_active() {
+    let f = fixture().await;
+    let s = f.schedule(serde_json::json!({"overlap": "skip"})).await;
+    f.clock.0.store(T0 + MINUTE, std::sync::atomic::Ordering::SeqCst);
+    let manual = f.runner.trigger_schedule(&s).await.unwrap();
+    assert_eq!(manual.schedule.as_ref().map(|r| (r.manual, r.due_at)), Some((true, Timestamp(T0 + MINUTE))));
+    // Triggered at the very millisecond of a due time, the due time still gets its own decision.
+    let report = f.at_minute(1).await;
+    assert_eq!((report.created.len(), report.skipped), (0, 1), "skip: the manual job is active");
+    let again = f.runner.trigger_schedule(&s).await.unwrap();
+    assert_ne!(again.id, manual.id);
+}
+
+#[tokio::test]
+async fn a_pause_and_a_change_at_once_keep_both() {
+    let f = fixture().await;
+    let s = f.schedule(serde_json::json!({})).await;
+    let paused = f.runner.pause_schedule(&s, "user:a", "maintenance").await.unwrap();
+    // A change made from the record read before the pause keeps the pause.
+    let changed = f.runner.change_schedule(&s, &serde_json::json!({"spec": {"image": "busybox:2"}})).await.unwrap();
+    assert_eq!(changed.paused.as_ref().map(|p| p.reason.as_str()), Some("maintenance"));
+    let stored = f.reload(&s).await;
+    assert_eq!((stored.config.spec.image.as_str(), stored.state()), ("busybox:2", ScheduleState::Paused));
+    assert_eq!(stored.version, paused.version + 1);
 }

@@ -1,10 +1,12 @@
-//! The scheduler loop of a `berth server`: a step every `TICK`, its figures to the metrics,
-//! its errors to the log. Every server runs one (unless `--no-scheduler`); they share the
-//! store and need no leader (see `berth_engine::scheduler`).
+//! The scheduler loops of a `berth server`: a heartbeat every `BEAT_EVERY` (on its own
+//! task, so a long step cannot look like an outage) and a step every `TICK`, its figures to
+//! the metrics and its errors to the log. Every server runs them (unless `--no-scheduler`);
+//! they share the store and need no leader (see `berth_engine::scheduler`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::scheduler::Scheduler;
+use berth_engine::scheduler::{BEAT_EVERY, Scheduler};
 
 use crate::state::AppState;
 
@@ -16,7 +18,11 @@ pub async fn run(state: AppState) {
     if !state.config.scheduler {
         return;
     }
-    let scheduler = Scheduler::new(state.runner.clone(), state.config.worker.id.clone());
+    let scheduler = Arc::new(Scheduler::new(state.runner.clone(), state.config.worker.id.clone()));
+    // The first heartbeat goes before the first step: a step judges due times only after
+    // this node's beat has recorded any outage before it.
+    beat_once(&scheduler).await;
+    let beats = tokio::spawn(beat(scheduler.clone(), state.clone()));
     let mut failing = false;
     loop {
         match scheduler.step().await {
@@ -38,7 +44,31 @@ pub async fn run(state: AppState) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
+            _ = state.shutdown.cancelled() => break,
+        }
+    }
+    beats.abort();
+}
+
+async fn beat(scheduler: Arc<Scheduler>, state: AppState) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(BEAT_EVERY) => {}
             _ = state.shutdown.cancelled() => return,
         }
+        beat_once(&scheduler).await;
+    }
+}
+
+async fn beat_once(scheduler: &Scheduler) {
+    match scheduler.beat().await {
+        Ok(Some(outage)) if outage.from.0 == 0 => tracing::info!("scheduler: the first on this store"),
+        Ok(Some(outage)) => tracing::warn!(
+            "scheduler: no scheduler ran from {} to {}: due times in between were missed (each schedule's `missed` policy decides)",
+            outage.from,
+            outage.to
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("scheduler: recording the heartbeat failed: {e}"),
     }
 }

@@ -129,7 +129,7 @@ macro_rules! impl_job_store {
 
             /// The job a scheduler on any node already made for this schedule's due time.
             async fn scheduled_match(tx: &mut $conn, job: &NewJob) -> StoreResult<Option<JobId>> {
-                let Some(due) = &job.schedule else { return Ok(None) };
+                let Some(due) = job.schedule.as_ref().filter(|d| !d.manual) else { return Ok(None) };
                 let found: Option<String> =
                     sqlx::query_scalar("SELECT id FROM jobs WHERE schedule_id = $1 AND scheduled_at = $2")
                         .bind(&due.id)
@@ -152,7 +152,7 @@ macro_rules! impl_job_store {
                         // Two submissions with one key at once: the second waits for the first.
                         Self::lock_idempotency(&mut tx, &format!("idem:{}:{}", job.tenant, idem.key)).await?;
                     }
-                    if let Some(due) = &job.schedule {
+                    if let Some(due) = job.schedule.as_ref().filter(|d| !d.manual) {
                         // Schedulers on two nodes firing one due time: the second waits, then finds it.
                         Self::lock_idempotency(&mut tx, &format!("sched:{}:{}", due.id, due.due_at.0)).await?;
                     }
@@ -191,7 +191,7 @@ macro_rules! impl_job_store {
                         .bind(spec.queue_deadline(job.created_at, true).map(|t| t.0))
                         .bind(spec.timeouts.stop_grace.0.as_millis() as i64)
                         .bind(job.schedule.as_ref().map(|d| d.id.clone()))
-                        .bind(job.schedule.as_ref().map(|d| d.due_at.0))
+                        .bind(job.schedule.as_ref().filter(|d| !d.manual).map(|d| d.due_at.0))
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;

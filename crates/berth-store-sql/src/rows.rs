@@ -100,8 +100,10 @@ pub fn job(row: &impl Cols) -> StoreResult<JobRecord> {
         run_at: Timestamp(row.int("run_at")?),
         lease,
         cancel_requested: row.opt_string("cancel_by")?,
+        // A manual trigger's job has no due time: it shows when it was made.
         schedule: match (row.opt_string("schedule_id")?, row.opt_int("scheduled_at")?) {
-            (Some(id), Some(at)) => Some(ScheduleRef { id, due_at: Timestamp(at) }),
+            (Some(id), Some(at)) => Some(ScheduleRef { id, due_at: Timestamp(at), manual: false }),
+            (Some(id), None) => Some(ScheduleRef { id, due_at: Timestamp(row.int("created_at")?), manual: true }),
             _ => None,
         },
     })

@@ -7,9 +7,12 @@ use berth_core::store::{StoreError, StoreResult};
 
 use crate::rows::Cols;
 
+/// How long heartbeats and ended outages are kept (a month, in ms).
+pub const KEEP_MS: i64 = 30 * 86_400_000;
+
 /// The columns every schedule query selects.
 pub const SCHEDULE_COLUMNS: &str =
-    "id, tenant, config, paused, next_due_at, waiting_due_at, resumed_at, created_at, updated_at";
+    "id, tenant, config, paused, next_due_at, waiting_due_at, resumed_at, created_at, updated_at, version";
 
 pub fn schedule(row: &impl Cols) -> StoreResult<ScheduleRecord> {
     let paused: Option<Pause> = row.opt_string("paused")?.map(|t| json(&t, "schedules.paused")).transpose()?;
@@ -23,6 +26,7 @@ pub fn schedule(row: &impl Cols) -> StoreResult<ScheduleRecord> {
         resumed_at: Timestamp(row.int("resumed_at")?),
         created_at: Timestamp(row.int("created_at")?),
         updated_at: Timestamp(row.int("updated_at")?),
+        version: row.int("version")?,
     })
 }
 
@@ -36,10 +40,11 @@ macro_rules! impl_schedule_store {
         const _: () = {
             use ::async_trait::async_trait;
             use ::berth_core::clock::Timestamp;
+            use ::berth_core::schedule::plan::Outage;
             use ::berth_core::schedule::{ScheduleRecord, ScheduleStore};
             use ::berth_core::store::{StoreError, StoreResult};
             use ::sqlx::AssertSqlSafe;
-            use $crate::schedules::{SCHEDULE_COLUMNS, schedule};
+            use $crate::schedules::{KEEP_MS, SCHEDULE_COLUMNS, schedule};
             use $crate::{db_err, to_json};
 
             fn name_taken(e: ::sqlx::Error, s: &ScheduleRecord) -> StoreError {
@@ -114,13 +119,14 @@ macro_rules! impl_schedule_store {
                     rows.iter().map(schedule).collect()
                 }
 
-                async fn update_schedule(&self, s: &ScheduleRecord, due: Option<Option<Timestamp>>) -> StoreResult<()> {
+                async fn update_schedule(&self, s: &ScheduleRecord, due: Option<Option<Timestamp>>) -> StoreResult<bool> {
                     let _writer = self.writer().await;
                     let done = sqlx::query(
                         "UPDATE schedules SET name = $2, config = $3, paused = $4, resumed_at = $5, updated_at = $6,
                              next_due_at = CASE WHEN $7 THEN $8 ELSE next_due_at END,
-                             waiting_due_at = CASE WHEN $7 THEN NULL ELSE waiting_due_at END
-                         WHERE id = $1",
+                             waiting_due_at = CASE WHEN $7 THEN NULL ELSE waiting_due_at END,
+                             version = version + 1
+                         WHERE id = $1 AND version = $9",
                     )
                     .bind(&s.id)
                     .bind(&s.config.name)
@@ -130,13 +136,11 @@ macro_rules! impl_schedule_store {
                     .bind(s.updated_at.0)
                     .bind(due.is_some())
                     .bind(due.flatten().map(|t| t.0))
+                    .bind(s.version)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| name_taken(e, s))?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound(format!("schedule {}", s.id)));
-                    }
-                    Ok(())
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn delete_schedule(&self, id: &str) -> StoreResult<bool> {
@@ -153,7 +157,7 @@ macro_rules! impl_schedule_store {
                     let sql = format!(
                         "SELECT {SCHEDULE_COLUMNS} FROM schedules
                          WHERE paused IS NULL AND (next_due_at <= $1 OR waiting_due_at IS NOT NULL)
-                         ORDER BY next_due_at LIMIT $2"
+                         ORDER BY COALESCE(next_due_at, waiting_due_at) LIMIT $2"
                     );
                     let rows = sqlx::query(AssertSqlSafe(sql))
                         .bind(now.0)
@@ -191,9 +195,16 @@ macro_rules! impl_schedule_store {
                     Ok(done.rows_affected() == 1)
                 }
 
-                async fn scheduler_beat(&self, node: &str, at: Timestamp) -> StoreResult<Option<Timestamp>> {
+                async fn scheduler_beat(
+                    &self,
+                    node: &str,
+                    at: Timestamp,
+                    outage_after: std::time::Duration,
+                ) -> StoreResult<Option<Outage>> {
                     let _writer = self.writer().await;
-                    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(beat_at) FROM scheduler_beats")
+                    // A beat from a clock ahead of this one is not evidence that anyone was alive.
+                    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(beat_at) FROM scheduler_beats WHERE beat_at <= $1")
+                        .bind(at.0)
                         .fetch_one(&self.pool)
                         .await
                         .map_err(db_err)?;
@@ -206,7 +217,32 @@ macro_rules! impl_schedule_store {
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;
-                    Ok(last.map(Timestamp))
+                    let month = at.0.saturating_sub(KEEP_MS);
+                    sqlx::query("DELETE FROM scheduler_beats WHERE beat_at < $1").bind(month).execute(&self.pool).await.map_err(db_err)?;
+                    sqlx::query("DELETE FROM scheduler_outages WHERE to_at < $1").bind(month).execute(&self.pool).await.map_err(db_err)?;
+                    let gap = i64::try_from(outage_after.as_millis()).unwrap_or(i64::MAX);
+                    let from = match last {
+                        Some(t) if at.0.saturating_sub(t) <= gap => return Ok(None),
+                        Some(t) => t,
+                        None => 0,
+                    };
+                    sqlx::query("INSERT INTO scheduler_outages (from_at, to_at) VALUES ($1, $2)")
+                        .bind(from)
+                        .bind(at.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(Some(Outage { from: Timestamp(from), to: at }))
+                }
+
+                async fn outages_after(&self, t: Timestamp) -> StoreResult<Vec<Outage>> {
+                    let rows: Vec<(i64, i64)> =
+                        sqlx::query_as("SELECT from_at, to_at FROM scheduler_outages WHERE to_at > $1 ORDER BY from_at, to_at")
+                            .bind(t.0)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                    Ok(rows.into_iter().map(|(from, to)| Outage { from: Timestamp(from), to: Timestamp(to) }).collect())
                 }
             }
         };

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
@@ -31,6 +31,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0006_policy_secrets.sql"),
     include_str!("../migrations/0007_volume_use.sql"),
     include_str!("../migrations/0008_schedules.sql"),
+    include_str!("../migrations/0009_schedule_outages.sql"),
 ];
 
 #[derive(Clone, Debug)]

@@ -225,9 +225,10 @@ pub fn record(v: JobView) -> anyhow::Result<JobRecord> {
         run_at: Timestamp(v.created_at),
         cancel_requested: v.cancel_requested,
         lease: None,
-        schedule: v
-            .schedule_id
-            .zip(v.scheduled_at)
-            .map(|(id, at)| berth_core::store::ScheduleRef { id, due_at: Timestamp(at) }),
+        schedule: v.schedule_id.zip(v.scheduled_at).map(|(id, at)| berth_core::store::ScheduleRef {
+            id,
+            due_at: Timestamp(at),
+            manual: v.labels.get("berth.trigger").is_some_and(|t| t == "manual"),
+        }),
     })
 }

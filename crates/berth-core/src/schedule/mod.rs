@@ -194,6 +194,8 @@ pub struct ScheduleRecord {
     pub resumed_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Grows with every write of the config or the pause: writes are compare-and-set on it.
+    pub version: i64,
 }
 
 impl ScheduleRecord {
@@ -226,9 +228,12 @@ impl ScheduleState {
     }
 }
 
-/// Which schedule made a job, for which due time (the unique key of a firing).
+/// Which schedule made a job, for which due time (the unique key of a firing), or when it
+/// was triggered by hand (`manual`: outside the due times, never deduplicated).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleRef {
     pub id: String,
     pub due_at: Timestamp,
+    #[serde(default)]
+    pub manual: bool,
 }

@@ -1,11 +1,12 @@
 //! Which due times of a schedule run now: the pure step the scheduler takes for each
 //! schedule, with the missed-run policy applied. No IO and no clock: the caller says what
-//! time it is and whether no scheduler was alive for a while (an outage).
+//! time it is and which outages the store recorded (spans with no scheduler alive).
 //!
-//! Due times from the schedule's cursor up to the start of the outage (or up to now, when
-//! there was none) are on time and all run. Due times inside the outage were missed:
-//! `skip` runs none, `run-once` the latest, `catch-up` the latest `catch_up_max` within
-//! `catch_up_window`. The cursor then moves to the first due time after now.
+//! Due times from the schedule's cursor up to now are on time and run, except those inside
+//! an outage: those were missed, and `skip` runs none of them, `run-once` the latest,
+//! `catch-up` the latest `catch_up_max` within `catch_up_window`. The cursor then moves to
+//! the first due time after now. Outages are recorded once, by the heartbeat that ends them,
+//! so every node and every step reads the same ones.
 
 use super::{CronExpr, Missed, ScheduleConfig};
 use crate::clock::Timestamp;
@@ -14,6 +15,19 @@ use crate::clock::Timestamp;
 pub const MAX_ON_TIME: usize = 1000;
 /// How far missed due times are counted; a longer outage reports "at least this many".
 pub const MAX_COUNTED: u64 = 10_000;
+
+/// A span in which no scheduler recorded a heartbeat: due times in `(from, to]` were missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+impl Outage {
+    fn covers(&self, t: Timestamp) -> bool {
+        self.from < t && t <= self.to
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -25,57 +39,63 @@ pub struct Plan {
     pub next_due: Option<Timestamp>,
 }
 
-/// Plans one step: the cursor is at `next_due` (not handled yet); `outage_from` is when a
-/// scheduler was last alive, if none was for long enough to call it an outage.
-pub fn plan(
-    expr: &CronExpr,
-    config: &ScheduleConfig,
-    next_due: Timestamp,
-    now: Timestamp,
-    outage_from: Option<Timestamp>,
-) -> Plan {
+/// Plans one step for a schedule whose cursor is at `next_due` (not handled yet).
+pub fn plan(expr: &CronExpr, config: &ScheduleConfig, next_due: Timestamp, now: Timestamp, outages: &[Outage]) -> Plan {
     let end = config.end_time();
-    let live = |t: &Timestamp| end.is_none_or(|e| *t <= e);
-    let on_time_until = outage_from.map_or(now, |c| c.min(now));
+    let last = end.map_or(now, |e| e.min(now));
     let mut plan = Plan::default();
-    let mut cursor = Some(next_due).filter(live);
-    while let Some(t) = cursor.filter(|t| *t <= on_time_until && plan.run.len() < MAX_ON_TIME) {
-        plan.run.push(t);
-        cursor = expr.next_after(t).filter(live);
+    // Missed stretches, each as (its first due time, the end of its outage).
+    let mut missed: Vec<(Timestamp, Timestamp)> = Vec::new();
+    let mut cursor = Some(next_due).filter(|t| *t <= last);
+    while let Some(t) = cursor {
+        if let Some(o) = outages.iter().find(|o| o.covers(t)) {
+            let stop = o.to.min(last);
+            missed.push((t, stop));
+            cursor = expr.next_after(stop).filter(|t| *t <= last);
+        } else if plan.run.len() == MAX_ON_TIME {
+            missed.push((t, last));
+            break;
+        } else {
+            plan.run.push(t);
+            cursor = expr.next_after(t).filter(|t| *t <= last);
+        }
     }
-    if let Some(first_missed) = cursor.filter(|t| *t <= now) {
-        let last = end.map_or(now, |e| e.min(now));
-        let kept = kept_missed(expr, config, first_missed, last, now);
-        plan.missed = count_between(expr, first_missed, last).saturating_sub(kept.len() as u64);
-        plan.run.extend(kept);
-    }
-    plan.next_due = expr.next_after(now).filter(live);
+    let kept = kept_missed(expr, config, &missed, now);
+    let counted: u64 = missed.iter().map(|(first, stop)| count_between(expr, *first, *stop)).sum();
+    plan.missed = counted.min(MAX_COUNTED).saturating_sub(kept.len() as u64);
+    plan.run.extend(kept);
+    plan.run.sort_unstable();
+    plan.next_due = expr.next_after(now).filter(|t| end.is_none_or(|e| *t <= e));
     plan
 }
 
-/// The missed due times in `[first, last]` that run under the schedule's policy, oldest first.
+/// The missed due times that run under the schedule's policy, latest stretch first.
 fn kept_missed(
     expr: &CronExpr,
     config: &ScheduleConfig,
-    first: Timestamp,
-    last: Timestamp,
+    missed: &[(Timestamp, Timestamp)],
     now: Timestamp,
 ) -> Vec<Timestamp> {
     let (want, since) = match config.missed {
         Missed::Skip => return Vec::new(),
-        Missed::RunOnce => (1, first),
+        Missed::RunOnce => (1, Timestamp(i64::MIN)),
         Missed::CatchUp => {
             let window = i64::try_from(config.catch_up_window.0.as_millis()).unwrap_or(i64::MAX);
-            (config.catch_up_max as usize, first.max(Timestamp(now.0.saturating_sub(window))))
+            (config.catch_up_max as usize, Timestamp(now.0.saturating_sub(window)))
         }
     };
     let mut kept = Vec::new();
-    let mut at = expr.latest_at(last);
-    while let Some(t) = at.filter(|t| *t >= since && kept.len() < want) {
-        kept.push(t);
-        at = expr.latest_at(Timestamp(t.0 - 1));
+    for (first, stop) in missed.iter().rev() {
+        let mut at = expr.latest_at(*stop);
+        while let Some(t) = at.filter(|t| *t >= *first && *t >= since && kept.len() < want) {
+            // Only instants the forward walk gives (a fixed time on a fall-back day runs at
+            // its first occurrence; a backward search can land on the second).
+            if expr.next_after(Timestamp(t.0 - 1)) == Some(t) {
+                kept.push(t);
+            }
+            at = expr.latest_at(Timestamp(t.0 - 1));
+        }
     }
-    kept.reverse();
     kept
 }
 

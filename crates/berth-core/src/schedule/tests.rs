@@ -1,7 +1,7 @@
 //! Next-fire tables (with daylight saving time in two zones), expression errors, and the
 //! planner's missed-run policies, all on fixed instants.
 
-use super::plan::{MAX_COUNTED, plan};
+use super::plan::{MAX_COUNTED, Outage, plan};
 use super::*;
 use crate::spec::JobSpec;
 
@@ -112,11 +112,11 @@ fn times(list: &[Timestamp]) -> Vec<String> {
 fn on_time_due_times_all_run_and_the_cursor_moves_past_now() {
     let c = config("* * * * *", Missed::Skip);
     let expr = c.check().expect("valid");
-    let p = plan(&expr, &c, utc("2026-12-01T10:00:00Z"), utc("2026-12-01T10:02:00.300Z"), None);
+    let p = plan(&expr, &c, utc("2026-12-01T10:00:00Z"), utc("2026-12-01T10:02:00.300Z"), &[]);
     assert_eq!(times(&p.run), ["2026-12-01T10:00:00.000Z", "2026-12-01T10:01:00.000Z", "2026-12-01T10:02:00.000Z"]);
     assert_eq!(p.missed, 0);
     assert_eq!(p.next_due, Some(utc("2026-12-01T10:03:00Z")));
-    let early = plan(&expr, &c, utc("2026-12-01T10:03:00Z"), utc("2026-12-01T10:02:59.999Z"), None);
+    let early = plan(&expr, &c, utc("2026-12-01T10:03:00Z"), utc("2026-12-01T10:02:59.999Z"), &[]);
     assert_eq!((early.run.len(), early.next_due), (0, Some(utc("2026-12-01T10:03:00Z"))));
 }
 
@@ -126,7 +126,7 @@ fn each_missed_policy_after_an_outage() {
     // before; 10:01 to 10:05 were missed.
     let (cursor, now, alive) = (utc("2026-12-01T10:01:00Z"), utc("2026-12-01T10:05:10Z"), utc("2026-12-01T10:00:30Z"));
     let run = |c: &ScheduleConfig| {
-        let p = plan(&c.check().expect("valid"), c, cursor, now, Some(alive));
+        let p = plan(&c.check().expect("valid"), c, cursor, now, &[Outage { from: alive, to: now }]);
         assert_eq!(p.next_due, Some(utc("2026-12-01T10:06:00Z")));
         (times(&p.run), p.missed)
     };
@@ -149,7 +149,7 @@ fn due_times_before_the_outage_still_run_on_time() {
         &c,
         utc("2026-12-01T09:59:00Z"),
         utc("2026-12-01T10:03:10Z"),
-        Some(utc("2026-12-01T10:00:30Z")),
+        &[Outage { from: utc("2026-12-01T10:00:30Z"), to: utc("2026-12-01T10:03:10Z") }],
     );
     assert_eq!(times(&p.run), ["2026-12-01T09:59:00.000Z", "2026-12-01T10:00:00.000Z"]);
     assert_eq!(p.missed, 3);
@@ -163,7 +163,7 @@ fn a_month_long_outage_of_an_every_second_schedule_runs_once_and_counts_a_bounde
         &c,
         utc("2026-11-01T00:00:01Z"),
         utc("2026-12-01T00:00:00.500Z"),
-        Some(utc("2026-11-01T00:00:00Z")),
+        &[Outage { from: utc("2026-11-01T00:00:00Z"), to: utc("2026-12-01T00:00:00.500Z") }],
     );
     assert_eq!(times(&p.run), ["2026-12-01T00:00:00.000Z"]);
     assert_eq!(p.missed, MAX_COUNTED - 1);
@@ -173,7 +173,7 @@ fn a_month_long_outage_of_an_every_second_schedule_runs_once_and_counts_a_bounde
 fn end_at_stops_due_times_and_ends_the_schedule() {
     let mut c = config("* * * * *", Missed::Skip);
     c.end_at = Some("2026-12-01T10:01:30Z".to_string());
-    let p = plan(&c.check().expect("valid"), &c, utc("2026-12-01T10:00:00Z"), utc("2026-12-01T10:03:00Z"), None);
+    let p = plan(&c.check().expect("valid"), &c, utc("2026-12-01T10:00:00Z"), utc("2026-12-01T10:03:00Z"), &[]);
     assert_eq!(times(&p.run), ["2026-12-01T10:00:00.000Z", "2026-12-01T10:01:00.000Z"]);
     assert_eq!(p.next_due, None);
 }
@@ -195,4 +195,26 @@ fn config_errors_name_each_field() {
     let a = jittered.jitter_for("s", utc("2026-12-01T03:00:00Z"));
     assert_eq!(a, jittered.jitter_for("s", utc("2026-12-01T03:00:00Z")));
     assert!(a < 30_000);
+}
+
+#[test]
+fn an_outage_that_ended_leaves_the_due_times_after_it_on_time_for_every_later_step() {
+    // The outage 10:00:30-10:03:10 was recorded by the beat that ended it; a step at 10:05:10
+    // (another node, or a later step) still treats 10:01-10:03 as missed and 10:04-10:05 as on time.
+    let c = config("* * * * *", Missed::RunOnce);
+    let outage = Outage { from: utc("2026-12-01T10:00:30Z"), to: utc("2026-12-01T10:03:10Z") };
+    let p = plan(&c.check().expect("valid"), &c, utc("2026-12-01T10:01:00Z"), utc("2026-12-01T10:05:10Z"), &[outage]);
+    assert_eq!(times(&p.run), ["2026-12-01T10:03:00.000Z", "2026-12-01T10:04:00.000Z", "2026-12-01T10:05:00.000Z"]);
+    assert_eq!(p.missed, 2);
+}
+
+#[test]
+fn run_once_after_a_fall_back_outage_picks_a_due_time_the_forward_walk_gives() {
+    // 02:30 happens twice in Berlin on 2026-10-25; only the first (00:30 UTC) is a due time.
+    let mut c = config("30 2 * * *", Missed::RunOnce);
+    c.timezone = "Europe/Berlin".into();
+    let expr = c.check().expect("valid");
+    let outage = Outage { from: utc("2026-10-24T12:00:00Z"), to: utc("2026-10-25T02:00:00Z") };
+    let p = plan(&expr, &c, utc("2026-10-25T00:30:00Z"), utc("2026-10-25T02:00:00Z"), &[outage]);
+    assert_eq!(times(&p.run), ["2026-10-25T00:30:00.000Z"]);
 }

@@ -155,7 +155,7 @@ pub async fn create_schedule(
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     let text = object_text(&body)?;
     let config: ScheduleConfig = berth_core::spec_load::parse_document(text).map_err(invalid)?;
-    let made = state.runner.create_schedule(&who.tenant, config).await.map_err(submit_error)?;
+    let made = state.runner.create_schedule(&who.tenant, config, &who.actor).await.map_err(submit_error)?;
     Ok((StatusCode::CREATED, Json(ScheduleView::new(made))))
 }
 
@@ -174,7 +174,8 @@ pub async fn list_schedules(
 /// One schedule, by id or by name.
 #[utoipa::path(get, path = "/v1/schedules/{id}", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name")),
-    responses((status = 200, body = ScheduleView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ScheduleView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn get_schedule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -222,7 +223,8 @@ pub async fn patch_schedule(
 /// Deletes a schedule; the jobs it made stay (they keep its id).
 #[utoipa::path(delete, path = "/v1/schedules/{id}", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name")),
-    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn delete_schedule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -237,14 +239,15 @@ pub async fn delete_schedule(
 #[utoipa::path(post, path = "/v1/schedules/{id}/trigger", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name")),
     responses((status = 201, body = JobView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn trigger_schedule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<JobView>)> {
     let s = visible(&state, &who, &id).await?;
-    let job = state.runner.trigger_schedule(&s).await?;
+    let job = state.runner.trigger_schedule(&s).await.map_err(submit_error)?;
     Ok((StatusCode::CREATED, Json(JobView::from(job))))
 }
 
@@ -261,7 +264,8 @@ pub struct PauseBody {
     params(("id" = String, Path, description = "Schedule id or name")),
     request_body(content = Option<PauseBody>, content_type = "application/json"),
     responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn pause_schedule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -281,7 +285,8 @@ pub async fn pause_schedule(
 /// are counted afresh.
 #[utoipa::path(post, path = "/v1/schedules/{id}/resume", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name")),
-    responses((status = 200, body = ScheduleView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ScheduleView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn resume_schedule(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -295,7 +300,8 @@ pub async fn resume_schedule(
 #[utoipa::path(get, path = "/v1/schedules/{id}/next", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name"), NextQuery),
     responses((status = 200, body = Preview), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn next_due_times(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -333,7 +339,8 @@ pub struct JobsQuery {
 #[utoipa::path(get, path = "/v1/schedules/{id}/jobs", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id or name"), JobsQuery),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "An admin named a schedule more than one tenant has: use its id", body = ErrorBody)))]
 pub async fn schedule_jobs(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -363,7 +370,12 @@ pub async fn schedule_jobs(
 /// The schedule with this id or name if the caller may see it; 404 otherwise.
 async fn visible(state: &AppState, who: &Principal, key: &str) -> ApiResult<ScheduleRecord> {
     let tenant = (!who.admin).then_some(who.tenant.as_str());
-    let s = state.runner.store().find_schedule(key, tenant).await?;
+    let s = state.runner.store().find_schedule(key, tenant).await.map_err(|e| match e {
+        berth_core::store::StoreError::NotFound(_) => {
+            ApiError::not_found(format!("no schedule is named or has the id `{key}`"))
+        }
+        e => e.into(),
+    })?;
     if who.admin || s.tenant == who.tenant { Ok(s) } else { Err(ApiError::not_found(format!("no schedule `{key}`"))) }
 }
 

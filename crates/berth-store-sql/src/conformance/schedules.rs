@@ -4,13 +4,14 @@
 use berth_core::JobSpec;
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
+use berth_core::schedule::plan::Outage;
 use berth_core::schedule::{Pause, ScheduleConfig, ScheduleRecord, ScheduleState};
 use berth_core::store::*;
 
 fn scheduled(id: &str, due: i64) -> NewJob {
     let mut j = NewJob::new(JobId::generate(), JobSpec::new("busybox"), None, Timestamp(due));
     j.tenant = "t".into();
-    j.schedule = Some(ScheduleRef { id: id.into(), due_at: Timestamp(due) });
+    j.schedule = Some(ScheduleRef { id: id.into(), due_at: Timestamp(due), manual: false });
     j
 }
 
@@ -18,7 +19,7 @@ pub async fn scheduled_jobs_are_one_per_due_time_however_many_create_them(s: &dy
     let makers = (0..8).map(|_| s.create_job(scheduled("s1", 60_000)));
     let made: Vec<JobRecord> = futures::future::join_all(makers).await.into_iter().map(Result::unwrap).collect();
     assert!(made.iter().all(|j| j.id == made[0].id), "one due time made two jobs");
-    assert_eq!(made[0].schedule, Some(ScheduleRef { id: "s1".into(), due_at: Timestamp(60_000) }));
+    assert_eq!(made[0].schedule, Some(ScheduleRef { id: "s1".into(), due_at: Timestamp(60_000), manual: false }));
     let next = s.create_job(scheduled("s1", 120_000)).await.unwrap();
     let other = s.create_job(scheduled("s2", 60_000)).await.unwrap();
     assert_ne!(next.id, made[0].id);
@@ -27,6 +28,16 @@ pub async fn scheduled_jobs_are_one_per_due_time_however_many_create_them(s: &dy
     let ids: Vec<JobId> = of_s1.into_iter().map(|j| j.id).collect();
     assert_eq!(ids, [next.id, made[0].id.clone()]);
     assert_eq!(s.get_job(&made[0].id).await.unwrap().schedule.map(|r| r.due_at), Some(Timestamp(60_000)));
+    // Manual triggers are outside the due times: never deduplicated, shown at their making.
+    let mut by_hand = scheduled("s1", 60_000);
+    by_hand.schedule.as_mut().unwrap().manual = true;
+    let (m1, m2) = (
+        s.create_job(by_hand.clone()).await.unwrap(),
+        s.create_job(NewJob { id: JobId::generate(), ..by_hand }).await.unwrap(),
+    );
+    assert_ne!(m1.id, m2.id);
+    assert_ne!(m1.id, made[0].id);
+    assert_eq!(m1.schedule, Some(ScheduleRef { id: "s1".into(), due_at: m1.created_at, manual: true }));
 }
 
 fn record(tenant: &str, name: &str, next: Option<i64>) -> ScheduleRecord {
@@ -44,6 +55,7 @@ fn record(tenant: &str, name: &str, next: Option<i64>) -> ScheduleRecord {
         resumed_at: Timestamp(1),
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
+        version: 0,
     }
 }
 
@@ -78,7 +90,10 @@ pub async fn schedules_keep_names_per_tenant_and_move_by_compare_and_set(s: &dyn
 
     let mut paused = s.get_schedule(&b.id).await.unwrap();
     paused.paused = Some(Pause { at: Timestamp(5), by: "user:x".into(), reason: "maintenance".into() });
-    s.update_schedule(&paused, None).await.unwrap();
+    assert!(s.update_schedule(&paused, None).await.unwrap());
+    let stale = paused.clone();
+    assert!(!s.update_schedule(&stale, None).await.unwrap(), "a write from a stale read went through");
+    paused.version += 1;
     assert_eq!(s.get_schedule(&b.id).await.unwrap().state(), ScheduleState::Paused);
     assert_eq!(
         s.get_schedule(&b.id).await.unwrap().next_due_at,
@@ -87,12 +102,27 @@ pub async fn schedules_keep_names_per_tenant_and_move_by_compare_and_set(s: &dyn
     );
     assert_eq!(due(500_000).await, std::slice::from_ref(&a.id), "paused schedules are not due");
     paused.paused = None;
-    s.update_schedule(&paused, Some(None)).await.unwrap();
+    assert!(s.update_schedule(&paused, Some(None)).await.unwrap());
     assert_eq!(s.get_schedule(&b.id).await.unwrap().state(), ScheduleState::Ended);
 
-    assert_eq!(s.scheduler_beat("n1", Timestamp(1_000)).await.unwrap(), None);
-    assert_eq!(s.scheduler_beat("n2", Timestamp(1_500)).await.unwrap(), Some(Timestamp(1_000)));
-    assert_eq!(s.scheduler_beat("n1", Timestamp(2_000)).await.unwrap(), Some(Timestamp(1_500)));
+    let gap = std::time::Duration::from_secs(10);
+    let first = s.scheduler_beat("n1", Timestamp(100_000), gap).await.unwrap();
+    assert_eq!(first, Some(Outage { from: Timestamp(0), to: Timestamp(100_000) }), "no scheduler ever: an outage");
+    assert_eq!(s.scheduler_beat("n2", Timestamp(105_000), gap).await.unwrap(), None);
+    assert_eq!(s.scheduler_beat("n1", Timestamp(114_000), gap).await.unwrap(), None);
+    let gone = s.scheduler_beat("n2", Timestamp(130_000), gap).await.unwrap();
+    assert_eq!(gone, Some(Outage { from: Timestamp(114_000), to: Timestamp(130_000) }));
+    // A beat from a clock ahead is no evidence of life.
+    assert_eq!(
+        s.scheduler_beat("n3", Timestamp(900_000), gap).await.unwrap().map(|o| o.from),
+        Some(Timestamp(130_000))
+    );
+    assert_eq!(
+        s.scheduler_beat("n1", Timestamp(140_001), gap).await.unwrap().map(|o| o.from),
+        Some(Timestamp(130_000))
+    );
+    let after = s.outages_after(Timestamp(100_000)).await.unwrap();
+    assert_eq!(after.iter().map(|o| o.to.0).collect::<Vec<_>>(), [130_000, 140_001, 900_000]);
     assert!(s.delete_schedule(&a.id).await.unwrap());
     assert!(!s.delete_schedule(&a.id).await.unwrap());
     assert!(matches!(s.get_schedule(&a.id).await, Err(StoreError::NotFound(_))));

@@ -134,7 +134,7 @@ impl Target {
             Target::Remote(c) => c.json_body(Method::POST, "/v1/schedules", &[], &doc).await,
             Target::Local(l) => {
                 let config: ScheduleConfig = serde_json::from_value(doc)?;
-                view(l.runner()?.create_schedule(LOCAL_TENANT, config).await.map_err(refused)?)
+                view(l.runner()?.create_schedule(LOCAL_TENANT, config, &cli_actor()).await.map_err(refused)?)
             }
         }
     }
@@ -174,8 +174,7 @@ impl Target {
         match self {
             Target::Remote(c) => c.json_body(Method::POST, &path(s, "/pause"), &[], &json!({"reason": reason})).await,
             Target::Local(l) => {
-                let by = format!("cli:{}", berth_engine::owner::hostname());
-                view(l.runner()?.pause_schedule(&self.record(s).await?, &by, reason).await.map_err(refused)?)
+                view(l.runner()?.pause_schedule(&self.record(s).await?, &cli_actor(), reason).await.map_err(refused)?)
             }
         }
     }
@@ -221,6 +220,11 @@ impl Target {
             }
         }
     }
+}
+
+/// Who a local command acts as, in pauses and audit-like fields.
+fn cli_actor() -> String {
+    format!("cli:{}", berth_engine::owner::hostname())
 }
 
 fn view(s: ScheduleRecord) -> anyhow::Result<Value> {
