@@ -2,6 +2,7 @@
 //! translation lives in `translate`; the IO is split by operation (pull, run, stop/remove,
 //! list). Works with any engine answering the Docker API on the local socket or `DOCKER_HOST`.
 
+mod egress;
 mod errors;
 mod exec;
 mod files;
@@ -42,7 +43,8 @@ pub struct DockerBackend {
     docker: Docker,
     transfer: Transfer,
     /// One network creation at a time in this process.
-    making_network: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The isolated network's egress guard, applied once per network id.
+    guarded: std::sync::Arc<networks::Guarded>,
 }
 
 impl DockerBackend {
@@ -59,7 +61,7 @@ impl DockerBackend {
         let hint = "is dockerd running? (set DOCKER_HOST for another engine)";
         let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
         docker.ping().await.map_err(|e| BackendError::Unavailable(format!("{e}: {hint}")))?;
-        Ok(DockerBackend { docker, transfer, making_network: Default::default() })
+        Ok(DockerBackend { docker, transfer, guarded: Default::default() })
     }
 }
 
@@ -90,7 +92,7 @@ impl Backend for DockerBackend {
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         volumes::ensure(&self.docker, plan).await?;
-        networks::ensure(&self.docker, plan, &self.making_network).await?;
+        networks::ensure(&self.docker, plan, &self.guarded).await?;
         joined::check(&self.docker, plan).await?;
         self.transfer.stage(plan).await?;
         let body = translate::create_body(plan, &self.transfer.staged(&plan.name, &plan.spec, &plan.secrets));

@@ -1,7 +1,8 @@
 //! The isolated bridge network server tenants' jobs run on (`berth_core::volumes::
-//! ISOLATED_NETWORK`): inter-container traffic off, made by berth on first use. Engines
-//! before API 1.44 allow two networks of one name, so after making it berth keeps the one
-//! with the smallest id and removes the others (every racer picks the same one).
+//! ISOLATED_NETWORK`): inter-container traffic off, made by berth on first use, with the
+//! egress guard on its bridge (`egress`: no way to the host or to link-local metadata).
+//! Engines before API 1.44 allow two networks of one name, so after making it berth keeps
+//! the one with the smallest id and removes the others (every racer picks the same one).
 
 use std::collections::HashMap;
 
@@ -14,16 +15,31 @@ use tokio::sync::Mutex;
 
 use crate::errors::{engine_error, is_not_found};
 
-pub async fn ensure(docker: &Docker, plan: &AttemptPlan, making: &Mutex<()>) -> Result<(), BackendError> {
+/// What this process last did for the network: the id it guarded (or warned about).
+pub type Guarded = Mutex<Option<String>>;
+
+pub async fn ensure(docker: &Docker, plan: &AttemptPlan, guarded: &Guarded) -> Result<(), BackendError> {
     if plan.spec.network.as_deref() != Some(ISOLATED_NETWORK) {
         return Ok(());
     }
-    let _one_at_a_time = making.lock().await;
-    match docker.inspect_network(ISOLATED_NETWORK, None).await {
-        Ok(_) => return Ok(()),
-        Err(e) if is_not_found(&e) => {}
+    let mut done = guarded.lock().await;
+    let id = match docker.inspect_network(ISOLATED_NETWORK, None).await {
+        Ok(n) => n.id.unwrap_or_default(),
+        Err(e) if is_not_found(&e) => create(docker).await?,
         Err(e) => return Err(engine_error(e)),
+    };
+    if done.as_deref() != Some(id.as_str()) {
+        if let Err(why) = crate::egress::guard(&id).await {
+            tracing::warn!(
+                "jobs on {ISOLATED_NETWORK} can reach this host and cloud metadata: {why} (docs/security.md, \"Network\")"
+            );
+        }
+        *done = Some(id);
     }
+    Ok(())
+}
+
+async fn create(docker: &Docker) -> Result<String, BackendError> {
     let request = NetworkCreateRequest {
         name: ISOLATED_NETWORK.to_string(),
         driver: Some("bridge".into()),
@@ -38,8 +54,8 @@ pub async fn ensure(docker: &Docker, plan: &AttemptPlan, making: &Mutex<()>) -> 
     dedupe(docker).await
 }
 
-/// Removes all but the smallest-id network named `ISOLATED_NETWORK`.
-async fn dedupe(docker: &Docker) -> Result<(), BackendError> {
+/// Removes all but the smallest-id network named `ISOLATED_NETWORK`; returns the kept id.
+async fn dedupe(docker: &Docker) -> Result<String, BackendError> {
     let filters = HashMap::from([("name", vec![ISOLATED_NETWORK])]);
     let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
     let found = docker.list_networks(Some(options)).await.map_err(engine_error)?;
@@ -53,5 +69,7 @@ async fn dedupe(docker: &Docker) -> Result<(), BackendError> {
             return Err(engine_error(e));
         }
     }
-    Ok(())
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| BackendError::Create(format!("network {ISOLATED_NETWORK} vanished as it was made")))
 }

@@ -473,3 +473,80 @@ fn no_job_reaches_another_jobs_container_on_the_network() {
     t.wait_end(&t.s.token, &id);
     t.s.env.assert_no_containers();
 }
+
+/// The gateway of a Docker network: the host's address on it.
+fn gateway(network: &str) -> String {
+    let out = Command::new("docker")
+        .args(["network", "inspect", network, "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"])
+        .output()
+        .unwrap();
+    stdout(&out).trim().to_string()
+}
+
+/// Accepts on `ip`:0 in the background; the port, and a flag set when anything connected.
+fn listen_on(ip: &str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = reached.clone();
+    std::thread::spawn(move || {
+        if listener.accept().is_ok() {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (port, reached)
+}
+
+#[test]
+fn a_job_reaches_neither_the_host_nor_cloud_metadata() {
+    // Rules left by an earlier run would hide a guard that is no longer applied: drop them;
+    // this test's server puts them back with its first job on the network.
+    let net =
+        Command::new("docker").args(["network", "inspect", "berth-isolated", "--format", "{{.Id}}"]).output().unwrap();
+    if let Some(id) = stdout(&net).trim().get(..12) {
+        let iface = format!("br-{id}");
+        for rule in [
+            vec!["INPUT", "-i", &iface, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            vec!["INPUT", "-i", &iface, "-j", "DROP"],
+            vec!["DOCKER-USER", "-i", &iface, "-d", "169.254.0.0/16", "-j", "DROP"],
+        ] {
+            while Command::new("iptables").arg("-w").arg("-D").args(&rule).status().unwrap().success() {}
+        }
+    }
+    let t = Tenants::start();
+    // The first job makes berth-isolated (and its guard).
+    let (job, _) = t.run(&t.s.token, "true", json!({}));
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let gw = gateway("berth-isolated");
+    assert!(gw.contains('.'), "no gateway for berth-isolated: {gw:?}");
+    let (port, reached) = listen_on(&gw);
+    let (job, logs) = t.run(&t.s.token, &format!("echo x | nc -w 3 {gw} {port}; echo rc=$?"), json!({}));
+    assert!(logs.contains("rc=1"), "{job} {logs}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !reached.load(std::sync::atomic::Ordering::SeqCst),
+        "a job on berth-isolated reached the host at {gw}:{port}"
+    );
+    // Without the guard the same container reaches the host (the control: docker's default bridge).
+    let (port, reached) = listen_on(&gateway("bridge"));
+    let control = Command::new("docker")
+        .args(["run", "--rm", IMAGE, "sh", "-c", &format!("echo x | nc -w 3 {} {port}", gateway("bridge"))])
+        .output()
+        .unwrap();
+    assert!(control.status.success(), "{}", String::from_utf8_lossy(&control.stderr));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !reached.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the control never reached the host: the test proves nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Link-local (cloud metadata) is dropped on the way out.
+    let iface_rule = Command::new("sh")
+        .args(["-c", "iptables -w -S DOCKER-USER | grep -c -- '-d 169.254.0.0/16 .*-j DROP'"])
+        .output()
+        .unwrap();
+    assert_ne!(stdout(&iface_rule).trim(), "0", "no link-local rule in DOCKER-USER");
+    println!(
+        "sandbox: the host's address on berth-isolated ({gw}) and link-local addresses: unreachable (iptables on its bridge)"
+    );
+    t.s.env.assert_no_containers();
+}
