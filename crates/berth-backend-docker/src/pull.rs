@@ -27,19 +27,20 @@ pub(crate) async fn prepare(
 ) -> Result<ImageInfo, BackendError> {
     if spec.pull != PullPolicy::Always {
         match docker.inspect_image(&spec.image).await {
-            Ok(found) => return Ok(image_info(found)),
+            Ok(found) => return Ok(image_info(found, false)),
             Err(e) if !is_not_found(&e) => return Err(engine_error(e)),
             Err(_) if spec.pull == PullPolicy::Never => return Err(BackendError::ImageNotFound(spec.image.clone())),
             Err(_) => {}
         }
     }
     pull_image(docker, spec, progress).await?;
-    docker.inspect_image(&spec.image).await.map(image_info).map_err(engine_error)
+    docker.inspect_image(&spec.image).await.map(|i| image_info(i, true)).map_err(engine_error)
 }
 
 /// The registry digest when the image came from one, else the local image id.
-fn image_info(image: bollard::models::ImageInspect) -> ImageInfo {
-    ImageInfo { digest: image.repo_digests.and_then(|d| d.into_iter().next()).or(image.id) }
+fn image_info(image: bollard::models::ImageInspect, pulled: bool) -> ImageInfo {
+    let id = image.id.clone();
+    ImageInfo { digest: image.repo_digests.and_then(|d| d.into_iter().next()).or(image.id), id, pulled }
 }
 
 async fn pull_image(docker: &Docker, spec: &JobSpec, progress: &dyn PullObserver) -> Result<(), BackendError> {

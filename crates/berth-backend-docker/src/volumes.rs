@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use berth_core::backend::{AttemptPlan, BackendError, labels};
 use berth_core::spec::Mount;
+use berth_core::store::LOCAL_TENANT;
 use berth_core::volumes::{VolumeInfo, scoped_name, unscoped_name};
 use bollard::Docker;
 use bollard::models::{Volume, VolumeCreateRequest};
@@ -13,8 +14,9 @@ use bollard::query_parameters::{ListVolumesOptionsBuilder, RemoveVolumeOptionsBu
 
 use crate::errors::{engine_error, is_not_found};
 
-/// Makes each named volume `plan` mounts, labelled with its tenant; one that exists is kept
-/// as it is (the engine answers with the existing volume).
+/// Makes each named volume `plan` mounts, labelled with its tenant and install; one that
+/// exists is kept as it is (the engine answers with the existing volume), unless a server
+/// tenant's belongs to another install (or to none): that is refused, not shared.
 pub async fn ensure(docker: &Docker, plan: &AttemptPlan) -> Result<(), BackendError> {
     for m in &plan.spec.mounts {
         let Mount::Volume { source, .. } = m else { continue };
@@ -26,7 +28,17 @@ pub async fn ensure(docker: &Docker, plan: &AttemptPlan) -> Result<(), BackendEr
             (labels::INSTALL.to_string(), plan.install_id.clone()),
         ]);
         let request = VolumeCreateRequest { name: Some(source.clone()), labels: Some(labels), ..Default::default() };
-        docker.create_volume(request).await.map_err(|e| BackendError::Create(format!("volume {given}: {e}")))?;
+        let made =
+            docker.create_volume(request).await.map_err(|e| BackendError::Create(format!("volume {given}: {e}")))?;
+        // Two installs on one engine give a tenant the same names: never share the data.
+        let owner = made.labels.get(labels::INSTALL);
+        if plan.tenant != LOCAL_TENANT && owner.is_none_or(|o| *o != plan.install_id) {
+            let whose = owner.map_or("no berth install".to_string(), |o| format!("berth install {o}"));
+            return Err(BackendError::Create(format!(
+                "volume {given}: the engine's volume {source} belongs to {whose}, not this one ({}): give this install its own engine, or remove that volume",
+                plan.install_id
+            )));
+        }
     }
     Ok(())
 }

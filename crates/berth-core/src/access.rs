@@ -168,6 +168,16 @@ pub trait VolumeUse: Send + Sync {
     async fn forget_volume(&self, tenant: &str, name: &str) -> StoreResult<()>;
 }
 
+/// Which tenants pulled an image with registry credentials: a cached private image runs for
+/// another tenant only after that tenant's own pull succeeds.
+#[async_trait]
+pub trait ImagePulls: Send + Sync {
+    /// Records that `tenant` pulled the image `image_id` with its credentials at `at`.
+    async fn record_private_pull(&self, tenant: &str, image_id: &str, at: Timestamp) -> StoreResult<()>;
+    /// The tenants that pulled `image_id` with credentials.
+    async fn private_pullers(&self, image_id: &str) -> StoreResult<Vec<String>>;
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` pending deliveries due at `now`, oldest first, for one sender:

@@ -249,6 +249,10 @@ pub struct Started {
 #[derive(Clone, Debug, Default)]
 pub struct ImageInfo {
     pub digest: Option<String>,
+    /// The engine's id of the image (`sha256:...`), when it has images.
+    pub id: Option<String>,
+    /// Whether this `prepare` pulled it (rather than using the engine's cache).
+    pub pulled: bool,
 }
 
 /// A container the backend found, as the sweep sees it.

@@ -76,7 +76,7 @@ impl Backend for FakeBackend {
         self.record(format!("prepare {}", spec.image));
         match self.script().fail_prepare {
             Some(e) => Err(e),
-            None => Ok(ImageInfo { digest: Some("sha256:fake".into()) }),
+            None => Ok(ImageInfo { digest: Some("sha256:fake".into()), ..ImageInfo::default() }),
         }
     }
 

@@ -17,8 +17,8 @@ use crate::status::{JobStatus, Reason, TransitionError};
 pub use crate::schedule::{ScheduleRef, ScheduleStore};
 
 pub use crate::access::{
-    AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, Outbox, SecretRecord, SecretStore,
-    TenantRecord, TokenRecord, VolumeUse,
+    AccessStore, AuditEntry, AuditRecord, Delivery, DeliveryOutcome, DeliveryState, ImagePulls, Outbox, SecretRecord,
+    SecretStore, TenantRecord, TokenRecord, VolumeUse,
 };
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -496,6 +496,7 @@ pub trait Store:
     + AccessStore
     + SecretStore
     + VolumeUse
+    + ImagePulls
     + Outbox
     + WorkerStore
     + ScheduleStore
@@ -509,6 +510,7 @@ impl<T> Store for T where
         + AccessStore
         + SecretStore
         + VolumeUse
+        + ImagePulls
         + Outbox
         + WorkerStore
         + ScheduleStore

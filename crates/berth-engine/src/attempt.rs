@@ -281,7 +281,7 @@ impl Runner {
     ) -> Result<Created, Ending> {
         let cancelled = || Ending::new(cancel.reason(), None);
         let image = tokio::select! {
-            r = self.backend.prepare(spec, pull) => r.map_err(|e| Ending::backend(&e))?,
+            r = self.image_for(job, spec, pull) => r.map_err(|e| Ending::backend(&e))?,
             _ = cancel.cancelled() => return Err(cancelled()),
         };
         // Bind sources once more, after a pull that may have taken minutes: the host's paths

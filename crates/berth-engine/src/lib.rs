@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod cancel;
+mod images;
 pub mod ops;
 pub mod outputs;
 pub mod owner;

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_deadlines.sql"),
     include_str!("../migrations/0003_artifact_data.sql"),
@@ -26,6 +26,7 @@ const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0005_volume_use.sql"),
     include_str!("../migrations/0006_schedules.sql"),
     include_str!("../migrations/0007_schedule_outages.sql"),
+    include_str!("../migrations/0008_private_images.sql"),
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
@@ -205,6 +206,7 @@ berth_store_sql::impl_worker_store!(PgStore);
 berth_store_sql::impl_output_store!(PgStore);
 berth_store_sql::impl_secret_store!(PgStore);
 berth_store_sql::impl_volume_use!(PgStore);
+berth_store_sql::impl_image_pulls!(PgStore);
 berth_store_sql::impl_schedule_store!(PgStore);
 berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, sqlx::Transaction<'static, sqlx::Postgres>, listing);
 

@@ -1,5 +1,5 @@
-//! `SecretStore` and `VolumeUse`, written once for both stores: sealed values, and when
-//! volumes were last mounted, keyed by tenant and name.
+//! `SecretStore`, `VolumeUse` and `ImagePulls`, written once for both stores: sealed values,
+//! when volumes were last mounted, and who pulled a private image, keyed by tenant.
 
 #[macro_export]
 macro_rules! impl_secret_store {
@@ -120,6 +120,44 @@ macro_rules! impl_volume_use {
                         .await
                         .map_err(db_err)?;
                     Ok(())
+                }
+            }
+        };
+    };
+}
+
+#[macro_export]
+macro_rules! impl_image_pulls {
+    ($store:ty) => {
+        const _: () = {
+            use ::async_trait::async_trait;
+            use ::berth_core::clock::Timestamp;
+            use ::berth_core::store::{ImagePulls, StoreResult};
+            use $crate::db_err;
+
+            #[async_trait]
+            impl ImagePulls for $store {
+                async fn record_private_pull(&self, tenant: &str, image_id: &str, at: Timestamp) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "INSERT INTO private_images (image_id, tenant, pulled_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (image_id, tenant) DO UPDATE SET pulled_at = excluded.pulled_at",
+                    )
+                    .bind(image_id)
+                    .bind(tenant)
+                    .bind(at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn private_pullers(&self, image_id: &str) -> StoreResult<Vec<String>> {
+                    sqlx::query_scalar("SELECT tenant FROM private_images WHERE image_id = $1 ORDER BY tenant")
+                        .bind(image_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)
                 }
             }
         };

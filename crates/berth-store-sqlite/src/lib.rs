@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
@@ -32,6 +32,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0007_volume_use.sql"),
     include_str!("../migrations/0008_schedules.sql"),
     include_str!("../migrations/0009_schedule_outages.sql"),
+    include_str!("../migrations/0010_private_images.sql"),
 ];
 
 #[derive(Clone, Debug)]
@@ -194,6 +195,7 @@ berth_store_sql::impl_worker_store!(SqliteStore);
 berth_store_sql::impl_output_store!(SqliteStore);
 berth_store_sql::impl_secret_store!(SqliteStore);
 berth_store_sql::impl_volume_use!(SqliteStore);
+berth_store_sql::impl_image_pulls!(SqliteStore);
 berth_store_sql::impl_schedule_store!(SqliteStore);
 berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, WriteTx, listing);
 

@@ -377,7 +377,13 @@ fn what_a_job_tries_from_inside_stays_inside() {
         outcome(what, &job);
     }
 
-    // A tenant's `cache` is its own: beta's job does not see what acme's wrote.
+    // A tenant's `cache` is its own: beta's job does not see what acme's wrote. (Leftovers
+    // of an interrupted run belong to another install, and would be refused.)
+    for tenant in ["acme", "beta"] {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &berth_core::volumes::scoped_name(tenant, "cache")])
+            .output();
+    }
     let vol = json!({"mounts": [{"type": "volume", "source": "cache", "target": "/cache"}]});
     let (job, _) = t.run(&acme, "echo acme-private > /cache/data", vol.clone());
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -548,5 +554,50 @@ fn a_job_reaches_neither_the_host_nor_cloud_metadata() {
     println!(
         "sandbox: the host's address on berth-isolated ({gw}) and link-local addresses: unreachable (iptables on its bridge)"
     );
+    t.s.env.assert_no_containers();
+}
+
+#[test]
+fn a_private_image_another_tenant_pulled_runs_only_after_a_pull_of_its_own() {
+    let registry = util::setup_var("BERTH_TEST_REGISTRY");
+    let (user, password) =
+        (util::setup_var("BERTH_TEST_REGISTRY_USER"), util::setup_var("BERTH_TEST_REGISTRY_PASSWORD"));
+    let image = format!("{registry}/berth-test/busybox:latest");
+    // From an engine without it, so acme's job pulls it (with its credentials).
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    let t = Tenants::start();
+    let auth = json!({"username": user, "password": password});
+    let (job, logs) = t.run(&t.s.token, "echo acme", json!({"image": image, "registry_auth": auth}));
+    assert_eq!((job["status"].as_str(), logs.trim()), (Some("succeeded"), "acme"), "{job}");
+    // beta has no credentials: the cached copy does not run for it.
+    let (job, logs) = t.run(&t.beta, "echo beta", json!({"image": image}));
+    assert_eq!(job["reason_text"], "infra(pull_failed)", "{job} {logs}");
+    assert!(!logs.contains("beta"), "{logs}");
+    // With its own credentials it pulls, and runs.
+    let (job, logs) = t.run(&t.beta, "echo beta", json!({"image": image, "registry_auth": auth}));
+    assert_eq!((job["status"].as_str(), logs.trim()), (Some("succeeded"), "beta"), "{job}");
+    println!(
+        "sandbox: a private image cached by another tenant's pull: infra(pull_failed) without credentials, runs after a pull of its own"
+    );
+    t.s.env.assert_no_containers();
+}
+
+#[test]
+fn a_tenant_volume_of_another_install_on_the_engine_is_refused_not_shared() {
+    let t = Tenants::start();
+    let engine_name = berth_core::volumes::scoped_name("acme", "shared");
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &engine_name]).output();
+    let made = Command::new("docker")
+        .args(["volume", "create", "--label", "berth.managed=true", "--label", "berth.tenant=acme"])
+        .args(["--label", "berth.volume=shared", "--label", "berth.install=another0install0", &engine_name])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mount = json!({"mounts": [{"type": "volume", "source": "shared", "target": "/data"}]});
+    let (job, logs) = t.run(&t.s.token, "ls /data; echo ran", mount);
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &engine_name]).output();
+    assert_eq!(job["reason_text"], "infra(create_failed)", "{job} {logs}");
+    assert!(!logs.contains("ran"), "{logs}");
+    println!("sandbox: a tenant volume another berth install made on the engine: infra(create_failed), not mounted");
     t.s.env.assert_no_containers();
 }

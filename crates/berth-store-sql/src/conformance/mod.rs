@@ -21,7 +21,7 @@ pub use schedules::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder volumes_unused_since_a_time_are_found_for_retention scheduled_jobs_are_one_per_due_time_however_many_create_them schedules_keep_names_per_tenant_and_move_by_compare_and_set);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder volumes_unused_since_a_time_are_found_for_retention scheduled_jobs_are_one_per_due_time_however_many_create_them schedules_keep_names_per_tenant_and_move_by_compare_and_set private_image_pulls_are_kept_per_tenant);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -659,4 +659,14 @@ pub async fn volumes_unused_since_a_time_are_found_for_retention(s: &dyn Store) 
     s.forget_volume("b", "cache").await.unwrap();
     assert!(s.stale_volumes(Timestamp(25), 10).await.unwrap().is_empty());
     assert_eq!(s.stale_volumes(Timestamp(31), 10).await.unwrap().len(), 1);
+}
+
+pub async fn private_image_pulls_are_kept_per_tenant(s: &dyn Store) {
+    assert!(s.private_pullers("sha256:a").await.unwrap().is_empty());
+    s.record_private_pull("t", "sha256:a", Timestamp(1)).await.unwrap();
+    s.record_private_pull("t", "sha256:a", Timestamp(2)).await.unwrap();
+    s.record_private_pull("u", "sha256:a", Timestamp(3)).await.unwrap();
+    s.record_private_pull("u", "sha256:b", Timestamp(3)).await.unwrap();
+    assert_eq!(s.private_pullers("sha256:a").await.unwrap(), ["t", "u"]);
+    assert_eq!(s.private_pullers("sha256:b").await.unwrap(), ["u"]);
 }
