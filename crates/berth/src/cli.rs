@@ -460,8 +460,8 @@ pub struct RunArgs {
     /// With --server: leave the job running when this command gets Ctrl-C
     #[arg(long)]
     pub no_cancel: bool,
-    /// Accepted for `docker run` habits: berth always removes the container
-    #[arg(long, hide = true)]
+    /// No-op: berth always removes the container (`berth rm` removes the job's record)
+    #[arg(long)]
     pub rm: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
@@ -560,6 +560,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE")]
     pub log_cap: Option<String>,
     /// IMAGE [COMMAND] [ARG...]
+    #[command(flatten)]
+    pub docker: crate::docker_flags::DockerArgs,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND]...")]
     pub image_and_command: Vec<String>,
 }

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod config;
+mod docker_flags;
 mod run_flags;
 mod terminal;
 mod ui;

@@ -18,7 +18,7 @@ pub struct FlagError {
     pub message: String,
 }
 
-fn err(flag: &str, message: impl Into<String>) -> FlagError {
+pub(crate) fn err(flag: &str, message: impl Into<String>) -> FlagError {
     FlagError { flag: flag.to_string(), message: message.into() }
 }
 
@@ -33,10 +33,12 @@ pub fn spec_from_args(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagErr
     apply_resources(args, &mut spec)?;
     apply_security(args, &mut spec)?;
     apply_lifecycle(args, &mut spec)?;
+    crate::docker_flags::apply(&args.docker, &mut spec, &|path| read_label_file(path))?;
     Ok(spec)
 }
 
 fn base_spec(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagError> {
+    crate::docker_flags::check_positional(&args.image_and_command)?;
     let mut positional = args.image_and_command.iter();
     let image = positional.next();
     let mut spec =
@@ -71,6 +73,15 @@ fn load_file(path: &Path, lookup: Lookup) -> Result<JobSpec, FlagError> {
     env.extend(std::mem::take(&mut spec.env));
     spec.env = env;
     Ok(spec)
+}
+
+/// Docker's `--label-file`: `KEY=VALUE` lines (a bare `KEY` is an empty label), `#` comments.
+fn read_label_file(path: &Path) -> Result<Vec<(String, String)>, FlagError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err("--label-file", format!("{}: {e}", path.display())))?;
+    let lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    Ok(lines
+        .map(|l| l.split_once('=').map_or((l.to_string(), String::new()), |(k, v)| (k.to_string(), v.to_string())))
+        .collect())
 }
 
 fn read_env_file(path: &Path, lookup: Lookup) -> Result<BTreeMap<String, String>, FlagError> {

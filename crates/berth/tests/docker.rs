@@ -534,3 +534,23 @@ fn secrets_policies_and_volumes_from_the_cli() {
     assert_eq!(code(&t.berth(&["volume", "rm", "berth-cli-test-vol"])), 0);
     t.assert_no_containers();
 }
+
+/// Docker habits: an unknown flag is named as a flag (exit 125, nothing run), `-it` is
+/// refused with the advice, and `--restart on-failure:1` retries a failed job once.
+#[test]
+fn docker_run_habits_are_handled_or_refused_by_name() {
+    let t = TestEnv::new();
+    let out = t.berth(&["run", "--foo", IMAGE, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("unknown flag `--foo` for `berth run`"), "{}", stderr(&out));
+    let out = t.berth(&["run", "-it", IMAGE, "sh"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("-it: not supported by berth run: a pseudo-TTY"), "{}", stderr(&out));
+    assert!(t.job_ids().is_empty(), "a refused run made a job");
+    let out = t.berth(&["run", "--restart", "on-failure:1", "--rm", "--init", IMAGE, "sh", "-c", "echo try; exit 3"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "try\ntry\n", "two attempts: {}", stderr(&out));
+    let job = t.only_job();
+    assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
+    t.assert_no_containers();
+}

@@ -29,13 +29,15 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     }
     let cancel = Cancel::new();
     tokio::spawn(cancel_on_signals(cancel.clone()));
-    let stdin = if args.interactive {
+    let stdin = if args.interactive || args.docker.attach.iter().any(|s| s == "stdin") {
         let reader = tokio_util::io::ReaderStream::new(tokio::io::stdin());
         StdinSource::Stream(reader.boxed())
     } else {
         job.spec.stdin.as_ref().map_or(StdinSource::None, |s| StdinSource::Bytes(s.to_bytes()))
     };
-    let io = AttemptIo { observer: Arc::new(TerminalObserver::new()), pull: Arc::new(PullBars::new()), stdin };
+    let pull: Arc<dyn berth_core::backend::PullObserver> =
+        if args.docker.quiet { Arc::new(berth_core::backend::NoProgress) } else { Arc::new(PullBars::new()) };
+    let io = AttemptIo { observer: Arc::new(TerminalObserver::new()), pull, stdin };
     let done = runner.run_attempt(&job, io, &cancel).await?;
     match &done.reason {
         Some(Reason::Exited { .. }) | None => {}

@@ -1,0 +1,373 @@
+//! `docker run` flags beyond berth's own: the ones that map onto the spec (namespaces,
+//! devices, sysctls, runtime, log driver, health check, restart as retries, label files),
+//! the no-ops (berth's behaviour already is the flag's), and the ones berth refuses by
+//! name, with the reason. An unknown flag is reported as a flag, never taken for the image
+//! (clap puts whatever follows the known flags into `IMAGE [COMMAND]...`).
+//! docs/docker-compat.md is the table; `scripts/docker-parity` checks it against the
+//! installed `docker run --help`.
+
+use std::path::PathBuf;
+
+use berth_core::retry::RetryOn;
+use berth_core::spec::{Healthcheck, JobSpec, LogDriver};
+use clap::Args;
+
+use crate::run_flags::{FlagError, err};
+
+#[derive(Debug, Default, Args)]
+pub struct DockerArgs {
+    /// PID namespace: `host` or `container:<job container>` (policy decides)
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// IPC namespace: `private`, `shareable`, `host` or `container:<job container>`
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// UTS namespace: `host` (policy decides)
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+    /// Give the job a host device: /dev/x[:/dev/y[:rwm]] (policy decides)
+    #[arg(long, value_name = "DEV")]
+    pub device: Vec<String>,
+    /// A namespaced kernel parameter: KEY=VALUE (policy decides)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// An OCI runtime the engine has, e.g. runsc (policy decides)
+    #[arg(long, value_name = "NAME")]
+    pub runtime: Option<String>,
+    /// The engine's log driver for the container (berth stores the output either way)
+    #[arg(long, value_name = "NAME")]
+    pub log_driver: Option<String>,
+    /// A log driver option: KEY=VALUE
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+    /// A health check command, run in a shell in the container
+    #[arg(long, value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<u32>,
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Turn off the image's HEALTHCHECK
+    #[arg(long, conflicts_with = "health_cmd")]
+    pub no_healthcheck: bool,
+    /// Do not let the kernel's OOM killer end the job (policy decides)
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// `no`, or `on-failure[:N]`: retry a failed job up to N times (berth's retries)
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// Read labels from a file of KEY=VALUE lines
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+    /// No-op: berth runs an init process already (--no-init turns it off)
+    #[arg(long, conflicts_with = "no_init")]
+    pub init: bool,
+    /// No-op: berth verifies nothing a content-trust server signs
+    #[arg(long)]
+    pub disable_content_trust: bool,
+    /// No-op: EXPOSE is metadata; -p publishes
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
+    /// No-op: stdout and stderr are always attached (`-a stdin` is -i)
+    #[arg(short = 'a', long, value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// No-op: Ctrl-C cancels the job (`--no-cancel` leaves it running)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: Option<bool>,
+    /// Do not show pull progress
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Flags berth refuses, each with why and what to do instead.
+pub const REFUSED: &[(&[&str], &str)] = &[
+    (
+        &["-t", "--tty", "-it", "-ti"],
+        "a pseudo-TTY is not supported yet: drop -t (-i alone forwards stdin, output streams without a TTY)",
+    ),
+    (&["--detach-keys"], "detach keys need a TTY, not supported yet"),
+    (&["-h"], "-h is --help in berth: give the container's hostname with --hostname"),
+    (&["--link"], "legacy Docker links: put the jobs on one named network (--network)"),
+    (&["--volumes-from"], "legacy: mount the same named volume in each job (-v NAME:/path)"),
+    (&["--isolation", "--cpu-count", "--cpu-percent", "--io-maxbandwidth", "--io-maxiops"], "Windows containers only"),
+    (&["--annotation"], "OCI annotations are not supported yet: use labels (-l)"),
+    (
+        &["--health-start-interval"],
+        "not supported yet (engines before API 1.44 have no such setting): use --health-interval",
+    ),
+    (&["--use-api-socket"], "a job never gets the engine's socket (docs/security.md)"),
+    (&["-P", "--publish-all"], "publish each port with -p (a tenant's ports follow its policy)"),
+    (&["--cidfile"], "containers are berth's, one per attempt: use the job id (printed by -d, or berth ps -q)"),
+    (&["--platform"], "berth runs images of the engine's own platform"),
+    (&["--userns", "--cgroupns"], "host user and cgroup namespace modes are not supported"),
+    (
+        &["--cgroup-parent"],
+        "jobs run under the engine's cgroup parent: set it on the engine (cgroup-parent in daemon.json)",
+    ),
+    (&["--volume-driver"], "named volumes use the engine's default driver"),
+    (&["--kernel-memory"], "deprecated by Docker, and ignored by the kernel on cgroup v2"),
+    (
+        &["--storage-opt"],
+        "the writable layer's size needs an engine on xfs with pquota; berth caps each file's size (defaults.file_size)",
+    ),
+    (
+        &["--ip", "--ip6", "--mac-address", "--link-local-ip", "--network-alias"],
+        "fixed addresses and aliases on networks are not supported",
+    ),
+    (
+        &[
+            "--device-cgroup-rule",
+            "--device-read-bps",
+            "--device-read-iops",
+            "--device-write-bps",
+            "--device-write-iops",
+            "--blkio-weight",
+            "--blkio-weight-device",
+        ],
+        "block IO and device cgroup rules are not supported yet",
+    ),
+    (
+        &[
+            "--cpu-period",
+            "--cpu-quota",
+            "--cpu-rt-period",
+            "--cpu-rt-runtime",
+            "-c",
+            "--cpu-shares",
+            "--cpuset-cpus",
+            "--cpuset-mems",
+        ],
+        "use --cpus (a CPU quota); shares, periods and CPU sets are not supported yet",
+    ),
+    (
+        &["--memory-reservation", "--memory-swappiness", "--oom-score-adj"],
+        "use -m/--memory and --memory-swap; reservations, swappiness and OOM scores are not supported yet",
+    ),
+    (&["--group-add"], "supplementary groups are not supported yet: run as a user with them (-u)"),
+    (
+        &["--dns-search", "--dns-option", "--domainname"],
+        "use --dns and --add-host; search domains, resolver options and domain names are not supported yet",
+    ),
+];
+
+/// The first of `IMAGE [COMMAND]...` when it is a flag: refused by name, or unknown.
+pub fn check_positional(positional: &[String]) -> Result<(), FlagError> {
+    let Some(first) = positional.first().filter(|f| f.starts_with('-') && f.len() > 1) else { return Ok(()) };
+    let name = first.split_once('=').map_or(first.as_str(), |(n, _)| n);
+    if let Some((_, why)) = REFUSED.iter().find(|(flags, _)| flags.contains(&name)) {
+        return Err(err(name, format!("not supported by berth run: {why}")));
+    }
+    Err(err(name, format!("unknown flag `{name}` for `berth run`; see berth run --help")))
+}
+
+/// Reads a `--label-file` into (key, value) pairs.
+pub type LabelReader<'a> = &'a dyn Fn(&std::path::Path) -> Result<Vec<(String, String)>, FlagError>;
+
+/// Lays the Docker flags over `spec` (after berth's own flags).
+pub fn apply(d: &DockerArgs, spec: &mut JobSpec, labels_from: LabelReader) -> Result<(), FlagError> {
+    set(&mut spec.pid, &d.pid);
+    set(&mut spec.ipc, &d.ipc);
+    set(&mut spec.uts, &d.uts);
+    spec.resources.devices.extend(d.device.iter().cloned());
+    for kv in &d.sysctl {
+        let (k, v) = kv.split_once('=').ok_or_else(|| err("--sysctl", format!("`{kv}` is not KEY=VALUE")))?;
+        spec.security.sysctls.insert(k.to_string(), v.to_string());
+    }
+    set(&mut spec.security.runtime, &d.runtime);
+    spec.security.oom_kill_disable |= d.oom_kill_disable;
+    log_driver(d, spec)?;
+    healthcheck(d, spec)?;
+    if let Some(r) = &d.restart {
+        restart(r, spec)?;
+    }
+    for file in &d.label_file {
+        spec.labels.extend(labels_from(file)?);
+    }
+    if let Some(bad) = d.attach.iter().find(|s| !matches!(s.as_str(), "stdin" | "stdout" | "stderr")) {
+        return Err(err("--attach", format!("`{bad}` is not a stream: stdin, stdout or stderr")));
+    }
+    Ok(())
+}
+
+fn set(slot: &mut Option<String>, flag: &Option<String>) {
+    if flag.is_some() {
+        slot.clone_from(flag);
+    }
+}
+
+fn log_driver(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
+    if d.log_driver.is_none() && d.log_opt.is_empty() {
+        return Ok(());
+    }
+    let kind = d.log_driver.clone().or_else(|| spec.log_driver.as_ref().map(|l| l.kind.clone()));
+    let kind = kind.ok_or_else(|| err("--log-opt", "needs --log-driver (which driver the options are for)"))?;
+    let mut options = spec.log_driver.take().map(|l| l.options).unwrap_or_default();
+    for kv in &d.log_opt {
+        let (k, v) = kv.split_once('=').ok_or_else(|| err("--log-opt", format!("`{kv}` is not KEY=VALUE")))?;
+        options.insert(k.to_string(), v.to_string());
+    }
+    spec.log_driver = Some(LogDriver { kind, options });
+    Ok(())
+}
+
+fn healthcheck(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
+    if d.no_healthcheck {
+        spec.healthcheck = Some(Healthcheck {
+            test: vec!["NONE".into()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+        });
+        return Ok(());
+    }
+    let tuning = d.health_interval.is_some()
+        || d.health_timeout.is_some()
+        || d.health_retries.is_some()
+        || d.health_start_period.is_some();
+    let Some(cmd) = &d.health_cmd else {
+        return if tuning && spec.healthcheck.is_none() {
+            Err(err("--health-interval", "needs --health-cmd (or a healthcheck in -f)"))
+        } else {
+            Ok(())
+        };
+    };
+    let dur = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| t.parse().map_err(|e: berth_core::quantity::DurationError| err(flag, e.to_string())))
+            .transpose()
+    };
+    spec.healthcheck = Some(Healthcheck {
+        test: vec!["CMD-SHELL".into(), cmd.clone()],
+        interval: dur("--health-interval", &d.health_interval)?,
+        timeout: dur("--health-timeout", &d.health_timeout)?,
+        retries: d.health_retries,
+        start_period: dur("--health-start-period", &d.health_start_period)?,
+    });
+    Ok(())
+}
+
+/// `no` changes nothing; `on-failure[:N]` retries a non-zero exit up to N more times
+/// (unbounded in Docker without N: berth takes 3); the others would restart forever.
+fn restart(policy: &str, spec: &mut JobSpec) -> Result<(), FlagError> {
+    let (name, count) = policy.split_once(':').map_or((policy, None), |(n, c)| (n, Some(c)));
+    match (name, count) {
+        ("no", None) => Ok(()),
+        ("on-failure", count) => {
+            let n: u32 = match count {
+                None => 3,
+                Some(c) => c.parse().map_err(|_| err("--restart", format!("`{c}` is not a number of retries")))?,
+            };
+            spec.retries.max_attempts = n + 1;
+            for on in [RetryOn::Failed, RetryOn::OomKilled, RetryOn::Signaled] {
+                if !spec.retries.on.contains(&on) {
+                    spec.retries.on.push(on);
+                }
+            }
+            Ok(())
+        }
+        ("always" | "unless-stopped", None) => Err(err(
+            "--restart",
+            format!(
+                "`{policy}` would run the job forever: a berth job runs to an end; use `on-failure[:N]`, or a schedule (berth schedule add) to run it again"
+            ),
+        )),
+        _ => Err(err("--restart", format!("`{policy}` is not a restart policy: no or on-failure[:N]"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_core::spec::JobSpec;
+    use clap::Parser;
+
+    use crate::run_flags::{FlagError, spec_from_args};
+
+    fn spec(argv: &[&str]) -> Result<JobSpec, FlagError> {
+        let cli = crate::cli::Cli::try_parse_from(["berth", "run"].iter().chain(argv))
+            .map_err(|e| FlagError { flag: "clap".into(), message: e.to_string() })?;
+        let crate::cli::Command::Run(args) = cli.command else { panic!("not run") };
+        spec_from_args(&args, &|_| None)
+    }
+
+    #[test]
+    fn unknown_and_refused_flags_are_named_never_taken_for_the_image() {
+        let e = spec(&["--foo", "busybox"]).unwrap_err().to_string();
+        assert_eq!(e, "--foo: unknown flag `--foo` for `berth run`; see berth run --help");
+        let e = spec(&["-it", "busybox", "sh"]).unwrap_err().to_string();
+        assert!(e.starts_with("-it: not supported by berth run: a pseudo-TTY is not supported yet"), "{e}");
+        let e = spec(&["--rm", "--link=db", "busybox"]).unwrap_err().to_string();
+        assert!(e.starts_with("--link: not supported by berth run: legacy Docker links"), "{e}");
+        let e = spec(&["--restart", "always", "busybox"]).unwrap_err().to_string();
+        assert!(e.starts_with("--restart: `always` would run the job forever"), "{e}");
+    }
+
+    #[test]
+    fn docker_flags_land_in_the_spec() {
+        let s = spec(&[
+            "--pid",
+            "host",
+            "--ipc",
+            "private",
+            "--uts",
+            "host",
+            "--device",
+            "/dev/fuse",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--runtime",
+            "runsc",
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=1m",
+            "--health-cmd",
+            "true",
+            "--health-retries",
+            "2",
+            "--health-interval",
+            "5s",
+            "--oom-kill-disable",
+            "--restart",
+            "on-failure:2",
+            "--init",
+            "--rm",
+            "--expose",
+            "80",
+            "-a",
+            "stdout",
+            "--sig-proxy=false",
+            "-q",
+            "busybox",
+            "true",
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.pid.as_deref(), s.ipc.as_deref(), s.uts.as_deref()),
+            (Some("host"), Some("private"), Some("host"))
+        );
+        assert_eq!(s.resources.devices, ["/dev/fuse"]);
+        assert_eq!(s.security.sysctls.get("net.ipv4.ip_forward").map(String::as_str), Some("1"));
+        assert_eq!(s.security.runtime.as_deref(), Some("runsc"));
+        let log = s.log_driver.unwrap();
+        assert_eq!((log.kind.as_str(), log.options.get("max-size").map(String::as_str)), ("json-file", Some("1m")));
+        let hc = s.healthcheck.unwrap();
+        assert_eq!((hc.test, hc.retries), (vec!["CMD-SHELL".to_string(), "true".to_string()], Some(2)));
+        assert!(s.security.oom_kill_disable && s.security.init);
+        assert_eq!(s.retries.max_attempts, 3);
+        assert!(s.retries.on.contains(&berth_core::retry::RetryOn::Failed));
+        let off = spec(&["--no-healthcheck", "busybox"]).unwrap();
+        assert_eq!(off.healthcheck.unwrap().test, ["NONE"]);
+        assert!(
+            spec(&["--log-opt", "max-size=1m", "busybox"])
+                .unwrap_err()
+                .to_string()
+                .starts_with("--log-opt: needs --log-driver")
+        );
+        assert!(spec(&["--init", "--no-init", "busybox"]).is_err(), "--init and --no-init conflict");
+    }
+}
