@@ -174,12 +174,12 @@ impl Backend for DockerBackend {
         exec::run(&self.docker, &unit.id, cmd, cap).await
     }
 
-    async fn list_volumes(&self, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
-        volumes::list(&self.docker, tenant).await
+    async fn list_volumes(&self, install_id: &str, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+        volumes::list(&self.docker, install_id, tenant).await
     }
 
-    async fn remove_volume(&self, tenant: &str, name: &str) -> Result<(), BackendError> {
-        volumes::remove(&self.docker, tenant, name).await
+    async fn remove_volume(&self, install_id: &str, tenant: &str, name: &str) -> Result<(), BackendError> {
+        volumes::remove(&self.docker, install_id, tenant, name).await
     }
 }
 

@@ -15,8 +15,11 @@ use tokio::sync::Mutex;
 
 use crate::errors::{engine_error, is_not_found};
 
-/// What this process last did for the network: the id it guarded (or warned about).
-pub type Guarded = Mutex<Option<String>>;
+/// When this process last checked the guard of which network (checked again every
+/// `RECHECK`, so a firewall reload that dropped the rules is repaired).
+pub type Guarded = Mutex<Option<(String, std::time::Instant)>>;
+
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn ensure(docker: &Docker, plan: &AttemptPlan, guarded: &Guarded) -> Result<(), BackendError> {
     if plan.spec.network.as_deref() != Some(ISOLATED_NETWORK) {
@@ -28,13 +31,17 @@ pub async fn ensure(docker: &Docker, plan: &AttemptPlan, guarded: &Guarded) -> R
         Err(e) if is_not_found(&e) => create(docker).await?,
         Err(e) => return Err(engine_error(e)),
     };
-    if done.as_deref() != Some(id.as_str()) {
-        if let Err(why) = crate::egress::guard(&id).await {
+    let fresh = done.as_ref().is_some_and(|(g, at)| *g == id && at.elapsed() < RECHECK);
+    if !fresh {
+        // Checked (and warned about) at most once a minute, whatever the outcome.
+        let errors = crate::egress::guard(&id).await;
+        if !errors.is_empty() {
             tracing::warn!(
-                "jobs on {ISOLATED_NETWORK} can reach this host and cloud metadata: {why} (docs/security.md, \"Network\")"
+                "jobs on {ISOLATED_NETWORK} are not kept from {} (docs/security.md, \"The egress guard\")",
+                errors.join("; ")
             );
         }
-        *done = Some(id);
+        *done = Some((id, std::time::Instant::now()));
     }
     Ok(())
 }

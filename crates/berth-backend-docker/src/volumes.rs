@@ -43,7 +43,7 @@ pub async fn ensure(docker: &Docker, plan: &AttemptPlan) -> Result<(), BackendEr
     Ok(())
 }
 
-pub async fn list(docker: &Docker, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+pub async fn list(docker: &Docker, install_id: &str, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
     let mut wanted = vec![format!("{}=true", labels::MANAGED)];
     if let Some(t) = tenant {
         wanted.push(format!("{}={t}", labels::TENANT));
@@ -51,9 +51,18 @@ pub async fn list(docker: &Docker, tenant: Option<&str>) -> Result<Vec<VolumeInf
     let filters = HashMap::from([("label", wanted)]);
     let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
     let found = docker.list_volumes(Some(options)).await.map_err(engine_error)?;
-    let mut out: Vec<VolumeInfo> = found.volumes.unwrap_or_default().into_iter().filter_map(info).collect();
+    let ours = |v: &Volume| ours(v, install_id);
+    let mut out: Vec<VolumeInfo> =
+        found.volumes.unwrap_or_default().into_iter().filter(ours).filter_map(info).collect();
     out.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
     Ok(out)
+}
+
+/// Whether this install may list and remove `v`: a server tenant's only when this install
+/// made it (two installs on one engine share tenant names); the local tenant's always.
+fn ours(v: &Volume, install_id: &str) -> bool {
+    v.labels.get(labels::TENANT).is_some_and(|t| t == LOCAL_TENANT)
+        || v.labels.get(labels::INSTALL).is_some_and(|i| i == install_id)
 }
 
 /// A volume berth made, with the tenant and name its labels record; `None` for another's.
@@ -69,7 +78,7 @@ fn info(v: Volume) -> Option<VolumeInfo> {
     })
 }
 
-pub async fn remove(docker: &Docker, tenant: &str, name: &str) -> Result<(), BackendError> {
+pub async fn remove(docker: &Docker, install_id: &str, tenant: &str, name: &str) -> Result<(), BackendError> {
     let engine_name = scoped_name(tenant, name);
     let gone = || BackendError::Gone(format!("tenant {tenant} has no volume `{name}`"));
     // Not a name any volume can have: the engine would answer with an error, not a 404.
@@ -81,7 +90,7 @@ pub async fn remove(docker: &Docker, tenant: &str, name: &str) -> Result<(), Bac
         Err(e) if is_not_found(&e) => return Err(gone()),
         Err(e) => return Err(engine_error(e)),
     };
-    if info(volume).is_none_or(|v| v.tenant != tenant) {
+    if !ours(&volume, install_id) || info(volume).is_none_or(|v| v.tenant != tenant) {
         return Err(gone());
     }
     let options = RemoveVolumeOptionsBuilder::new().force(false).build();

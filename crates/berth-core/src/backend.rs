@@ -368,14 +368,14 @@ pub trait Backend: Send + Sync {
     }
     /// Whether the engine answers (for readiness checks).
     async fn ping(&self) -> Result<(), BackendError>;
-    /// The named volumes berth made for `tenant` (every tenant's with `None`).
-    async fn list_volumes(&self, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
-        let _ = tenant;
+    /// The named volumes this install made for `tenant` (every tenant's with `None`).
+    async fn list_volumes(&self, install_id: &str, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+        let _ = (install_id, tenant);
         Err(BackendError::Unsupported(format!("the {} backend has no named volumes", self.name())))
     }
-    /// Removes `tenant`'s volume `name`; `Gone` if it has none by that name.
-    async fn remove_volume(&self, tenant: &str, name: &str) -> Result<(), BackendError> {
-        let _ = (tenant, name);
+    /// Removes `tenant`'s volume `name` of this install; `Gone` if it has none by that name.
+    async fn remove_volume(&self, install_id: &str, tenant: &str, name: &str) -> Result<(), BackendError> {
+        let _ = (install_id, tenant, name);
         Err(BackendError::Unsupported(format!("the {} backend has no named volumes", self.name())))
     }
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.

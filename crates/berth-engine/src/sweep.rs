@@ -166,7 +166,7 @@ impl Runner {
     pub async fn prune_volumes(&self, before: berth_core::clock::Timestamp) -> Result<usize, StoreError> {
         let mut removed = 0;
         for (tenant, name) in self.store.stale_volumes(before, 100).await? {
-            match self.backend.remove_volume(&tenant, &name).await {
+            match self.backend.remove_volume(&self.install_id, &tenant, &name).await {
                 Ok(()) => removed += 1,
                 // Gone already (removed by hand): nothing left to track.
                 Err(BackendError::Gone(_)) => {}

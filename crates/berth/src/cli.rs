@@ -82,6 +82,13 @@ pub enum Command {
     Policy(PolicyCommand),
 }
 
+impl RunArgs {
+    /// Whether stdin is forwarded: `-i`, or Docker's `-a stdin`.
+    pub fn wants_stdin(&self) -> bool {
+        self.interactive || self.docker.attach.iter().any(|s| s == "stdin")
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CpArgs {
     /// JOB:NAME, NAME as `berth inspect` lists it under artifacts
@@ -461,8 +468,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cancel: bool,
     /// No-op: berth always removes the container (`berth rm` removes the job's record)
-    #[arg(long)]
-    pub rm: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub rm: Option<bool>,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from here)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -63,12 +63,12 @@ pub struct DockerArgs {
     /// Read labels from a file of KEY=VALUE lines
     #[arg(long, value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
-    /// No-op: berth runs an init process already (--no-init turns it off)
-    #[arg(long, conflicts_with = "no_init")]
-    pub init: bool,
+    /// No-op: berth runs an init process already (`--init=false` or --no-init turns it off)
+    #[arg(long, conflicts_with = "no_init", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub init: Option<bool>,
     /// No-op: berth verifies nothing a content-trust server signs
-    #[arg(long)]
-    pub disable_content_trust: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub disable_content_trust: Option<bool>,
     /// No-op: EXPOSE is metadata; -p publishes
     #[arg(long, value_name = "PORT")]
     pub expose: Vec<String>,
@@ -76,7 +76,7 @@ pub struct DockerArgs {
     #[arg(short = 'a', long, value_name = "STREAM")]
     pub attach: Vec<String>,
     /// No-op: Ctrl-C cancels the job (`--no-cancel` leaves it running)
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub sig_proxy: Option<bool>,
     /// Do not show pull progress
     #[arg(short, long)]
@@ -86,7 +86,7 @@ pub struct DockerArgs {
 /// Flags berth refuses, each with why and what to do instead.
 pub const REFUSED: &[(&[&str], &str)] = &[
     (
-        &["-t", "--tty", "-it", "-ti"],
+        &["-t", "--tty", "-it", "-ti", "-dit", "-itd"],
         "a pseudo-TTY is not supported yet: drop -t (-i alone forwards stdin, output streams without a TTY)",
     ),
     (&["--detach-keys"], "detach keys need a TTY, not supported yet"),
@@ -154,12 +154,29 @@ pub const REFUSED: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// Short flags that take a value (`-e`, `-p`, ...), as `docker run` users attach them.
+const ATTACHED: [char; 9] = ['e', 'p', 'v', 'm', 'w', 'u', 'l', 'a', 'f'];
+
 /// The first of `IMAGE [COMMAND]...` when it is a flag: refused by name, or unknown.
 pub fn check_positional(positional: &[String]) -> Result<(), FlagError> {
     let Some(first) = positional.first().filter(|f| f.starts_with('-') && f.len() > 1) else { return Ok(()) };
     let name = first.split_once('=').map_or(first.as_str(), |(n, _)| n);
     if let Some((_, why)) = REFUSED.iter().find(|(flags, _)| flags.contains(&name)) {
         return Err(err(name, format!("not supported by berth run: {why}")));
+    }
+    // `-p8080:80`, `-eK=V`: a known short flag with its value attached.
+    let mut chars = first.chars().skip(1);
+    if let (Some(short), Some(_)) = (chars.next(), chars.next())
+        && !first.starts_with("--")
+        && ATTACHED.contains(&short)
+    {
+        return Err(err(
+            &format!("-{short}"),
+            format!(
+                "write `-{short} {}` with a space: berth does not read a value attached to a short flag yet",
+                &first[2..]
+            ),
+        ));
     }
     Err(err(name, format!("unknown flag `{name}` for `berth run`; see berth run --help")))
 }
@@ -178,6 +195,15 @@ pub fn apply(d: &DockerArgs, spec: &mut JobSpec, labels_from: LabelReader) -> Re
         spec.security.sysctls.insert(k.to_string(), v.to_string());
     }
     set(&mut spec.security.runtime, &d.runtime);
+    if d.init == Some(false) {
+        spec.security.init = false;
+    }
+    if d.sig_proxy == Some(false) {
+        return Err(err(
+            "--sig-proxy",
+            "berth cancels the job on Ctrl-C; to leave it running, use --no-cancel (with a server)",
+        ));
+    }
     spec.security.oom_kill_disable |= d.oom_kill_disable;
     log_driver(d, spec)?;
     healthcheck(d, spec)?;
@@ -203,9 +229,11 @@ fn log_driver(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
     if d.log_driver.is_none() && d.log_opt.is_empty() {
         return Ok(());
     }
-    let kind = d.log_driver.clone().or_else(|| spec.log_driver.as_ref().map(|l| l.kind.clone()));
+    let old = spec.log_driver.take();
+    let kind = d.log_driver.clone().or_else(|| old.as_ref().map(|l| l.kind.clone()));
     let kind = kind.ok_or_else(|| err("--log-opt", "needs --log-driver (which driver the options are for)"))?;
-    let mut options = spec.log_driver.take().map(|l| l.options).unwrap_or_default();
+    // Another driver's options would not fit this one.
+    let mut options = old.filter(|l| l.kind == kind).map(|l| l.options).unwrap_or_default();
     for kv in &d.log_opt {
         let (k, v) = kv.split_once('=').ok_or_else(|| err("--log-opt", format!("`{kv}` is not KEY=VALUE")))?;
         options.insert(k.to_string(), v.to_string());
@@ -215,7 +243,14 @@ fn log_driver(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
 }
 
 fn healthcheck(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
+    let tuning = d.health_interval.is_some()
+        || d.health_timeout.is_some()
+        || d.health_retries.is_some()
+        || d.health_start_period.is_some();
     if d.no_healthcheck {
+        if tuning {
+            return Err(err("--no-healthcheck", "conflicts with the --health-* options"));
+        }
         spec.healthcheck = Some(Healthcheck {
             test: vec!["NONE".into()],
             interval: None,
@@ -225,16 +260,23 @@ fn healthcheck(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
         });
         return Ok(());
     }
-    let tuning = d.health_interval.is_some()
-        || d.health_timeout.is_some()
-        || d.health_retries.is_some()
-        || d.health_start_period.is_some();
-    let Some(cmd) = &d.health_cmd else {
-        return if tuning && spec.healthcheck.is_none() {
-            Err(err("--health-interval", "needs --health-cmd (or a healthcheck in -f)"))
-        } else {
-            Ok(())
-        };
+    let base = match (&d.health_cmd, spec.healthcheck.take()) {
+        (Some(cmd), _) => Healthcheck {
+            test: vec!["CMD-SHELL".into(), cmd.clone()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+        },
+        // Tuning a check the spec file has.
+        (None, Some(existing)) => existing,
+        (None, None) if tuning => {
+            return Err(err(
+                "--health-interval",
+                "needs --health-cmd (or a healthcheck in -f): berth does not read the image's HEALTHCHECK",
+            ));
+        }
+        (None, None) => return Ok(()),
     };
     let dur = |flag: &str, v: &Option<String>| {
         v.as_deref()
@@ -242,27 +284,33 @@ fn healthcheck(d: &DockerArgs, spec: &mut JobSpec) -> Result<(), FlagError> {
             .transpose()
     };
     spec.healthcheck = Some(Healthcheck {
-        test: vec!["CMD-SHELL".into(), cmd.clone()],
-        interval: dur("--health-interval", &d.health_interval)?,
-        timeout: dur("--health-timeout", &d.health_timeout)?,
-        retries: d.health_retries,
-        start_period: dur("--health-start-period", &d.health_start_period)?,
+        interval: dur("--health-interval", &d.health_interval)?.or(base.interval),
+        timeout: dur("--health-timeout", &d.health_timeout)?.or(base.timeout),
+        retries: d.health_retries.or(base.retries),
+        start_period: dur("--health-start-period", &d.health_start_period)?.or(base.start_period),
+        test: base.test,
     });
     Ok(())
 }
 
-/// `no` changes nothing; `on-failure[:N]` retries a non-zero exit up to N more times
-/// (unbounded in Docker without N: berth takes 3); the others would restart forever.
+/// `no` runs it once; `on-failure[:N]` retries a non-zero exit up to N more times (Docker
+/// retries without end when N is missing or 0: berth takes 3); the others would restart
+/// forever.
 fn restart(policy: &str, spec: &mut JobSpec) -> Result<(), FlagError> {
     let (name, count) = policy.split_once(':').map_or((policy, None), |(n, c)| (n, Some(c)));
     match (name, count) {
-        ("no", None) => Ok(()),
+        ("no", None) => {
+            spec.retries.max_attempts = 1;
+            Ok(())
+        }
         ("on-failure", count) => {
             let n: u32 = match count {
                 None => 3,
                 Some(c) => c.parse().map_err(|_| err("--restart", format!("`{c}` is not a number of retries")))?,
             };
-            spec.retries.max_attempts = n + 1;
+            let n = if n == 0 { 3 } else { n };
+            spec.retries.max_attempts =
+                n.checked_add(1).ok_or_else(|| err("--restart", format!("`{n}` retries is too many")))?;
             for on in [RetryOn::Failed, RetryOn::OomKilled, RetryOn::Signaled] {
                 if !spec.retries.on.contains(&on) {
                     spec.retries.on.push(on);
@@ -300,6 +348,8 @@ mod tests {
         assert_eq!(e, "--foo: unknown flag `--foo` for `berth run`; see berth run --help");
         let e = spec(&["-it", "busybox", "sh"]).unwrap_err().to_string();
         assert!(e.starts_with("-it: not supported by berth run: a pseudo-TTY is not supported yet"), "{e}");
+        let e = spec(&["-p8080:80", "busybox"]).unwrap_err().to_string();
+        assert!(e.starts_with("-p: write `-p 8080:80` with a space"), "{e}");
         let e = spec(&["--rm", "--link=db", "busybox"]).unwrap_err().to_string();
         assert!(e.starts_with("--link: not supported by berth run: legacy Docker links"), "{e}");
         let e = spec(&["--restart", "always", "busybox"]).unwrap_err().to_string();
@@ -340,7 +390,7 @@ mod tests {
             "80",
             "-a",
             "stdout",
-            "--sig-proxy=false",
+            "--sig-proxy",
             "-q",
             "busybox",
             "true",
@@ -369,5 +419,25 @@ mod tests {
                 .starts_with("--log-opt: needs --log-driver")
         );
         assert!(spec(&["--init", "--no-init", "busybox"]).is_err(), "--init and --no-init conflict");
+        assert!(
+            !spec(&["--init=false", "--rm=true", "--disable-content-trust=true", "busybox"]).unwrap().security.init
+        );
+        let e = spec(&["--sig-proxy=false", "busybox"]).unwrap_err().to_string();
+        assert!(e.starts_with("--sig-proxy: berth cancels the job on Ctrl-C"), "{e}");
+        assert_eq!(
+            spec(&["--sig-proxy", "busybox", "true"]).unwrap().image,
+            "busybox",
+            "a bare --sig-proxy takes no value"
+        );
+        assert_eq!(spec(&["--restart", "no", "busybox"]).unwrap().retries.max_attempts, 1);
+        assert_eq!(spec(&["--restart", "on-failure:0", "busybox"]).unwrap().retries.max_attempts, 4);
+        assert!(spec(&["--restart", "on-failure:4294967295", "busybox"]).is_err());
+        assert!(spec(&["--no-healthcheck", "--health-retries", "2", "busybox"]).is_err());
+        assert!(
+            spec(&["--health-retries", "2", "busybox"])
+                .unwrap_err()
+                .to_string()
+                .starts_with("--health-interval: needs --health-cmd")
+        );
     }
 }

@@ -39,7 +39,7 @@ pub async fn list_volumes(
         (Some(_), false) => return Err(ApiError::forbidden("only admins name another tenant")),
         (None, false) => Some(who.tenant.clone()),
     };
-    Ok(Json(state.runner.backend().list_volumes(tenant.as_deref()).await?))
+    Ok(Json(state.runner.backend().list_volumes(state.runner.install_id(), tenant.as_deref()).await?))
 }
 
 /// Removes one of the caller's volumes (refused while a job uses it).
@@ -60,7 +60,7 @@ pub async fn delete_volume(
         Some(_) => return Err(ApiError::forbidden("only admins name another tenant")),
         None => who.tenant.clone(),
     };
-    match state.runner.backend().remove_volume(&tenant, &name).await {
+    match state.runner.backend().remove_volume(state.runner.install_id(), &tenant, &name).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(BackendError::Gone(m)) => Err(ApiError::not_found(m)),
         Err(e) => Err(e.into()),

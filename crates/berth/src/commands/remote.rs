@@ -54,9 +54,9 @@ pub async fn dispatch(config: &Config, server: &str, command: &Command) -> anyho
 }
 
 async fn run(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
-    if args.interactive {
+    if args.wants_stdin() {
         anyhow::bail!(
-            "-i needs the embedded mode (stdin is not forwarded over the API yet): put the input in the spec's `stdin`, or unset --server"
+            "-i (or -a stdin) needs the embedded mode (stdin is not forwarded over the API yet): put the input in the spec's `stdin`, or unset --server"
         );
     }
     let spec = run_flags::spec_from_args(args, &env_var)?;

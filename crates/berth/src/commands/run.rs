@@ -29,7 +29,7 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     }
     let cancel = Cancel::new();
     tokio::spawn(cancel_on_signals(cancel.clone()));
-    let stdin = if args.interactive || args.docker.attach.iter().any(|s| s == "stdin") {
+    let stdin = if args.wants_stdin() {
         let reader = tokio_util::io::ReaderStream::new(tokio::io::stdin());
         StdinSource::Stream(reader.boxed())
     } else {

@@ -38,7 +38,7 @@ async fn list(config: &Config, tenant: Option<&str>) -> anyhow::Result<Vec<Volum
         return client.json_of(Method::GET, "/v1/volumes", &query).await;
     }
     let runner = wiring::open(config).await?.runner?;
-    Ok(runner.backend().list_volumes(tenant).await?)
+    Ok(runner.backend().list_volumes(runner.install_id(), tenant).await?)
 }
 
 async fn remove(config: &Config, tenant: Option<&str>, name: &str) -> anyhow::Result<()> {
@@ -49,7 +49,7 @@ async fn remove(config: &Config, tenant: Option<&str>, name: &str) -> anyhow::Re
         return client.call(Method::DELETE, &path, &query).await;
     }
     let runner = wiring::open(config).await?.runner?;
-    runner.backend().remove_volume(tenant.unwrap_or(LOCAL_TENANT), name).await?;
+    runner.backend().remove_volume(runner.install_id(), tenant.unwrap_or(LOCAL_TENANT), name).await?;
     Ok(())
 }
 
