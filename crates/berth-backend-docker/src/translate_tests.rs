@@ -117,8 +117,14 @@ ipc: shareable
 uts: host
 dns: [127.0.0.1]
 extra_hosts: ["db:127.0.0.2"]
+dns_search: [example.internal]
+dns_options: ["ndots:2"]
+domainname: example
 resources:
   cpus: 1.5
+  cpu_shares: 512
+  cpuset_cpus: "0-1"
+  memory_reservation: 128m
   memory: 256m
   memory_swap: unlimited
   pids_limit: 64
@@ -128,6 +134,7 @@ resources:
   devices: [/dev/fuse, "/dev/sda:/dev/xvda:r"]
 security:
   cap_add: [NET_BIND_SERVICE]
+  group_add: [audio]
   seccomp_profile: unconfined
   init: false
   sysctls: {net.core.somaxconn: "1024"}
@@ -146,6 +153,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 "echo $A",
                 "extra"
               ],
+              "Domainname": "example",
               "Entrypoint": [
                 "/bin/sh",
                 "-c"
@@ -169,6 +177,8 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 "CapDrop": [
                   "ALL"
                 ],
+                "CpuShares": 512,
+                "CpusetCpus": "0-1",
                 "DeviceRequests": [
                   {
                     "Capabilities": [
@@ -195,8 +205,17 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 "Dns": [
                   "127.0.0.1"
                 ],
+                "DnsOptions": [
+                  "ndots:2"
+                ],
+                "DnsSearch": [
+                  "example.internal"
+                ],
                 "ExtraHosts": [
                   "db:127.0.0.2"
+                ],
+                "GroupAdd": [
+                  "audio"
                 ],
                 "Init": false,
                 "IpcMode": "shareable",
@@ -207,6 +226,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                   "Type": "json-file"
                 },
                 "Memory": 268435456,
+                "MemoryReservation": 134217728,
                 "MemorySwap": -1,
                 "Mounts": [
                   {

@@ -28,6 +28,8 @@ pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) 
     need(caps.isolation || modes, "pid", "choose pid, ipc or uts namespaces (the job shares the host's)");
     need(caps.isolation || s.dns.is_empty(), "dns", "set DNS servers");
     need(caps.isolation || s.extra_hosts.is_empty(), "extra_hosts", "add /etc/hosts entries");
+    let resolver = s.dns_search.is_empty() && s.dns_options.is_empty() && s.domainname.is_none();
+    need(caps.isolation || resolver, "dns_search", "set DNS search domains, resolver options or a domain name");
     need(caps.isolation || s.security == Security::default(), "security", "apply security options");
     need(caps.isolation || s.log_driver.is_none(), "log_driver", "use a log driver");
     need(caps.ports || s.ports.is_empty(), "ports", "publish ports");
@@ -50,6 +52,9 @@ fn no_limits(r: &Resources) -> bool {
         && r.shm_size.is_none()
         && r.ulimits.is_empty()
         && r.devices.is_empty()
+        && r.cpu_shares.is_none()
+        && r.cpuset_cpus.is_none()
+        && r.memory_reservation.is_none()
 }
 
 #[cfg(test)]

@@ -80,6 +80,15 @@ pub struct JobSpec {
     /// `name:ip` entries added to /etc/hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// DNS search domains (Docker's `--dns-search`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// Resolver options such as `ndots:2` (Docker's `--dns-option`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// The container's NIS domain name (Docker's `--domainname`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
     #[serde(default)]
     pub resources: Resources,
     #[serde(default)]
@@ -173,6 +182,9 @@ impl JobSpec {
             ports: Vec::new(),
             dns: Vec::new(),
             extra_hosts: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            domainname: None,
             resources: Resources::default(),
             security: Security::default(),
             timeouts: Timeouts::default(),
@@ -381,6 +393,15 @@ pub struct Resources {
     /// Host devices, Docker's `--device` syntax: `/dev/fuse[:/dev/fuse[:rwm]]` (policy-gated).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// CPU weight against other jobs when CPUs are contended (Docker's `--cpu-shares`, 2 to 262144).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u32>,
+    /// The CPUs it may run on, e.g. `0-3,6` (Docker's `--cpuset-cpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// A soft memory limit, reclaimed first when the host runs short (at most `memory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<ByteSize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -412,6 +433,9 @@ pub struct Security {
     /// Always includes `ALL` unless `keep_default_caps` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Supplementary groups of the job's user, by name or id (Docker's `--group-add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// Keep Docker's default capability set instead of dropping all.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keep_default_caps: bool,
@@ -443,6 +467,7 @@ impl Default for Security {
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
             keep_default_caps: false,
+            group_add: Vec::new(),
             no_new_privileges: true,
             seccomp_profile: None,
             apparmor_profile: None,

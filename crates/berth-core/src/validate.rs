@@ -255,6 +255,16 @@ fn check_namespace_modes(spec: &JobSpec, e: &mut Errors) {
     }
 }
 
+/// `0-3,6`: CPU numbers and ranges, comma-separated.
+fn is_cpu_list(s: &str) -> bool {
+    let number = |n: &str| !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit());
+    !s.is_empty()
+        && s.split(',').all(|part| match part.split_once('-') {
+            Some((a, b)) => number(a) && number(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
+            None => number(part),
+        })
+}
+
 fn check_resources(spec: &JobSpec, e: &mut Errors) {
     let r = &spec.resources;
     if let Some(c) = r.cpus
@@ -278,6 +288,22 @@ fn check_resources(spec: &JobSpec, e: &mut Errors) {
     }
     if r.pids_limit.is_some_and(|p| p < 1) {
         e.add("resources.pids_limit", "must be at least 1");
+    }
+    if r.cpu_shares.is_some_and(|s| !(2..=262_144).contains(&s)) {
+        e.add("resources.cpu_shares", "expected 2 to 262144 (1024 is a CPU's default weight)");
+    }
+    if let Some(set) = &r.cpuset_cpus
+        && !is_cpu_list(set)
+    {
+        e.add("resources.cpuset_cpus", format!("`{set}` is not a CPU list such as 0-3,6"));
+    }
+    if let (Some(res), Some(m)) = (r.memory_reservation, r.memory)
+        && res > m
+    {
+        e.add(
+            "resources.memory_reservation",
+            format!("{res} is more than memory ({m}): a reservation is a soft limit below it"),
+        );
     }
     if r.shm_size.is_some_and(|s| s.0 == 0) {
         e.add("resources.shm_size", "must be more than 0 bytes");

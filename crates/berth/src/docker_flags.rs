@@ -81,6 +81,27 @@ pub struct DockerArgs {
     /// Do not show pull progress
     #[arg(short, long)]
     pub quiet: bool,
+    /// CPU weight against other jobs when CPUs are contended (1024 is the default)
+    #[arg(short = 'c', long, value_name = "N")]
+    pub cpu_shares: Option<u32>,
+    /// The CPUs the job may run on, e.g. 0-3,6
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// A soft memory limit below -m, reclaimed first when the host runs short
+    #[arg(long, value_name = "SIZE")]
+    pub memory_reservation: Option<String>,
+    /// A supplementary group for the job's user (name or id)
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// A DNS search domain
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// A resolver option, e.g. ndots:2
+    #[arg(long, value_name = "OPT")]
+    pub dns_option: Vec<String>,
+    /// The container's NIS domain name
+    #[arg(long, value_name = "NAME")]
+    pub domainname: Option<String>,
 }
 
 /// Flags berth refuses, each with why and what to do instead.
@@ -131,26 +152,12 @@ pub const REFUSED: &[(&[&str], &str)] = &[
         "block IO and device cgroup rules are not supported yet",
     ),
     (
-        &[
-            "--cpu-period",
-            "--cpu-quota",
-            "--cpu-rt-period",
-            "--cpu-rt-runtime",
-            "-c",
-            "--cpu-shares",
-            "--cpuset-cpus",
-            "--cpuset-mems",
-        ],
-        "use --cpus (a CPU quota); shares, periods and CPU sets are not supported yet",
+        &["--cpu-period", "--cpu-quota", "--cpu-rt-period", "--cpu-rt-runtime", "--cpuset-mems"],
+        "use --cpus (a CPU quota), --cpu-shares or --cpuset-cpus; periods, real-time CPU and memory nodes are not supported yet",
     ),
     (
-        &["--memory-reservation", "--memory-swappiness", "--oom-score-adj"],
-        "use -m/--memory and --memory-swap; reservations, swappiness and OOM scores are not supported yet",
-    ),
-    (&["--group-add"], "supplementary groups are not supported yet: run as a user with them (-u)"),
-    (
-        &["--dns-search", "--dns-option", "--domainname"],
-        "use --dns and --add-host; search domains, resolver options and domain names are not supported yet",
+        &["--memory-swappiness", "--oom-score-adj"],
+        "use -m/--memory, --memory-swap and --memory-reservation; swappiness and OOM scores are not supported yet",
     ),
 ];
 
@@ -195,6 +202,18 @@ pub fn apply(d: &DockerArgs, spec: &mut JobSpec, labels_from: LabelReader) -> Re
         spec.security.sysctls.insert(k.to_string(), v.to_string());
     }
     set(&mut spec.security.runtime, &d.runtime);
+    if d.cpu_shares.is_some() {
+        spec.resources.cpu_shares = d.cpu_shares;
+    }
+    set(&mut spec.resources.cpuset_cpus, &d.cpuset_cpus);
+    if let Some(r) = &d.memory_reservation {
+        spec.resources.memory_reservation =
+            Some(r.parse().map_err(|e: berth_core::quantity::SizeError| err("--memory-reservation", e.to_string()))?);
+    }
+    spec.security.group_add.extend(d.group_add.iter().cloned());
+    spec.dns_search.extend(d.dns_search.iter().cloned());
+    spec.dns_options.extend(d.dns_option.iter().cloned());
+    set(&mut spec.domainname, &d.domainname);
     if d.init == Some(false) {
         spec.security.init = false;
     }
@@ -392,10 +411,36 @@ mod tests {
             "stdout",
             "--sig-proxy",
             "-q",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "-m",
+            "64m",
+            "--memory-reservation",
+            "32m",
+            "--group-add",
+            "audio",
+            "--dns-search",
+            "example.internal",
+            "--dns-option",
+            "ndots:2",
+            "--domainname",
+            "example",
             "busybox",
             "true",
         ])
         .unwrap();
+        assert_eq!((s.resources.cpu_shares, s.resources.cpuset_cpus.as_deref()), (Some(512), Some("0")));
+        assert_eq!(s.resources.memory_reservation.map(|b| b.0), Some(32 << 20));
+        assert_eq!(
+            (s.security.group_add.as_slice(), s.dns_search.as_slice()),
+            (&["audio".to_string()][..], &["example.internal".to_string()][..])
+        );
+        assert_eq!(
+            (s.dns_options.as_slice(), s.domainname.as_deref()),
+            (&["ndots:2".to_string()][..], Some("example"))
+        );
         assert_eq!(
             (s.pid.as_deref(), s.ipc.as_deref(), s.uts.as_deref()),
             (Some("host"), Some("private"), Some("host"))

@@ -552,5 +552,32 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     assert_eq!(stdout(&out), "try\ntry\n", "two attempts: {}", stderr(&out));
     let job = t.only_job();
     assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
+    // The resolver, group, domain name and CPU set flags reach the container.
+    let show = "grep -E 'search|options' /etc/resolv.conf; id -G; cat /proc/sys/kernel/domainname; grep Cpus_allowed_list /proc/self/status";
+    let out = t.berth(&[
+        "run",
+        "-c",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "-m",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--group-add",
+        "29",
+        "--dns-search",
+        "example.internal",
+        "--dns-option",
+        "ndots:2",
+        "--domainname",
+        "example",
+        IMAGE,
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "search example.internal\noptions ndots:2\n0 29\nexample\nCpus_allowed_list:\t0\n");
     t.assert_no_containers();
 }
