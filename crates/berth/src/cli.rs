@@ -413,9 +413,18 @@ pub struct PsArgs {
     /// Show all jobs, not only unfinished ones
     #[arg(short, long)]
     pub all: bool,
-    /// Show at most N jobs (newest first)
+    /// Show the N newest jobs, in any state
     #[arg(short = 'n', long, value_name = "N")]
     pub last: Option<u32>,
+    /// Show the newest job, in any state
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Only jobs that match: status=S, label=K[=V], image=I (or ancestor=I), queue=Q, name=N
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Show whole job ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,

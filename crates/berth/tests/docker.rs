@@ -552,6 +552,14 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     assert_eq!(stdout(&out), "try\ntry\n", "two attempts: {}", stderr(&out));
     let job = t.only_job();
     assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
+    // ps: -l is the newest job in any state, --no-trunc its whole id, --filter narrows.
+    let failed = job["id"].as_str().unwrap().to_string();
+    let ps = |args: &[&str]| stdout(&t.berth(&[&["ps"], args].concat())).trim().to_string();
+    assert_eq!(ps(&["-l", "-q", "--no-trunc"]), failed);
+    assert_eq!(ps(&["-q", "--filter", "status=failed"]), failed[..12]);
+    assert_eq!(ps(&["-aq", "--filter", "status=succeeded"]), "");
+    let bad = t.berth(&["ps", "--filter", "colour=red"]);
+    assert!(stderr(&bad).contains("`colour` is not a filter"), "{}", stderr(&bad));
     // The resolver, group, domain name and CPU set flags reach the container.
     let show = "grep -E 'search|options' /etc/resolv.conf; id -G; cat /proc/sys/kernel/domainname; grep Cpus_allowed_list /proc/self/status";
     let out = t.berth(&[

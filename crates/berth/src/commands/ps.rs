@@ -11,19 +11,92 @@ use crate::{ui, wiring};
 
 pub async fn run(config: &Config, args: &PsArgs) -> anyhow::Result<i32> {
     let local = wiring::open_and_sweep(config).await?;
-    let statuses = if args.all { Vec::new() } else { vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running] };
-    let jobs = local.store.list_jobs(&JobFilter { statuses, limit: args.last, ..JobFilter::default() }).await?;
+    let wanted = Wanted::from_args(args)?;
+    let jobs = local.store.list_jobs(&wanted.filter(None)).await?;
+    let jobs: Vec<JobRecord> = jobs.into_iter().filter(|j| wanted.keeps(j)).collect();
     if args.json {
         let redacted: Vec<JobRecord> = jobs.into_iter().map(redact).collect();
         println!("{}", serde_json::to_string_pretty(&redacted)?);
     } else if args.quiet {
         for j in &jobs {
-            println!("{}", j.id);
+            println!("{}", if args.no_trunc { j.id.as_str() } else { j.id.short() });
         }
     } else {
-        println!("{}", table(&jobs));
+        println!("{}", table(&jobs, args.no_trunc));
     }
     Ok(0)
+}
+
+/// What `ps` shows, from its flags: Docker's `-a`, `-n`, `-l` and `--filter` keys mapped onto
+/// berth's job filter (the name is matched here; the rest by the store or the API).
+pub struct Wanted {
+    pub statuses: Vec<JobStatus>,
+    pub labels: Vec<(String, Option<String>)>,
+    pub image: Option<String>,
+    pub queue: Option<String>,
+    pub name: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl Wanted {
+    pub fn from_args(args: &PsArgs) -> anyhow::Result<Wanted> {
+        // Docker: -n and -l include every state.
+        let all = args.all || args.last.is_some() || args.latest;
+        let mut w = Wanted {
+            statuses: if all { Vec::new() } else { vec![JobStatus::Queued, JobStatus::Starting, JobStatus::Running] },
+            labels: Vec::new(),
+            image: None,
+            queue: None,
+            name: None,
+            limit: if args.latest { Some(1) } else { args.last },
+        };
+        let mut named = Vec::new();
+        for f in &args.filter {
+            let (key, value) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("--filter: `{f}` is not KEY=VALUE"))?;
+            match key {
+                "status" => {
+                    named.push(value.parse::<JobStatus>().map_err(|e| anyhow::anyhow!("--filter status: {e}"))?)
+                }
+                "label" => w.labels.push(
+                    value
+                        .split_once('=')
+                        .map_or((value.to_string(), None), |(k, v)| (k.to_string(), Some(v.to_string()))),
+                ),
+                "image" | "ancestor" => w.image = Some(value.to_string()),
+                "queue" => w.queue = Some(value.to_string()),
+                "name" => w.name = Some(value.to_string()),
+                other => {
+                    anyhow::bail!("--filter: `{other}` is not a filter: status, label, image (ancestor), queue or name")
+                }
+            }
+        }
+        if !named.is_empty() {
+            w.statuses = named;
+        }
+        Ok(w)
+    }
+
+    pub fn filter(&self, tenant: Option<String>) -> JobFilter {
+        JobFilter {
+            statuses: self.statuses.clone(),
+            labels: self.labels.clone(),
+            image: self.image.clone(),
+            queue: self.queue.clone(),
+            // A name filter is matched after the listing: ask for more then.
+            limit: if self.name.is_some() { None } else { self.limit },
+            tenant,
+            ..JobFilter::default()
+        }
+    }
+
+    /// Docker's `name=` matches a part of the name.
+    pub fn keeps(&self, job: &JobRecord) -> bool {
+        self.keeps_name(job.spec.name.as_deref())
+    }
+
+    pub fn keeps_name(&self, name: Option<&str>) -> bool {
+        self.name.as_ref().is_none_or(|n| name.is_some_and(|jn| jn.contains(n.as_str())))
+    }
 }
 
 pub fn redact(mut job: JobRecord) -> JobRecord {
@@ -31,7 +104,7 @@ pub fn redact(mut job: JobRecord) -> JobRecord {
     job
 }
 
-pub fn table(jobs: &[JobRecord]) -> Table {
+pub fn table(jobs: &[JobRecord], whole: bool) -> Table {
     let now = SystemClock.now();
     let mut t = Table::new();
     t.load_style(presets::NOTHING);
@@ -39,9 +112,9 @@ pub fn table(jobs: &[JobRecord]) -> Table {
     for j in jobs {
         let command = j.spec.cmd().map(|c| c.join(" ")).unwrap_or_default();
         t.add_row([
-            j.id.short().to_string(),
+            if whole { j.id.to_string() } else { j.id.short().to_string() },
             j.spec.image.clone(),
-            shorten(&command, 30),
+            if whole { format!("\"{command}\"") } else { shorten(&command, 30) },
             ui::status_text(j),
             age(now, j.created_at),
             j.spec.name.clone().unwrap_or_default(),

@@ -109,20 +109,37 @@ fn print_followed(f: Followed) {
 }
 
 async fn ps(client: &Client, args: &PsArgs) -> anyhow::Result<i32> {
-    let mut query = vec![("limit", args.last.unwrap_or(100).to_string())];
-    if !args.all {
-        query.push(("status", "queued,starting,running".to_string()));
+    let wanted = super::ps::Wanted::from_args(args)?;
+    let mut query = vec![("limit", wanted.limit.filter(|_| wanted.name.is_none()).unwrap_or(500).to_string())];
+    if !wanted.statuses.is_empty() {
+        let list: Vec<&str> = wanted.statuses.iter().map(|s| s.as_str()).collect();
+        query.push(("status", list.join(",")));
     }
-    let page = client.list(&query).await?;
+    if !wanted.labels.is_empty() {
+        let list: Vec<String> =
+            wanted.labels.iter().map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}"))).collect();
+        query.push(("label", list.join(",")));
+    }
+    if let Some(i) = &wanted.image {
+        query.push(("image", i.clone()));
+    }
+    if let Some(q) = &wanted.queue {
+        query.push(("queue", q.clone()));
+    }
+    let mut views = client.list(&query).await?.jobs;
+    views.retain(|v| wanted.keeps_name(v.name.as_deref()));
+    if let Some(n) = wanted.limit {
+        views.truncate(n as usize);
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&page.jobs)?);
+        println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(0);
     }
-    let jobs = page.jobs.into_iter().map(record).collect::<anyhow::Result<Vec<_>>>()?;
+    let jobs = views.into_iter().map(record).collect::<anyhow::Result<Vec<_>>>()?;
     if args.quiet {
-        jobs.iter().for_each(|j| println!("{}", j.id));
+        jobs.iter().for_each(|j| println!("{}", if args.no_trunc { j.id.as_str() } else { j.id.short() }));
     } else {
-        println!("{}", super::ps::table(&jobs));
+        println!("{}", super::ps::table(&jobs, args.no_trunc));
     }
     Ok(0)
 }
