@@ -88,7 +88,7 @@ impl TestEnv {
 
     /// The ids of all jobs, newest first.
     pub fn job_ids(&self) -> Vec<String> {
-        let out = self.berth(&["ps", "-a", "-q"]);
+        let out = self.berth(&["ps", "-a", "-q", "--no-trunc"]);
         assert!(out.status.success(), "ps failed: {}", stderr(&out));
         stdout(&out).lines().map(str::to_string).collect()
     }
