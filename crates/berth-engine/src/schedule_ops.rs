@@ -25,7 +25,7 @@ impl Runner {
         self.check_template(&config, tenant).await?;
         let now = self.clock.now();
         let paused = config.paused.then(|| Pause { at: now, by: by.to_string(), reason: "created paused".into() });
-        let next_due_at = expr.next_after(now).filter(|d| config.end_time().is_none_or(|e| *d <= e));
+        let next_due_at = config.first_due_after(&expr, now);
         let record = ScheduleRecord {
             id: JobId::generate().to_string(),
             tenant: tenant.to_string(),
@@ -63,7 +63,7 @@ impl Runner {
             let now = self.clock.now();
             let old = &current.config;
             let retimed = config.cron != old.cron || config.timezone != old.timezone || config.end_at != old.end_at;
-            let due = retimed.then(|| expr.next_after(now).filter(|d| config.end_time().is_none_or(|e| *d <= e)));
+            let due = retimed.then(|| config.first_due_after(&expr, now));
             let mut changed = ScheduleRecord { config, updated_at: now, ..current.clone() };
             if let Some(d) = due {
                 changed.next_due_at = d;
@@ -113,7 +113,7 @@ impl Runner {
             }
             let expr = current.config.check().map_err(SpecErrors)?;
             let now = self.clock.now();
-            let next = expr.next_after(now).filter(|d| current.config.end_time().is_none_or(|e| *d <= e));
+            let next = current.config.first_due_after(&expr, now);
             let mut resumed = ScheduleRecord {
                 paused: None,
                 next_due_at: next,

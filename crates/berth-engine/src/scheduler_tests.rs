@@ -6,16 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::clock::{Clock, FixedClock, Timestamp};
-use berth_core::defaults::Defaults;
 use berth_core::fake_backend::{FakeBackend, Script};
-use berth_core::policy::Policy;
 use berth_core::schedule::{ScheduleConfig, ScheduleRecord, ScheduleState};
 use berth_core::status::{JobStatus, Reason};
 use berth_core::store::{JobFilter, JobRecord, StatusChange, Store};
 use berth_store_sqlite::SqliteStore;
 
 use crate::Runner;
-use crate::breaker::Breaker;
 use crate::paths::DataPaths;
 use crate::scheduler::{Scheduler, StepReport};
 
@@ -35,19 +32,9 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     let clock = Arc::new(FixedClock::at(T0 + 1_000));
-    let runner = Runner {
-        store: store.clone(),
-        backend: Arc::new(FakeBackend::new(Script::default())),
-        clock: clock.clone(),
-        install_id: store.install_id().await.unwrap(),
-        owner: crate::owner::current(),
-        paths: DataPaths::new(dir.path()),
-        defaults: Defaults::default(),
-        policy: Policy::default(),
-        keys: None,
-        host_env: Default::default(),
-        breaker: Arc::new(Breaker::new(3, Duration::from_secs(3600))),
-    };
+    let backend = Arc::new(FakeBackend::new(Script::default()));
+    let runner =
+        Runner::builder(store, backend, DataPaths::new(dir.path())).clock(clock.clone()).build().await.unwrap();
     let (a, b) = (Scheduler::new(runner.clone(), "node-a"), Scheduler::new(runner.clone(), "node-b"));
     // Both schedulers are alive from the start: nothing after now counts as missed.
     assert!(a.beat().await.unwrap().is_some(), "the first beat ever records the time before it as an outage");

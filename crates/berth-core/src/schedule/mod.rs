@@ -135,6 +135,11 @@ impl ScheduleConfig {
         }
     }
 
+    /// The first due time of `expr` (this config's, checked) after `t`, unless past `end_at`.
+    pub fn first_due_after(&self, expr: &CronExpr, t: Timestamp) -> Option<Timestamp> {
+        expr.next_after(t).filter(|d| self.end_time().is_none_or(|e| *d <= e))
+    }
+
     /// `end_at` as a time, when it reads as one.
     pub fn end_time(&self) -> Option<Timestamp> {
         let t = humantime::parse_rfc3339_weak(self.end_at.as_deref()?).ok()?;

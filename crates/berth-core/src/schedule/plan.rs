@@ -65,7 +65,7 @@ pub fn plan(expr: &CronExpr, config: &ScheduleConfig, next_due: Timestamp, now: 
     plan.missed = counted.min(MAX_COUNTED).saturating_sub(kept.len() as u64);
     plan.run.extend(kept);
     plan.run.sort_unstable();
-    plan.next_due = expr.next_after(now).filter(|t| end.is_none_or(|e| *t <= e));
+    plan.next_due = config.first_due_after(expr, now);
     plan
 }
 

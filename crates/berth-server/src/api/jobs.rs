@@ -128,11 +128,8 @@ pub async fn list_jobs(
         owner: None,
         schedule: q.schedule,
     };
-    let mut jobs = state.runner.store().list_jobs(&filter).await?;
-    let more = jobs.len() > limit as usize;
-    jobs.truncate(limit as usize);
-    let next_cursor = more.then(|| jobs.last().map(|j| format!("{}.{}", j.created_at.0, j.id))).flatten();
-    Ok(Json(JobPage { jobs: jobs.into_iter().map(JobView::from).collect(), next_cursor }))
+    let jobs = state.runner.store().list_jobs(&filter).await?;
+    Ok(Json(page(jobs, limit)))
 }
 
 fn parse_statuses(s: Option<&str>) -> ApiResult<Vec<JobStatus>> {
@@ -148,6 +145,14 @@ fn parse_labels(s: Option<&str>) -> Vec<(String, Option<String>)> {
             None => (p.to_string(), None),
         })
         .collect()
+}
+
+/// One page of a listing fetched with `limit + 1`: the extra row only says there is more.
+pub(crate) fn page(mut jobs: Vec<berth_core::store::JobRecord>, limit: u32) -> JobPage {
+    let more = jobs.len() > limit as usize;
+    jobs.truncate(limit as usize);
+    let next_cursor = more.then(|| jobs.last().map(|j| format!("{}.{}", j.created_at.0, j.id))).flatten();
+    JobPage { jobs: jobs.into_iter().map(JobView::from).collect(), next_cursor }
 }
 
 pub(crate) fn parse_cursor(c: &str) -> ApiResult<JobCursor> {

@@ -14,7 +14,7 @@ use berth_core::store::JobFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::jobs::parse_cursor;
+use crate::api::jobs::{page, parse_cursor};
 use crate::api::query;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -360,11 +360,8 @@ pub async fn schedule_jobs(
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
         ..JobFilter::default()
     };
-    let mut jobs = state.runner.store().list_jobs(&filter).await?;
-    let more = jobs.len() > limit as usize;
-    jobs.truncate(limit as usize);
-    let next_cursor = more.then(|| jobs.last().map(|j| format!("{}.{}", j.created_at.0, j.id))).flatten();
-    Ok(Json(JobPage { jobs: jobs.into_iter().map(JobView::from).collect(), next_cursor }))
+    let jobs = state.runner.store().list_jobs(&filter).await?;
+    Ok(Json(page(jobs, limit)))
 }
 
 /// The schedule with this id or name if the caller may see it; 404 otherwise.
