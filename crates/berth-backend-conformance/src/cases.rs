@@ -134,13 +134,24 @@ pub async fn progress_lines_become_events_not_logs(h: &Harness) {
     assert_eq!(progress[0].data["message"], "halfway");
 }
 
+/// The job goes on printing (both streams, events, an event line cut in two by a sleep)
+/// while its worker detaches; the next one reattaches from the stored cursor, and the stored
+/// output is byte for byte what the job printed, each event once.
 pub async fn a_detached_unit_is_reattached_to_its_end(h: &Harness) {
     if !h.caps().reattach {
         return h.skip("a later process cannot watch a unit an earlier one started");
     }
     let cancel = Cancel::new();
     let watch = Arc::new(Watch::on("one", &cancel, Action::Detach));
-    let left = h.run_watched(h.sh("echo one; sleep 2; echo two; exit 5"), StdinSource::None, watch, &cancel).await;
+    let script = r#"echo one
+i=0; while [ $i -lt 2000 ]; do
+  echo "out $i"; echo "err $i" >&2
+  [ $((i % 100)) = 0 ] && echo '{"berth":"progress","percent":'$((i / 20))'}'
+  i=$((i + 1))
+done
+printf '{"berth":"progress",'; sleep 2; echo '"percent":100}'
+echo two; exit 5"#;
+    let left = h.run_watched(h.sh(script), StdinSource::None, watch, &cancel).await;
     assert_eq!(left.status, JobStatus::Running, "a detached attempt writes nothing");
     let units = h.runner.backend().list_units(h.runner.install_id()).await.unwrap();
     let unit = units.iter().find(|u| u.job_id.as_ref() == Some(&left.id)).expect("the unit outlives the detach");
@@ -151,7 +162,18 @@ pub async fn a_detached_unit_is_reattached_to_its_end(h: &Harness) {
     };
     let done = h.runner.resume_attempt(&left, &unit.handle, io, &Cancel::new()).await.unwrap();
     assert_eq!((reason(&done).as_str(), done.attempts), ("exited(5)", 1));
-    assert_eq!(h.text(&done, LogStream::Stdout).await, "one\ntwo\n", "every line exactly once");
+    let out: String = (0..2000).map(|i| format!("out {i}\n")).collect();
+    assert_eq!(h.text(&done, LogStream::Stdout).await, format!("one\n{out}two\n"), "every byte exactly once");
+    if h.caps().separate_stderr {
+        let err: String = (0..2000).map(|i| format!("err {i}\n")).collect();
+        assert_eq!(h.text(&done, LogStream::Stderr).await, err, "every stderr byte exactly once");
+    }
+    let events = h.runner.store().read_events(&done.id, 0, 1000).await.unwrap();
+    let percents: Vec<_> = events.iter().filter(|e| e.kind == "progress").map(|e| e.data["percent"].clone()).collect();
+    let want: Vec<_> = (0..20).map(|i| serde_json::json!(i * 5)).chain([serde_json::json!(100)]).collect();
+    assert_eq!(percents, want, "each event once, the one cut by the detach too");
+    let reattached = events.iter().find(|e| e.kind == "reattached").expect("a reattached event");
+    eprintln!("reattached at stdout byte {}, stderr byte {}", reattached.data["stdout"], reattached.data["stderr"]);
 }
 
 /// A worker killed with SIGKILL leaves its unit running; the next worker process (another

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, OutputEntry, OutputPicker, PullObserver,
-    Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, LogPosition, OutputEntry, OutputPicker,
+    PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
 use berth_core::volumes::VolumeInfo;
@@ -111,8 +111,8 @@ impl Backend for DockerBackend {
         self.transfer.collect(&self.docker, unit, picker).await
     }
 
-    async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
-        run::attach(&self.docker, unit, since).await
+    async fn attach(&self, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
+        run::attach(&self.docker, unit, from).await
     }
 
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {

@@ -9,7 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_core::backend::{BackendError, ExitInfo, OutputChunk, OutputStream, Started, StdinSource, UnitHandle};
+use berth_core::backend::{
+    BackendError, ExitInfo, LogPosition, OutputChunk, OutputStream, Started, StdinSource, UnitHandle,
+};
 use berth_core::clock::{Clock, SystemClock};
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -97,46 +99,44 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
     Ok(Started { output, exit })
 }
 
-/// Watches a container an earlier berth process started: the log stream (with engine
-/// timestamps, so lines at or before `since`, already stored, are skipped) and the exit.
-pub(crate) async fn attach(docker: &Docker, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
+/// Watches a container an earlier berth process started: its log from the start, less the
+/// bytes of each stream in `from` (already consumed: skipped exactly, whatever their
+/// timestamps), and the exit.
+pub(crate) async fn attach(docker: &Docker, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
     let (seen_tx, seen_rx) = watch::channel(Seen::default());
-    let tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
-    let since_ms = since.unwrap_or(0);
-    let options = LogsOptionsBuilder::new()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since((since_ms / 1000) as i32)
-        .build();
+    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
+    let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
     let usage = Arc::new(Mutex::new(Usage::default()));
-    let mut tasks = tasks;
     tasks.0.push(tokio::spawn(sample_usage(docker.clone(), unit.id.clone(), usage.clone())));
+    let mut skip = from;
     let output = docker
         .logs(&unit.id, Some(options))
-        .filter_map(move |item| async move {
-            let (stream, message) = match item {
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (OutputStream::Stdout, message),
-                Ok(LogOutput::StdErr { message }) => (OutputStream::Stderr, message),
-                Ok(LogOutput::StdIn { .. }) => return None,
-                Err(e) => return Some(Err(engine_error(e))),
+        .filter_map(move |item| {
+            let chunk = match item {
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    skip_consumed(&mut skip, OutputStream::Stdout, message)
+                }
+                Ok(LogOutput::StdErr { message }) => skip_consumed(&mut skip, OutputStream::Stderr, message),
+                Ok(LogOutput::StdIn { .. }) => None,
+                Err(e) => Some(Err(engine_error(e))),
             };
-            let (at, data) = split_timestamp(&message)?;
-            (at > since_ms).then(|| Ok(OutputChunk { stream, data }))
+            futures::future::ready(chunk)
         })
         .boxed();
     let exit = resolve_exit(docker.clone(), unit.id.clone(), seen_rx, usage, tasks).boxed();
     Ok(Started { output, exit })
 }
 
-/// `2026-11-23T22:50:01.123456789Z text` → (epoch ms, text).
-fn split_timestamp(message: &bytes::Bytes) -> Option<(i64, bytes::Bytes)> {
-    let space = message.iter().position(|b| *b == b' ')?;
-    let stamp = std::str::from_utf8(&message[..space]).ok()?;
-    let t = humantime::parse_rfc3339_weak(stamp).ok()?;
-    let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
-    Some((ms, message.slice(space + 1..)))
+/// What of `data` is past the bytes of `stream` still to skip (and counts them off).
+fn skip_consumed(
+    skip: &mut LogPosition,
+    stream: OutputStream,
+    data: bytes::Bytes,
+) -> Option<Result<OutputChunk, BackendError>> {
+    let left = skip.of(stream);
+    let n = (*left).min(data.len() as u64) as usize;
+    *left -= n as u64;
+    (n < data.len()).then(|| Ok(OutputChunk { stream, data: data.slice(n..) }))
 }
 
 async fn resolve_exit(

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::JobId;
 use crate::spec::JobSpec;
@@ -240,6 +241,24 @@ pub struct ExitInfo {
     pub cpu_seconds: Option<f64>,
 }
 
+/// How far into a unit's output a reader already is: the bytes of each stream, as the unit
+/// wrote them, that were consumed. A reattach skips exactly these and reads on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub stdout: u64,
+    pub stderr: u64,
+}
+
+impl LogPosition {
+    /// The counter of `stream`.
+    pub fn of(&mut self, stream: OutputStream) -> &mut u64 {
+        match stream {
+            OutputStream::Stdout => &mut self.stdout,
+            OutputStream::Stderr => &mut self.stderr,
+        }
+    }
+}
+
 /// A started attempt: its output (ends when the container's output closes) and its exit.
 pub struct Started {
     pub output: BoxStream<'static, Result<OutputChunk, BackendError>>,
@@ -380,10 +399,10 @@ pub trait Backend: Send + Sync {
     }
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
     async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError>;
-    /// Watches a unit started by an earlier process: its output after `since` (epoch ms;
-    /// what was already stored), and its exit.
-    async fn attach(&self, unit: &UnitHandle, since: Option<i64>) -> Result<Started, BackendError> {
-        let _ = since;
+    /// Watches a unit started by an earlier process: its output past `from` (the bytes of
+    /// each stream already consumed, skipped exactly), and its exit.
+    async fn attach(&self, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
+        let _ = from;
         Err(BackendError::Engine(format!("{} cannot reattach to running units", unit.name)))
     }
 }

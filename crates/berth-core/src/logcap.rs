@@ -32,6 +32,27 @@ impl LogCap {
         LogCap { head_cap, tail_cap: cap - head_cap, head_used: 0, tail: VecDeque::new(), tail_bytes: 0, omitted: 0 }
     }
 
+    /// Goes on from an earlier cap's `head_used` and `omitted`, with the tail chunks (seq,
+    /// length) it kept: a recorder reattached after a restart keeps one head and one count.
+    pub fn resumed(cap: u64, head_used: u64, omitted: u64, tail: impl IntoIterator<Item = (i64, u64)>) -> LogCap {
+        let mut resumed = LogCap::new(cap);
+        resumed.head_used = head_used.min(resumed.head_cap);
+        resumed.omitted = omitted;
+        resumed.tail = tail.into_iter().collect();
+        resumed.tail_bytes = resumed.tail.iter().map(|(_, n)| n).sum();
+        resumed
+    }
+
+    /// The cap it was made with.
+    pub fn size(&self) -> u64 {
+        self.head_cap + self.tail_cap
+    }
+
+    /// Bytes in the head so far.
+    pub fn head_used(&self) -> u64 {
+        self.head_used
+    }
+
     /// Decides where a chunk of `len` bytes goes. Call `push_tail` for its tail part.
     pub fn split(&mut self, len: usize) -> Split {
         let head = (self.head_cap - self.head_used).min(len as u64) as usize;

@@ -59,6 +59,16 @@ impl EventSplitter {
         out.0
     }
 
+    /// What it holds: the held-back line start, and whether it is inside a log line.
+    pub fn state(&self) -> (&[u8], bool) {
+        (&self.pending, self.mid_log_line)
+    }
+
+    /// Goes on from an earlier splitter's `state`.
+    pub fn resumed(pending: Vec<u8>, mid_log_line: bool) -> EventSplitter {
+        EventSplitter { pending, mid_log_line }
+    }
+
     /// Flushes a held-back partial line at end of stream.
     pub fn finish(&mut self) -> Vec<Piece> {
         let mut out = Pieces(Vec::new());

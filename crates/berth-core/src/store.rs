@@ -250,6 +250,26 @@ pub struct LogChunk {
     pub data: Vec<u8>,
 }
 
+/// What an attempt's log recorder writes at once: so a reattach finds the stored output and
+/// the cursor (how far into the unit's output that is) always in step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OutputBatch {
+    /// Stored chunks to delete (they rolled out of the log cap's tail).
+    pub deleted: Vec<i64>,
+    pub chunks: Vec<LogChunk>,
+    /// Events the job printed: kind, data, time.
+    pub events: Vec<(String, serde_json::Value, Timestamp)>,
+    /// The recorder's state after this batch, stored on attempt `.0` (opaque to the store).
+    pub cursor: Option<(u32, serde_json::Value)>,
+}
+
+impl OutputBatch {
+    /// Just these chunks.
+    pub fn chunks(chunks: Vec<LogChunk>) -> OutputBatch {
+        OutputBatch { chunks, ..OutputBatch::default() }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EventRecord {
     pub seq: i64,
@@ -462,9 +482,12 @@ pub trait WorkerStore: Send + Sync {
 /// lease fence (`None` for a local job): a worker that lost its lease writes nothing more.
 #[async_trait]
 pub trait LogStore: Send + Sync {
-    /// Inserts chunks; a chunk whose seq exists replaces it (used to update the marker).
-    async fn append_logs(&self, id: &JobId, fence: Option<&Fence>, chunks: &[LogChunk]) -> StoreResult<()>;
-    async fn delete_logs(&self, id: &JobId, fence: Option<&Fence>, seqs: &[i64]) -> StoreResult<()>;
+    /// Stores one batch of an attempt's output in one transaction, under `fence` (owner and
+    /// token): deletions first, then chunks (a chunk whose seq exists replaces it: the
+    /// marker), then events, then the attempt's cursor.
+    async fn write_output(&self, id: &JobId, fence: Option<&Fence>, batch: &OutputBatch) -> StoreResult<()>;
+    /// The cursor the last batch of attempt `attempt` stored, if any.
+    async fn output_cursor(&self, id: &JobId, attempt: u32) -> StoreResult<Option<serde_json::Value>>;
     /// Chunks with seq greater than `after`, in order, at most `limit`.
     async fn read_logs(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<LogChunk>>;
     /// One more than the highest seq stored (0 for none).

@@ -384,7 +384,9 @@ impl Runner {
     ) -> Ending {
         let (limit, phase) = w.limit;
         let stop_pump = CancellationToken::new();
-        let pump = w.recorder.map(|rec| tokio::spawn(pump(w.output, rec, w.observer.clone(), stop_pump.clone())));
+        let detach_pump = CancellationToken::new();
+        let pumped = (stop_pump.clone(), detach_pump.clone());
+        let pump = w.recorder.map(|rec| tokio::spawn(pump(w.output, rec, w.observer.clone(), pumped)));
         let mut exit = w.exit;
         let stop_reason = tokio::select! {
             r = &mut exit => {
@@ -394,7 +396,9 @@ impl Runner {
             _ = tokio::time::sleep(limit) => Reason::TimedOut { phase },
             _ = cancel.cancelled() => cancel.reason(),
             _ = cancel.detached() => {
-                // Keep what was read; the next run of this worker reads on from there.
+                // Store what was read, and the cursor; the next run of this worker reads on
+                // from there (held-back bytes stay held: they are in the cursor).
+                detach_pump.cancel();
                 stop_pump.cancel();
                 let _ = drain(pump, stop_pump).await;
                 return Ending::detached();
@@ -568,12 +572,13 @@ async fn drain(pump: StoreResult<JoinHandle<StoreResult<()>>>, stop: Cancellatio
 }
 
 /// Moves output from the container to the observer and the recorder until the stream ends
-/// or `stop` is cancelled, flushing at least every `FLUSH_INTERVAL`.
+/// or `stop` is cancelled, flushing at least every `FLUSH_INTERVAL`. Detached (`stop` with
+/// `detach`), it only flushes: what it holds back is the next worker's to finish.
 async fn pump(
     mut output: BoxStream<'static, Result<OutputChunk, BackendError>>,
     mut rec: LogRecorder,
     observer: Arc<dyn AttemptObserver>,
-    stop: CancellationToken,
+    (stop, detach): (CancellationToken, CancellationToken),
 ) -> StoreResult<()> {
     let mut last_flush = Instant::now();
     loop {
@@ -590,6 +595,9 @@ async fn pump(
             rec.flush().await?;
             last_flush = Instant::now();
         }
+    }
+    if detach.is_cancelled() {
+        return rec.flush().await;
     }
     show(observer.as_ref(), rec.finish().await?);
     Ok(())

@@ -1,6 +1,8 @@
 //! Reattaching: a worker restarted with the same id (an upgrade, a handover) picks up the
 //! units its previous run left running, instead of killing them. It reads their output on
-//! from what is stored, waits for the exit, and ends the attempt as if it had never left.
+//! from the attempt's stored cursor (byte-exact: the bytes of each stream already consumed
+//! are skipped, what was held back is held again), waits for the exit, and ends the attempt
+//! as if it had never left.
 
 use std::time::Instant;
 
@@ -31,18 +33,26 @@ impl Runner {
         });
         let started_at =
             self.store.list_attempts(&job.id).await?.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
-        let stored = self.store.next_log_seq(&job.id).await?;
-        let since = match stored {
-            0 => None,
-            next => self.store.read_logs(&job.id, next - 2, 1).await?.last().map(|c| c.at.0),
+        // On from the cursor of the last batch stored (none: nothing was stored yet).
+        let recorder = match (self.recorder(job, n, &spec, &secrets).await, self.store.output_cursor(&job.id, n).await)
+        {
+            (Ok(rec), Ok(Some(cursor))) => rec.resume(cursor).await,
+            (Ok(rec), Ok(None)) => Ok(rec),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
-        self.event(job, "reattached", serde_json::json!({"worker": self.owner, "container": unit.name})).await;
-        let ending = match self.backend.attach(unit, since).await {
+        let from = recorder.as_ref().map(|r| r.position()).unwrap_or_default();
+        let data = serde_json::json!({"worker": self.owner, "container": unit.name, "stdout": from.stdout, "stderr": from.stderr});
+        self.event(job, "reattached", data).await;
+        if spec.log_driver.as_ref().is_some_and(|l| l.options.contains_key("max-size")) {
+            let message = "the job's log driver rotates (max-size): output the engine rotated away before this reattach is lost";
+            self.event(job, "warning", serde_json::json!({"message": message})).await;
+        }
+        let ending = match self.backend.attach(unit, from).await {
             Ok(started) => {
                 let watched = Watched {
                     output: started.output,
                     exit: started.exit,
-                    recorder: self.recorder(job, n, &spec, &secrets).await,
+                    recorder,
                     observer: io.observer,
                     limit: self.run_limit(job, &spec, started_at),
                 };

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_deadlines.sql"),
     include_str!("../migrations/0003_artifact_data.sql"),
@@ -27,6 +27,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("../migrations/0006_schedules.sql"),
     include_str!("../migrations/0007_schedule_outages.sql"),
     include_str!("../migrations/0008_private_images.sql"),
+    include_str!("../migrations/0009_output_cursor.sql"),
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";

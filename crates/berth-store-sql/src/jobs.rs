@@ -27,7 +27,7 @@ macro_rules! impl_job_store {
             use ::berth_core::status::{JobStatus, Reason};
             use ::berth_core::store::{
                 AttemptRecord, AttemptUpdate, ClaimRequest, EventRecord, Fence, JobCount, JobFilter, JobRecord,
-                JobStore, LogChunk, LogStore, NewJob, StatusChange, StoreError, StoreResult,
+                JobStore, LogChunk, OutputBatch, LogStore, NewJob, StatusChange, StoreError, StoreResult,
             };
             use ::sqlx::AssertSqlSafe;
             use $crate as rows;
@@ -522,12 +522,17 @@ macro_rules! impl_job_store {
 
             #[async_trait]
             impl LogStore for $store {
-                async fn append_logs(&self, id: &JobId, fence: Option<&Fence>, chunks: &[LogChunk]) -> StoreResult<()> {
-                    if chunks.is_empty() {
-                        return Ok(());
-                    }
+                async fn write_output(&self, id: &JobId, fence: Option<&Fence>, batch: &OutputBatch) -> StoreResult<()> {
                     let mut tx = self.write_held(id, fence).await?;
-                    for c in chunks {
+                    for seq in &batch.deleted {
+                        sqlx::query("DELETE FROM log_chunks WHERE job_id = $1 AND seq = $2")
+                            .bind(id.as_str())
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    for c in &batch.chunks {
                         sqlx::query(
                             "INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
                              VALUES ($1, $2, $3, $4, $5, $6)
@@ -543,23 +548,30 @@ macro_rules! impl_job_store {
                         .await
                         .map_err(db_err)?;
                     }
-                    tx.commit().await.map_err(db_err)
-                }
-
-                async fn delete_logs(&self, id: &JobId, fence: Option<&Fence>, seqs: &[i64]) -> StoreResult<()> {
-                    if seqs.is_empty() {
-                        return Ok(());
+                    for (kind, data, at) in &batch.events {
+                        insert_event(&mut tx, id, kind, data, *at).await?;
                     }
-                    let mut tx = self.write_held(id, fence).await?;
-                    for seq in seqs {
-                        sqlx::query("DELETE FROM log_chunks WHERE job_id = $1 AND seq = $2")
+                    if let Some((attempt, cursor)) = &batch.cursor {
+                        sqlx::query("UPDATE attempts SET output_cursor = $1 WHERE job_id = $2 AND number = $3")
+                            .bind(to_json(cursor)?)
                             .bind(id.as_str())
-                            .bind(seq)
+                            .bind(i64::from(*attempt))
                             .execute(&mut *tx)
                             .await
                             .map_err(db_err)?;
                     }
                     tx.commit().await.map_err(db_err)
+                }
+
+                async fn output_cursor(&self, id: &JobId, attempt: u32) -> StoreResult<Option<serde_json::Value>> {
+                    let found: Option<Option<String>> =
+                        sqlx::query_scalar("SELECT output_cursor FROM attempts WHERE job_id = $1 AND number = $2")
+                            .bind(id.as_str())
+                            .bind(i64::from(attempt))
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                    found.flatten().map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
                 }
 
                 async fn read_logs(&self, id: &JobId, after: i64, limit: u32) -> StoreResult<Vec<LogChunk>> {

@@ -256,7 +256,8 @@ fn a_tenant_limit_holds_its_jobs_in_the_queue() {
 #[test]
 fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
     let mut s = Server::start(&[]);
-    let script = "echo before; sleep 4; echo after";
+    // Prints on both streams all through the kill and the restart.
+    let script = r#"echo before; i=0; while [ $i -lt 200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.02; done; echo after"#;
     let survivor = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
     let doomed = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
     s.wait_status(&survivor, "running");
@@ -274,8 +275,14 @@ fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
     // its output on; the job whose container is gone is lost; the queued job runs.
     let done = s.wait_status(&survivor, "succeeded");
     assert_eq!(done["attempts"], 1, "{done}");
+    // Byte-exact: what was stored before the kill once, what came after it once.
     let logs = stdout(&s.berth(&["logs", &survivor]));
-    assert_eq!(logs, "before\nafter\n");
+    let (err, out): (Vec<&str>, Vec<&str>) = logs.lines().partition(|l| l.starts_with("err "));
+    let want_out: Vec<String> =
+        ["before".to_string()].into_iter().chain((0..200).map(|i| format!("out {i}"))).chain(["after".into()]).collect();
+    assert_eq!(out, want_out, "stdout, each line once");
+    assert_eq!(err, (0..200).map(|i| format!("err {i}")).collect::<Vec<_>>(), "stderr, each line once");
+    assert!(logs.ends_with('\n'), "no byte lost at the end: {logs:?}");
     let lost = s.wait_status(&doomed, "lost");
     assert_eq!(lost["reason_text"], "worker_lost");
     s.wait_status(&queued, "succeeded");

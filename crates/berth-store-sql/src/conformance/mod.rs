@@ -21,7 +21,7 @@ pub use schedules::*;
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder volumes_unused_since_a_time_are_found_for_retention scheduled_jobs_are_one_per_due_time_however_many_create_them schedules_keep_names_per_tenant_and_move_by_compare_and_set private_image_pulls_are_kept_per_tenant);
+        $crate::conformance_tests!(@each $make; jobs_follow_the_lifecycle prefixes_find_one_job_or_say_why_not attempts_number_from_one_and_update_in_place logs_keep_order_replace_by_seq_and_delete output_batches_land_whole_with_their_attempts_cursor only_finished_jobs_can_be_deleted_and_the_ledger_stays idempotency_keys_return_the_first_job_or_conflict retry_requeues_only_unsuccessful_jobs a_terminal_status_queues_the_wanted_webhooks_in_the_same_write a_delivery_is_claimed_by_one_sender_and_a_late_one_records_nothing tokens_are_found_by_hash_until_revoked container_create_and_remove_reach_the_audit_log listing_filters_and_pages_newest_first claims_take_priority_then_due_time_within_tenant_limits claims_follow_queues_tags_and_concurrency_keys queue_limits_and_the_worker_registry leases_fence_every_write_after_they_are_lost concurrent_claims_hand_out_each_job_once old_finished_jobs_are_pruned a_submission_wakes_a_waiting_worker queued_jobs_past_their_timeouts_are_found_without_reading_the_queue deadlines_count_from_run_at_and_survive_retries a_reaper_takes_an_expired_lease_over_before_cleaning_up results_and_artifacts_keep_their_bytes_until_the_job_goes a_fenced_off_worker_stores_no_logs_events_or_results secrets_and_tenant_policies_are_kept_per_tenant a_cancel_request_reaches_the_lease_holder volumes_unused_since_a_time_are_found_for_retention scheduled_jobs_are_one_per_due_time_however_many_create_them schedules_keep_names_per_tenant_and_move_by_compare_and_set private_image_pulls_are_kept_per_tenant);
     };
     (@each $make:path; $($case:ident)*) => {
         $(
@@ -115,14 +115,50 @@ pub async fn logs_keep_order_replace_by_seq_and_delete(s: &dyn Store) {
         at: Timestamp(seq),
         data: data.as_bytes().to_vec(),
     };
-    s.append_logs(&job.id, None, &[chunk(0, "a"), chunk(1, "b"), chunk(2, "c")]).await.unwrap();
-    s.append_logs(&job.id, None, &[chunk(1, "B")]).await.unwrap();
-    s.delete_logs(&job.id, None, &[0]).await.unwrap();
+    s.write_output(&job.id, None, &OutputBatch::chunks(vec![chunk(0, "a"), chunk(1, "b"), chunk(2, "c")]))
+        .await
+        .unwrap();
+    let replace_and_delete = OutputBatch { deleted: vec![0], ..OutputBatch::chunks(vec![chunk(1, "B")]) };
+    s.write_output(&job.id, None, &replace_and_delete).await.unwrap();
     let got = s.read_logs(&job.id, -1, 10).await.unwrap();
     let text: Vec<_> = got.iter().map(|c| String::from_utf8_lossy(&c.data).to_string()).collect();
     assert_eq!(text, ["B", "c"]);
     assert_eq!(s.next_log_seq(&job.id).await.unwrap(), 3);
     assert_eq!(s.read_logs(&job.id, 1, 10).await.unwrap().len(), 1);
+}
+
+/// A batch of output lands whole (chunks, events and the attempt's cursor together) or,
+/// fenced off, not at all; each attempt keeps its own cursor.
+pub async fn output_batches_land_whole_with_their_attempts_cursor(s: &dyn Store) {
+    s.create_job(job("local", 10, JobSpec::new("x"))).await.unwrap();
+    let j = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap();
+    let fence = j.lease.clone().unwrap().fence();
+    s.start_attempt(&j.id, "w1", Some(&fence), Timestamp(11)).await.unwrap();
+    assert_eq!(s.output_cursor(&j.id, 1).await.unwrap(), None, "no batch yet");
+    let chunk = LogChunk { seq: 0, attempt: 1, stream: LogStream::Stdout, at: Timestamp(12), data: b"one\n".to_vec() };
+    let batch = OutputBatch {
+        deleted: Vec::new(),
+        chunks: vec![chunk.clone()],
+        events: vec![("progress".into(), serde_json::json!({"percent": 5}), Timestamp(12))],
+        cursor: Some((1, serde_json::json!({"stdout": 4}))),
+    };
+    s.write_output(&j.id, Some(&fence), &batch).await.unwrap();
+    assert_eq!(s.output_cursor(&j.id, 1).await.unwrap(), Some(serde_json::json!({"stdout": 4})));
+    assert_eq!(s.output_cursor(&j.id, 2).await.unwrap(), None, "another attempt's cursor");
+    let events = s.read_events(&j.id, 0, 10).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "progress").count(), 1);
+    // A take-over fences the old holder off: none of its next batch lands.
+    let expired = Fence { expired_by: Some(Timestamp(30_011)), ..fence.clone() };
+    s.take_over(&j.id, &expired, "reaper", Timestamp(40_000)).await.unwrap();
+    let late = OutputBatch {
+        chunks: vec![LogChunk { seq: 1, data: b"two\n".to_vec(), ..chunk }],
+        cursor: Some((1, serde_json::json!({"stdout": 8}))),
+        ..batch
+    };
+    assert!(matches!(s.write_output(&j.id, Some(&fence), &late).await, Err(StoreError::Fenced(_))));
+    assert_eq!(s.read_logs(&j.id, -1, 10).await.unwrap().len(), 1);
+    assert_eq!(s.read_events(&j.id, 0, 10).await.unwrap().iter().filter(|e| e.kind == "progress").count(), 1);
+    assert_eq!(s.output_cursor(&j.id, 1).await.unwrap(), Some(serde_json::json!({"stdout": 4})));
 }
 
 pub async fn only_finished_jobs_can_be_deleted_and_the_ledger_stays(s: &dyn Store) {
@@ -574,13 +610,14 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     let j = new_job(s).await;
     let old = s.claim(&claim_req("w1", 10)).await.unwrap().unwrap().lease.unwrap().fence();
     let chunk = LogChunk { seq: 0, attempt: 1, stream: LogStream::Stdout, at: Timestamp(11), data: b"late".to_vec() };
-    s.append_logs(&j.id, Some(&old), std::slice::from_ref(&chunk)).await.unwrap();
+    s.write_output(&j.id, Some(&old), &OutputBatch::chunks(vec![chunk.clone()])).await.unwrap();
     let expired = Fence { expired_by: Some(Timestamp(30_011)), ..old.clone() };
     let new = s.take_over(&j.id, &expired, "reaper", Timestamp(40_000)).await.unwrap().lease.unwrap().fence();
     let fenced = |r: StoreResult<()>| matches!(r, Err(StoreError::Fenced(_)));
     let again = LogChunk { seq: 1, data: b"after".to_vec(), ..chunk.clone() };
-    assert!(fenced(s.append_logs(&j.id, Some(&old), std::slice::from_ref(&again)).await));
-    assert!(fenced(s.delete_logs(&j.id, Some(&old), &[0]).await));
+    assert!(fenced(s.write_output(&j.id, Some(&old), &OutputBatch::chunks(vec![again.clone()])).await));
+    let delete = OutputBatch { deleted: vec![0], ..OutputBatch::default() };
+    assert!(fenced(s.write_output(&j.id, Some(&old), &delete).await));
     let event = s.append_event(&j.id, Some(&old), "progress", serde_json::json!({}), Timestamp(12)).await;
     assert!(matches!(event, Err(StoreError::Fenced(_))));
     let result = s.set_result(&j.id, Some(&old), Some(serde_json::json!(1)), &[]).await;
@@ -592,7 +629,7 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     s.append_event(&j.id, Some(&new), "warning", serde_json::json!({"message": "reaped"}), Timestamp(13))
         .await
         .unwrap();
-    s.append_logs(&j.id, Some(&new), std::slice::from_ref(&again)).await.unwrap();
+    s.write_output(&j.id, Some(&new), &OutputBatch::chunks(vec![again.clone()])).await.unwrap();
     assert_eq!(s.read_logs(&j.id, -1, 10).await.unwrap().len(), 2);
     // Cancelled from another node: the job ends, but its holder still records the attempt's
     // true end and last output (owner and token are unchanged); a status write it is not.
@@ -602,7 +639,7 @@ pub async fn a_fenced_off_worker_stores_no_logs_events_or_results(s: &dyn Store)
     let end = AttemptUpdate { fence: Some(new.clone()), exit_code: Some(143), ..AttemptUpdate::default() };
     s.update_attempt(&j.id, 1, end).await.unwrap();
     let last = LogChunk { seq: 2, data: b"bye".to_vec(), ..again };
-    s.append_logs(&j.id, Some(&new), &[last]).await.unwrap();
+    s.write_output(&j.id, Some(&new), &OutputBatch::chunks(vec![last])).await.unwrap();
     assert_eq!(s.list_attempts(&j.id).await.unwrap()[0].exit_code, Some(143));
     let late = StatusChange::end(Reason::Exited { code: 143 }, Some(143), Timestamp(16)).fenced(Some(new));
     assert!(matches!(s.set_status(&j.id, late).await, Err(StoreError::Fenced(_) | StoreError::Transition(_))));

@@ -5,17 +5,24 @@
 //! not millions. Past the head half of the cap, a rolling tail is kept: tail chunks
 //! still pending when they fall out of the window are never written at all, and stored ones
 //! are deleted. A marker chunk between head and tail says how much was omitted.
+//!
+//! Every batch is stored with the attempt's cursor (`cursor.rs`): how many bytes of each
+//! stream were consumed, what the redactors and the event splitter hold back, and the cap's
+//! state. Events the job prints go out in the same batch, so stored output and cursor never
+//! disagree, and a worker that reattaches after a crash reads on byte-exact.
+
+mod cursor;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::backend::OutputStream;
+use berth_core::backend::{LogPosition, OutputStream};
 use berth_core::clock::Clock;
 use berth_core::ids::JobId;
 use berth_core::logcap::{LogCap, marker_text};
 use berth_core::redact::Redactor;
 use berth_core::stdout_events::{EventSplitter, Piece};
-use berth_core::store::{Fence, LogChunk, LogStream, Store, StoreResult};
+use berth_core::store::{Fence, LogChunk, LogStream, OutputBatch, Store, StoreResult};
 
 /// Flush when this many head bytes are pending.
 pub const FLUSH_BYTES: usize = 1 << 20;
@@ -50,6 +57,12 @@ pub struct LogRecorder {
     next_seq: i64,
     pending: Vec<LogChunk>,
     pending_bytes: usize,
+    /// Events the job printed, stored with the next batch.
+    events: Vec<(String, serde_json::Value, berth_core::clock::Timestamp)>,
+    /// Bytes of each stream consumed (held-back ones included: the cursor stores them).
+    position: LogPosition,
+    /// Whether anything changed since the last batch.
+    dirty: bool,
     to_delete: Vec<i64>,
     marker_seq: Option<i64>,
     marker_written: bool,
@@ -78,6 +91,9 @@ impl LogRecorder {
             next_seq,
             pending: Vec::new(),
             pending_bytes: 0,
+            events: Vec::new(),
+            position: LogPosition::default(),
+            dirty: false,
             to_delete: Vec::new(),
             marker_seq: None,
             marker_written: false,
@@ -93,8 +109,20 @@ impl LogRecorder {
 
     /// Records one piece of output; returns what to show, events already stored.
     pub async fn push(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<Shown>> {
+        *self.position.of(stream) += data.len() as u64;
+        self.dirty = true;
         let data = self.redact[stream as usize].push(data);
-        self.record(stream, &data).await
+        let shown = self.record(stream, &data).await?;
+        // An event is stored at once, with the cursor past the whole piece it came in.
+        if !self.events.is_empty() {
+            self.flush().await?;
+        }
+        Ok(shown)
+    }
+
+    /// How far into the unit's output this recorder is.
+    pub fn position(&self) -> LogPosition {
+        self.position
     }
 
     async fn record(&mut self, stream: OutputStream, data: &[u8]) -> StoreResult<Vec<Shown>> {
@@ -106,7 +134,7 @@ impl LogRecorder {
             }
             OutputStream::Stdout => {
                 for piece in self.splitter.feed(data) {
-                    shown.push(self.piece(piece).await?);
+                    shown.push(self.piece(piece));
                 }
             }
         }
@@ -132,7 +160,7 @@ impl LogRecorder {
             }
         }
         for piece in self.splitter.finish() {
-            shown.push(self.piece(piece).await?);
+            shown.push(self.piece(piece));
         }
         if let Some(seq) = self.marker_seq.filter(|_| self.marker_written) {
             let marker = self.chunk(seq, LogStream::Berth, marker_text(self.cap.omitted()).as_bytes());
@@ -148,25 +176,35 @@ impl LogRecorder {
         self
     }
 
-    /// Writes pending chunks and deletes evicted ones.
+    /// Writes pending chunks and events, deletes evicted chunks, and stores the cursor: one
+    /// batch, in one transaction.
     pub async fn flush(&mut self) -> StoreResult<()> {
-        if !self.to_delete.is_empty() {
-            self.store.delete_logs(&self.job, self.fence.as_ref(), &self.to_delete).await?;
-            self.to_delete.clear();
+        if !self.dirty && self.pending.is_empty() && self.to_delete.is_empty() {
+            return Ok(());
         }
-        if !self.pending.is_empty() {
-            self.store.append_logs(&self.job, self.fence.as_ref(), &self.pending).await?;
-            self.pending.clear();
-            self.pending_bytes = 0;
+        let batch = OutputBatch {
+            deleted: std::mem::take(&mut self.to_delete),
+            chunks: std::mem::take(&mut self.pending),
+            events: std::mem::take(&mut self.events),
+            cursor: Some((self.attempt, self.cursor())),
+        };
+        if let Err(e) = self.store.write_output(&self.job, self.fence.as_ref(), &batch).await {
+            // Kept for the next flush: a store that comes back gets the batch whole.
+            self.to_delete = batch.deleted;
+            self.pending = batch.chunks;
+            self.events = batch.events;
+            return Err(e);
         }
+        self.pending_bytes = 0;
+        self.dirty = false;
         Ok(())
     }
 
-    async fn piece(&mut self, piece: Piece) -> StoreResult<Shown> {
+    fn piece(&mut self, piece: Piece) -> Shown {
         match piece {
             Piece::Log(bytes) => {
                 self.add(LogStream::Stdout, &bytes);
-                Ok(Shown::Log(OutputStream::Stdout, bytes))
+                Shown::Log(OutputStream::Stdout, bytes)
             }
             Piece::Event(map) => {
                 let kind = match map.get("berth") {
@@ -174,8 +212,8 @@ impl LogRecorder {
                     _ => "event".to_string(),
                 };
                 let data = serde_json::Value::Object(map.clone());
-                self.store.append_event(&self.job, self.fence.as_ref(), &kind, data, self.clock.now()).await?;
-                Ok(Shown::Event(map))
+                self.events.push((kind, data, self.clock.now()));
+                Shown::Event(map)
             }
         }
     }
@@ -242,70 +280,4 @@ impl LogRecorder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use berth_core::clock::{FixedClock, Timestamp};
-    use berth_core::store::{JobStore, LogStore, NewJob};
-    use berth_store_sqlite::SqliteStore;
-
-    async fn setup(cap: u64) -> (tempfile::TempDir, Arc<SqliteStore>, LogRecorder) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("db")).await.unwrap());
-        let id = JobId::generate();
-        let job = NewJob::new(id.clone(), berth_core::JobSpec::new("x"), None, Timestamp(0));
-        store.create_job(job).await.unwrap();
-        let rec = LogRecorder::new(store.clone(), Arc::new(FixedClock::at(5)), id, 1, cap, 0);
-        (dir, store, rec)
-    }
-
-    async fn stored(store: &SqliteStore, rec: &LogRecorder) -> Vec<LogChunk> {
-        store.read_logs(&rec.job, -1, 100_000).await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn below_the_cap_everything_is_kept_in_order_and_events_are_lifted() {
-        let (_d, store, mut rec) = setup(1 << 20).await;
-        rec.push(OutputStream::Stdout, b"one\n{\"berth\":\"progress\",\"percent\":50}\ntwo\n").await.unwrap();
-        rec.push(OutputStream::Stderr, b"err\n").await.unwrap();
-        rec.finish().await.unwrap();
-        let chunks = stored(&store, &rec).await;
-        let text: Vec<_> = chunks.iter().map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned())).collect();
-        let want = [
-            (LogStream::Stdout, "one\n".into()),
-            (LogStream::Stdout, "two\n".into()),
-            (LogStream::Stderr, "err\n".into()),
-        ];
-        assert_eq!(text, want);
-        let events = store.read_events(&rec.job, 0, 10).await.unwrap();
-        let progress: Vec<_> = events.iter().filter(|e| e.kind == "progress").collect();
-        assert_eq!(progress.len(), 1);
-        assert_eq!(progress[0].data["percent"], 50);
-    }
-
-    #[tokio::test]
-    async fn over_the_cap_head_and_tail_are_kept_with_a_marker_between() {
-        let (_d, store, mut rec) = setup(1000).await;
-        for i in 0..200 {
-            rec.push(OutputStream::Stderr, format!("line {i:04}\n").as_bytes()).await.unwrap();
-            if i % 7 == 0 {
-                rec.flush().await.unwrap();
-            }
-        }
-        rec.finish().await.unwrap();
-        let chunks = stored(&store, &rec).await;
-        let logs: Vec<u8> =
-            chunks.iter().filter(|c| c.stream != LogStream::Berth).flat_map(|c| c.data.clone()).collect();
-        assert!(logs.len() <= 1000, "{} bytes kept", logs.len());
-        let text = String::from_utf8(logs).unwrap();
-        assert!(text.starts_with("line 0000\n"));
-        assert!(text.ends_with("line 0199\n"));
-        let markers: Vec<_> = chunks.iter().filter(|c| c.stream == LogStream::Berth).collect();
-        assert_eq!(markers.len(), 1);
-        let omitted = 200 * 10 - text.len();
-        let marker = String::from_utf8_lossy(&markers[0].data);
-        assert!(marker.contains(&format!("{omitted} bytes of output omitted")), "{marker}");
-        // The marker sits between head and tail.
-        let pos = chunks.iter().position(|c| c.stream == LogStream::Berth).unwrap();
-        assert!(pos > 0 && pos < chunks.len() - 1);
-    }
-}
+mod tests;

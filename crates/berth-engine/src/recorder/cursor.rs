@@ -1,0 +1,78 @@
+//! The recorder's cursor: what a worker that reattaches to a running unit needs to go on
+//! exactly where the stored output ends (stored with every batch, in its transaction).
+
+use berth_core::backend::LogPosition;
+use berth_core::logcap::LogCap;
+use berth_core::stdout_events::EventSplitter;
+use berth_core::store::{LogStream, StoreError, StoreResult};
+use serde::{Deserialize, Serialize};
+
+use super::LogRecorder;
+
+/// Tail chunks read back per query when a cursor is resumed.
+const TAIL_PAGE: u32 = 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// Bytes of each stream consumed, held-back ones included.
+    position: LogPosition,
+    /// What each stream's redactor holds back (already masked; hex): stdout, stderr.
+    held: [String; 2],
+    /// The event splitter's held-back line start (hex), and whether it is inside a log line.
+    line: String,
+    mid_line: bool,
+    /// The log cap's head and count (its tail is what the store holds past the marker).
+    head_used: u64,
+    omitted: u64,
+    next_seq: i64,
+    marker_seq: Option<i64>,
+    marker_written: bool,
+}
+
+impl LogRecorder {
+    /// The state to store with the batch being written.
+    pub(super) fn cursor(&self) -> serde_json::Value {
+        let (line, mid_line) = self.splitter.state();
+        let cursor = Cursor {
+            position: self.position,
+            held: [hex::encode(self.redact[0].held()), hex::encode(self.redact[1].held())],
+            line: hex::encode(line),
+            mid_line,
+            head_used: self.cap.head_used(),
+            omitted: self.cap.omitted(),
+            next_seq: self.next_seq,
+            marker_seq: self.marker_seq,
+            marker_written: self.marker_written,
+        };
+        serde_json::to_value(cursor).unwrap_or_default()
+    }
+
+    /// Goes on from `cursor`, the one this attempt's last stored batch carries (set the
+    /// redacting values first). The cap's tail is read back from the store: after a batch,
+    /// the stored chunks past the marker are exactly the tail.
+    pub async fn resume(mut self, cursor: serde_json::Value) -> StoreResult<LogRecorder> {
+        let corrupt = |e: String| StoreError::Corrupt(format!("job {}: the log cursor: {e}", self.job));
+        let c: Cursor = serde_json::from_value(cursor).map_err(|e| corrupt(e.to_string()))?;
+        let unhex = |s: &str| hex::decode(s).map_err(|e| corrupt(e.to_string()));
+        self.redact[0].resume(unhex(&c.held[0])?);
+        self.redact[1].resume(unhex(&c.held[1])?);
+        self.splitter = EventSplitter::resumed(unhex(&c.line)?, c.mid_line);
+        let mut tail = Vec::new();
+        if let Some(marker) = c.marker_seq {
+            let mut after = marker;
+            loop {
+                let page = self.store.read_logs(&self.job, after, TAIL_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                let kept = page.iter().filter(|k| k.attempt == self.attempt && k.stream != LogStream::Berth);
+                tail.extend(kept.map(|k| (k.seq, k.data.len() as u64)));
+            }
+        }
+        self.cap = LogCap::resumed(self.cap.size(), c.head_used, c.omitted, tail);
+        self.position = c.position;
+        self.next_seq = c.next_seq;
+        self.marker_seq = c.marker_seq;
+        self.marker_written = c.marker_written;
+        Ok(self)
+    }
+}
