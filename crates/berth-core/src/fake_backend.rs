@@ -26,6 +26,8 @@ pub struct Script {
     pub exit_on_stop: ExitInfo,
     /// What `collect` hands back (not recorded as a call).
     pub outputs: Vec<OutputEntry>,
+    /// What `list_units` finds (units another process left).
+    pub units: Vec<UnitInfo>,
 }
 
 #[derive(Debug, Default)]
@@ -72,8 +74,9 @@ impl Backend for FakeBackend {
         Ok(true)
     }
 
-    async fn prepare(&self, spec: &JobSpec, _: &dyn PullObserver) -> Result<ImageInfo, BackendError> {
+    async fn prepare(&self, spec: &JobSpec, pull: &dyn PullObserver) -> Result<ImageInfo, BackendError> {
         self.record(format!("prepare {}", spec.image));
+        pull.progress(&spec.image, "pulling", None, None);
         match self.script().fail_prepare {
             Some(e) => Err(e),
             None => Ok(ImageInfo { digest: Some("sha256:fake".into()), ..ImageInfo::default() }),
@@ -138,7 +141,7 @@ impl Backend for FakeBackend {
 
     async fn list_units(&self, _: &str) -> Result<Vec<UnitInfo>, BackendError> {
         self.record("list".into());
-        Ok(Vec::new())
+        Ok(self.script().units)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -36,12 +36,7 @@ impl Redactor {
 
     /// The part of `held + data` that is safe to pass on now.
     pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
-        let Some(matcher) = &self.matcher else {
-            // Held by an earlier redactor with values this one lacks: already masked.
-            let mut out = std::mem::take(&mut self.held);
-            out.extend_from_slice(data);
-            return out;
-        };
+        let Some(matcher) = &self.matcher else { return data.to_vec() };
         let mut buf = std::mem::take(&mut self.held);
         buf.extend_from_slice(data);
         let out = mask(matcher, &buf);
@@ -50,14 +45,10 @@ impl Redactor {
         out[..out.len() - keep].to_vec()
     }
 
-    /// The output held back so far (already masked): what a resumed redactor starts with.
+    /// What is held back: the stream's last bytes, which may be the start of a secret
+    /// (so never stored; a reattached recorder reads them again instead).
     pub fn held(&self) -> &[u8] {
         &self.held
-    }
-
-    /// Goes on from `held`, what an earlier redactor of the same stream held back.
-    pub fn resume(&mut self, held: Vec<u8>) {
-        self.held = held;
     }
 
     /// What is still held back, at the end of the output: the start of a value that never

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Runner;
 use crate::cancel::Cancel;
+use crate::outage::ride_out;
 use crate::outputs;
 use crate::recorder::{FLUSH_INTERVAL, JobEvent, LogRecorder, Shown};
 use crate::telemetry;
@@ -167,24 +168,46 @@ impl Runner {
             reason: Some(ending.reason.clone()),
             ..AttemptUpdate::default()
         };
-        self.store.update_attempt(id, n, AttemptUpdate { fence: fence_of(job), ..update }).await?;
+        let update = AttemptUpdate { fence: fence_of(job), ..update };
+        ride_out("recording the attempt's end", Some(cancel), || self.store.update_attempt(id, n, update.clone()))
+            .await?;
         telemetry::attempt_finished(self.backend.name(), ending.reason.status(), began.elapsed());
         self.breaker.record(&ending.reason);
         let cancelled_by = (cancel.is_cancelled() && !cancel.is_lease_lost()).then(|| cancel.by());
-        match self.decide(id, ending.reason.clone(), cancelled_by).await? {
+        match ride_out("deciding on a retry", Some(cancel), || {
+            self.decide(id, ending.reason.clone(), cancelled_by.clone())
+        })
+        .await?
+        {
             Decision::Retry { run_at } => {
-                self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
-                    .await;
                 let record = match &fence {
-                    Some(f) => self.store.retry_later(id, f, &ending.reason, run_at, now).await?,
+                    Some(f) => match ride_out("queueing the retry", Some(cancel), || {
+                        self.store.retry_later(id, f, &ending.reason, run_at, now)
+                    })
+                    .await
+                    {
+                        // A cancel landed after the decision: it wins.
+                        Err(StoreError::Conflict(_)) => {
+                            let by = self.store.get_job(id).await?.cancel_requested.unwrap_or_else(|| "api".into());
+                            let end = StatusChange::end(Reason::Cancelled { by }, None, now).fenced(fence);
+                            return Ok((self.store.set_status(id, end).await?, None));
+                        }
+                        r => r?,
+                    },
                     None => self.store.set_status(id, StatusChange::to(JobStatus::Queued, now)).await?,
                 };
+                self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
+                    .await;
                 Ok((record, Some(run_at)))
             }
             Decision::End(reason) => {
                 let code = if reason == ending.reason { ending.exit_code } else { None };
                 let end = StatusChange::end(reason, code, now).fenced(fence);
-                Ok((self.store.set_status(id, end).await?, None))
+                Ok((
+                    ride_out("recording the job's end", Some(cancel), || self.store.set_status(id, end.clone()))
+                        .await?,
+                    None,
+                ))
             }
         }
     }
@@ -350,6 +373,9 @@ impl Runner {
         let Created { unit, creating, secrets } = created;
         let unit = &unit;
         let fence = fence_of(job);
+        if let Some(ending) = self.cancelled_before_start(job, cancel).await {
+            return ending;
+        }
         let started = match self.backend.start(unit, io.stdin).await {
             Ok(s) => s,
             Err(e) => return Ending::backend(&e),
@@ -357,10 +383,13 @@ impl Runner {
         telemetry::container_started(self.backend.name(), creating.elapsed());
         let now = self.clock.now();
         self.ledger(job, n, &unit.name, Some(&unit.id), ContainerPhase::Started).await;
-        let running = self.store.set_status(&job.id, StatusChange::to(JobStatus::Running, now).fenced(fence)).await;
+        let running = self.record_running(job, now, fence, cancel).await;
         let update = AttemptUpdate { started_at: Some(now), ..AttemptUpdate::default() };
         let update = AttemptUpdate { fence: fence_of(job), ..update };
-        let recorder = match (running, self.store.update_attempt(&job.id, n, update).await) {
+        let begun =
+            ride_out("recording the start", Some(cancel), || self.store.update_attempt(&job.id, n, update.clone()))
+                .await;
+        let recorder = match (running, begun) {
             (Ok(record), Ok(())) => {
                 io.observer.running(&record);
                 self.recorder(job, n, spec, &secrets).await
@@ -370,6 +399,40 @@ impl Runner {
         let limit = self.run_limit(job, spec, None);
         let watched = Watched { output: started.output, exit: started.exit, recorder, observer: io.observer, limit };
         self.watch(job, n, spec, unit, watched, cancel).await
+    }
+
+    /// Records that the job runs, riding out a short outage. A try whose commit landed but
+    /// whose answer was lost makes the next one a `Transition`: the job is already running
+    /// under this lease, which is what was asked.
+    async fn record_running(
+        &self,
+        job: &JobRecord,
+        now: berth_core::clock::Timestamp,
+        fence: Option<Fence>,
+        cancel: &Cancel,
+    ) -> StoreResult<JobRecord> {
+        let token = fence.as_ref().map(|f| f.token);
+        let running = StatusChange::to(JobStatus::Running, now).fenced(fence);
+        let recorded =
+            ride_out("recording that the job runs", Some(cancel), || self.store.set_status(&job.id, running.clone()));
+        match recorded.await {
+            Err(StoreError::Transition(e)) => match self.store.get_job(&job.id).await {
+                Ok(now) if now.status == JobStatus::Running && now.lease.as_ref().map(|l| l.token) == token => Ok(now),
+                _ => Err(StoreError::Transition(e)),
+            },
+            done => done,
+        }
+    }
+
+    /// A cancel that came while the unit was made (a pull, a create) wins before anything
+    /// runs: this node's, or one another node stored (the heartbeat would carry it only a
+    /// third of a lease later).
+    async fn cancelled_before_start(&self, job: &JobRecord, cancel: &Cancel) -> Option<Ending> {
+        if cancel.is_cancelled() {
+            return Some(Ending::new(cancel.reason(), None));
+        }
+        let asked = self.store.get_job(&job.id).await.ok()?.cancel_requested?;
+        Some(Ending::new(Reason::Cancelled { by: asked }, None))
     }
 
     /// Supervises a started unit until it exits, times out, is cancelled or detached.
@@ -466,7 +529,7 @@ impl Runner {
         spec: &JobSpec,
         secrets: &[SecretInput],
     ) -> StoreResult<LogRecorder> {
-        let next = self.store.next_log_seq(&job.id).await?;
+        let next = ride_out("reading the log's end", None, || self.store.next_log_seq(&job.id)).await?;
         let recorder =
             LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next);
         let values: Vec<&[u8]> = secrets.iter().map(|s| s.value.0.as_slice()).collect();
@@ -592,7 +655,7 @@ async fn pump(
             Ok(Some(Ok(chunk))) => show(observer.as_ref(), rec.push(chunk.stream, &chunk.data).await?),
         }
         if last_flush.elapsed() >= rec.flush_interval() {
-            rec.flush().await?;
+            rec.flush_or_hold().await?;
             last_flush = Instant::now();
         }
     }

@@ -244,3 +244,75 @@ async fn pass_env_gives_jobs_the_workers_variables_as_secrets_unless_the_spec_na
     own.env.insert("API_TOKEN".into(), "the job's own".into());
     assert!(f.runner.open_secrets(&own, "t", &policy).await.unwrap().is_empty(), "the spec's env wins");
 }
+
+/// Asks the job's cancel through the store while the image is pulled, as another node's
+/// API would: after the attempt's first look at the job, before its container starts.
+struct CancelFromAnotherNode(Arc<SqliteStore>, berth_core::ids::JobId);
+impl berth_core::backend::PullObserver for CancelFromAnotherNode {
+    fn progress(&self, _: &str, _: &str, _: Option<u64>, _: Option<u64>) {
+        let (store, id) = (self.0.clone(), self.1.clone());
+        let asked = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(store.request_cancel(&id, "token:other", SystemClock.now()))
+        });
+        asked.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stored_while_the_container_is_made_wins_before_it_starts() {
+    let f = fixture(Script { exit: Some(ExitInfo::default()), ..Script::default() }).await;
+    let store = f.runner.store.clone();
+    let sqlite = Arc::new(SqliteStore::open(&f._dir.path().join("berth.db")).await.unwrap());
+    let new = berth_core::store::NewJob::new(
+        berth_core::ids::JobId::generate(),
+        JobSpec::new("busybox"),
+        None,
+        SystemClock.now(),
+    );
+    let job = store.create_job(new).await.unwrap();
+    let request = berth_core::store::ClaimRequest {
+        worker: f.runner.owner.clone(),
+        queues: vec!["default".into()],
+        tags: Default::default(),
+        lease: std::time::Duration::from_secs(30),
+        at: SystemClock.now(),
+    };
+    let claimed = store.claim(&request).await.unwrap().unwrap();
+    assert_eq!(claimed.id, job.id);
+    let pull = Arc::new(CancelFromAnotherNode(sqlite, job.id.clone()));
+    let io = AttemptIo { observer: Arc::new(Quiet), pull, stdin: StdinSource::None };
+    let done = f.runner.run_attempt(&claimed, io, &Cancel::new()).await.unwrap();
+    assert_eq!(reason(&done), "cancelled: cancelled(token:other)");
+    let made: Vec<String> = calls(&f);
+    assert!(made.iter().any(|c| c == "create"), "the container was made: {made:?}");
+    assert!(!made.iter().any(|c| c.starts_with("start")), "and never started: {made:?}");
+    assert!(made.iter().any(|c| c == "remove"), "then removed: {made:?}");
+}
+
+/// A unit a dead worker left, of a job the store may or may not know.
+fn left_unit() -> berth_core::backend::UnitInfo {
+    berth_core::backend::UnitInfo {
+        handle: berth_core::backend::UnitHandle { id: "fake-left".into(), name: "berth-left-1".into() },
+        state: berth_core::backend::UnitState::Running,
+        job_id: Some(berth_core::ids::JobId::generate()),
+        attempt: Some(1),
+        owner: None,
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_that_cannot_read_the_store_leaves_every_container_alone() {
+    let removed = |f: &Fixture| f.fake.calls().iter().filter(|c| c.starts_with("remove")).count();
+    // The control: a unit of a job the store does not have is an orphan, and goes.
+    let f = fixture(Script { units: vec![left_unit()], ..Script::default() }).await;
+    f.runner.sweep(false).await.unwrap();
+    assert_eq!(removed(&f), 1, "{:?}", f.fake.calls());
+    // The store fails (here: its jobs table is gone; in life, a restart or a pool timeout):
+    // nothing is known about the job, so its container is left alone.
+    let f = fixture(Script { units: vec![left_unit()], ..Script::default() }).await;
+    let url = format!("sqlite://{}", f._dir.path().join("berth.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE jobs RENAME TO jobs_unreachable").execute(&pool).await.unwrap();
+    assert!(f.runner.sweep(false).await.is_err(), "the sweep says the store failed");
+    assert_eq!(removed(&f), 0, "a live job must not die of a store error: {:?}", f.fake.calls());
+}

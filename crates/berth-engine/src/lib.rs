@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod cancel;
 mod images;
 pub mod ops;
+mod outage;
 pub mod outputs;
 pub mod owner;
 pub mod paths;

@@ -43,6 +43,10 @@ pub async fn cancel(
             return Err(OpError::Conflict(format!("job {} already ended: {}", now.id, now.status)));
         }
         if now.status != JobStatus::Queued && local(&now) {
+            // Stored too, so a retry this worker is about to queue sees it (`retry_later`).
+            if now.lease.is_some() {
+                return Ok(store.request_cancel(&now.id, by, clock.now()).await.unwrap_or(now));
+            }
             return Ok(now);
         }
         if now.status == JobStatus::Queued {

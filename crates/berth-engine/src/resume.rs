@@ -12,6 +12,8 @@ use berth_core::store::{JobRecord, StoreResult};
 use crate::Runner;
 use crate::attempt::{AttemptIo, Ending, Watched};
 use crate::cancel::Cancel;
+use crate::outage::ride_out;
+use crate::recorder::LogRecorder;
 
 impl Runner {
     /// Watches `unit`, the running container of the job's current attempt, to its end; then
@@ -31,20 +33,21 @@ impl Runner {
             tracing::warn!("job {}: its output is not redacted after the reattach: {e}", job.id);
             Vec::new()
         });
-        let started_at =
-            self.store.list_attempts(&job.id).await?.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
+        let attempts = ride_out("reading the attempts", Some(cancel), || self.store.list_attempts(&job.id)).await?;
+        let started_at = attempts.into_iter().find(|a| a.number == n).and_then(|a| a.started_at);
         // On from the cursor of the last batch stored (none: nothing was stored yet).
-        let recorder = match (self.recorder(job, n, &spec, &secrets).await, self.store.output_cursor(&job.id, n).await)
-        {
+        let cursor = ride_out("reading the log cursor", Some(cancel), || self.store.output_cursor(&job.id, n)).await;
+        let recorder = match (self.recorder(job, n, &spec, &secrets).await, cursor) {
             (Ok(rec), Ok(Some(cursor))) => rec.resume(cursor).await,
-            (Ok(rec), Ok(None)) => Ok(rec),
+            (Ok(rec), Ok(None)) => self.resume_uncursored(job, rec).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let from = recorder.as_ref().map(|r| r.position()).unwrap_or_default();
         let data = serde_json::json!({"worker": self.owner, "container": unit.name, "stdout": from.stdout, "stderr": from.stderr});
         self.event(job, "reattached", data).await;
         if spec.log_driver.as_ref().is_some_and(|l| l.options.contains_key("max-size")) {
-            let message = "the job's log driver rotates (max-size): output the engine rotated away before this reattach is lost";
+            let message =
+                "the job's log driver rotates (max-size): output the engine rotated away before this reattach is lost";
             self.event(job, "warning", serde_json::json!({"message": message})).await;
         }
         let ending = match self.backend.attach(unit, from).await {
@@ -64,5 +67,15 @@ impl Runner {
             self.remove(job, n, unit).await;
         }
         Ok(self.conclude(job, n, ending, began, cancel).await?.0)
+    }
+
+    /// An attempt an earlier berth began has no cursor: read on after the bytes it stored.
+    async fn resume_uncursored(&self, job: &JobRecord, rec: LogRecorder) -> StoreResult<LogRecorder> {
+        let (rec, stored) = rec.resume_uncursored().await?;
+        if stored {
+            let message = "this attempt began under an earlier berth (no log cursor): its output is read on after the bytes it stored, which is exact only for plain output";
+            self.event(job, "warning", serde_json::json!({"message": message})).await;
+        }
+        Ok(rec)
     }
 }

@@ -86,6 +86,7 @@ async fn candidate(tx: &mut PgConnection, req: &ClaimRequest) -> StoreResult<Opt
                 j.priority, j.run_at, j.created_at
          FROM jobs j
          WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $1
+           AND (j.queue_deadline IS NULL OR j.queue_deadline > $1)
            AND j.requires <@ $3::jsonb AND {UNDER_LIMITS}
          ORDER BY j.priority DESC, j.run_at, j.created_at, j.id
          LIMIT 1 FOR UPDATE OF j SKIP LOCKED"

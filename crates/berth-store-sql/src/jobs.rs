@@ -437,6 +437,13 @@ macro_rules! impl_job_store {
                     let (mut tx, job) = self.write_job(id).await?;
                     check_fence(&job, Some(fence))?;
                     job.status.check_transition(JobStatus::Queued)?;
+                    // A cancel asked for since the caller decided wins over the retry.
+                    if let Some(by) = &job.cancel_requested {
+                        // Rolled back now: a dropped transaction keeps the row locked until its
+                        // connection is reused, and the caller's next write is on this row.
+                        tx.rollback().await.map_err(db_err)?;
+                        return Err(StoreError::Conflict(format!("job {id}: a cancel by {by} is pending; it is not retried")));
+                    }
                     sqlx::query(
                         "UPDATE jobs SET status = 'queued', owner = NULL, lease_expires_at = NULL, run_at = $2,
                              started_at = NULL, queue_deadline = $3

@@ -66,6 +66,7 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
 const NEXT_IN_QUEUE: &str = "
 SELECT j.id, j.priority, j.run_at, j.created_at FROM jobs j INDEXED BY jobs_claim
 WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $1
+  AND (j.queue_deadline IS NULL OR j.queue_deadline > $1)
   AND NOT EXISTS (SELECT 1 FROM json_each(j.requires) r
                   WHERE r.value IS NOT (SELECT w.value FROM json_each($3) w WHERE w.key = r.key))
   AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL

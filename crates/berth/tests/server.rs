@@ -278,8 +278,11 @@ fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
     // Byte-exact: what was stored before the kill once, what came after it once.
     let logs = stdout(&s.berth(&["logs", &survivor]));
     let (err, out): (Vec<&str>, Vec<&str>) = logs.lines().partition(|l| l.starts_with("err "));
-    let want_out: Vec<String> =
-        ["before".to_string()].into_iter().chain((0..200).map(|i| format!("out {i}"))).chain(["after".into()]).collect();
+    let want_out: Vec<String> = ["before".to_string()]
+        .into_iter()
+        .chain((0..200).map(|i| format!("out {i}")))
+        .chain(["after".into()])
+        .collect();
     assert_eq!(out, want_out, "stdout, each line once");
     assert_eq!(err, (0..200).map(|i| format!("err {i}")).collect::<Vec<_>>(), "stderr, each line once");
     assert!(logs.ends_with('\n'), "no byte lost at the end: {logs:?}");

@@ -1,5 +1,8 @@
 //! The recorder's cursor: what a worker that reattaches to a running unit needs to go on
 //! exactly where the stored output ends (stored with every batch, in its transaction).
+//! What the redactors hold back is not in it (it may begin a secret): the position stops
+//! before it, and the reattach reads those bytes from the engine again. (Exact unless a
+//! held tail contains a mask, which needs a secret that starts like `***`.)
 
 use berth_core::backend::LogPosition;
 use berth_core::logcap::LogCap;
@@ -14,10 +17,9 @@ const TAIL_PAGE: u32 = 1000;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
-    /// Bytes of each stream consumed, held-back ones included.
+    /// Bytes of each stream consumed, less what its redactor holds back: those bytes may
+    /// be the start of a secret, so they are never stored; a reattach reads them again.
     position: LogPosition,
-    /// What each stream's redactor holds back (already masked; hex): stdout, stderr.
-    held: [String; 2],
     /// The event splitter's held-back line start (hex), and whether it is inside a log line.
     line: String,
     mid_line: bool,
@@ -33,9 +35,11 @@ impl LogRecorder {
     /// The state to store with the batch being written.
     pub(super) fn cursor(&self) -> serde_json::Value {
         let (line, mid_line) = self.splitter.state();
+        let mut position = self.position;
+        position.stdout -= (self.redact[0].held().len() as u64).min(position.stdout);
+        position.stderr -= (self.redact[1].held().len() as u64).min(position.stderr);
         let cursor = Cursor {
-            position: self.position,
-            held: [hex::encode(self.redact[0].held()), hex::encode(self.redact[1].held())],
+            position,
             line: hex::encode(line),
             mid_line,
             head_used: self.cap.head_used(),
@@ -54,8 +58,6 @@ impl LogRecorder {
         let corrupt = |e: String| StoreError::Corrupt(format!("job {}: the log cursor: {e}", self.job));
         let c: Cursor = serde_json::from_value(cursor).map_err(|e| corrupt(e.to_string()))?;
         let unhex = |s: &str| hex::decode(s).map_err(|e| corrupt(e.to_string()));
-        self.redact[0].resume(unhex(&c.held[0])?);
-        self.redact[1].resume(unhex(&c.held[1])?);
         self.splitter = EventSplitter::resumed(unhex(&c.line)?, c.mid_line);
         let mut tail = Vec::new();
         if let Some(marker) = c.marker_seq {
@@ -74,5 +76,28 @@ impl LogRecorder {
         self.marker_seq = c.marker_seq;
         self.marker_written = c.marker_written;
         Ok(self)
+    }
+
+    /// Goes on after what attempt `attempt` stored without a cursor (an attempt a berth
+    /// from before cursors began): the stored bytes of each stream, taken as consumed.
+    /// Exact for plain output; events and redacted or capped output make it approximate.
+    pub async fn resume_uncursored(mut self) -> StoreResult<(LogRecorder, bool)> {
+        let mut after = -1;
+        let mut found = false;
+        loop {
+            let page = self.store.read_logs(&self.job, after, TAIL_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for k in page.iter().filter(|k| k.attempt == self.attempt) {
+                let stream = match k.stream {
+                    LogStream::Stdout => &mut self.position.stdout,
+                    LogStream::Stderr => &mut self.position.stderr,
+                    _ => continue,
+                };
+                *stream += k.data.len() as u64;
+                found = true;
+            }
+        }
+        Ok((self, found))
     }
 }

@@ -12,6 +12,7 @@
 //! disagree, and a worker that reattaches after a crash reads on byte-exact.
 
 mod cursor;
+mod outage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,14 @@ pub struct LogRecorder {
     events: Vec<(String, serde_json::Value, berth_core::clock::Timestamp)>,
     /// Bytes of each stream consumed (held-back ones included: the cursor stores them).
     position: LogPosition,
+    /// While the store is unavailable: no write is tried before this.
+    held_until: Option<std::time::Instant>,
+    /// Batches not written yet, oldest first (a store outage); the first may have landed
+    /// when `unsure` (its try failed without an answer).
+    unsent: std::collections::VecDeque<OutputBatch>,
+    unsure: bool,
+    /// Events not kept while the store was unavailable (past `outage::MAX_HELD_EVENTS`).
+    dropped_events: u64,
     /// Whether anything changed since the last batch.
     dirty: bool,
     to_delete: Vec<i64>,
@@ -93,6 +102,10 @@ impl LogRecorder {
             pending_bytes: 0,
             events: Vec::new(),
             position: LogPosition::default(),
+            held_until: None,
+            unsent: Default::default(),
+            unsure: false,
+            dropped_events: 0,
             dirty: false,
             to_delete: Vec::new(),
             marker_seq: None,
@@ -115,7 +128,7 @@ impl LogRecorder {
         let shown = self.record(stream, &data).await?;
         // An event is stored at once, with the cursor past the whole piece it came in.
         if !self.events.is_empty() {
-            self.flush().await?;
+            self.flush_or_hold().await?;
         }
         Ok(shown)
     }
@@ -140,7 +153,7 @@ impl LogRecorder {
         }
         // Past the head, evictions keep `pending` within the tail window: no size trigger.
         if self.pending_bytes >= FLUSH_BYTES && !self.cap.head_full() {
-            self.flush().await?;
+            self.flush_or_hold().await?;
         }
         Ok(shown)
     }
@@ -166,7 +179,7 @@ impl LogRecorder {
             let marker = self.chunk(seq, LogStream::Berth, marker_text(self.cap.omitted()).as_bytes());
             self.pending.push(marker);
         }
-        self.flush().await?;
+        self.flush_riding_out().await?;
         Ok(shown)
     }
 
@@ -177,27 +190,21 @@ impl LogRecorder {
     }
 
     /// Writes pending chunks and events, deletes evicted chunks, and stores the cursor: one
-    /// batch, in one transaction.
+    /// batch, in one transaction. Batches a store outage kept are written first, in order.
     pub async fn flush(&mut self) -> StoreResult<()> {
-        if !self.dirty && self.pending.is_empty() && self.to_delete.is_empty() {
-            return Ok(());
+        if self.dirty || !self.pending.is_empty() || !self.to_delete.is_empty() {
+            self.note_dropped_events();
+            let batch = OutputBatch {
+                deleted: std::mem::take(&mut self.to_delete),
+                chunks: std::mem::take(&mut self.pending),
+                events: std::mem::take(&mut self.events),
+                cursor: Some((self.attempt, self.cursor())),
+            };
+            outage::queue(&mut self.unsent, batch);
+            self.pending_bytes = 0;
+            self.dirty = false;
         }
-        let batch = OutputBatch {
-            deleted: std::mem::take(&mut self.to_delete),
-            chunks: std::mem::take(&mut self.pending),
-            events: std::mem::take(&mut self.events),
-            cursor: Some((self.attempt, self.cursor())),
-        };
-        if let Err(e) = self.store.write_output(&self.job, self.fence.as_ref(), &batch).await {
-            // Kept for the next flush: a store that comes back gets the batch whole.
-            self.to_delete = batch.deleted;
-            self.pending = batch.chunks;
-            self.events = batch.events;
-            return Err(e);
-        }
-        self.pending_bytes = 0;
-        self.dirty = false;
-        Ok(())
+        self.send_unsent().await
     }
 
     fn piece(&mut self, piece: Piece) -> Shown {
@@ -212,7 +219,7 @@ impl LogRecorder {
                     _ => "event".to_string(),
                 };
                 let data = serde_json::Value::Object(map.clone());
-                self.events.push((kind, data, self.clock.now()));
+                self.hold_event(kind, data);
                 Shown::Event(map)
             }
         }

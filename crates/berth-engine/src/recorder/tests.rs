@@ -145,6 +145,8 @@ async fn a_recorder_resumed_from_its_cursor_stores_what_one_uninterrupted_record
         drop(first); // a SIGKILL: what was not flushed is lost, and read again from the engine
         let mut next = attempt_recorder(&store, &id).await;
         if let Some(cursor) = store.output_cursor(&id, 1).await.unwrap() {
+            let text = cursor.to_string();
+            assert!(!text.contains(&hex::encode(b"s3cr")) && !text.contains("s3cr"), "a secret's start in {text}");
             next = next.resume(cursor).await.unwrap();
         }
         play(&mut next, &script, 0..script.len()).await;

@@ -566,6 +566,9 @@ pub async fn deadlines_count_from_run_at_and_survive_retries(s: &dyn Store) {
     let overdue: Vec<JobId> =
         s.overdue_queued(Timestamp(11_000), 10).await.unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(overdue, std::slice::from_ref(&b.id), "past its total timeout while waiting for the retry");
+    // Due, but past its deadline: no worker claims it (and starts it only to kill it); the
+    // janitor ends it.
+    assert!(s.claim(&claim_req("w", 11_000)).await.unwrap().is_none(), "a job past its deadline is claimed");
     assert_eq!(s.get_job(&a.id).await.unwrap().status, JobStatus::Queued);
 }
 
@@ -681,6 +684,10 @@ pub async fn a_cancel_request_reaches_the_lease_holder(s: &dyn Store) {
     assert_eq!(heard.as_deref(), Some("token:abc"), "the first asker is kept, and the holder hears it");
     let events = s.read_events(&j.id, 0, 100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "cancel_requested").count(), 2);
+    // A holder that decided on a retry before the request landed is refused it.
+    let retry = s.retry_later(&j.id, &fence, &Reason::Exited { code: 3 }, Timestamp(20), Timestamp(12)).await;
+    assert!(matches!(retry, Err(StoreError::Conflict(_))), "a retry over a pending cancel: {retry:?}");
+    assert_eq!(s.get_job(&j.id).await.unwrap().status, JobStatus::Starting);
     // Only the holder ends it; a manual retry afterwards starts with no cancel pending.
     let end = StatusChange::end(Reason::Cancelled { by: "token:abc".into() }, None, Timestamp(13)).fenced(Some(fence));
     s.set_status(&j.id, end).await.unwrap();

@@ -42,7 +42,11 @@ def main():
     print("ready", flush=True)
     while True:
         client, _ = server.accept()
-        upstream = socket.create_connection(("127.0.0.1", target))
+        try:
+            upstream = socket.create_connection(("127.0.0.1", target))
+        except OSError:  # the target restarts: this client is refused, the proxy lives on
+            client.close()
+            continue
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
