@@ -480,13 +480,25 @@ fn no_job_reaches_another_jobs_container_on_the_network() {
     t.s.env.assert_no_containers();
 }
 
-/// The gateway of a Docker network: the host's address on it.
+/// The gateway of a Docker network: the host's address on it. Docker's IPAM leaves it out
+/// for the default bridge at times (after an engine restart), so it falls back to the
+/// address of the network's bridge interface.
 fn gateway(network: &str) -> String {
-    let out = Command::new("docker")
-        .args(["network", "inspect", network, "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"])
-        .output()
-        .unwrap();
-    stdout(&out).trim().to_string()
+    let inspect = |format: &str| {
+        let out = Command::new("docker").args(["network", "inspect", network, "--format", format]).output().unwrap();
+        stdout(&out).trim().to_string()
+    };
+    let listed = inspect("{{range .IPAM.Config}}{{.Gateway}}{{end}}");
+    if !listed.is_empty() {
+        return listed;
+    }
+    let bridge = inspect(r#"{{index .Options "com.docker.network.bridge.name"}}"#);
+    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &bridge]).output().unwrap();
+    let text = stdout(&out);
+    let cidr = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap_or_default();
+    let address = cidr.split('/').next().unwrap_or_default().to_string();
+    assert!(!address.is_empty(), "no address for network {network} (bridge {bridge}): {text}");
+    address
 }
 
 /// Accepts on `ip`:0 in the background; the port, and a flag set when anything connected.
