@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(outputs::artifacts))
         .routes(routes!(outputs::artifact))
         .routes(routes!(outputs::deliveries))
+        .routes(routes!(outputs::containers))
         .routes(routes!(system::workers))
         .routes(routes!(system::audit))
         .routes(routes!(tenants::get_policy, tenants::put_policy, tenants::delete_policy))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use berth_core::JobSpec;
 use berth_core::status::{JobStatus, Reason};
-use berth_core::store::{Artifact, AttemptRecord, JobRecord};
+use berth_core::store::{Artifact, AttemptRecord, ContainerRow, EventRecord, JobRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -127,6 +127,55 @@ pub struct ArtifactView {
 impl From<Artifact> for ArtifactView {
     fn from(a: Artifact) -> ArtifactView {
         ArtifactView { attempt: a.attempt, name: a.name, size: a.size }
+    }
+}
+
+/// One recorded event of a job (`status`, `stopping`, `warning`, `reattached`, the job's own
+/// `{"berth": ...}` lines by their kind, ...).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub seq: i64,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(e: EventRecord) -> EventView {
+        EventView { seq: e.seq, at: e.at.0, kind: e.kind, data: e.data }
+    }
+}
+
+/// One container (or other unit) of a job, as the engine's ledger recorded its life.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContainerView {
+    pub name: String,
+    pub container_id: Option<String>,
+    pub attempt: u32,
+    pub backend: String,
+    /// Milliseconds since the Unix epoch, for each phase it reached.
+    pub planned_at: i64,
+    pub created_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub removed_at: Option<i64>,
+}
+
+impl From<ContainerRow> for ContainerView {
+    fn from(c: ContainerRow) -> ContainerView {
+        ContainerView {
+            name: c.name,
+            container_id: c.container_id,
+            attempt: c.attempt,
+            backend: c.backend,
+            planned_at: c.planned_at.0,
+            created_at: c.created_at.map(|t| t.0),
+            started_at: c.started_at.map(|t| t.0),
+            finished_at: c.finished_at.map(|t| t.0),
+            removed_at: c.removed_at.map(|t| t.0),
+        }
     }
 }
 

@@ -163,10 +163,16 @@ async fn lifecycle_calls_answer_by_status() {
     );
     assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}/result"), None, None).await.0, StatusCode::NOT_FOUND);
     // The events stream of a finished job replays everything and ends.
-    let (status, body) = a.raw(Method::GET, &format!("/v1/jobs/{id}/events"), None, None, &[]).await;
+    let (status, body) = a.raw(Method::GET, &format!("/v1/jobs/{id}/events?follow=true"), None, None, &[]).await;
     let text = String::from_utf8(body).unwrap();
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains("\"retry_of\":\"cancelled\"") && text.trim_end().ends_with("\"exit_code\":0}"), "{text}");
+    // Not followed, the events so far are one JSON list.
+    let (status, events) = a.call(Method::GET, &format!("/v1/jobs/{id}/events"), None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let retried =
+        events.as_array().unwrap().iter().any(|e| e["kind"] == "status" && e["data"]["retry_of"] == "cancelled");
+    assert!(retried, "{events}");
     assert_eq!(a.call(Method::DELETE, &format!("/v1/jobs/{id}"), None, None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}"), None, None).await.0, StatusCode::NOT_FOUND);
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use berth_core::JobSpec;
 use berth_core::clock::Timestamp;
 use berth_core::store::JobRecord;
+use berth_server::api::stream::LogPiece;
 use berth_server::views::{ExecRequest, ExecResponse, JobDetail, JobPage, JobView};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -151,14 +152,25 @@ impl Client {
         Ok(self.send(r).await?.bytes().await?.to_vec())
     }
 
-    pub async fn logs_text(&self, id: &str) -> anyhow::Result<Vec<u8>> {
-        Ok(self.send(self.request(Method::GET, &format!("/v1/jobs/{id}/logs"))).await?.bytes().await?.to_vec())
+    /// Up to a page of stored output after sequence number `after`, with each piece's stream.
+    pub async fn log_pieces(&self, id: &str, after: i64) -> anyhow::Result<Vec<LogPiece>> {
+        let r = self.request(Method::GET, &format!("/v1/jobs/{id}/logs")).query(&[("after", after.to_string())]);
+        self.json(r.header(reqwest::header::ACCEPT, "application/json")).await
     }
 
     /// Streams a job's output to `out` until the job ends, resuming after the last event id
     /// whenever the connection drops. Returns the job as it ended.
-    pub async fn follow(&self, id: &str, mut out: impl FnMut(Followed)) -> anyhow::Result<JobRecord> {
-        let mut after: i64 = -1;
+    pub async fn follow(&self, id: &str, out: impl FnMut(Followed)) -> anyhow::Result<JobRecord> {
+        self.follow_after(id, -1, out).await
+    }
+
+    /// `follow`, from after output sequence number `after`.
+    pub async fn follow_after(
+        &self,
+        id: &str,
+        mut after: i64,
+        mut out: impl FnMut(Followed),
+    ) -> anyhow::Result<JobRecord> {
         let mut lost_since: Option<std::time::Instant> = None;
         loop {
             let request = self

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod config;
 mod docker_flags;
+mod jobs;
 mod run_flags;
 mod terminal;
 mod ui;
@@ -41,22 +42,11 @@ fn main() {
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     let config = config::resolve(cli)?;
-    let local_only = matches!(
-        cli.command,
-        Command::Server(_)
-            | Command::Worker(_)
-            | Command::Workers(_)
-            | Command::Queue(_)
-            | Command::Token(_)
-            | Command::Tenant(_)
-            | Command::Policy(_)
-            | Command::Gc(_)
-    );
-    if let Some(server) = config.server.clone().filter(|_| !local_only) {
-        return commands::remote::dispatch(&config, &server, &cli.command).await;
-    }
     match &cli.command {
-        Command::Run(args) => commands::run::run(&config, args).await,
+        Command::Run(args) => match &config.server {
+            Some(server) => commands::remote::run(&config, server, args).await,
+            None => commands::run::run(&config, args).await,
+        },
         Command::Ps(args) => commands::ps::run(&config, args).await,
         Command::Logs(args) => commands::logs::run(&config, args).await,
         Command::Inspect(args) => commands::inspect::run(&config, args).await,
@@ -75,8 +65,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Schedule(c) => commands::schedule::run(&config, c).await,
         Command::Cancel(args) => commands::cancel::run(&config, args).await,
         Command::Cp(args) => commands::cp::run(&config, args).await,
-        Command::Retry(_) | Command::Exec(_) => anyhow::bail!(
-            "retry and exec need a berth server (--server/BERTH_SERVER): in the embedded mode a job runs inside its own `berth run`"
-        ),
+        Command::Retry(args) => commands::cancel::retry(&config, args).await,
+        Command::Exec(args) => commands::exec::run(&config, args).await,
     }
 }

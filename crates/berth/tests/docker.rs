@@ -18,8 +18,8 @@ fn exit_codes_pass_through_and_are_recorded() {
     assert!(stderr(&failed).contains("err\n"));
     let ids = t.job_ids();
     let (newest, oldest) = (t.inspect(&ids[0]), t.inspect(&ids[1]));
-    assert_eq!((newest["status"].as_str(), newest["reason"].as_str()), (Some("failed"), Some("exited(3)")));
-    assert_eq!((oldest["status"].as_str(), oldest["reason"].as_str()), (Some("succeeded"), Some("exited(0)")));
+    assert_eq!((newest["status"].as_str(), newest["reason_text"].as_str()), (Some("failed"), Some("exited(3)")));
+    assert_eq!((oldest["status"].as_str(), oldest["reason_text"].as_str()), (Some("succeeded"), Some("exited(0)")));
     assert_eq!(newest["exit_code"], 3);
     let ledger = &newest["containers"][0];
     assert!(ledger["created_at"].is_number() && ledger["removed_at"].is_number(), "{ledger}");
@@ -172,7 +172,7 @@ fn limits_are_applied_to_the_running_container_and_ctrl_c_cancels() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let job = t.inspect(&id);
-    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled(user)")));
+    assert_eq!((job["status"].as_str(), job["reason_text"].as_str()), (Some("cancelled"), Some("cancelled(user)")));
     t.assert_no_containers();
 }
 
@@ -182,7 +182,7 @@ fn oom_is_reported_as_oom_killed() {
     let out = t.berth(&["run", "-m", "16m", IMAGE, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
     assert_eq!(code(&out), 137, "{}", stderr(&out));
     let job = t.only_job();
-    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("failed"), Some("oom_killed")));
+    assert_eq!((job["status"].as_str(), job["reason_text"].as_str()), (Some("failed"), Some("oom_killed")));
     assert_eq!(job["exit_code"], 137);
     t.assert_no_containers();
 }
@@ -205,7 +205,7 @@ fn a_job_ignoring_sigterm_is_killed_after_the_grace_and_timed_out() {
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert_eq!(stdout(&out), "ready\n");
     let job = t.only_job();
-    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("timed_out"), Some("timed_out(run)")));
+    assert_eq!((job["status"].as_str(), job["reason_text"].as_str()), (Some("timed_out"), Some("timed_out(run)")));
     let stopping = job["events"].as_array().unwrap().iter().any(|e| e["kind"] == "stopping");
     assert!(stopping, "a stopping event is recorded");
     // Not a timing assertion on speed: only that the 60 s loop did not run to its end.
@@ -291,7 +291,7 @@ fn cancel_without_a_server_says_who_can_stop_a_running_job() {
     assert_eq!(t.inspect(&id)["status"], "running", "nothing changed");
     signal(&child, libc::SIGINT);
     let _ = child.wait();
-    assert_eq!(t.inspect(&id)["reason"], "cancelled(user)");
+    assert_eq!(t.inspect(&id)["reason_text"], "cancelled(user)");
     let again = t.berth(&["cancel", &id]);
     assert!(stderr(&again).contains("already ended"), "{}", stderr(&again));
     t.assert_no_containers();
@@ -314,7 +314,7 @@ fn kill_9_of_berth_run_is_cleaned_up_by_the_next_command() {
     assert!(ps.status.success());
     t.assert_no_containers();
     let job = t.inspect(&id);
-    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("lost"), Some("worker_lost")));
+    assert_eq!((job["status"].as_str(), job["reason_text"].as_str()), (Some("lost"), Some("worker_lost")));
     assert!(job["containers"][0]["removed_at"].is_number());
 }
 
@@ -369,8 +369,8 @@ fn resource_use_is_recorded_for_a_job_that_runs_a_while() {
     let out = t.berth(&["run", IMAGE, "sh", "-c", "dd if=/dev/zero bs=1M count=300 2>/dev/null | md5sum; sleep 3"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let job = t.only_job();
-    let attempt = &job["attempts"][0];
-    assert!(attempt["peak_memory"].as_u64().is_some_and(|m| m > 0), "{attempt}");
+    let attempt = &job["attempt_list"][0];
+    assert!(attempt["peak_memory_bytes"].as_u64().is_some_and(|m| m > 0), "{attempt}");
     assert!(attempt["cpu_seconds"].as_f64().is_some_and(|c| c > 0.0), "{attempt}");
     assert!(attempt["image_digest"].as_str().is_some_and(|d| d.contains("sha256:")), "{attempt}");
     t.assert_no_containers();
@@ -389,7 +389,10 @@ fn a_gpu_request_without_a_gpu_runtime_fails_clearly_and_cleans_up() {
         assert_eq!(code(&out), 125);
         assert!(stderr(&out).contains("no GPU is available on this node"), "{}", stderr(&out));
         let job = t.only_job();
-        assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("error"), Some("infra(gpu_unavailable)")));
+        assert_eq!(
+            (job["status"].as_str(), job["reason_text"].as_str()),
+            (Some("error"), Some("infra(gpu_unavailable)"))
+        );
     }
     t.assert_no_containers();
 }
@@ -415,7 +418,7 @@ fn pulls_from_a_registry_with_credentials_and_says_when_they_are_missing() {
     assert_eq!(job["spec"]["registry_auth"]["password"], "***", "secrets never come back");
     assert!(!serde_json::to_string(&job).unwrap().contains(&password));
     let failed = t.inspect(&ids[1]);
-    assert_eq!(failed["reason"], "infra(pull_failed)");
+    assert_eq!(failed["reason_text"], "infra(pull_failed)");
     t.assert_no_containers();
 }
 
@@ -458,7 +461,7 @@ fn the_sweep_removes_orphans_in_every_state_but_never_another_installs() {
     assert_eq!(still["State"]["Running"], true, "another install's container is never touched");
     std::process::Command::new("docker").args(["rm", "-f", &foreign]).output().unwrap();
     let lost = t.inspect(&job);
-    assert_eq!((lost["status"].as_str(), lost["reason"].as_str()), (Some("lost"), Some("worker_lost")));
+    assert_eq!((lost["status"].as_str(), lost["reason_text"].as_str()), (Some("lost"), Some("worker_lost")));
 }
 
 #[test]
@@ -469,7 +472,7 @@ fn sigterm_to_berth_run_cancels_the_job_and_removes_its_container() {
     signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(130));
     let job = t.inspect(&id);
-    assert_eq!((job["status"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled(signal)")));
+    assert_eq!((job["status"].as_str(), job["reason_text"].as_str()), (Some("cancelled"), Some("cancelled(signal)")));
     t.assert_no_containers();
 }
 
@@ -551,7 +554,7 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert_eq!(stdout(&out), "try\ntry\n", "two attempts: {}", stderr(&out));
     let job = t.only_job();
-    assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2), "{job}");
+    assert_eq!(job["attempt_list"].as_array().map(Vec::len), Some(2), "{job}");
     // ps: -l is the newest job in any state, --no-trunc its whole id, --filter narrows.
     let failed = job["id"].as_str().unwrap().to_string();
     let ps = |args: &[&str]| stdout(&t.berth(&[&["ps"], args].concat())).trim().to_string();

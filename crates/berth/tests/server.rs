@@ -60,6 +60,40 @@ fn submit_follow_and_collect_a_result_through_the_server() {
     s.env.assert_no_containers();
 }
 
+/// The job verbs are written once over one client: through the server and on its store they
+/// print the same documents (inspect, ps --json) and the same output (logs).
+#[test]
+fn job_verbs_say_the_same_through_a_server_and_on_its_store() {
+    let mut s = Server::start(&[]);
+    let script = "echo out; echo err >&2; echo '{\"berth\":\"progress\",\"percent\":9}'; exit 4";
+    let id = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
+    s.wait_status(&id, "failed");
+    let out = s.berth(&["inspect", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let remote: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let local = s.env.inspect(&id);
+    let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(keys(&remote), keys(&local), "one inspect shape");
+    for field in ["id", "status", "reason_text", "exit_code", "attempt_list", "artifacts", "containers"] {
+        assert_eq!(remote[field], local[field], "{field}");
+    }
+    let kinds = |v: &Value| v["events"].as_array().unwrap().iter().map(|e| e["kind"].clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&remote), kinds(&local));
+    assert!(kinds(&local).contains(&Value::from("progress")), "{local}");
+    assert_eq!(local["containers"].as_array().map(Vec::len), Some(1), "{local}");
+    assert_eq!(remote["reason_text"], "exited(4)");
+    let listed = |out: std::process::Output| -> Value { serde_json::from_slice(&out.stdout).unwrap() };
+    let remote_ps = listed(s.berth(&["ps", "-a", "--json"]));
+    let local_ps = listed(s.env.berth(&["ps", "-a", "--json"]));
+    assert_eq!(keys(&remote_ps[0]), keys(&local_ps[0]), "one ps --json shape");
+    assert_eq!(remote_ps[0]["id"], local_ps[0]["id"]);
+    for logs in [s.berth(&["logs", &id]), s.env.berth(&["logs", &id])] {
+        assert_eq!((stdout(&logs).as_str(), stderr(&logs).as_str()), ("out\n", "err\n"));
+    }
+    s.stop();
+    s.env.assert_no_containers();
+}
+
 #[test]
 fn a_dropped_log_stream_resumes_without_losing_or_repeating_a_line() {
     let mut s = Server::start(&[]);
@@ -205,7 +239,7 @@ fn sigterm_lets_short_jobs_finish_and_stops_the_rest_truthfully() {
     let short = s.env.inspect(&short);
     let long = s.env.inspect(&long);
     assert_eq!(short["status"], "succeeded", "{short}");
-    assert_eq!(long["reason"], "cancelled(worker-shutdown)", "{long}");
+    assert_eq!(long["reason_text"], "cancelled(worker-shutdown)", "{long}");
     s.env.assert_no_containers();
 }
 
@@ -276,16 +310,12 @@ fn a_server_killed_with_sigkill_loses_no_job_and_leaves_no_container() {
     let done = s.wait_status(&survivor, "succeeded");
     assert_eq!(done["attempts"], 1, "{done}");
     // Byte-exact: what was stored before the kill once, what came after it once.
-    let logs = stdout(&s.berth(&["logs", &survivor]));
-    let (err, out): (Vec<&str>, Vec<&str>) = logs.lines().partition(|l| l.starts_with("err "));
-    let want_out: Vec<String> = ["before".to_string()]
-        .into_iter()
-        .chain((0..200).map(|i| format!("out {i}")))
-        .chain(["after".into()])
-        .collect();
-    assert_eq!(out, want_out, "stdout, each line once");
-    assert_eq!(err, (0..200).map(|i| format!("err {i}")).collect::<Vec<_>>(), "stderr, each line once");
-    assert!(logs.ends_with('\n'), "no byte lost at the end: {logs:?}");
+    // Through the server as without one: stdout to stdout, stderr to stderr.
+    let logs = s.berth(&["logs", &survivor]);
+    let out: String = (0..200).map(|i| format!("out {i}\n")).collect();
+    assert_eq!(stdout(&logs), format!("before\n{out}after\n"), "stdout, each byte once");
+    let err: String = (0..200).map(|i| format!("err {i}\n")).collect();
+    assert_eq!(stderr(&logs), err, "stderr, each byte once");
     let lost = s.wait_status(&doomed, "lost");
     assert_eq!(lost["reason_text"], "worker_lost");
     s.wait_status(&queued, "succeeded");

@@ -12,6 +12,8 @@ use super::LogRecorder;
 
 /// How often a held batch is tried again while the store is unavailable.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How long one write may take before it counts as unavailable (and may yet have landed).
+const TRY_FOR: Duration = Duration::from_secs(3);
 /// How long the last batch of an attempt is retried.
 const FINISH_FOR: Duration = Duration::from_secs(20);
 /// Events held at most while the store is unavailable; later ones are counted, not kept.
@@ -45,11 +47,14 @@ impl LogRecorder {
     pub(super) async fn send_unsent(&mut self) -> StoreResult<()> {
         while let Some(head) = self.unsent.front() {
             let landed = match self.unsure {
-                true => self.store.output_cursor(&self.job, self.attempt).await? == head.cursor.clone().map(|c| c.1),
+                true => {
+                    bounded(self.store.output_cursor(&self.job, self.attempt)).await?
+                        == head.cursor.clone().map(|c| c.1)
+                }
                 false => false,
             };
             self.unsure = false;
-            if !landed && let Err(e) = self.store.write_output(&self.job, self.fence.as_ref(), head).await {
+            if !landed && let Err(e) = bounded(self.store.write_output(&self.job, self.fence.as_ref(), head)).await {
                 self.unsure = matches!(e, StoreError::Unavailable(_));
                 return Err(e);
             }
@@ -91,6 +96,14 @@ impl LogRecorder {
             self.dropped_events = 0;
         }
     }
+}
+
+/// A store call that does not answer within `TRY_FOR` (a connection cut off without a
+/// reset) counts as unavailable: the pump must go on reading the unit's output meanwhile.
+async fn bounded<T>(call: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    tokio::time::timeout(TRY_FOR, call)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {}s", TRY_FOR.as_secs()))))
 }
 
 /// Adds `batch` to those not written yet. Past the first (which may be in flight), batches

@@ -13,7 +13,7 @@ use crate::api::visible_job;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::views::{ArtifactView, ExecRequest, ExecResponse};
+use crate::views::{ArtifactView, ContainerView, ExecRequest, ExecResponse};
 
 /// Output kept per stream of an exec.
 const EXEC_CAP: usize = 1 << 20;
@@ -73,6 +73,21 @@ pub async fn deliveries(
 ) -> ApiResult<Json<Vec<Delivery>>> {
     let job = visible_job(&state, &who, &id).await?;
     Ok(Json(state.runner.store().list_deliveries(&job.id).await?))
+}
+
+/// The job's containers (one per attempt that got that far), as the engine's ledger
+/// recorded them: planned, created, started, finished and removed times.
+#[utoipa::path(get, path = "/v1/jobs/{id}/containers", tag = "outputs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
+    responses((status = 200, body = Vec<ContainerView>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn containers(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ContainerView>>> {
+    let job = visible_job(&state, &who, &id).await?;
+    let rows = state.runner.store().list_containers(&job.id).await?;
+    Ok(Json(rows.into_iter().map(ContainerView::from).collect()))
 }
 
 /// Run a command inside the job's running container (no shell, no stdin) and return its

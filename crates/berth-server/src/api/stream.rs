@@ -21,6 +21,7 @@ use crate::api::{query, visible_job};
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
+use crate::views::EventView;
 
 /// How often a live stream looks for new output when it has caught up.
 const POLL: Duration = Duration::from_millis(150);
@@ -58,6 +59,14 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// One stored piece of output with its sequence number (`Accept: application/json`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogPiece {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
 /// The `data` of the final `end` event.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EndOfStream {
@@ -70,8 +79,8 @@ pub struct EndOfStream {
 /// an SSE stream of `log` events (id = sequence number) ending with `end`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
     responses(
-        (status = 200, description = "Output so far (text/plain), or a live SSE stream", content(
-            (String = "text/plain"), (SseEvent = "text/event-stream"))),
+        (status = 200, description = "Output so far (text/plain, or with `Accept: application/json` up to 1000 pieces after `after`), or a live SSE stream", content(
+            (String = "text/plain"), (Vec<LogPiece> = "application/json"), (SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
@@ -83,16 +92,21 @@ pub async fn logs(
     let q = query(q)?;
     let job = visible_job(&state, &who, &id).await?;
     let after = resume_point(&headers, q.after);
+    if wants_json(&headers) {
+        return Ok(axum::Json(pieces(&state, &job.id, after).await?).into_response());
+    }
     if !wants_sse(&headers, q.follow) {
         return Ok(download(&state, &job.id, after).await?.into_response());
     }
     Ok(live(state, job.id, after, read_log_events))
 }
 
-/// A job's lifecycle and progress events (`status`, the job's own `{"berth": ...}` lines as
-/// `berth`, `stopping`, `warning`, ...), as SSE, ending with `end` when the job has ended.
+/// A job's lifecycle and progress events (`status`, the job's own `{"berth": ...}` lines by
+/// their kind, `stopping`, `warning`, ...): the ones recorded so far as a JSON list, or with
+/// `follow=true` or `Accept: text/event-stream` a live SSE stream ending with `end`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "logs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), StreamQuery),
-    responses((status = 200, description = "SSE stream", content_type = "text/event-stream", body = SseEvent),
+    responses((status = 200, description = "Events so far (JSON), or a live SSE stream", content(
+            (Vec<EventView> = "application/json"), (SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
@@ -103,7 +117,19 @@ pub async fn events(
 ) -> ApiResult<Response> {
     let q = query(q)?;
     let job = visible_job(&state, &who, &id).await?;
-    Ok(live(state, job.id, resume_point(&headers, q.after), read_job_events))
+    let after = resume_point(&headers, q.after);
+    if !wants_sse(&headers, q.follow) {
+        let mut all: Vec<EventView> = Vec::new();
+        let mut after = after;
+        loop {
+            let page = state.runner.store().read_events(&job.id, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            all.extend(page.into_iter().map(EventView::from));
+        }
+        return Ok(axum::Json(all).into_response());
+    }
+    Ok(live(state, job.id, after, read_job_events))
 }
 
 /// An SSE response fed by a `pump` task reading with `read`.
@@ -115,6 +141,28 @@ where
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(pump(state, id, after, tx, read));
     sse(rx)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"))
+}
+
+/// The stored output after `after` as JSON pieces (at most `PAGE`: ask again after the
+/// last one's `seq` for more).
+async fn pieces(state: &AppState, id: &JobId, after: i64) -> StoreResult<Vec<LogPiece>> {
+    let chunks = state.runner.store().read_logs(id, after, PAGE).await?;
+    Ok(chunks
+        .into_iter()
+        .map(|c| LogPiece {
+            seq: c.seq,
+            line: LogLine {
+                stream: stream_name(c.stream).to_string(),
+                attempt: c.attempt,
+                at: c.at.0,
+                text: String::from_utf8_lossy(&c.data).into_owned(),
+            },
+        })
+        .collect())
 }
 
 fn wants_sse(headers: &HeaderMap, follow: Option<bool>) -> bool {

@@ -1,17 +1,20 @@
-//! `berth cancel` without a server: through the store, like the API (`ops::cancel`). A queued
-//! job ends at once, one leased by a worker is stopped by that worker's next heartbeat; a job
-//! a local `berth run` runs can only be stopped by that process (Ctrl-C).
-
-use berth_core::clock::SystemClock;
+//! `berth cancel` and `berth retry`, in both modes (`jobs::Jobs`): a queued job ends at once,
+//! one a worker holds is stopped by that worker's next heartbeat; without a server, a job a
+//! local `berth run` runs can only be stopped by that process (Ctrl-C), and a retry needs a
+//! server or worker to run it.
 
 use crate::cli::IdArgs;
 use crate::config::Config;
-use crate::wiring;
+use crate::jobs;
 
 pub async fn run(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_and_sweep(config).await?;
-    let job = local.store.find_job(&args.id).await?;
-    let done = berth_engine::ops::cancel(local.store.as_ref(), &SystemClock, &job, "cli", &|_| false).await?;
-    println!("{}", done.id);
+    let job = jobs::open(config).await?.cancel(&args.id).await?;
+    println!("{}", job.id);
+    Ok(0)
+}
+
+pub async fn retry(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
+    let job = jobs::open(config).await?.retry(&args.id).await?;
+    println!("{}", job.id);
     Ok(0)
 }

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::CpArgs;
-use crate::client::Client;
 use crate::config::Config;
-use crate::wiring;
+use crate::jobs;
 
 /// `JOB:NAME` → (job, name).
 pub fn source(text: &str) -> anyhow::Result<(&str, &str)> {
@@ -21,14 +20,7 @@ pub fn source(text: &str) -> anyhow::Result<(&str, &str)> {
 
 pub async fn run(config: &Config, args: &CpArgs) -> anyhow::Result<i32> {
     let (job, name) = source(&args.source)?;
-    let data = match &config.server {
-        Some(server) => Client::new(server, config.token.clone())?.artifact(job, name).await?,
-        None => {
-            let local = wiring::open(config).await?;
-            let job = local.store.find_job(job).await?;
-            berth_engine::ops::artifact(local.store.as_ref(), &local.paths, &job, name).await?.1
-        }
-    };
+    let data = jobs::open(config).await?.artifact(job, name).await?;
     write(&args.dest, name, &data)?;
     Ok(0)
 }

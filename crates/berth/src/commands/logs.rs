@@ -1,65 +1,46 @@
 //! `berth logs [-f] [--tail N]`: a job's stored output, stdout to stdout and stderr (and
 //! berth's truncation marker) to stderr, in the order it was written. `-f` follows until
-//! the job ends.
+//! the job ends. The same in both modes (`jobs::Jobs`).
 
 use std::io::Write;
-use std::time::Duration;
 
-use berth_core::JobId;
-use berth_core::store::{LogChunk, LogStream, Store};
+use berth_core::store::LogStream;
 
 use crate::cli::LogsArgs;
+use crate::client::Followed;
 use crate::config::Config;
-use crate::wiring;
-
-const POLL: Duration = Duration::from_millis(200);
-const PAGE: u32 = 2_000;
+use crate::jobs::{self, Piece};
+use crate::ui;
 
 pub async fn run(config: &Config, args: &LogsArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_and_sweep(config).await?;
-    let store = local.store.as_ref();
-    let job = local.store.find_job(&args.id).await?;
+    let jobs = jobs::open(config).await?;
+    let id = jobs.detail(&args.id).await?.job.id;
+    // Stored logs are capped, so reading them whole (to find the last lines) is bounded.
+    let mut all = Vec::new();
     let mut after = -1;
-    if let Some(n) = args.tail {
-        // Stored logs are capped, so reading them whole to find the last lines is bounded.
-        let mut all = Vec::new();
-        loop {
-            let page = store.read_logs(&job.id, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            all.extend(page);
-        }
-        let (chunk, offset) = tail_start(&all, n);
-        for (i, c) in all.iter().enumerate().skip(chunk) {
-            write(c.stream, &c.data[if i == chunk { offset } else { 0 }..]);
-        }
-    }
     loop {
-        let read = print_page(store, &job.id, &mut after).await?;
-        if read == PAGE {
-            continue;
-        }
-        if !args.follow {
-            break;
-        }
-        // Output is flushed before a job's terminal status is written, so once the status
-        // is terminal, one more drain prints everything.
-        if store.get_job(&job.id).await?.status.is_terminal() {
-            while print_page(store, &job.id, &mut after).await? > 0 {}
-            break;
-        }
-        tokio::time::sleep(POLL).await;
+        let page = jobs.output(&id, after).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        all.extend(page);
+    }
+    let (first, offset) = args.tail.map_or((0, 0), |n| tail_start(&all, n));
+    for (i, p) in all.iter().enumerate().skip(first) {
+        write(p.stream, &p.data[if i == first { offset } else { 0 }..]);
+    }
+    if args.follow {
+        jobs.follow(&id, after, &mut print_followed).await?;
     }
     Ok(0)
 }
 
-async fn print_page(store: &dyn Store, id: &JobId, after: &mut i64) -> anyhow::Result<u32> {
-    let chunks = store.read_logs(id, *after, PAGE).await?;
-    for c in &chunks {
-        write(c.stream, &c.data);
-        *after = c.seq;
+/// Prints a followed job's output: stderr to stderr, the rest to stdout.
+pub fn print_followed(f: Followed) {
+    match f {
+        Followed::Log { stream, text } if stream == "stderr" => write(LogStream::Stderr, text.as_bytes()),
+        Followed::Log { text, .. } => write(LogStream::Stdout, text.as_bytes()),
+        Followed::Reconnecting(why) => ui::warn(&format!("connection to the server lost ({why}); resuming")),
     }
-    Ok(chunks.len() as u32)
 }
 
 fn write(stream: LogStream, data: &[u8]) {
@@ -78,7 +59,7 @@ fn write(stream: LogStream, data: &[u8]) {
 
 /// Where the last `n` lines begin: (chunk index, byte offset). A final newline ends the last
 /// line rather than starting a new one.
-fn tail_start(chunks: &[LogChunk], n: usize) -> (usize, usize) {
+fn tail_start(chunks: &[Piece], n: usize) -> (usize, usize) {
     if n == 0 {
         return (chunks.len(), 0);
     }
@@ -100,18 +81,11 @@ fn tail_start(chunks: &[LogChunk], n: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use berth_core::clock::Timestamp;
-
     use super::*;
 
-    fn chunks(parts: &[&str]) -> Vec<LogChunk> {
-        let chunk = |(i, p): (usize, &&str)| LogChunk {
-            seq: i as i64,
-            attempt: 1,
-            stream: LogStream::Stdout,
-            at: Timestamp(0),
-            data: p.as_bytes().to_vec(),
-        };
+    fn chunks(parts: &[&str]) -> Vec<Piece> {
+        let chunk =
+            |(i, p): (usize, &&str)| Piece { seq: i as i64, stream: LogStream::Stdout, data: p.as_bytes().to_vec() };
         parts.iter().enumerate().map(chunk).collect()
     }
 

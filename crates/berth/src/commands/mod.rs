@@ -1,7 +1,9 @@
-//! One file per command; each is a thin adapter from flags to the engine and store.
+//! One file per command; each is a thin adapter from flags to the engine and store, or (the
+//! job verbs) to `jobs::Jobs`, which is the store in this process or a server.
 
 pub mod cancel;
 pub mod cp;
+pub mod exec;
 pub mod gc;
 pub mod inspect;
 pub mod logs;

@@ -6,18 +6,22 @@ use berth_core::store::{JobFilter, JobRecord};
 use comfy_table::{Table, presets};
 
 use crate::cli::PsArgs;
+use crate::client::record;
 use crate::config::Config;
-use crate::{ui, wiring};
+use crate::{jobs, ui};
 
 pub async fn run(config: &Config, args: &PsArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_and_sweep(config).await?;
     let wanted = Wanted::from_args(args)?;
-    let jobs = local.store.list_jobs(&wanted.filter(None)).await?;
-    let jobs: Vec<JobRecord> = jobs.into_iter().filter(|j| wanted.keeps(j)).collect();
+    let mut views = jobs::open(config).await?.list(&wanted).await?;
+    if let Some(n) = wanted.limit {
+        views.truncate(n as usize);
+    }
     if args.json {
-        let redacted: Vec<JobRecord> = jobs.into_iter().map(redact).collect();
-        println!("{}", serde_json::to_string_pretty(&redacted)?);
-    } else if args.quiet {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(0);
+    }
+    let jobs = views.into_iter().map(record).collect::<anyhow::Result<Vec<_>>>()?;
+    if args.quiet {
         for j in &jobs {
             println!("{}", if args.no_trunc { j.id.as_str() } else { j.id.short() });
         }
@@ -97,11 +101,6 @@ impl Wanted {
     pub fn keeps_name(&self, name: Option<&str>) -> bool {
         self.name.as_ref().is_none_or(|n| name.is_some_and(|jn| jn.contains(n.as_str())))
     }
-}
-
-pub fn redact(mut job: JobRecord) -> JobRecord {
-    job.spec = job.spec.redacted();
-    job
 }
 
 pub fn table(jobs: &[JobRecord], whole: bool) -> Table {

@@ -6,12 +6,13 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::IdArgs;
+use crate::client::record;
 use crate::config::Config;
-use crate::{ui, wiring};
+use crate::{jobs, ui};
 
 pub async fn run(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
-    let local = wiring::open_and_sweep(config).await?;
-    let mut job = local.store.find_job(&args.id).await?;
+    let jobs = jobs::open(config).await?;
+    let mut job = record(jobs.detail(&args.id).await?.job)?;
     let spinner = (!job.status.is_terminal() && ui::stderr_is_tty()).then(|| {
         let s = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} job {msg} ({elapsed})") {
@@ -25,7 +26,7 @@ pub async fn run(config: &Config, args: &IdArgs) -> anyhow::Result<i32> {
             s.set_message(format!("{} {}", job.id.short(), job.status));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        job = local.store.get_job(&job.id).await?;
+        job = record(jobs.detail(job.id.as_str()).await?.job)?;
     }
     if let Some(s) = spinner {
         s.finish_and_clear();
