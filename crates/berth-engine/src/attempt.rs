@@ -196,8 +196,12 @@ impl Runner {
                     },
                     None => self.store.set_status(id, StatusChange::to(JobStatus::Queued, now)).await?,
                 };
-                self.event(job, "retry", serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0}))
-                    .await;
+                // After the retry is queued (a refused one is not announced), so without the
+                // lease it just gave up: the note is about the job, not the attempt's output.
+                let note = serde_json::json!({"after": ending.reason.to_string(), "run_at": run_at.0});
+                if let Err(e) = self.store.append_event(id, None, "retry", note, self.clock.now()).await {
+                    tracing::warn!(job = %id, "event write failed: {e}");
+                }
                 Ok((record, Some(run_at)))
             }
             Decision::End(reason) => {
