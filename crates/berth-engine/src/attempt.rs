@@ -181,19 +181,16 @@ impl Runner {
         {
             Decision::Retry { run_at } => {
                 let record = match &fence {
-                    Some(f) => match ride_out("queueing the retry", Some(cancel), || {
-                        self.store.retry_later(id, f, &ending.reason, run_at, now)
-                    })
-                    .await
-                    {
-                        // A cancel landed after the decision: it wins.
-                        Err(StoreError::Conflict(_)) => {
-                            let by = self.store.get_job(id).await?.cancel_requested.unwrap_or_else(|| "api".into());
-                            let end = StatusChange::end(Reason::Cancelled { by }, None, now).fenced(fence);
-                            return Ok((self.store.set_status(id, end).await?, None));
+                    Some(f) => {
+                        let queued = ride_out("queueing the retry", Some(cancel), || {
+                            self.queue_retry(id, f, &ending.reason, run_at, now)
+                        });
+                        let record = queued.await?;
+                        if record.status.is_terminal() {
+                            return Ok((record, None)); // the cancel won
                         }
-                        r => r?,
-                    },
+                        record
+                    }
                     None => self.store.set_status(id, StatusChange::to(JobStatus::Queued, now)).await?,
                 };
                 // After the retry is queued (a refused one is not announced), so without the
@@ -213,6 +210,27 @@ impl Runner {
                     None,
                 ))
             }
+        }
+    }
+
+    /// Puts a leased job back in the queue for its next attempt, unless a cancel landed after
+    /// the retry was decided (`retry_later` refuses it): then it ends `cancelled`. Returns
+    /// the job as recorded either way.
+    pub(crate) async fn queue_retry(
+        &self,
+        id: &JobId,
+        fence: &Fence,
+        after: &Reason,
+        run_at: berth_core::clock::Timestamp,
+        now: berth_core::clock::Timestamp,
+    ) -> StoreResult<JobRecord> {
+        match self.store.retry_later(id, fence, after, run_at, now).await {
+            Err(StoreError::Conflict(_)) => {
+                let by = self.store.get_job(id).await?.cancel_requested.unwrap_or_else(|| "api".into());
+                let end = StatusChange::end(Reason::Cancelled { by }, None, now).fenced(Some(fence.clone()));
+                self.store.set_status(id, end).await
+            }
+            done => done,
         }
     }
 

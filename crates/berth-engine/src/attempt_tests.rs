@@ -316,3 +316,30 @@ async fn a_sweep_that_cannot_read_the_store_leaves_every_container_alone() {
     assert!(f.runner.sweep(false).await.is_err(), "the sweep says the store failed");
     assert_eq!(removed(&f), 0, "a live job must not die of a store error: {:?}", f.fake.calls());
 }
+
+#[tokio::test]
+async fn a_retry_queued_after_a_cancel_landed_ends_the_job_cancelled() {
+    let f = fixture(Script::default()).await;
+    let store = f.runner.store.clone();
+    let new = berth_core::store::NewJob::new(
+        berth_core::ids::JobId::generate(),
+        JobSpec::new("busybox"),
+        None,
+        SystemClock.now(),
+    );
+    let job = store.create_job(new).await.unwrap();
+    let request = berth_core::store::ClaimRequest {
+        worker: f.runner.owner.clone(),
+        queues: vec!["default".into()],
+        tags: Default::default(),
+        lease: std::time::Duration::from_secs(30),
+        at: SystemClock.now(),
+    };
+    let fence = store.claim(&request).await.unwrap().unwrap().lease.unwrap().fence();
+    // The retry was decided; then another node's cancel landed.
+    store.request_cancel(&job.id, "token:other", SystemClock.now()).await.unwrap();
+    let exited = berth_core::status::Reason::Exited { code: 75 };
+    let now = SystemClock.now();
+    let done = f.runner.queue_retry(&job.id, &fence, &exited, now, now).await.unwrap();
+    assert_eq!(reason(&done), "cancelled: cancelled(token:other)");
+}

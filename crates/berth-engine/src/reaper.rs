@@ -8,9 +8,7 @@ use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
 use berth_core::retry::Decision;
 use berth_core::status::{JobStatus, Reason, TimeoutPhase};
-use berth_core::store::{
-    AttemptUpdate, ContainerEvent, ContainerPhase, Fence, JobFilter, JobRecord, StatusChange, StoreError,
-};
+use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, Fence, JobFilter, JobRecord, StatusChange};
 
 use crate::worker::Worker;
 
@@ -159,16 +157,7 @@ impl Worker {
         }
         let written = match self.runner.decide(&job.id, Reason::WorkerLost, None).await {
             Ok(Decision::Retry { run_at }) => {
-                match self.runner.store.retry_later(&job.id, &fence, &Reason::WorkerLost, run_at, now).await {
-                    // A cancel landed after the decision: it wins over the retry.
-                    Err(StoreError::Conflict(_)) => {
-                        let by = self.runner.store.get_job(&job.id).await.ok().and_then(|j| j.cancel_requested);
-                        let end =
-                            StatusChange::end(Reason::Cancelled { by: by.unwrap_or_else(|| "api".into()) }, None, now);
-                        self.runner.store.set_status(&job.id, end.fenced(Some(fence))).await.map(|_| ())
-                    }
-                    r => r.map(|_| ()),
-                }
+                self.runner.queue_retry(&job.id, &fence, &Reason::WorkerLost, run_at, now).await.map(|_| ())
             }
             Ok(Decision::End(reason)) => {
                 let end = StatusChange::end(reason, None, now).fenced(Some(fence));

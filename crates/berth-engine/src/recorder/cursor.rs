@@ -7,7 +7,7 @@
 use berth_core::backend::LogPosition;
 use berth_core::logcap::LogCap;
 use berth_core::stdout_events::EventSplitter;
-use berth_core::store::{LogStream, StoreError, StoreResult};
+use berth_core::store::{LogChunk, LogStream, StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 
 use super::LogRecorder;
@@ -61,14 +61,8 @@ impl LogRecorder {
         self.splitter = EventSplitter::resumed(unhex(&c.line)?, c.mid_line);
         let mut tail = Vec::new();
         if let Some(marker) = c.marker_seq {
-            let mut after = marker;
-            loop {
-                let page = self.store.read_logs(&self.job, after, TAIL_PAGE).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                let kept = page.iter().filter(|k| k.attempt == self.attempt && k.stream != LogStream::Berth);
-                tail.extend(kept.map(|k| (k.seq, k.data.len() as u64)));
-            }
+            let stored = self.stored_after(marker).await?;
+            tail.extend(stored.iter().filter(|k| k.stream != LogStream::Berth).map(|k| (k.seq, k.data.len() as u64)));
         }
         self.cap = LogCap::resumed(self.cap.size(), c.head_used, c.omitted, tail);
         self.position = c.position;
@@ -82,22 +76,28 @@ impl LogRecorder {
     /// from before cursors began): the stored bytes of each stream, taken as consumed.
     /// Exact for plain output; events and redacted or capped output make it approximate.
     pub async fn resume_uncursored(mut self) -> StoreResult<(LogRecorder, bool)> {
-        let mut after = -1;
         let mut found = false;
+        for k in self.stored_after(-1).await? {
+            let stream = match k.stream {
+                LogStream::Stdout => &mut self.position.stdout,
+                LogStream::Stderr => &mut self.position.stderr,
+                _ => continue,
+            };
+            *stream += k.data.len() as u64;
+            found = true;
+        }
+        Ok((self, found))
+    }
+
+    /// This attempt's stored chunks with seq past `after`, in order.
+    async fn stored_after(&self, mut after: i64) -> StoreResult<Vec<LogChunk>> {
+        let mut mine = Vec::new();
         loop {
             let page = self.store.read_logs(&self.job, after, TAIL_PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            for k in page.iter().filter(|k| k.attempt == self.attempt) {
-                let stream = match k.stream {
-                    LogStream::Stdout => &mut self.position.stdout,
-                    LogStream::Stderr => &mut self.position.stderr,
-                    _ => continue,
-                };
-                *stream += k.data.len() as u64;
-                found = true;
-            }
+            mine.extend(page.into_iter().filter(|k| k.attempt == self.attempt));
         }
-        Ok((self, found))
+        Ok(mine)
     }
 }
