@@ -25,31 +25,41 @@ use berth_store_sqlite::SqliteStore;
 pub use tempfile;
 
 /// One `#[tokio::test]` per case. `$make` is an `async fn(staging: PathBuf) -> Arc<dyn
-/// Backend>` (the directory the backend may stage files in); `$image` runs `sh`.
+/// Backend>` (the directory the backend may stage files in); `$image` runs `sh`; `after =
+/// $after`, an `async fn(staging: PathBuf)`, checks what the backend's own cleanup left
+/// (called with the same staging dir, after `assert_clean`).
 #[macro_export]
 macro_rules! backend_conformance_tests {
     ($make:path, $image:expr) => {
-        $crate::backend_conformance_tests!(@each $make, $image; exit_codes_are_outcomes a_killed_job_is_signaled
+        $crate::backend_conformance_tests!($make, $image, after = $crate::nothing_after);
+    };
+    ($make:path, $image:expr, after = $after:path) => {
+        $crate::backend_conformance_tests!(@each $make, $image, $after; exit_codes_are_outcomes a_killed_job_is_signaled
             an_oom_kill_is_reported a_job_that_ignores_sigterm_is_killed_after_the_grace
             cancel_sends_the_specs_stop_signal stdin_is_fed_and_closed env_reaches_the_job
             input_files_result_and_artifacts_round_trip both_streams_are_kept_in_order_with_the_cap_marker
             progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end
             a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next);
     };
-    (@each $make:path, $image:expr; $($case:ident)*) => {
+    (@each $make:path, $image:expr, $after:path; $($case:ident)*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let dir = $crate::tempfile::tempdir().unwrap();
+                let dir_path = dir.path().to_path_buf();
                 let backend = $make(dir.path().join("staging")).await;
                 let next = $make(dir.path().join("staging")).await;
                 let h = $crate::Harness::new(backend, next, $image, dir).await;
                 $crate::cases::$case(&h).await;
                 h.assert_clean().await;
+                $after(dir_path.join("staging")).await;
             }
         )*
     };
 }
+
+/// The default `after` check of `backend_conformance_tests!`: nothing beyond `assert_clean`.
+pub async fn nothing_after(_staging: PathBuf) {}
 
 /// A runner over a fresh SQLite store and the backend under test.
 pub struct Harness {

@@ -3,13 +3,13 @@
 //! (`Transfer::Bind`, no extra engine calls); on any other engine (a remote `DOCKER_HOST`)
 //! they travel through the archive API into anonymous volumes (`Transfer::Archive`).
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use berth_core::backend::{
     AttemptPlan, BackendError, OUTPUT_MOUNT, OutputEntry, OutputPicker, SecretInput, UnitHandle,
 };
 use berth_core::clock::{Clock, SystemClock};
+use berth_core::output_tar::read as read_tar;
 use berth_core::spec::JobSpec;
 #[cfg(test)]
 use berth_core::spec::OutputLimits;
@@ -233,33 +233,6 @@ async fn download(docker: &Docker, id: &str, picker: OutputPicker) -> Result<Vec
 }
 
 use futures::StreamExt;
-
-/// Entries of a tar of the output directory (`output/...`), names relative to it, in the
-/// archive's order.
-pub(crate) fn read_tar(reader: impl Read, mut picker: OutputPicker) -> std::io::Result<Vec<OutputEntry>> {
-    let mut archive = tar::Archive::new(reader);
-    let mut out = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let name = path.split_once('/').map(|(_, rest)| rest.to_string()).unwrap_or(path);
-        // `size()` is the real size (a PAX header may override the ustar field).
-        let size = entry.size();
-        let regular = kind.is_file();
-        let mut e = OutputEntry { name, size, regular, data: None };
-        if picker.wants(&e.name, size, regular) {
-            let mut data = Vec::new();
-            (&mut entry).take(picker.limit(&e.name, size)).read_to_end(&mut data)?;
-            e.data = Some(data.into());
-        }
-        out.push(e);
-    }
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests {

@@ -172,6 +172,7 @@ async fn resolve_exit(
         oom_killed: flagged || oom_event,
         peak_memory: usage.0,
         cpu_seconds: usage.1.map(|n| n as f64 / 1e9),
+        deadline_exceeded: false,
     })
 }
 

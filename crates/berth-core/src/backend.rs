@@ -239,6 +239,9 @@ pub struct ExitInfo {
     pub oom_killed: bool,
     pub peak_memory: Option<u64>,
     pub cpu_seconds: Option<f64>,
+    /// The backend's own deadline ended the unit (Kubernetes' `activeDeadlineSeconds`, a
+    /// second net behind berth's run timeout): recorded as `timed_out(run)`.
+    pub deadline_exceeded: bool,
 }
 
 /// How far into a unit's output a reader already is: the bytes of each stream, as the unit
@@ -299,7 +302,7 @@ impl PullObserver for NoProgress {
     fn progress(&self, _: &str, _: &str, _: Option<u64>, _: Option<u64>) {}
 }
 
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     #[error(
         "image {0} is not present and the pull policy is never: build or pull it first (docker pull), or use --pull if-not-present"
@@ -325,6 +328,12 @@ pub enum BackendError {
     Files(String),
     #[error("container engine error: {0}")]
     Engine(String),
+    /// The node evicted the unit; another attempt may run elsewhere.
+    #[error("the unit was evicted: {0}")]
+    Evicted(String),
+    /// The node running the unit was lost; another attempt may run elsewhere.
+    #[error("the unit's node was lost: {0}")]
+    NodeLost(String),
 }
 
 impl BackendError {
@@ -339,6 +348,8 @@ impl BackendError {
             BackendError::Unsupported(_) => InfraKind::CreateFailed,
             BackendError::Files(_) => InfraKind::OutputFailed,
             BackendError::Gone(_) | BackendError::Engine(_) => InfraKind::DaemonUnavailable,
+            BackendError::Evicted(_) => InfraKind::Evicted,
+            BackendError::NodeLost(_) => InfraKind::NodeLost,
         }
     }
 
@@ -384,6 +395,12 @@ pub trait Backend: Send + Sync {
     /// create, or by a previous run of a worker); returns how many units' files went.
     async fn prune_staged(&self) -> Result<usize, BackendError> {
         Ok(0)
+    }
+    /// Fields of `spec` this backend cannot honour beyond what `capabilities` says (one
+    /// refusal per field, with the reason); submit refuses the spec with them.
+    fn refusals(&self, spec: &JobSpec) -> Vec<crate::spec_load::FieldError> {
+        let _ = spec;
+        Vec::new()
     }
     /// Whether the engine answers (for readiness checks).
     async fn ping(&self) -> Result<(), BackendError>;

@@ -9,6 +9,25 @@ use crate::spec_load::{FieldError, SpecErrors};
 /// Every field of `spec` the backend `name` with `caps` cannot honour; `live_stdin` is a
 /// stdin stream (`berth run -i`) rather than the spec's payload.
 pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) -> Result<(), SpecErrors> {
+    check_with(caps, name, spec, live_stdin, Vec::new())
+}
+
+/// `check` over a backend: its capabilities and its own refusals (`Backend::refusals`).
+pub fn check_backend(
+    backend: &dyn crate::backend::Backend,
+    spec: &JobSpec,
+    live_stdin: bool,
+) -> Result<(), SpecErrors> {
+    check_with(&backend.capabilities(), backend.name(), spec, live_stdin, backend.refusals(spec))
+}
+
+fn check_with(
+    caps: &Capabilities,
+    name: &str,
+    spec: &JobSpec,
+    live_stdin: bool,
+    refusals: Vec<FieldError>,
+) -> Result<(), SpecErrors> {
     let mut out = Vec::new();
     let mut need = |has: bool, field: &str, what: &str| {
         if !has {
@@ -41,6 +60,7 @@ pub fn check(caps: &Capabilities, name: &str, spec: &JobSpec, live_stdin: bool) 
     let secret_files = s.secrets.iter().any(|r| r.file.is_some());
     need(caps.isolation || !secret_files, "secrets", "place secret files (give the secret as env instead)");
     need(caps.stdin_stream || !live_stdin, "stdin", "forward a live stdin stream (-i)");
+    out.extend(refusals);
     if out.is_empty() { Ok(()) } else { Err(SpecErrors(out)) }
 }
 

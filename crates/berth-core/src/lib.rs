@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod fake_backend;
 pub mod ids;
 pub mod logcap;
+pub mod output_tar;
 pub mod parse;
 pub mod policy;
 pub mod quantity;

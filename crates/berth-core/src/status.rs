@@ -136,6 +136,10 @@ pub enum InfraKind {
     DaemonUnavailable,
     StoreFailed,
     OutputFailed,
+    /// The node evicted the unit (memory or disk pressure, preemption): it may run elsewhere.
+    Evicted,
+    /// The node running the unit was lost: it may run elsewhere.
+    NodeLost,
 }
 
 impl InfraKind {
@@ -149,6 +153,8 @@ impl InfraKind {
             InfraKind::DaemonUnavailable => "daemon_unavailable",
             InfraKind::StoreFailed => "store_failed",
             InfraKind::OutputFailed => "output_failed",
+            InfraKind::Evicted => "evicted",
+            InfraKind::NodeLost => "node_lost",
         }
     }
 }

@@ -288,8 +288,7 @@ impl Runner {
         if let Some(by) = &job.cancel_requested {
             return Err(Ending::new(Reason::Cancelled { by: by.clone() }, None));
         }
-        let caps = self.backend.capabilities();
-        if let Err(errors) = berth_core::capabilities::check(&caps, self.backend.name(), &job.spec, live) {
+        if let Err(errors) = berth_core::capabilities::check_backend(self.backend.as_ref(), &job.spec, live) {
             return Err(Ending::infra(InfraKind::CreateFailed, errors.to_string()));
         }
         match self.missing_runtime(&job.spec).await {
@@ -528,6 +527,9 @@ impl Runner {
         let ending = match (done.stop_reason, &done.exit) {
             (Some(reason), Ok(e)) => Ending::new(reason, Some(e.code)),
             (Some(reason), Err(_)) => Ending::new(reason, None),
+            (None, Ok(e)) if e.deadline_exceeded => {
+                Ending::new(Reason::TimedOut { phase: TimeoutPhase::Run }, Some(e.code))
+            }
             (None, Ok(e)) => Ending::new(Reason::from_exit(e.code, e.oom_killed), Some(e.code)),
             (None, Err(e)) => Ending::backend(e),
         };

@@ -84,7 +84,7 @@ impl Runner {
         validate(spec)?;
         self.policy_for(tenant).await?.check(spec).map_err(SubmitError::Denied)?;
         self.check_secrets(spec, tenant).await?;
-        capabilities::check(&self.backend.capabilities(), self.backend.name(), spec, live_stdin)?;
+        capabilities::check_backend(self.backend.as_ref(), spec, live_stdin)?;
         if let Some(missing) = self.missing_runtime(spec).await? {
             return Err(SpecErrors(vec![missing]).into());
         }

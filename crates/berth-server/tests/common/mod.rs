@@ -30,7 +30,7 @@ pub async fn api(auth: AuthMode) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     // Containers exit 0 at once.
-    let exit = berth_core::backend::ExitInfo { code: 0, oom_killed: false, peak_memory: None, cpu_seconds: None };
+    let exit = berth_core::backend::ExitInfo { code: 0, oom_killed: false, ..Default::default() };
     let backend = Arc::new(FakeBackend::new(Script { exit: Some(exit), ..Script::default() }));
     let runner = Runner::builder(store.clone(), backend, DataPaths::new(dir.path())).build().await.unwrap();
     let mut config = ServerConfig { auth, ..ServerConfig::default() };
