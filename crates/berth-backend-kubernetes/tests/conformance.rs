@@ -10,12 +10,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_backend_kubernetes::{KubernetesBackend, Settings};
+mod common;
+
+use berth_backend_kubernetes::KubernetesBackend;
 use berth_core::backend::Backend;
 use berth_kube_fake::FakeCluster;
-
-/// The image scripts/test builds from Debian's static busybox (it has `tar` for the helper).
-const IMAGE: &str = "berth-test/busybox:latest";
 
 /// Each case's fake, by its staging dir (both backends of a case share it).
 static FAKES: Mutex<Option<HashMap<PathBuf, Arc<FakeCluster>>>> = Mutex::new(None);
@@ -29,13 +28,9 @@ async fn fake_for(staging: &PathBuf) -> Arc<FakeCluster> {
     fake
 }
 
-pub fn settings() -> Settings {
-    Settings { namespace: "berth-jobs".into(), helper_image: IMAGE.into(), ..Settings::default() }
-}
-
 async fn kubernetes(staging: PathBuf) -> Arc<dyn Backend> {
     let fake = fake_for(&staging).await;
-    Arc::new(KubernetesBackend::connect(settings(), Some(&fake.url())).await.expect("the fake answers"))
+    Arc::new(KubernetesBackend::connect(common::settings(), Some(&fake.url())).await.expect("the fake answers"))
 }
 
 async fn nothing_left(staging: PathBuf) {
@@ -46,5 +41,9 @@ async fn nothing_left(staging: PathBuf) {
 }
 
 mod through_the_fake_api_server {
-    berth_backend_conformance::backend_conformance_tests!(super::kubernetes, super::IMAGE, after = super::nothing_left);
+    berth_backend_conformance::backend_conformance_tests!(
+        super::kubernetes,
+        super::common::IMAGE,
+        after = super::nothing_left
+    );
 }

@@ -83,6 +83,8 @@ pub(crate) struct Cluster {
     pub volumes_dir: Arc<tempfile::TempDir>,
     /// This fake's id, on everything it makes on the engine.
     pub id: String,
+    /// Bumped to end every open watch (as an API server restart or a load balancer does).
+    pub watch_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl Cluster {
@@ -145,6 +147,7 @@ impl FakeCluster {
             docker,
             volumes_dir: Arc::new(tempfile::tempdir()?),
             id: uuid::Uuid::new_v4().simple().to_string(),
+            watch_epoch: tokio::sync::watch::channel(0).0,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -162,6 +165,11 @@ impl FakeCluster {
     /// Scripts faults (see `Faults`).
     pub fn faults(&self, edit: impl FnOnce(&mut Faults)) {
         edit(&mut self.cluster.state.lock().unwrap().faults);
+    }
+
+    /// Ends every open watch; with `gone_next_watch` the next is answered 410 Gone.
+    pub fn end_watches(&self) {
+        self.cluster.watch_epoch.send_modify(|e| *e += 1);
     }
 
     /// The requests served so far.

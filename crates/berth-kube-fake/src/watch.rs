@@ -17,6 +17,7 @@ pub async fn stream(c: &Cluster, kind: &'static str, ns: &str, q: &HashMap<Strin
     let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
     let timeout = q.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(290u64).min(290);
     let mut live = c.changes.subscribe();
+    let mut epoch = c.watch_epoch.subscribe();
     let (replay, gone) = {
         let mut state = c.state.lock().unwrap();
         let gone = std::mem::take(&mut state.faults.gone_next_watch);
@@ -42,6 +43,7 @@ pub async fn stream(c: &Cluster, kind: &'static str, ns: &str, q: &HashMap<Strin
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
+                _ = epoch.changed() => return,
                 got = live.recv() => match got {
                     Ok(ch) if ch.version > last && wanted(&ch) => {
                         if tx.send(ch).await.is_err() { return }

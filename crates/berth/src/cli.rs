@@ -139,8 +139,9 @@ pub struct WorkerArgs {
 /// over the same key in the config file's `[node]` table, which wins over the default.
 #[derive(Debug, Default, Args)]
 pub struct NodeArgs {
-    /// What runs attempts: containers on the Docker engine, or plain processes (no
-    /// isolation at all: trusted commands on hosts without an engine) [default: docker]
+    /// What runs attempts: containers on the Docker engine, plain processes (no isolation
+    /// at all: trusted commands on hosts without an engine), or Kubernetes Jobs (a build with
+    /// the `kubernetes` feature) [default: docker]
     #[arg(long, value_enum)]
     pub backend: Option<crate::wiring::BackendKind>,
     /// This worker's id, stable across restarts [default: kept in the data dir]

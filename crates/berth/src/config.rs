@@ -26,6 +26,17 @@ struct FileConfig {
     node: NodeSettings,
     /// Where the key that seals secrets is (64 hex characters); `BERTH_SECRET_KEY_FILE` wins.
     secret_key_file: Option<PathBuf>,
+    #[serde(default)]
+    backends: Backends,
+}
+
+/// `[backends.<name>]`: each backend's own settings, read by the backend when it is made
+/// (kept as tables so a build without the backend still reads the file).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backends {
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+    pub kubernetes: Option<toml::Table>,
 }
 
 /// `[node]` in the config file: how `berth server` and `berth worker` run; their flags win.
@@ -70,6 +81,12 @@ pub struct Config {
     /// `DOCKER_HOST`: bind mounts only for the local socket.
     #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_host: Option<String>,
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+    pub backends: Backends,
+    /// `BERTH_KUBERNETES_URL`: an API server without TLS or auth (the test fake, `kubectl
+    /// proxy`), over the kubeconfig or in-cluster account.
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+    pub kubernetes_url: Option<String>,
 }
 
 impl Config {
@@ -110,6 +127,8 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Config> {
         node: file.node,
         docker_transfer: env_var("BERTH_DOCKER_TRANSFER"),
         docker_host: env_var("DOCKER_HOST"),
+        backends: file.backends,
+        kubernetes_url: env_var("BERTH_KUBERNETES_URL").filter(|u| !u.is_empty()),
         secret_key: env_var("BERTH_SECRET_KEY").filter(|k| !k.trim().is_empty()),
         secret_key_file: env_var("BERTH_SECRET_KEY_FILE")
             .filter(|f| !f.is_empty())

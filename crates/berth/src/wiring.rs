@@ -1,6 +1,6 @@
 //! The only place that names concrete implementations: the SQLite or PostgreSQL store and
-//! the Docker or process backend, assembled into a `Runner`. Which of them this build has
-//! is its cargo features' business (`docker`, `process`, `postgres`).
+//! the Docker, process or Kubernetes backend, assembled into a `Runner`. Which of them this
+//! build has is its cargo features' business (`docker`, `process`, `kubernetes`, `postgres`).
 
 use std::sync::Arc;
 
@@ -45,6 +45,8 @@ pub enum BackendKind {
     Docker,
     /// Plain child processes: no isolation (see docs/backends.md).
     Process,
+    /// One Kubernetes Job per attempt (`[backends.kubernetes]` in the config file).
+    Kubernetes,
 }
 
 impl BackendKind {
@@ -53,6 +55,7 @@ impl BackendKind {
         match self {
             BackendKind::Docker => "docker",
             BackendKind::Process => "process",
+            BackendKind::Kubernetes => "kubernetes",
         }
     }
 }
@@ -159,6 +162,14 @@ async fn make_backend(
         }
         #[cfg(feature = "process")]
         BackendKind::Process => Ok(Ok(Arc::new(berth_backend_process::ProcessBackend::new(staging)))),
+        #[cfg(feature = "kubernetes")]
+        BackendKind::Kubernetes => {
+            use berth_backend_kubernetes::{KubernetesBackend, Settings};
+            let table = config.backends.kubernetes.clone().unwrap_or_default();
+            let settings: Settings = table.try_into().context("[backends.kubernetes] in the config file")?;
+            let url = config.kubernetes_url.as_deref();
+            Ok(KubernetesBackend::connect(settings, url).await.map(|b| Arc::new(b) as Arc<dyn Backend>))
+        }
         #[allow(unreachable_patterns)]
         other => Ok(Err(BackendError::Unsupported(format!(
             "this berth was built without the {0} backend (cargo feature `{0}`)",

@@ -21,8 +21,9 @@ pub fn backend(config: &Config, args: &NodeArgs) -> anyhow::Result<BackendKind> 
     use clap::ValueEnum;
     match (args.backend, config.node.backend.as_deref()) {
         (Some(kind), _) => Ok(kind),
-        (None, Some(name)) => BackendKind::from_str(name, true)
-            .map_err(|_| anyhow::anyhow!("node.backend in the config file: `{name}` is not `docker` or `process`")),
+        (None, Some(name)) => BackendKind::from_str(name, true).map_err(|_| {
+            anyhow::anyhow!("node.backend in the config file: `{name}` is not `docker`, `process` or `kubernetes`")
+        }),
         (None, None) => Ok(BackendKind::Docker),
     }
 }
