@@ -173,6 +173,8 @@ mod tests {
             secret_key: None,
             secret_key_file: None,
             environment: Default::default(),
+            backends: Default::default(),
+            kubernetes_url: None,
         };
         (dir, config)
     }
