@@ -138,6 +138,16 @@ ensure_schemathesis() {
   "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# kubernetes-validate checks manifests offline against the Kubernetes schemas (no cluster
+# can run on these machines).
+KUBERNETES_VALIDATE_VERSION=1.37.0
+ensure_kubernetes_validate() {
+  if "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then return 0; fi
+  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+}
+
 # start_server DATA_DIR ARGS...: starts `berth server` on a free port in the background;
 # sets SERVER_URL and SERVER_PID. The caller stops it with stop_server.
 start_server() {

@@ -18,6 +18,8 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     /// `BERTH_STORE` for every command (a PostgreSQL URL), or the embedded store.
     pub store: Option<String>,
+    /// More variables for every command.
+    pub vars: Vec<(String, String)>,
 }
 
 impl TestEnv {
@@ -31,7 +33,7 @@ impl TestEnv {
                 .is_ok_and(|s| s.success()),
             "no Docker engine answers: run ./scripts/test, which installs and starts one"
         );
-        TestEnv { dir: tempfile::tempdir().expect("tempdir"), store: None }
+        TestEnv { dir: tempfile::tempdir().expect("tempdir"), store: None, vars: Vec::new() }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -50,6 +52,7 @@ impl TestEnv {
         if let Some(store) = &self.store {
             c.env("BERTH_STORE", store);
         }
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
     }
 
@@ -75,6 +78,9 @@ impl TestEnv {
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
         std::fs::write(&p, text).unwrap();
         p
     }

@@ -20,7 +20,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
-        let env = TestEnv::new();
+        Server::start_in(TestEnv::new(), extra)
+    }
+
+    /// `start` in a prepared environment (a config file, variables).
+    pub fn start_in(env: TestEnv, extra: &[&str]) -> Server {
         let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
         assert!(token.starts_with("berth_"), "{token}");
         let (child, url) = spawn_server(&env, extra);
