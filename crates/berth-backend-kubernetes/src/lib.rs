@@ -152,16 +152,17 @@ impl Backend for KubernetesBackend {
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         let mut m = translate::manifests(plan, &self.k.settings);
-        let start = plan.spec.timeouts.queue.map_or(600, |q| q.0.as_secs().max(1));
-        let annotations = m.job.metadata.annotations.get_or_insert_default();
-        annotations.insert(run::START_TIMEOUT_ANNOTATION.into(), start.to_string());
         let job = match self.k.jobs.create(&PostParams::default(), &m.job).await {
             Ok(job) => job,
             // A create retried after a lost answer: the Job is there, suspended.
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 self.k.jobs.get(&plan.name).await.map_err(|e| api_error("reading the Job", e))?
             }
-            Err(e) => return Err(BackendError::Create(e.to_string())),
+            // The API server down or overloaded is worth a retry; a refusal is not.
+            Err(e @ kube::Error::Api(_)) if !matches!(&e, kube::Error::Api(s) if s.code == 429 || s.code >= 500) => {
+                return Err(BackendError::Create(e.to_string()));
+            }
+            Err(e) => return Err(api_error("creating the Job", e)),
         };
         let uid = job.metadata.uid.clone().unwrap_or_default();
         if let Some(secret) = m.secret.as_mut() {

@@ -1,9 +1,12 @@
-//! The pod log, read with `timestamps=true` so a cut stream resumes exactly: every entry
-//! starts with its RFC 3339 time, and the reader keeps how far it got (the last entry's
-//! time, how many entries of that time it has passed, and the bytes of the one it is in).
-//! A reconnect asks `sinceTime` (whole seconds: the API rounds) and skips what it passed,
-//! so nothing is lost or repeated. stdout and stderr arrive merged: the pod log has no
-//! stream tag.
+//! The pod log, read with `timestamps=true` so a cut stream resumes exactly. The API answers
+//! `sinceTime=S` (whole seconds) with every entry stamped at or after S, in the log's order;
+//! so the reader keeps, per second, how many whole entries it has passed, and resumes from
+//! one second before the newest it saw, skipping as many entries as it passed since then
+//! (and the bytes it gave of an entry cut in the middle). stdout and stderr are stamped
+//! apart, so their times may interleave out of order: up to a second of that is covered.
+//! Nothing is lost or repeated. The two streams arrive merged: the pod log has no tag.
+
+use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use jiff::Timestamp;
@@ -11,55 +14,91 @@ use jiff::Timestamp;
 /// Longest entry the runtimes write before they split a line (Docker's and containerd's
 /// 16 KiB): the next part starts with a timestamp of its own.
 const PARTIAL: usize = 16 * 1024;
+/// Seconds of entry counts kept behind the newest (the resume goes back one).
+const WINDOW_SECS: i64 = 2;
 
-/// Where a reader is in the log.
+/// Where to reconnect from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Cursor {
-    /// The time of the entry being read or last read.
-    pub time: Option<Timestamp>,
-    /// Entries of that time fully passed.
-    pub whole: usize,
-    /// Content bytes given out of the entry after those (one cut mid-entry).
+pub struct Resume {
+    /// `sinceTime`; `None` reads from the start.
+    pub since: Option<Timestamp>,
+    /// Whole entries of the answer already passed.
+    pub entries: usize,
+    /// Content bytes given out of the entry after those.
     pub part: usize,
 }
 
-impl Cursor {
-    /// The `sinceTime` to reconnect with: the cursor's second, rounded down.
-    pub fn since(&self) -> Option<Timestamp> {
-        let t = self.time?;
-        Timestamp::from_second(t.as_second()).ok()
-    }
-}
-
-/// Turns log bytes into content, from a connection that started at `resume` (skipping
-/// what the cursor passed) and, at the start, skipping `skip` more content bytes (what an
+/// Turns log bytes into content. `skip` content bytes at the very start are dropped (what an
 /// earlier process consumed).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Parser {
-    pub cursor: Cursor,
-    resume: Cursor,
+    resume: Resume,
     skip: u64,
+    /// Whole entries passed, by the second of their timestamp (the last `WINDOW_SECS`).
+    passed: BTreeMap<i64, usize>,
     /// The current entry's timestamp text while it is read.
     stamp: Vec<u8>,
     in_stamp: bool,
-    /// Content bytes of the current entry so far.
-    len: usize,
-    /// The time of this connection's last entry, and the index of the current entry among
-    /// this connection's entries of that time.
-    conn_time: Option<Timestamp>,
+    /// The current entry: its second, its index in this connection, its content bytes so far.
+    second: Option<i64>,
     index: usize,
+    len: usize,
+    /// Entries begun in this connection.
+    begun: usize,
 }
 
 impl Parser {
-    pub fn new(resume: Cursor, skip: u64) -> Parser {
-        Parser { cursor: resume, resume, skip, stamp: Vec::new(), in_stamp: true, len: 0, conn_time: None, index: 0 }
+    pub fn new(skip: u64) -> Parser {
+        Parser {
+            resume: Resume::default(),
+            skip,
+            passed: BTreeMap::new(),
+            stamp: Vec::new(),
+            in_stamp: true,
+            second: None,
+            index: 0,
+            len: 0,
+            begun: 0,
+        }
     }
 
-    /// For a new connection from the cursor reached so far.
+    /// The `sinceTime` of the current connection.
+    pub fn since(&self) -> Option<Timestamp> {
+        self.resume.since
+    }
+
+    /// Where the next connection starts: one second before the newest entry passed.
+    fn next_resume(&self) -> Resume {
+        let newest = self.passed.keys().next_back().copied().into_iter().chain(self.second).max();
+        let Some(newest) = newest else { return Resume::default() };
+        let from = newest - 1;
+        let entries = self.passed.range(from..).map(|(_, n)| n).sum();
+        // The entry cut in the middle comes right after them, if it is stamped in range; a
+        // cut while the answer replays what was passed keeps the earlier cut's bytes.
+        let part = match (self.in_stamp, self.second) {
+            (false, Some(s)) if s >= from && self.index >= self.resume.entries => self.given(),
+            _ => self.resume.part,
+        };
+        Resume { since: Timestamp::from_second(from).ok(), entries, part }
+    }
+
+    /// For a new connection, from where this one got to.
     pub fn reconnect(&mut self) {
-        *self = Parser::new(self.cursor, self.skip);
+        // Bytes given of the cut entry now count as passed, in the resume's `part`.
+        self.resume = self.next_resume();
+        self.stamp.clear();
+        self.in_stamp = true;
+        self.second = None;
+        self.len = 0;
+        self.begun = 0;
     }
 
+    /// Bytes of the current entry given out so far (those the resume skipped included).
+    fn given(&self) -> usize {
+        if self.index == self.resume.entries { self.len.max(self.resume.part) } else { self.len }
+    }
+
+    /// The content in `data` that is new.
     pub fn feed(&mut self, data: &[u8]) -> Bytes {
         let mut out = BytesMut::new();
         let mut rest = data;
@@ -79,16 +118,17 @@ impl Parser {
                 continue;
             }
             let room = PARTIAL - self.len;
-            let upto = rest.iter().take(room).position(|b| *b == b'\n').map(|i| i + 1);
-            let (take, ends) = match upto {
-                Some(n) => (n, true),
-                None if rest.len() >= room => (room, true),
-                None => (rest.len(), false),
-            };
-            self.content(&rest[..take], &mut out);
-            rest = &rest[take..];
-            if ends {
+            if let Some(i) = rest.iter().take(room + 1).position(|b| *b == b'\n') {
+                self.content(&rest[..=i], &mut out);
+                rest = &rest[i + 1..];
                 self.end_entry();
+            } else if room == 0 {
+                // A part of a split line ended at the limit: this byte starts the next stamp.
+                self.end_entry();
+            } else {
+                let take = rest.len().min(room);
+                self.content(&rest[..take], &mut out);
+                rest = &rest[take..];
             }
         }
         out.freeze()
@@ -99,33 +139,25 @@ impl Parser {
         self.stamp.clear();
         self.in_stamp = false;
         self.len = 0;
-        let time: Option<Timestamp> = text.parse().ok();
-        self.index = match (time, self.conn_time) {
-            (Some(t), Some(c)) if t == c => self.index + 1,
-            _ => 0,
-        };
-        self.conn_time = time;
-        let passed = self.passed();
-        if passed != usize::MAX {
-            self.cursor = Cursor { time, whole: self.index, part: passed };
-        }
+        self.second = text.parse::<Timestamp>().ok().map(|t| t.as_second());
+        self.index = self.begun;
+        self.begun += 1;
     }
 
-    /// How many bytes of the current entry the resume point already gave out (`MAX`: all).
-    fn passed(&self) -> usize {
-        let (Some(at), Some(now)) = (self.resume.time, self.conn_time) else { return 0 };
-        match (now.cmp(&at), self.index.cmp(&self.resume.whole)) {
-            (std::cmp::Ordering::Less, _) => usize::MAX,
-            (std::cmp::Ordering::Greater, _) => 0,
-            (_, std::cmp::Ordering::Less) => usize::MAX,
-            (_, std::cmp::Ordering::Equal) => self.resume.part,
-            (_, std::cmp::Ordering::Greater) => 0,
-        }
+    /// Whether the current entry was passed whole before this connection.
+    fn replayed(&self) -> bool {
+        self.index < self.resume.entries
     }
 
     fn content(&mut self, data: &[u8], out: &mut BytesMut) {
-        let passed = self.passed();
-        let start = passed.saturating_sub(self.len).min(data.len());
+        let seen = if self.replayed() {
+            usize::MAX
+        } else if self.index == self.resume.entries {
+            self.resume.part
+        } else {
+            0
+        };
+        let start = seen.saturating_sub(self.len).min(data.len());
         self.len += data.len();
         let mut fresh = &data[start..];
         if self.skip > 0 {
@@ -134,17 +166,21 @@ impl Parser {
             fresh = &fresh[n..];
         }
         out.extend_from_slice(fresh);
-        if passed != usize::MAX {
-            self.cursor.part = self.cursor.part.max(self.len);
-        }
     }
 
     fn end_entry(&mut self) {
-        if self.passed() != usize::MAX {
-            self.cursor.whole = self.index + 1;
-            self.cursor.part = 0;
+        if !self.replayed()
+            && let Some(s) = self.second
+        {
+            *self.passed.entry(s).or_default() += 1;
+            let newest = self.passed.keys().next_back().copied().unwrap_or(s);
+            self.passed = self.passed.split_off(&(newest - WINDOW_SECS));
+        }
+        if self.index == self.resume.entries {
+            self.resume.part = 0;
         }
         self.in_stamp = true;
+        self.second = None;
         self.len = 0;
     }
 }
@@ -153,51 +189,87 @@ impl Parser {
 mod tests {
     use super::*;
 
+    /// Entries as (timestamp, content), in the log's order.
+    fn log(entries: &[(&str, &str)]) -> String {
+        entries.iter().map(|(t, c)| format!("{t} {c}")).collect()
+    }
+
+    /// What the API answers for `since`: the entries stamped at or after it, in order.
+    fn answer(entries: &[(&str, &str)], since: Option<Timestamp>) -> String {
+        let kept: Vec<(&str, &str)> = entries
+            .iter()
+            .filter(|(t, _)| since.is_none_or(|s| t.parse::<Timestamp>().unwrap() >= s))
+            .copied()
+            .collect();
+        log(&kept)
+    }
+
+    fn content(entries: &[(&str, &str)]) -> String {
+        entries.iter().map(|(_, c)| *c).collect()
+    }
+
+    /// Cuts the stream at every byte (and again at every byte of the answer after it).
+    fn resumes_exactly(entries: &[(&str, &str)]) {
+        let text = log(entries);
+        for cut in 0..text.len() {
+            let mut p = Parser::new(0);
+            let mut out = p.feed(&text.as_bytes()[..cut]).to_vec();
+            p.reconnect();
+            let again = answer(entries, p.since());
+            for cut2 in [again.len() / 3, again.len() / 2] {
+                // Cut again inside the answer, and resume once more.
+                let mut q = p.clone();
+                let mut got = out.clone();
+                got.extend_from_slice(&q.feed(&again.as_bytes()[..cut2]));
+                q.reconnect();
+                got.extend_from_slice(&q.feed(answer(entries, q.since()).as_bytes()));
+                assert_eq!(String::from_utf8(got).unwrap(), content(entries), "cut at {cut}, then {cut2}");
+            }
+            out.extend_from_slice(&p.feed(again.as_bytes()));
+            assert_eq!(String::from_utf8(out).unwrap(), content(entries), "cut at {cut}");
+        }
+    }
+
     const A: &str = "2026-12-02T10:00:00.100000000Z";
     const B: &str = "2026-12-02T10:00:00.2Z";
     const C: &str = "2026-12-02T10:00:01.000000001Z";
-
-    fn log() -> String {
-        format!("{A} one\n{B} two\n{B} two again\n{C} three\n")
-    }
+    const D: &str = "2026-12-02T10:00:03.5Z";
 
     #[test]
     fn timestamps_are_stripped_even_when_chunks_split_them() {
-        let text = log();
-        let mut p = Parser::new(Cursor::default(), 0);
-        let out: Vec<u8> = text.as_bytes().chunks(7).flat_map(|c| p.feed(c).to_vec()).collect();
-        assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\ntwo again\nthree\n");
+        let entries = [(A, "one\n"), (B, "two\n"), (C, "three\n")];
+        let mut p = Parser::new(0);
+        let out: Vec<u8> = log(&entries).as_bytes().chunks(7).flat_map(|c| p.feed(c).to_vec()).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\nthree\n");
     }
 
     #[test]
     fn a_cut_at_any_byte_resumes_without_loss_or_repeat() {
-        let text = log();
-        for cut in 0..text.len() {
-            let mut p = Parser::new(Cursor::default(), 0);
-            let mut out = p.feed(&text.as_bytes()[..cut]).to_vec();
-            p.reconnect();
-            // The API answers from the cursor's second: everything here, as all are at 10:00.
-            let since = p.cursor.since();
-            let again: String = match since {
-                Some(s) if s.as_second() == C.parse::<Timestamp>().unwrap().as_second() => format!("{C} three\n"),
-                _ => text.clone(),
-            };
-            out.extend_from_slice(&p.feed(again.as_bytes()));
-            assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\ntwo again\nthree\n", "cut at {cut}");
-        }
+        resumes_exactly(&[(A, "one\n"), (B, "two\n"), (B, "two again\n"), (C, "three\n"), (D, "four\n")]);
+    }
+
+    #[test]
+    fn streams_stamped_out_of_order_still_resume_exactly() {
+        // stderr's entry was stamped before stdout's, but written after it.
+        resumes_exactly(&[(C, "out 1\n"), (B, "err 1\n"), (C, "out 2\n"), (A, "err 2\n"), (D, "out 3\n")]);
     }
 
     #[test]
     fn bytes_consumed_by_an_earlier_process_are_skipped() {
-        let mut p = Parser::new(Cursor::default(), 6);
-        assert_eq!(&p.feed(log().as_bytes())[..], b"o\ntwo again\nthree\n");
+        let mut p = Parser::new(6);
+        assert_eq!(&p.feed(log(&[(A, "one\n"), (B, "two again\n")]).as_bytes())[..], b"o again\n");
     }
 
     #[test]
-    fn a_line_split_by_the_runtime_is_joined() {
+    fn a_line_split_by_the_runtime_is_joined_and_one_of_exactly_the_limit_is_not() {
         let long = "x".repeat(PARTIAL + 5);
-        let text = format!("{A} {}{B} {}\n", &long[..PARTIAL], &long[PARTIAL..]);
-        let mut p = Parser::new(Cursor::default(), 0);
-        assert_eq!(p.feed(text.as_bytes()).len(), PARTIAL + 6);
+        let split = format!("{A} {}{B} {}\n", &long[..PARTIAL], &long[PARTIAL..]);
+        let mut p = Parser::new(0);
+        assert_eq!(p.feed(split.as_bytes()).len(), PARTIAL + 6);
+        let exact = format!("{A} {}\n{B} next\n", &long[..PARTIAL]);
+        let mut p = Parser::new(0);
+        let out: Vec<u8> = exact.as_bytes().chunks(4096).flat_map(|c| p.feed(c).to_vec()).collect();
+        assert_eq!(out.len(), PARTIAL + 1 + 5, "the newline and the next entry kept");
+        assert_eq!(p.passed.values().sum::<usize>(), 2);
     }
 }

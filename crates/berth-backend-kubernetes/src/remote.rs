@@ -5,22 +5,35 @@ use berth_core::backend::{BackendError, ExecOutput, OutputEntry, OutputPicker, O
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::AttachParams;
+use kube::api::{AttachParams, AttachedProcess};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::translate::{MAIN, OUTPUT_HELPER};
 
-/// Attaches to the job's stdin, writes `source`, and closes it (the container was made with
-/// `stdinOnce`, so closing the attach closes its stdin).
-pub(crate) async fn feed_stdin(pods: Api<Pod>, pod: String, source: StdinSource) {
+/// Tries to attach this many times (a pause apart) before the attempt fails: a job made
+/// with stdin waits for it, and would sit until its timeout.
+const ATTACH_TRIES: u32 = 5;
+const ATTACH_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Attaches to the job's stdin.
+pub(crate) async fn attach_stdin(pods: &Api<Pod>, pod: &str) -> Result<AttachedProcess, BackendError> {
     let params = AttachParams::default().container(MAIN).stdin(true).stdout(false).stderr(false);
-    let mut attached = match pods.attach(&pod, &params).await {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!("attaching stdin to pod {pod}: {e}");
-            return;
+    let mut tries = 0;
+    loop {
+        match pods.attach(pod, &params).await {
+            Ok(a) => return Ok(a),
+            Err(e) if tries + 1 >= ATTACH_TRIES => {
+                return Err(BackendError::Start(format!("attaching to the job's stdin: {e}")));
+            }
+            Err(_) => tries += 1,
         }
-    };
+        tokio::time::sleep(ATTACH_PAUSE).await;
+    }
+}
+
+/// Writes `source` to the attached stdin and closes it (the container was made with
+/// `stdinOnce`, so closing the attach closes its stdin).
+pub(crate) async fn feed_stdin(mut attached: AttachedProcess, source: StdinSource) {
     if let Some(mut writer) = attached.stdin() {
         match source {
             StdinSource::None => {}

@@ -73,9 +73,24 @@ fn container<'a>(list: Option<&'a [ContainerStatus]>, name: &str) -> Option<&'a 
 }
 
 /// Eviction ends the attempt as infrastructure, even if its container was killed with an
-/// exit code: the job did not fail, its node pushed it out.
+/// exit code: the job did not fail, its node pushed it out. The kubelet says so in the pod's
+/// reason; the eviction API, preemption, the taint manager and the pod GC in a
+/// `DisruptionTarget` condition.
 fn evicted(pod: &Pod) -> Option<PodState> {
     let status = pod.status.as_ref()?;
+    let finished = main_terminated(pod).and_then(|t| t.finished_at.clone()).map(|t| t.0);
+    let disruption = status.conditions.iter().flatten().find(|c| {
+        // A container that had already ended on its own (the helper kept the pod) was not disrupted.
+        let before = matches!((&c.last_transition_time, finished), (Some(at), Some(f)) if f < at.0);
+        c.type_ == "DisruptionTarget" && c.status == "True" && !before
+    });
+    if let Some(c) = disruption {
+        let message = format!("{}: {}", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default());
+        return Some(PodState::Ended(Err(match c.reason.as_deref() {
+            Some("DeletionByTaintManager" | "DeletionByPodGC") => BackendError::NodeLost(message),
+            _ => BackendError::Evicted(message),
+        })));
+    }
     let message = status.message.clone().unwrap_or_default();
     match status.reason.as_deref()? {
         "Evicted" | "Preempting" | "Terminated" => Some(PodState::Ended(Err(BackendError::Evicted(message)))),
@@ -112,14 +127,26 @@ fn waiting(pod: &Pod) -> Option<PodState> {
     unschedulable.map(|c| PodState::Waiting(Some(Stall::Unschedulable(c.message.clone().unwrap_or_default()))))
 }
 
-/// Whether the Job ended on its own deadline (`activeDeadlineSeconds`).
-pub fn deadline_exceeded(job: &Job) -> bool {
+/// Whether the Job's own deadline (`activeDeadlineSeconds`) ended the job's container: the
+/// Job failed on it no later than the container finished (a container that ended first, and a
+/// Job that passed its deadline later while the helper waited, is not a timeout).
+pub fn deadline_exceeded(job: &Job, pod: &Pod) -> bool {
+    let finished = main_terminated(pod).and_then(|t| t.finished_at.clone()).map(|t| t.0);
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
     conditions.into_iter().flatten().any(|c| {
         matches!(c.type_.as_str(), "Failed" | "FailureTarget")
             && c.status == "True"
             && c.reason.as_deref() == Some("DeadlineExceeded")
+            && match (&c.last_transition_time, finished) {
+                (Some(at), Some(finished)) => at.0 <= finished,
+                _ => true,
+            }
     })
+}
+
+fn main_terminated(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
+    let status = pod.status.as_ref()?;
+    container(status.container_statuses.as_deref(), MAIN)?.state.as_ref()?.terminated.as_ref()
 }
 
 /// A pod deleted with no terminated state for its container: the node went away with it,
@@ -198,11 +225,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_job_on_its_deadline_is_a_timeout() {
+    fn a_failed_job_on_its_deadline_is_a_timeout_unless_the_container_ended_first() {
         let job: Job = serde_json::from_value(serde_json::json!({"status": {"conditions": [
-            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}}))
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+             "lastTransitionTime": "2026-12-02T10:00:10Z"}]}}))
         .unwrap();
-        assert!(deadline_exceeded(&job));
-        assert!(!deadline_exceeded(&Job::default()));
+        let ended = |at: &str| main(serde_json::json!({"terminated": {"exitCode": 137, "finishedAt": at}}));
+        assert!(deadline_exceeded(&job, &ended("2026-12-02T10:00:12Z")), "killed after the deadline");
+        assert!(!deadline_exceeded(&job, &ended("2026-12-02T10:00:05Z")), "it had ended before");
+        assert!(!deadline_exceeded(&Job::default(), &ended("2026-12-02T10:00:12Z")));
+    }
+
+    #[test]
+    fn a_disruption_condition_says_evicted_or_lost() {
+        let condition = |reason: &str| {
+            pod(serde_json::json!({"phase": "Running", "conditions": [
+                {"type": "DisruptionTarget", "status": "True", "reason": reason, "message": "m"}]}))
+        };
+        assert!(matches!(read(&condition("EvictionByEvictionAPI")), PodState::Ended(Err(BackendError::Evicted(_)))));
+        assert!(matches!(read(&condition("PreemptionByScheduler")), PodState::Ended(Err(BackendError::Evicted(_)))));
+        assert!(matches!(read(&condition("DeletionByTaintManager")), PodState::Ended(Err(BackendError::NodeLost(_)))));
     }
 }

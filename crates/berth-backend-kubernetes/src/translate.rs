@@ -43,8 +43,18 @@ const STAGE_WORKSPACE: &str = "/berth/workspace";
 const STAGE_INPUT: &str = "/berth/input";
 /// How long the helper waits past the run timeout and the grace when nobody collects.
 const HELPER_SLACK_SECS: u64 = 600;
-/// The Job's own deadline is a second net behind berth's run timeout: it fires this much after.
+/// The Job's own deadline is a second net behind berth's run timeout: it counts from the
+/// unsuspend, so it also allows the wait for a node and the image, then this much more.
 const DEADLINE_SLACK_SECS: u64 = 30;
+/// The annotation on the Job with how long its pod may wait for a node, in seconds.
+pub const START_TIMEOUT_ANNOTATION: &str = "berth.start-timeout";
+/// How long a pod may wait for a node when the spec has no queue timeout.
+const DEFAULT_START_SECS: u64 = 600;
+
+/// How long the attempt's pod may wait to start: the spec's queue timeout, else 10 minutes.
+pub fn start_timeout_secs(spec: &JobSpec) -> u64 {
+    spec.timeouts.queue.map_or(DEFAULT_START_SECS, |q| q.0.as_secs().max(1))
+}
 
 /// What one attempt is on the cluster.
 #[derive(Clone, Debug)]
@@ -72,18 +82,19 @@ pub fn manifests(plan: &AttemptPlan, settings: &Settings) -> Manifests {
         name: Some(plan.name.clone()),
         namespace: Some(settings.namespace.clone()),
         labels: Some(object_labels(plan)),
-        annotations: Some(annotations(plan)),
+        annotations: Some(job_annotations(plan)),
         ..ObjectMeta::default()
     };
     let spec = &plan.spec;
     let timeout = spec.timeouts.run.0.as_secs();
     let grace = grace_secs(spec);
+    let waits = start_timeout_secs(spec) + settings.pull_timeout.as_secs();
     let job = Job {
         metadata: meta,
         spec: Some(KubeJobSpec {
             suspend: Some(true),
             backoff_limit: Some(0),
-            active_deadline_seconds: Some((timeout + grace + DEADLINE_SLACK_SECS) as i64),
+            active_deadline_seconds: Some((waits + timeout + grace + DEADLINE_SLACK_SECS) as i64),
             ttl_seconds_after_finished: Some(settings.ttl_after_finished.as_secs() as i32),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -132,6 +143,12 @@ fn annotations(plan: &AttemptPlan) -> BTreeMap<String, String> {
         (OWNER_ANNOTATION.to_string(), plan.owner.clone()),
         (TENANT_ANNOTATION.to_string(), plan.tenant.clone()),
     ])
+}
+
+fn job_annotations(plan: &AttemptPlan) -> BTreeMap<String, String> {
+    let mut out = annotations(plan);
+    out.insert(START_TIMEOUT_ANNOTATION.to_string(), start_timeout_secs(&plan.spec).to_string());
+    out
 }
 
 /// `s` when it is a valid label value, else `h-` and 16 hex digits of its SHA-256.
@@ -193,7 +210,6 @@ fn main_container(plan: &AttemptPlan, has_secret: bool) -> Container {
         resources: Some(resources(spec)),
         security_context: Some(container_security(spec)),
         volume_mounts: Some(main_mounts(plan, has_secret)),
-        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }
 }
@@ -263,7 +279,8 @@ fn container_security(spec: &JobSpec) -> SecurityContext {
             add: (!s.cap_add.is_empty()).then(|| s.cap_add.clone()),
             drop: (!drop.is_empty()).then_some(drop),
         }),
-        allow_privilege_escalation: Some(!s.no_new_privileges && !s.privileged),
+        // A privileged container escalates by definition (the API refuses `false` with it).
+        allow_privilege_escalation: Some(s.privileged || !s.no_new_privileges),
         privileged: s.privileged.then_some(true),
         read_only_root_filesystem: Some(spec.read_only),
         run_as_user: uid,
@@ -409,8 +426,10 @@ fn attempt_secret(plan: &AttemptPlan, settings: &Settings) -> Option<Secret> {
     Some(Secret { metadata: meta, data: Some(data), type_: Some("Opaque".into()), ..Secret::default() })
 }
 
-/// A plain container that runs the helper image with the locked-down defaults.
-fn helper(name: &str, settings: &Settings, script: String, mounts: Vec<VolumeMount>) -> Container {
+/// A plain container that runs the helper image with the locked-down defaults, as the
+/// job's user when it has a numeric one (so it can read what the job wrote, mode 0600 too).
+fn helper(spec: &JobSpec, name: &str, settings: &Settings, script: String, mounts: Vec<VolumeMount>) -> Container {
+    let (uid, gid) = crate::support::numeric_user(spec.user.as_deref());
     let small = |cpu: &str, mem: &str| {
         BTreeMap::from([("cpu".to_string(), Quantity(cpu.into())), ("memory".to_string(), Quantity(mem.into()))])
     };
@@ -428,6 +447,8 @@ fn helper(name: &str, settings: &Settings, script: String, mounts: Vec<VolumeMou
             capabilities: Some(Capabilities { add: None, drop: Some(vec!["ALL".into()]) }),
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
+            run_as_user: uid,
+            run_as_group: gid,
             seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
             ..SecurityContext::default()
         }),
@@ -441,7 +462,7 @@ fn helper(name: &str, settings: &Settings, script: String, mounts: Vec<VolumeMou
 fn helper_container(spec: &JobSpec, settings: &Settings) -> Container {
     let secs = spec.timeouts.run.0.as_secs() + grace_secs(spec) + HELPER_SLACK_SECS;
     let script = format!("trap 'exit 0' TERM; sleep {secs} & wait");
-    helper(OUTPUT_HELPER, settings, script, vec![mount(OUTPUT_VOLUME, OUTPUT_MOUNT, true)])
+    helper(spec, OUTPUT_HELPER, settings, script, vec![mount(OUTPUT_VOLUME, OUTPUT_MOUNT, true)])
 }
 
 /// Copies each input file from the Secret into the workspace, with its mode.
@@ -459,7 +480,7 @@ fn stage_container(plan: &AttemptPlan, settings: &Settings) -> Container {
         ));
     }
     let mounts = vec![mount(WORKSPACE_VOLUME, STAGE_WORKSPACE, false), mount(ATTEMPT_VOLUME, STAGE_INPUT, true)];
-    helper(STAGE, settings, script, mounts)
+    helper(&plan.spec, STAGE, settings, script, mounts)
 }
 
 /// `s` in single quotes for `sh`.

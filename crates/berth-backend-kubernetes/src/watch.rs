@@ -29,13 +29,16 @@ pub struct PodWatch {
     current: Option<Pod>,
     listed: bool,
     errors: u32,
+    /// The pod should be there already (a reattach): a list without it means it is gone.
+    must_exist: bool,
+    unit: String,
 }
 
 impl PodWatch {
-    pub fn new(pods: Api<Pod>, unit: &str) -> PodWatch {
+    pub fn new(pods: Api<Pod>, unit: &str, must_exist: bool) -> PodWatch {
         let config = watcher::Config::default().labels(&format!("{UNIT_LABEL}={unit}"));
         let stream = watcher::watcher(pods, config).default_backoff().boxed();
-        PodWatch { stream, current: None, listed: false, errors: 0 }
+        PodWatch { stream, current: None, listed: false, errors: 0, must_exist, unit: unit.to_string() }
     }
 
     /// The next change of the unit's pod.
@@ -64,13 +67,15 @@ impl PodWatch {
                     return Ok(Seen::Deleted(Box::new(p)));
                 }
                 Event::Init => self.listed = false,
-                Event::InitDone => {
-                    if !self.listed
-                        && let Some(p) = self.current.take()
-                    {
+                Event::InitDone if !self.listed => {
+                    if let Some(p) = self.current.take() {
                         return Ok(Seen::Deleted(Box::new(p)));
                     }
+                    if self.must_exist {
+                        return Err(BackendError::Gone(format!("{} has no pod any more", self.unit)));
+                    }
                 }
+                Event::InitDone => {}
             }
         }
     }

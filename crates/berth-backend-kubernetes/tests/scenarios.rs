@@ -145,6 +145,31 @@ async fn a_pod_no_node_takes_ends_with_the_schedulers_message_after_the_queue_ti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_ends_the_wait_for_a_node() {
+    let c = case(common::settings()).await;
+    c.fake.faults(|f| f.unschedulable = true);
+    let job = c.h.runner.submit(c.h.sh("true")).await.unwrap();
+    let cancel = Cancel::new();
+    let (runner, waiting, stop) = (c.h.runner.clone(), job.clone(), cancel.clone());
+    let run = tokio::spawn(async move {
+        let io = berth_engine::attempt::AttemptIo {
+            observer: Arc::new(Watch::default()),
+            pull: Arc::new(berth_core::backend::NoProgress),
+            stdin: StdinSource::None,
+        };
+        runner.run_attempt(&waiting, io, &stop).await.unwrap()
+    });
+    while c.fake.pods().is_empty() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel("a user");
+    // The default wait for a node is 10 minutes: the cancel must not sit it out.
+    let ended = tokio::time::timeout(Duration::from_secs(20), run).await.expect("the cancel ends the wait").unwrap();
+    assert_eq!(reason(&ended), "cancelled(a user)");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_answered_410_gone_lists_again_and_the_ending_is_still_seen() {
     let c = case(common::settings()).await;
     let job = c.h.runner.submit(c.h.sh("echo up; sleep 2; exit 4")).await.unwrap();

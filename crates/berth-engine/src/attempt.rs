@@ -397,9 +397,14 @@ impl Runner {
         if let Some(ending) = self.cancelled_before_start(job, cancel).await {
             return ending;
         }
-        let started = match self.backend.start(unit, io.stdin).await {
-            Ok(s) => s,
-            Err(e) => return Ending::backend(&e),
+        // A start can wait long (a Kubernetes pod for a node or its image): a cancel ends
+        // the wait, and the unit is removed like any other.
+        let started = tokio::select! {
+            started = self.backend.start(unit, io.stdin) => match started {
+                Ok(s) => s,
+                Err(e) => return Ending::backend(&e),
+            },
+            _ = cancel.cancelled() => return Ending::new(cancel.reason(), None),
         };
         telemetry::container_started(self.backend.name(), creating.elapsed());
         let now = self.clock.now();
