@@ -63,13 +63,18 @@ impl KubernetesBackend {
     pub async fn connect(settings: Settings, url: Option<&str>) -> Result<KubernetesBackend, BackendError> {
         let unavailable =
             |e: String| BackendError::Unavailable(format!("{e}: is the Kubernetes API server reachable?"));
-        let config = match (url, &settings.context) {
-            (Some(url), _) => kube::Config::new(url.parse().map_err(|e| unavailable(format!("{url}: {e}")))?),
-            (None, Some(context)) => {
-                let options = kube::config::KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
+        let options = kube::config::KubeConfigOptions { context: settings.context.clone(), ..Default::default() };
+        let config = match (url, &settings.kubeconfig, &settings.context) {
+            (Some(url), _, _) => kube::Config::new(url.parse().map_err(|e| unavailable(format!("{url}: {e}")))?),
+            (None, Some(path), _) => {
+                let file = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| unavailable(format!("reading the kubeconfig {}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(file, &options).await.map_err(|e| unavailable(e.to_string()))?
+            }
+            (None, None, Some(_)) => {
                 kube::Config::from_kubeconfig(&options).await.map_err(|e| unavailable(e.to_string()))?
             }
-            (None, None) => kube::Config::infer().await.map_err(|e| unavailable(e.to_string()))?,
+            (None, None, None) => kube::Config::infer().await.map_err(|e| unavailable(e.to_string()))?,
         };
         let client = Client::try_from(config).map_err(|e| unavailable(e.to_string()))?;
         let ns = settings.namespace.clone();

@@ -17,6 +17,8 @@ pub struct Settings {
     pub namespace: String,
     /// A kubeconfig context; unset: in-cluster service account, else the current context.
     pub context: Option<String>,
+    /// The kubeconfig file; unset: `KUBECONFIG`, else `~/.kube/config`.
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// The staging and output helper containers' image.
     pub helper_image: String,
     pub node_selector: BTreeMap<String, String>,
@@ -42,6 +44,7 @@ impl Default for Settings {
         Settings {
             namespace: "default".into(),
             context: None,
+            kubeconfig: None,
             helper_image: DEFAULT_HELPER_IMAGE.into(),
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),

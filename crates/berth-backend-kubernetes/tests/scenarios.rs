@@ -201,6 +201,48 @@ async fn a_log_stream_cut_mid_job_resumes_without_losing_or_repeating_a_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_outage_mid_job_is_ridden_out() {
+    let c = case(common::settings()).await;
+    let job = c.h.runner.submit(c.h.sh("echo up; sleep 4; echo down; exit 2")).await.unwrap();
+    let run = c.spawn(&job);
+    c.running_pod(&job).await;
+    // Every call fails for 3 s (watches and the log stream are cut too): the job runs on.
+    let before = c.fake.requests().len();
+    c.fake.faults(|f| f.outage_until = Some(std::time::Instant::now() + Duration::from_secs(3)));
+    c.fake.end_watches();
+    tokio::time::sleep(Duration::from_millis(2900)).await;
+    let refused = c.fake.requests().len() - before;
+    let ended = run.await.unwrap();
+    assert!(refused >= 2, "the watch and the log were tried again (and refused) during the outage");
+    assert_eq!((reason(&ended).as_str(), ended.exit_code), ("exited(2)", Some(2)));
+    assert_eq!(c.h.text(&ended, LogStream::Stdout).await, "up\ndown\n");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_context_picks_the_cluster() {
+    let fake = FakeCluster::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\nclusters:\n\
+         - name: fake\n  cluster:\n    server: {}\n- name: other\n  cluster:\n    server: http://127.0.0.1:9\n\
+         contexts:\n- name: test\n  context:\n    cluster: fake\n    user: nobody\n\
+         - name: elsewhere\n  context:\n    cluster: other\n    user: nobody\nusers:\n- name: nobody\n  user: {{}}\n",
+        fake.url()
+    );
+    std::fs::write(&kubeconfig, text).unwrap();
+    let settings = |context: &str| Settings {
+        kubeconfig: Some(kubeconfig.clone()),
+        context: Some(context.into()),
+        ..common::settings()
+    };
+    assert!(KubernetesBackend::connect(settings("test"), None).await.is_ok(), "the named context's cluster answers");
+    let err = KubernetesBackend::connect(settings("elsewhere"), None).await.unwrap_err();
+    assert!(matches!(err, berth_core::backend::BackendError::Unavailable(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_orphaned_by_someones_delete_is_a_unit_the_sweep_removes() {
     let c = case(common::settings()).await;
     let job = c.h.runner.submit(c.h.sh("echo up; sleep 60")).await.unwrap();

@@ -36,7 +36,14 @@ pub fn router(cluster: Cluster) -> Router {
 
 async fn remember(State(c): State<Cluster>, req: Request, next: Next) -> Response {
     let line = format!("{} {}", req.method(), req.uri());
-    c.state.lock().unwrap().requests.push(line);
+    let down = {
+        let mut state = c.state.lock().unwrap();
+        state.requests.push(line);
+        state.faults.outage_until.is_some_and(|t| std::time::Instant::now() < t)
+    };
+    if down {
+        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: request timed out");
+    }
     next.run(req).await
 }
 

@@ -58,6 +58,8 @@ pub struct Faults {
     pub cut_next_log_after: Option<usize>,
     /// New pods stay Pending with `PodScheduled=False, reason=Unschedulable`.
     pub unschedulable: bool,
+    /// Every request is answered 500 until then (an API server down; pods go on running).
+    pub outage_until: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
