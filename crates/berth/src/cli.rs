@@ -38,7 +38,7 @@ pub enum Command {
     /// Print a job's output (-f to follow)
     Logs(LogsArgs),
     /// Show everything recorded about a job, as JSON
-    Inspect(IdArgs),
+    Inspect(InspectArgs),
     /// Wait for a job to finish; prints its exit code and exits with it
     Wait(IdArgs),
     /// Remove finished jobs with their logs and outputs
@@ -99,6 +99,8 @@ pub struct CpArgs {
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    #[command(flatten)]
+    pub refused: crate::verb_flags::ExecRefused,
     pub id: String,
     /// The command and its arguments (no shell)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -410,6 +412,17 @@ pub struct IdArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Job id or a unique prefix of it (4+ characters)
+    pub id: String,
+    /// Print with a Go-template-like format, e.g. '{{.Status}} {{.ExitCode}}' or json
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub refused: crate::verb_flags::InspectRefused,
+}
+
+#[derive(Debug, Args)]
 pub struct PsArgs {
     /// Show all jobs, not only unfinished ones
     #[arg(short, long)]
@@ -432,6 +445,12 @@ pub struct PsArgs {
     /// Print only ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print each job with a Go-template-like format: '{{.ID}} {{.Status}}', 'table
+    /// {{.ID}}\t{{.Image}}', or json (one object a line)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub refused: crate::verb_flags::PsRefused,
 }
 
 #[derive(Debug, Args)]
@@ -443,12 +462,31 @@ pub struct LogsArgs {
     /// Start with only the last N lines (both streams together, like docker logs)
     #[arg(short = 'n', long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Start each line with the time it was stored (RFC 3339, as docker logs -t)
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only output stored at or after this: RFC 3339, Unix seconds, or a duration ago (10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only output stored before this: RFC 3339, Unix seconds, or a duration ago (10m)
+    #[arg(long, value_name = "TIME", conflicts_with = "follow")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub refused: crate::verb_flags::LogsRefused,
 }
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
     #[arg(required = true)]
     pub ids: Vec<String>,
+    /// Cancel a job that has not ended, wait for it to end, then remove it
+    #[arg(short, long)]
+    pub force: bool,
+    /// No-op: an attempt's volumes and files are always removed with it
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[command(flatten)]
+    pub refused: crate::verb_flags::RmRefused,
 }
 
 #[derive(Debug, Args)]

@@ -8,8 +8,10 @@ mod config;
 mod docker_flags;
 mod jobs;
 mod run_flags;
+mod template;
 mod terminal;
 mod ui;
+mod verb_flags;
 mod wiring;
 
 use clap::Parser;
@@ -41,6 +43,7 @@ fn main() {
 }
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    verb_flags::check(&cli.command)?;
     let config = config::resolve(cli)?;
     match &cli.command {
         Command::Run(args) => match &config.server {

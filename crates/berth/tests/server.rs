@@ -158,6 +158,60 @@ fn cancelling_a_running_job_stops_and_removes_its_container() {
     s.env.assert_no_containers();
 }
 
+#[test]
+fn docker_verb_habits_format_time_and_force_work_through_a_server() {
+    let mut s = Server::start(&[]);
+    let out = s.berth(&[
+        "run",
+        "--name",
+        "fmt-me",
+        "--label",
+        "team=data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo one; sleep 1.2; echo two; exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let id = s.get("/v1/jobs")["jobs"][0]["id"].as_str().unwrap().to_string();
+    // inspect --format and ps --format, with the fields Docker users type.
+    let f = s.berth(&[
+        "inspect",
+        "--format",
+        "{{.Status}} {{.ExitCode}} {{.Spec.Image}} {{index .Spec.Labels \"team\"}}",
+        &id,
+    ]);
+    assert_eq!(stdout(&f), format!("failed 3 {IMAGE} data\n"), "{}", stderr(&f));
+    let ps = s.berth(&["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}} {{.Labels}}"]);
+    assert_eq!(stdout(&ps), format!("{} fmt-me failed team=data\n", &id[..12]));
+    let table = stdout(&s.berth(&["ps", "-a", "--format", "table {{.ID}}\\t{{.Image}}"]));
+    assert_eq!(table.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(), ["ID", "IMAGE"], "{table}");
+    let json = stdout(&s.berth(&["ps", "-a", "--format", "json"]));
+    assert_eq!(serde_json::from_str::<Value>(json.trim()).unwrap()["Names"], "fmt-me");
+    let bad = s.berth(&["ps", "--format", "{{range .X}}"]);
+    assert_eq!(code(&bad), 125);
+    assert!(stderr(&bad).contains("--format: `{{range .X}}` is not supported"), "{}", stderr(&bad));
+    // logs -t and --since/--until, by the times the output was stored.
+    let stamped = stdout(&s.berth(&["logs", "-t", &id]));
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), 2, "{stamped}");
+    assert!(lines.iter().all(|l| l.len() > 25 && l.as_bytes()[4] == b'-' && l.contains("Z ")), "{stamped}");
+    let second = lines[1].split(' ').next().unwrap();
+    assert_eq!(stdout(&s.berth(&["logs", "--since", second, &id])), "two\n");
+    assert_eq!(stdout(&s.berth(&["logs", "--until", second, &id])), "one\n");
+    assert_eq!(stdout(&s.berth(&["logs", "--since", "1h", &id])), "one\ntwo\n");
+    assert!(stderr(&s.berth(&["logs", "--since", "soon", &id])).contains("is not a time"));
+    // rm refuses a running job; rm -f cancels it, waits for its end and removes it.
+    let running = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
+    s.wait_status(&running, "running");
+    assert_eq!(code(&s.berth(&["rm", &running])), 1, "a running job is not removed without -f");
+    let forced = s.berth(&["rm", "-f", &running]);
+    assert_eq!((code(&forced), stdout(&forced).trim()), (0, running.as_str()), "{}", stderr(&forced));
+    assert_eq!(s.get(&format!("/v1/jobs/{running}"))["error"]["code"], "not_found");
+    s.stop();
+    s.env.assert_no_containers();
+}
+
 /// The calls a receiver got: (Berth-Signature header, body).
 type Calls = Arc<Mutex<Vec<(String, String)>>>;
 

@@ -1,4 +1,4 @@
-//! `berth ps`: jobs as a table, ids, or JSON.
+//! `berth ps`: jobs as a table, ids, JSON, or Docker's `--format`.
 
 use berth_core::JobStatus;
 use berth_core::clock::{Clock, SystemClock, age};
@@ -8,16 +8,24 @@ use comfy_table::{Table, presets};
 use crate::cli::PsArgs;
 use crate::client::record;
 use crate::config::Config;
+use crate::template::{self, Template};
 use crate::{jobs, ui};
 
 pub async fn run(config: &Config, args: &PsArgs) -> anyhow::Result<i32> {
     let wanted = Wanted::from_args(args)?;
+    let format =
+        args.format.as_deref().map(Template::parse).transpose().map_err(|e| anyhow::anyhow!("--format: {e}"))?;
     let mut views = jobs::open(config).await?.list(&wanted).await?;
     if let Some(n) = wanted.limit {
         views.truncate(n as usize);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(0);
+    }
+    if let Some(t) = &format {
+        let rows = views.into_iter().map(|v| row(v, args.no_trunc)).collect::<anyhow::Result<Vec<_>>>()?;
+        print!("{}", formatted(t, &rows));
         return Ok(0);
     }
     let jobs = views.into_iter().map(record).collect::<anyhow::Result<Vec<_>>>()?;
@@ -120,6 +128,41 @@ pub fn table(jobs: &[JobRecord], whole: bool) -> Table {
         ]);
     }
     t
+}
+
+/// A job as `--format` sees it: the API's view, with Docker's `ps` field names beside.
+fn row(view: berth_server::views::JobView, whole: bool) -> anyhow::Result<serde_json::Value> {
+    let mut doc = serde_json::to_value(&view)?;
+    let job = record(view)?;
+    let command = job.spec.cmd().map(|c| c.join(" ")).unwrap_or_default();
+    let labels: Vec<String> = job.spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let docker = serde_json::json!({
+        "ID": if whole { job.id.to_string() } else { job.id.short().to_string() },
+        "Image": job.spec.image,
+        "Command": if whole { format!("\"{command}\"") } else { shorten(&command, 30) },
+        "CreatedAt": job.created_at.to_string(),
+        "RunningFor": age(SystemClock.now(), job.created_at),
+        "Status": ui::status_text(&job),
+        "State": job.status.to_string(),
+        "Names": job.spec.name.clone().unwrap_or_default(),
+        "Labels": labels.join(","),
+        "Queue": job.spec.queue_name(),
+    });
+    if let (Some(doc), serde_json::Value::Object(extra)) = (doc.as_object_mut(), docker) {
+        doc.extend(extra);
+    }
+    Ok(doc)
+}
+
+/// Rows printed with `t`: `json` one object a line, `table` with a header and aligned columns.
+fn formatted(t: &Template, rows: &[serde_json::Value]) -> String {
+    let lines: Vec<String> = rows.iter().map(|r| t.render(r)).collect();
+    if t.table {
+        let mut all = vec![t.header()];
+        all.extend(lines);
+        return template::align(&all);
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn shorten(s: &str, max: usize) -> String {

@@ -31,7 +31,9 @@ impl Embedded {
     async fn read_after(&self, job: &JobRecord, after: i64) -> anyhow::Result<Vec<Piece>> {
         let chunks = self.0.store.read_logs(&job.id, after, PAGE).await?;
         let stream = |s| if s == LogStream::Stdout { LogStream::Stdout } else { LogStream::Stderr };
-        Ok(chunks.into_iter().map(|c| Piece { seq: c.seq, stream: stream(c.stream), data: c.data }).collect())
+        let piece =
+            |c: berth_core::store::LogChunk| Piece { seq: c.seq, stream: stream(c.stream), at: c.at.0, data: c.data };
+        Ok(chunks.into_iter().map(piece).collect())
     }
 }
 

@@ -19,6 +19,8 @@ use crate::config::Config;
 pub struct Piece {
     pub seq: i64,
     pub stream: LogStream,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub at: i64,
     pub data: Vec<u8>,
 }
 

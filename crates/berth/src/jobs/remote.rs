@@ -81,7 +81,12 @@ impl Jobs for Remote {
         let stream = |s: &str| if s == "stdout" { LogStream::Stdout } else { LogStream::Stderr };
         Ok(pieces
             .into_iter()
-            .map(|p| Piece { seq: p.seq, stream: stream(&p.line.stream), data: p.line.text.into_bytes() })
+            .map(|p| Piece {
+                seq: p.seq,
+                stream: stream(&p.line.stream),
+                at: p.line.at,
+                data: p.line.text.into_bytes(),
+            })
             .collect())
     }
 

@@ -1,0 +1,98 @@
+//! Flags of Docker's everyday verbs (`ps`, `logs`, `inspect`, `rm`, `exec`) that berth does
+//! not have: each is accepted by the parser (hidden) only to be refused by name with the
+//! reason, before anything is read, as `berth run` does with `docker run`'s. The tables in
+//! docs/docker-compat.md list them; `scripts/docker-parity` checks both against the
+//! installed `docker <verb> --help`.
+
+use clap::Args;
+
+use crate::cli::Command;
+
+const NO_SIZE: &str =
+    "a job has no writable layer to measure: berth inspect shows its resource use (peak_memory, cpu_seconds)";
+const NOT_YET: &str =
+    "berth exec runs a command as the job's user, with its env, in its workdir (options for these are still to come)";
+
+#[derive(Debug, Default, Args)]
+pub struct PsRefused {
+    #[arg(short = 's', long, hide = true)]
+    pub size: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct LogsRefused {
+    #[arg(long, hide = true)]
+    pub details: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct InspectRefused {
+    #[arg(short = 's', long, hide = true)]
+    pub size: bool,
+    #[arg(long = "type", hide = true, value_name = "TYPE")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RmRefused {
+    #[arg(short = 'l', long, hide = true)]
+    pub link: bool,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ExecRefused {
+    #[arg(short = 'd', long, hide = true)]
+    pub detach: bool,
+    #[arg(long, hide = true, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    #[arg(short = 'e', long, hide = true, value_name = "K=V")]
+    pub env: Vec<String>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub env_file: Vec<String>,
+    #[arg(short = 'i', long, hide = true)]
+    pub interactive: bool,
+    #[arg(long, hide = true)]
+    pub privileged: bool,
+    #[arg(short = 't', long, hide = true)]
+    pub tty: bool,
+    #[arg(short = 'u', long, hide = true, value_name = "USER")]
+    pub user: Option<String>,
+    #[arg(short = 'w', long, hide = true, value_name = "DIR")]
+    pub workdir: Option<String>,
+}
+
+/// The first refused flag the command was given, as an error naming it and the reason.
+pub fn check(command: &Command) -> anyhow::Result<()> {
+    let refused: Option<(&str, &str, &str)> = match command {
+        Command::Ps(a) if a.refused.size => Some(("ps", "--size", NO_SIZE)),
+        Command::Logs(a) if a.refused.details => {
+            Some(("logs", "--details", "berth stores no log attributes (a log driver's labels and env)"))
+        }
+        Command::Inspect(a) if a.refused.size => Some(("inspect", "--size", NO_SIZE)),
+        Command::Inspect(a) if a.refused.kind.as_deref().is_some_and(|k| k != "job") => {
+            Some(("inspect", "--type", "berth inspects jobs only (--type job)"))
+        }
+        Command::Rm(a) if a.refused.link => Some(("rm", "--link", "legacy Docker links: berth makes none")),
+        Command::Exec(a) => exec(&a.refused).map(|flag| ("exec", flag, NOT_YET)),
+        _ => None,
+    };
+    match refused {
+        Some((verb, flag, why)) => anyhow::bail!("{flag}: not supported by berth {verb}: {why}"),
+        None => Ok(()),
+    }
+}
+
+fn exec(r: &ExecRefused) -> Option<&'static str> {
+    let given = [
+        (r.detach, "--detach"),
+        (r.detach_keys.is_some(), "--detach-keys"),
+        (!r.env.is_empty(), "--env"),
+        (!r.env_file.is_empty(), "--env-file"),
+        (r.interactive, "--interactive"),
+        (r.privileged, "--privileged"),
+        (r.tty, "--tty"),
+        (r.user.is_some(), "--user"),
+        (r.workdir.is_some(), "--workdir"),
+    ];
+    given.into_iter().find(|(on, _)| *on).map(|(_, flag)| flag)
+}
