@@ -367,7 +367,7 @@ impl Runner {
             job_id: job.id.clone(),
             attempt: n,
             spec: spec.clone(),
-            name: format!("berth-{}-{n}", job.id.short()),
+            name: unit_name(&job.id, n),
             install_id: self.install_id.clone(),
             owner: self.owner.clone(),
             tenant: job.tenant.clone(),
@@ -636,6 +636,11 @@ struct Created {
 /// Where a bind mount's source really is on this node (symlinks followed), if it exists.
 fn real_path(source: &str) -> Option<String> {
     std::fs::canonicalize(source).ok().and_then(|p| p.to_str().map(str::to_string))
+}
+
+/// The unit of attempt `n` of a job: its container's (or Job's) name, unique per attempt.
+pub(crate) fn unit_name(job: &JobId, n: u32) -> String {
+    format!("berth-{}-{n}", job.short())
 }
 
 fn fence_of(job: &JobRecord) -> Option<Fence> {

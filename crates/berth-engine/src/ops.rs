@@ -132,8 +132,11 @@ impl Runner {
             return Err(OpError::Conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
         }
         let attempts = self.store.list_attempts(&job.id).await?;
-        let container = attempts.last().and_then(|a| a.container_id.clone());
+        let last = attempts.last();
+        let container = last.and_then(|a| a.container_id.clone());
         let id = container.ok_or_else(|| OpError::Conflict("the job has no container yet".into()))?;
-        Ok(self.backend.exec(&UnitHandle { id, name: String::new() }, cmd, cap).await?)
+        // Backends that find units by name (a Kubernetes Job) need it as well as the id.
+        let name = crate::attempt::unit_name(&job.id, last.map_or(1, |a| a.number));
+        Ok(self.backend.exec(&UnitHandle { id, name }, cmd, cap).await?)
     }
 }

@@ -55,7 +55,9 @@ fn a_server_killed_with_sigkill_reattaches_to_its_job_and_reads_every_line_once(
     let script = r#"echo before; i=0; while [ $i -lt 200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.02; done; echo after"#;
     let id = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
     s.wait_status(&id, "running");
-    std::thread::sleep(Duration::from_millis(800));
+    let exec = s.berth(&["exec", &id, "sh", "-c", "echo in-the-pod; exit 4"]);
+    assert_eq!((code(&exec), stdout(&exec).as_str()), (4, "in-the-pod\n"), "{}", util::stderr(&exec));
+    std::thread::sleep(Duration::from_millis(300));
     s.crash_and_restart(&["--backend", "kubernetes"]);
     let done = s.wait_status(&id, "succeeded");
     assert_eq!(done["attempts"], 1, "reattached, not retried: {done}");
