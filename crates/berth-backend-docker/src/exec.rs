@@ -1,7 +1,7 @@
 //! `docker exec` for a running job: create the exec, attach, collect output up to a cap,
 //! then read the exit code from the exec's inspect.
 
-use berth_core::backend::{BackendError, ExecOutput, OutputStream};
+use berth_core::backend::{BackendError, ExecCommand, ExecOutput, OutputStream};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -12,13 +12,17 @@ use crate::errors::engine_error;
 pub(crate) async fn run(
     docker: &Docker,
     container: &str,
-    cmd: &[String],
+    cmd: &ExecCommand,
     cap: usize,
 ) -> Result<ExecOutput, BackendError> {
+    let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let options = CreateExecOptions {
         attach_stdout: Some(true),
         attach_stderr: Some(true),
-        cmd: Some(cmd.to_vec()),
+        cmd: Some(cmd.command.clone()),
+        env: (!env.is_empty()).then_some(env),
+        user: cmd.user.clone(),
+        working_dir: cmd.workdir.clone(),
         ..CreateExecOptions::default()
     };
     let created = docker.create_exec(container, options).await.map_err(|e| match e {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, LogPosition, OutputEntry, OutputPicker,
-    PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ImageInfo, LogPosition, OutputEntry,
+    OutputPicker, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
 use berth_core::volumes::VolumeInfo;
@@ -170,7 +170,7 @@ impl Backend for DockerBackend {
         self.docker.ping().await.map(|_| ()).map_err(|e| BackendError::Unavailable(e.to_string()))
     }
 
-    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
+    async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError> {
         exec::run(&self.docker, &unit.id, cmd, cap).await
     }
 

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ImageInfo, LogPosition, OutputEntry, OutputPicker,
-    PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ImageInfo, LogPosition, OutputEntry,
+    OutputPicker, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
 };
 use berth_core::spec::JobSpec;
 use berth_core::spec_load::FieldError;
@@ -244,9 +244,13 @@ impl Backend for KubernetesBackend {
         self.k.client.apiserver_version().await.map(|_| ()).map_err(|e| api_error("reaching the API server", e))
     }
 
-    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
+    async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError> {
+        if !cmd.env.is_empty() || cmd.user.is_some() || cmd.workdir.is_some() {
+            let why = "the kubernetes backend runs exec as the container is (the API takes no env, user or workdir)";
+            return Err(BackendError::Unsupported(why.into()));
+        }
         let pod = self.pod(unit).await?;
-        remote::exec(&self.k.pods, &status::name(&pod), MAIN, cmd, cap).await
+        remote::exec(&self.k.pods, &status::name(&pod), MAIN, &cmd.command, cap).await
     }
 }
 

@@ -276,7 +276,8 @@ async fn exec_runs_in_the_jobs_container_and_the_pod_is_watched_not_polled() {
     c.running_pod(&job).await;
     let units = c.h.runner.backend().list_units(c.h.runner.install_id()).await.unwrap();
     let cmd = ["sh", "-c", "echo \"in $BERTH_JOB_ID\"; echo err >&2; exit 3"].map(String::from);
-    let out = c.h.runner.backend().exec(&units[0].handle, &cmd, 1024).await.unwrap();
+    let exec = berth_core::backend::ExecCommand::new(&cmd);
+    let out = c.h.runner.backend().exec(&units[0].handle, &exec, 1024).await.unwrap();
     assert_eq!(
         (out.exit_code, out.stdout, out.stderr),
         (3, format!("in {}\n", job.id).into_bytes(), b"err\n".to_vec())

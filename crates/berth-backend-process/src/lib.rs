@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
-    OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ExitInfo, ImageInfo, OutputChunk,
+    OutputEntry, OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
 };
 use berth_core::clock::{Clock, SystemClock};
 use berth_core::spec::JobSpec;
@@ -278,7 +278,7 @@ impl Backend for ProcessBackend {
         Ok(())
     }
 
-    async fn exec(&self, _unit: &UnitHandle, _cmd: &[String], _cap: usize) -> Result<ExecOutput, BackendError> {
+    async fn exec(&self, _unit: &UnitHandle, _cmd: &ExecCommand, _cap: usize) -> Result<ExecOutput, BackendError> {
         Err(BackendError::Engine(
             "exec is not supported by the process backend (there is no container to enter)".into(),
         ))

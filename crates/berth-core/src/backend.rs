@@ -415,12 +415,54 @@ pub trait Backend: Send + Sync {
         Err(BackendError::Unsupported(format!("the {} backend has no named volumes", self.name())))
     }
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
-    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError>;
+    async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError>;
     /// Watches a unit started by an earlier process: its output past `from` (the bytes of
     /// each stream already consumed, skipped exactly), and its exit.
     async fn attach(&self, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
         let _ = from;
         Err(BackendError::Engine(format!("{} cannot reattach to running units", unit.name)))
+    }
+}
+
+/// A command to run in a running unit (`berth exec`, `POST /v1/jobs/{id}/exec`): without a
+/// shell, as the unit's user in its workdir and env unless these say otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecCommand {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Variables added to the unit's own (`docker exec -e`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `user`, `uid` or `uid:gid` (`docker exec -u`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// An absolute directory to run in (`docker exec -w`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+impl ExecCommand {
+    pub fn new(command: &[String]) -> ExecCommand {
+        ExecCommand { command: command.to_vec(), ..ExecCommand::default() }
+    }
+
+    /// What is wrong with it, by field: no program, a variable name that is not one, a
+    /// relative workdir.
+    pub fn problems(&self) -> Vec<crate::spec_load::FieldError> {
+        let mut out = Vec::new();
+        if self.command.first().is_none_or(|p| p.is_empty()) {
+            out.push(crate::spec_load::FieldError::new("command", "must name a program"));
+        }
+        for key in self.env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                out.push(crate::spec_load::FieldError::new(format!("env.{key}"), "is not a variable name"));
+            }
+        }
+        if self.workdir.as_deref().is_some_and(|w| !w.starts_with('/')) {
+            out.push(crate::spec_load::FieldError::new("workdir", "must be an absolute path"));
+        }
+        out
     }
 }
 

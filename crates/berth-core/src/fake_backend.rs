@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use futures::{FutureExt, StreamExt};
 
 use crate::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecOutput, ExitInfo, ImageInfo, OutputChunk, OutputEntry,
-    OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ExitInfo, ImageInfo, OutputChunk,
+    OutputEntry, OutputPicker, OutputStream, PullObserver, Started, StdinSource, UnitHandle, UnitInfo,
 };
 use crate::spec::JobSpec;
 
@@ -149,10 +149,10 @@ impl Backend for FakeBackend {
     }
 
     /// Echoes the command back on stdout, exit 0.
-    async fn exec(&self, unit: &UnitHandle, cmd: &[String], cap: usize) -> Result<ExecOutput, BackendError> {
-        self.record(format!("exec {} {}", unit.name, cmd.join(" ")));
+    async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError> {
+        self.record(format!("exec {} {}", unit.name, cmd.command.join(" ")));
         let mut out = ExecOutput::default();
-        out.push(OutputStream::Stdout, cmd.join(" ").as_bytes(), cap);
+        out.push(OutputStream::Stdout, cmd.command.join(" ").as_bytes(), cap);
         Ok(out)
     }
 }

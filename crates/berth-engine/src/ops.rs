@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use berth_core::backend::{BackendError, ExecOutput, UnitHandle};
+use berth_core::backend::{BackendError, ExecCommand, ExecOutput, UnitHandle};
 use berth_core::clock::Clock;
 use berth_core::status::{JobStatus, Reason};
 use berth_core::store::{Artifact, JobRecord, StatusChange, Store, StoreError};
@@ -123,7 +123,7 @@ impl Runner {
     }
 
     /// Runs `cmd` in the job's running unit, keeping at most `cap` bytes per stream.
-    pub async fn exec(&self, job: &JobRecord, cmd: &[String], cap: usize) -> Result<ExecOutput, OpError> {
+    pub async fn exec(&self, job: &JobRecord, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, OpError> {
         if !self.backend.capabilities().exec {
             let name = self.backend.name();
             return Err(BackendError::Unsupported(format!("the {name} backend cannot run commands in a job")).into());

@@ -179,11 +179,8 @@ impl From<ContainerRow> for ContainerView {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ExecRequest {
-    /// The command and its arguments, run without a shell.
-    pub command: Vec<String>,
-}
+/// The body of `POST /v1/jobs/{id}/exec`.
+pub use berth_core::backend::ExecCommand as ExecRequest;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ExecResponse {

@@ -101,6 +101,18 @@ pub struct CpArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub refused: crate::verb_flags::ExecRefused,
+    /// A variable for the command: KEY=VALUE, or KEY to pass this shell's value
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Variables from a file of KEY=VALUE lines
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Run as this user: name, uid or uid:gid [default: the job's]
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Run in this directory (absolute) [default: the job's]
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
     pub id: String,
     /// The command and its arguments (no shell)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]

@@ -9,7 +9,7 @@ use berth_core::JobSpec;
 use berth_core::clock::Timestamp;
 use berth_core::store::JobRecord;
 use berth_server::api::stream::LogPiece;
-use berth_server::views::{ExecRequest, ExecResponse, JobDetail, JobPage, JobView};
+use berth_server::views::{ExecResponse, JobDetail, JobPage, JobView};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -129,9 +129,8 @@ impl Client {
         self.send(self.request(Method::DELETE, &format!("/v1/jobs/{id}"))).await.map(|_| ())
     }
 
-    pub async fn exec(&self, id: &str, command: &[String]) -> anyhow::Result<ExecResponse> {
-        let body = ExecRequest { command: command.to_vec() };
-        self.json(self.request(Method::POST, &format!("/v1/jobs/{id}/exec")).json(&body)).await
+    pub async fn exec(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<ExecResponse> {
+        self.json(self.request(Method::POST, &format!("/v1/jobs/{id}/exec")).json(command)).await
     }
 
     /// An artifact's bytes (`name` may hold `/`: it travels as one encoded path segment).

@@ -11,7 +11,7 @@ use crate::cli::Command;
 const NO_SIZE: &str =
     "a job has no writable layer to measure: berth inspect shows its resource use (peak_memory, cpu_seconds)";
 const NOT_YET: &str =
-    "berth exec runs a command as the job's user, with its env, in its workdir (options for these are still to come)";
+    "not yet: berth exec runs a command to its end and prints its output (no TTY, no stdin, no detach)";
 
 #[derive(Debug, Default, Args)]
 pub struct PsRefused {
@@ -45,20 +45,12 @@ pub struct ExecRefused {
     pub detach: bool,
     #[arg(long, hide = true, value_name = "KEYS")]
     pub detach_keys: Option<String>,
-    #[arg(short = 'e', long, hide = true, value_name = "K=V")]
-    pub env: Vec<String>,
-    #[arg(long, hide = true, value_name = "FILE")]
-    pub env_file: Vec<String>,
     #[arg(short = 'i', long, hide = true)]
     pub interactive: bool,
     #[arg(long, hide = true)]
     pub privileged: bool,
     #[arg(short = 't', long, hide = true)]
     pub tty: bool,
-    #[arg(short = 'u', long, hide = true, value_name = "USER")]
-    pub user: Option<String>,
-    #[arg(short = 'w', long, hide = true, value_name = "DIR")]
-    pub workdir: Option<String>,
 }
 
 /// The first refused flag the command was given, as an error naming it and the reason.
@@ -86,13 +78,9 @@ fn exec(r: &ExecRefused) -> Option<&'static str> {
     let given = [
         (r.detach, "--detach"),
         (r.detach_keys.is_some(), "--detach-keys"),
-        (!r.env.is_empty(), "--env"),
-        (!r.env_file.is_empty(), "--env-file"),
         (r.interactive, "--interactive"),
         (r.privileged, "--privileged"),
         (r.tty, "--tty"),
-        (r.user.is_some(), "--user"),
-        (r.workdir.is_some(), "--workdir"),
     ];
     given.into_iter().find(|(on, _)| *on).map(|(_, flag)| flag)
 }

@@ -205,6 +205,13 @@ fn docker_verb_habits_format_time_and_force_work_through_a_server() {
     let running = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
     s.wait_status(&running, "running");
     assert_eq!(code(&s.berth(&["rm", &running])), 1, "a running job is not removed without -f");
+    // exec with -e, -u and -w, as docker exec; a relative workdir is refused by field.
+    let script = "echo $A $(id -u) $(pwd)";
+    let exec = s.berth(&["exec", "-e", "A=1", "-u", "1000:1000", "-w", "/berth/output", &running, "sh", "-c", script]);
+    assert_eq!((code(&exec), stdout(&exec).as_str()), (0, "1 1000 /berth/output\n"), "{}", stderr(&exec));
+    let relative = s.berth(&["exec", "-w", "tmp", &running, "true"]);
+    assert_eq!(code(&relative), 125);
+    assert!(stderr(&relative).contains("workdir: must be an absolute path"), "{}", stderr(&relative));
     let forced = s.berth(&["rm", "-f", &running]);
     assert_eq!((code(&forced), stdout(&forced).trim()), (0, running.as_str()), "{}", stderr(&forced));
     assert_eq!(s.get(&format!("/v1/jobs/{running}"))["error"]["code"], "not_found");

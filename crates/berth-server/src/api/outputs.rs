@@ -104,11 +104,11 @@ pub async fn exec(
     body: Result<Json<ExecRequest>, JsonRejection>,
 ) -> ApiResult<Json<ExecResponse>> {
     let Json(req) = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
-    if req.command.is_empty() || req.command[0].is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "must name a program").field("command"));
+    if let Some(problem) = req.problems().into_iter().next() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", problem.message).field(&problem.field));
     }
     let job = visible_job(&state, &who, &id).await?;
-    let out = state.runner.exec(&job, &req.command, EXEC_CAP).await?;
+    let out = state.runner.exec(&job, &req, EXEC_CAP).await?;
     Ok(Json(ExecResponse {
         exit_code: out.exit_code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use async_trait::async_trait;
 use berth_core::access::Delivery;
+use berth_core::backend::ExecCommand;
 use berth_core::clock::SystemClock;
 use berth_core::store::{JobRecord, LogStream};
 use berth_server::views::{ArtifactView, AttemptView, ContainerView, EventView, ExecResponse, JobDetail, JobView};
@@ -143,7 +144,7 @@ impl Jobs for Embedded {
         }
     }
 
-    async fn exec(&self, id: &str, command: &[String]) -> anyhow::Result<ExecResponse> {
+    async fn exec(&self, id: &str, command: &ExecCommand) -> anyhow::Result<ExecResponse> {
         let job = self.job(id).await?;
         let out = self.0.runner()?.exec(&job, command, EXEC_CAP).await?;
         Ok(ExecResponse {

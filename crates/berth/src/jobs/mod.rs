@@ -46,7 +46,7 @@ pub trait Jobs: Send + Sync {
     async fn output(&self, id: &str, after: i64) -> anyhow::Result<Vec<Piece>>;
     /// The output after `after` as it comes, until the job ends; returns the job as it ended.
     async fn follow(&self, id: &str, after: i64, out: &mut (dyn FnMut(Followed) + Send)) -> anyhow::Result<JobRecord>;
-    async fn exec(&self, id: &str, command: &[String]) -> anyhow::Result<ExecResponse>;
+    async fn exec(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<ExecResponse>;
     async fn artifact(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>>;
 }
 

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use berth_core::access::Delivery;
+use berth_core::backend::ExecCommand;
 use berth_core::store::{JobRecord, LogStream};
 use berth_server::views::{ArtifactView, ContainerView, EventView, ExecResponse, JobDetail, JobView};
 use reqwest::Method;
@@ -94,7 +95,7 @@ impl Jobs for Remote {
         self.0.follow_after(id, after, out).await
     }
 
-    async fn exec(&self, id: &str, command: &[String]) -> anyhow::Result<ExecResponse> {
+    async fn exec(&self, id: &str, command: &ExecCommand) -> anyhow::Result<ExecResponse> {
         self.0.exec(id, command).await
     }
 
