@@ -7,10 +7,12 @@ use std::collections::HashMap;
 
 use berth_core::backend::{AttemptPlan, OUTPUT_MOUNT, labels};
 use berth_core::parse::{DeviceMapping, GpuRequest, parse_device, parse_gpus, parse_port};
-use berth_core::spec::{Healthcheck, JobSpec, MemorySwap, Mount};
+use berth_core::quantity::ByteSize;
+use berth_core::spec::{Cgroup, Healthcheck, JobSpec, MemorySwap, Mount};
 use bollard::models::{
     ContainerCreateBody, DeviceMapping as DeviceMappingApi, DeviceRequest, HealthConfig, HostConfig,
-    HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType, PortBinding, ResourcesUlimits,
+    HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType, PortBinding, ResourcesBlkioWeightDevice,
+    ResourcesUlimits, ThrottleDevice,
 };
 
 /// Where the attempt's files live, as the container sees them mounted.
@@ -54,6 +56,43 @@ pub fn create_body(plan: &AttemptPlan, staged: &Staged) -> ContainerCreateBody {
         exposed_ports: ports_exposed(spec),
         healthcheck: spec.healthcheck.as_ref().map(healthcheck),
         host_config: Some(host_config(plan, staged)),
+        ..Default::default()
+    }
+}
+
+/// Docker's finer cgroup settings (validated at submit: a value that does not parse here
+/// was refused there).
+fn cgroup(c: &Cgroup) -> HostConfig {
+    let weights = c.blkio_weight_device.iter().filter_map(|d| {
+        let (path, w) = d.rsplit_once(':')?;
+        Some(ResourcesBlkioWeightDevice { path: Some(path.into()), weight: w.parse().ok() })
+    });
+    let throttle = |list: &[String], bytes: bool| -> Option<Vec<ThrottleDevice>> {
+        let out: Vec<ThrottleDevice> = list
+            .iter()
+            .filter_map(|d| {
+                let (path, rate) = d.rsplit_once(':')?;
+                let rate = if bytes { rate.parse::<ByteSize>().ok()?.0 as i64 } else { rate.parse().ok()? };
+                Some(ThrottleDevice { path: Some(path.into()), rate: Some(rate) })
+            })
+            .collect();
+        (!out.is_empty()).then_some(out)
+    };
+    HostConfig {
+        cpu_period: c.cpu_period,
+        cpu_quota: c.cpu_quota,
+        cpu_realtime_period: c.cpu_rt_period,
+        cpu_realtime_runtime: c.cpu_rt_runtime,
+        cpuset_mems: c.cpuset_mems.clone(),
+        memory_swappiness: c.memory_swappiness,
+        oom_score_adj: c.oom_score_adj,
+        blkio_weight: c.blkio_weight,
+        blkio_weight_device: (!c.blkio_weight_device.is_empty()).then(|| weights.collect()),
+        blkio_device_read_bps: throttle(&c.device_read_bps, true),
+        blkio_device_write_bps: throttle(&c.device_write_bps, true),
+        blkio_device_read_iops: throttle(&c.device_read_iops, false),
+        blkio_device_write_iops: throttle(&c.device_write_iops, false),
+        device_cgroup_rules: non_empty(&c.device_cgroup_rules),
         ..Default::default()
     }
 }
@@ -132,7 +171,7 @@ fn host_config(plan: &AttemptPlan, staged: &Staged) -> HostConfig {
             typ: Some(l.kind.clone()),
             config: Some(l.options.clone().into_iter().collect()),
         }),
-        ..Default::default()
+        ..cgroup(&r.cgroup)
     }
 }
 

@@ -128,6 +128,17 @@ resources:
   memory: 256m
   memory_swap: unlimited
   pids_limit: 64
+  cgroup:
+    cpu_period: 100000
+    cpu_quota: 50000
+    cpuset_mems: "0"
+    memory_swappiness: 0
+    oom_score_adj: 500
+    blkio_weight: 300
+    blkio_weight_device: ["/dev/sda:200"]
+    device_read_bps: ["/dev/sda:1mb"]
+    device_write_iops: ["/dev/sda:100"]
+    device_cgroup_rules: ["c 1:3 mr"]
   shm_size: 32m
   ulimits: [{name: nofile, soft: 1024, hard: 2048}]
   gpus: all
@@ -171,14 +182,39 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 ]
               },
               "HostConfig": {
+                "BlkioDeviceReadBps": [
+                  {
+                    "Path": "/dev/sda",
+                    "Rate": 1048576
+                  }
+                ],
+                "BlkioDeviceWriteIOps": [
+                  {
+                    "Path": "/dev/sda",
+                    "Rate": 100
+                  }
+                ],
+                "BlkioWeight": 300,
+                "BlkioWeightDevice": [
+                  {
+                    "Path": "/dev/sda",
+                    "Weight": 200
+                  }
+                ],
                 "CapAdd": [
                   "NET_BIND_SERVICE"
                 ],
                 "CapDrop": [
                   "ALL"
                 ],
+                "CpuPeriod": 100000,
+                "CpuQuota": 50000,
                 "CpuShares": 512,
                 "CpusetCpus": "0-1",
+                "CpusetMems": "0",
+                "DeviceCgroupRules": [
+                  "c 1:3 mr"
+                ],
                 "DeviceRequests": [
                   {
                     "Capabilities": [
@@ -228,6 +264,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 "Memory": 268435456,
                 "MemoryReservation": 134217728,
                 "MemorySwap": -1,
+                "MemorySwappiness": 0,
                 "Mounts": [
                   {
                     "ReadOnly": false,
@@ -258,6 +295,7 @@ log_driver: {type: json-file, options: {max-size: 1m}}
                 ],
                 "NanoCpus": 1500000000,
                 "NetworkMode": "none",
+                "OomScoreAdj": 500,
                 "PidMode": "host",
                 "PidsLimit": 64,
                 "Privileged": false,

@@ -95,6 +95,12 @@ fn resources(spec: &JobSpec, fargate: bool, no: &mut impl FnMut(&str, &str)) {
     if r.shm_size.is_some() || !r.devices.is_empty() || r.cpuset_cpus.is_some() || r.cpu_shares.is_some() {
         no("resources", "cannot set shm_size, devices, cpuset_cpus or cpu_shares on a task");
     }
+    if !r.cgroup.is_unset() {
+        no(
+            "resources.cgroup",
+            "cannot tune a task's cgroup (periods, real-time CPU, swappiness, OOM score, block IO, device rules)",
+        );
+    }
     if r.gpus.is_some() && fargate {
         no("resources.gpus", "has no GPUs on Fargate (use EC2 capacity)");
     }

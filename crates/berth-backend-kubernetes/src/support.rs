@@ -99,6 +99,12 @@ fn resources(spec: &JobSpec, no: &mut impl FnMut(&str, &str)) {
     if r.cpuset_cpus.is_some() {
         no("resources.cpuset_cpus", "cannot pin CPUs (it is the kubelet's CPU manager)");
     }
+    if !r.cgroup.is_unset() {
+        no(
+            "resources.cgroup",
+            "cannot tune a pod's cgroup (periods, real-time CPU, swappiness, OOM score, block IO, device rules)",
+        );
+    }
     if r.gpus.as_deref().is_some_and(|g| g.parse::<u32>().is_err()) {
         no("resources.gpus", "asks for a number of GPUs (`nvidia.com/gpu`), not `all` or device ids");
     }

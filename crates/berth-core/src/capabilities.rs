@@ -74,6 +74,7 @@ fn no_limits(r: &Resources) -> bool {
         && r.devices.is_empty()
         && r.cpu_shares.is_none()
         && r.cpuset_cpus.is_none()
+        && r.cgroup.is_unset()
         && r.memory_reservation.is_none()
 }
 

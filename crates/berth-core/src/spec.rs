@@ -402,6 +402,64 @@ pub struct Resources {
     /// A soft memory limit, reclaimed first when the host runs short (at most `memory`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<ByteSize>,
+    /// The rest of Docker's cgroup knobs (CPU periods, real-time CPU, memory nodes,
+    /// swappiness, the OOM score, block IO weights and throttles, device cgroup rules).
+    #[serde(default, skip_serializing_if = "Cgroup::is_unset")]
+    pub cgroup: Cgroup,
+}
+
+/// Docker's finer cgroup settings, each with its `docker run` flag's meaning.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cgroup {
+    /// CFS period in microseconds (`--cpu-period`, 1000 to 1000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<i64>,
+    /// CFS quota in microseconds per period (`--cpu-quota`, at least 1000; -1: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    /// Real-time period and runtime in microseconds (`--cpu-rt-period`, `--cpu-rt-runtime`;
+    /// policy: `privileged`, as real-time CPU can starve the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Memory nodes the job may use, e.g. `0-1` (`--cpuset-mems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// 0 to 100 (`--memory-swappiness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swappiness: Option<i64>,
+    /// -1000 to 1000 (`--oom-score-adj`); below 0 it is spared by the OOM killer at the
+    /// host's expense (policy: `oom_kill_disable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    /// Block IO weight, 10 to 1000 (`--blkio-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<u16>,
+    /// `PATH:WEIGHT` per device (`--blkio-weight-device`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blkio_weight_device: Vec<String>,
+    /// `PATH:RATE` throttles (`--device-read-bps` with sizes such as `1mb`, `--device-read-iops`
+    /// with counts, and their write twins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<String>,
+    /// Device cgroup rules such as `c 1:3 mr` (`--device-cgroup-rule`; policy: `devices`
+    /// must allow every device).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+}
+
+impl Cgroup {
+    pub fn is_unset(&self) -> bool {
+        *self == Cgroup::default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

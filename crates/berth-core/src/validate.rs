@@ -25,6 +25,7 @@ pub fn validate(spec: &JobSpec) -> Result<(), SpecErrors> {
     check_mounts(spec, &mut errs);
     check_network(spec, &mut errs);
     check_resources(spec, &mut errs);
+    check_cgroup(&spec.resources.cgroup, &mut errs);
     check_security_and_time(spec, &mut errs);
     check_routing(spec, &mut errs);
     if errs.0.is_empty() { Ok(()) } else { Err(SpecErrors(errs.0)) }
@@ -263,6 +264,83 @@ fn is_cpu_list(s: &str) -> bool {
             Some((a, b)) => number(a) && number(b) && a.parse::<u32>().ok() <= b.parse::<u32>().ok(),
             None => number(part),
         })
+}
+
+/// Docker's ranges for the finer cgroup settings, so a bad value is a field error at
+/// submit rather than a refused container create.
+fn check_cgroup(c: &crate::spec::Cgroup, e: &mut Errors) {
+    let f = |name: &str| format!("resources.cgroup.{name}");
+    let out_of = |v: Option<i64>, lo: i64, hi: i64| v.is_some_and(|v| !(lo..=hi).contains(&v));
+    if out_of(c.cpu_period, 1000, 1_000_000) {
+        e.add(f("cpu_period"), "expected 1000 to 1000000 microseconds");
+    }
+    if c.cpu_quota.is_some_and(|q| q != -1 && q < 1000) {
+        e.add(f("cpu_quota"), "expected at least 1000 microseconds, or -1 for none");
+    }
+    if out_of(c.cpu_rt_period, 1, 1_000_000) {
+        e.add(f("cpu_rt_period"), "expected 1 to 1000000 microseconds");
+    }
+    if let Some(rt) = c.cpu_rt_runtime
+        && (rt < 0 || rt > c.cpu_rt_period.unwrap_or(1_000_000))
+    {
+        e.add(f("cpu_rt_runtime"), "expected 0 up to the real-time period (default 1000000 microseconds)");
+    }
+    if let Some(set) = &c.cpuset_mems
+        && !is_cpu_list(set)
+    {
+        e.add(f("cpuset_mems"), format!("`{set}` is not a node list such as 0-1"));
+    }
+    if out_of(c.memory_swappiness, 0, 100) {
+        e.add(f("memory_swappiness"), "expected 0 to 100");
+    }
+    if out_of(c.oom_score_adj, -1000, 1000) {
+        e.add(f("oom_score_adj"), "expected -1000 to 1000");
+    }
+    if c.blkio_weight.is_some_and(|w| !(10..=1000).contains(&w)) {
+        e.add(f("blkio_weight"), "expected 10 to 1000");
+    }
+    for (i, d) in c.blkio_weight_device.iter().enumerate() {
+        let ok = d
+            .rsplit_once(':')
+            .is_some_and(|(p, w)| p.starts_with("/dev/") && w.parse::<u16>().is_ok_and(|w| (10..=1000).contains(&w)));
+        if !ok {
+            e.add(format!("{}[{i}]", f("blkio_weight_device")), format!("`{d}` is not /dev/PATH:WEIGHT (10 to 1000)"));
+        }
+    }
+    let rates = [("device_read_bps", &c.device_read_bps, true), ("device_write_bps", &c.device_write_bps, true)];
+    let counts = [("device_read_iops", &c.device_read_iops, false), ("device_write_iops", &c.device_write_iops, false)];
+    for (name, list, bytes) in rates.into_iter().chain(counts) {
+        for (i, d) in list.iter().enumerate() {
+            let ok = d.rsplit_once(':').is_some_and(|(p, r)| {
+                p.starts_with("/dev/") && if bytes { r.parse::<ByteSize>().is_ok() } else { r.parse::<u64>().is_ok() }
+            });
+            if !ok {
+                let what = if bytes { "RATE such as 1mb" } else { "a count of operations" };
+                e.add(format!("{}[{i}]", f(name)), format!("`{d}` is not /dev/PATH:{what}"));
+            }
+        }
+    }
+    for (i, rule) in c.device_cgroup_rules.iter().enumerate() {
+        if !is_device_rule(rule) {
+            e.add(format!("{}[{i}]", f("device_cgroup_rules")), format!("`{rule}` is not a rule such as `c 1:3 mr`"));
+        }
+    }
+}
+
+/// `TYPE MAJOR:MINOR ACCESS`: type `a`, `b` or `c`; numbers or `*`; access of `rwm`.
+fn is_device_rule(rule: &str) -> bool {
+    let parts: Vec<&str> = rule.split(' ').collect();
+    let number = |n: &str| n == "*" || (!n.is_empty() && n.len() <= 10 && n.bytes().all(|b| b.is_ascii_digit()));
+    match parts.as_slice() {
+        [kind, numbers, access] => {
+            matches!(*kind, "a" | "b" | "c")
+                && numbers.split_once(':').is_some_and(|(a, b)| number(a) && number(b))
+                && !access.is_empty()
+                && access.len() <= 3
+                && access.chars().all(|c| "rwm".contains(c))
+        }
+        _ => false,
+    }
 }
 
 fn check_resources(spec: &JobSpec, e: &mut Errors) {

@@ -87,6 +87,8 @@ pub struct DockerArgs {
     /// The CPUs the job may run on, e.g. 0-3,6
     #[arg(long, value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
+    #[command(flatten)]
+    pub cgroup: CgroupArgs,
     /// A soft memory limit below -m, reclaimed first when the host runs short
     #[arg(long, value_name = "SIZE")]
     pub memory_reservation: Option<String>,
@@ -139,26 +141,6 @@ pub const REFUSED: &[(&[&str], &str)] = &[
         &["--ip", "--ip6", "--mac-address", "--link-local-ip", "--network-alias"],
         "fixed addresses and aliases on networks are not supported",
     ),
-    (
-        &[
-            "--device-cgroup-rule",
-            "--device-read-bps",
-            "--device-read-iops",
-            "--device-write-bps",
-            "--device-write-iops",
-            "--blkio-weight",
-            "--blkio-weight-device",
-        ],
-        "block IO and device cgroup rules are not supported yet",
-    ),
-    (
-        &["--cpu-period", "--cpu-quota", "--cpu-rt-period", "--cpu-rt-runtime", "--cpuset-mems"],
-        "use --cpus (a CPU quota), --cpu-shares or --cpuset-cpus; periods, real-time CPU and memory nodes are not supported yet",
-    ),
-    (
-        &["--memory-swappiness", "--oom-score-adj"],
-        "use -m/--memory, --memory-swap and --memory-reservation; swappiness and OOM scores are not supported yet",
-    ),
 ];
 
 /// Short flags that take a value (`-e`, `-p`, ...), as `docker run` users attach them.
@@ -192,7 +174,79 @@ pub fn check_positional(positional: &[String]) -> Result<(), FlagError> {
 pub type LabelReader<'a> = &'a dyn Fn(&std::path::Path) -> Result<Vec<(String, String)>, FlagError>;
 
 /// Lays the Docker flags over `spec` (after berth's own flags).
+/// Docker's finer cgroup flags, onto `resources.cgroup` (validated with the spec).
+#[derive(Debug, Default, Args)]
+pub struct CgroupArgs {
+    /// CFS period in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<i64>,
+    /// CFS quota in microseconds per period
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Real-time CPU period in microseconds (policy: privileged)
+    #[arg(long, value_name = "US")]
+    pub cpu_rt_period: Option<i64>,
+    /// Real-time CPU runtime in microseconds (policy: privileged)
+    #[arg(long, value_name = "US")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Memory nodes the job may use, e.g. 0-1
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Swappiness, 0 to 100
+    #[arg(long, value_name = "N")]
+    pub memory_swappiness: Option<i64>,
+    /// OOM score adjustment, -1000 to 1000 (below 0, policy: oom_kill_disable)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Block IO weight, 10 to 1000
+    #[arg(long, value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight of a device: /dev/PATH:WEIGHT
+    #[arg(long, value_name = "DEV:W")]
+    pub blkio_weight_device: Vec<String>,
+    /// Read rate limit of a device: /dev/PATH:RATE (e.g. 1mb)
+    #[arg(long, value_name = "DEV:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Write rate limit of a device: /dev/PATH:RATE
+    #[arg(long, value_name = "DEV:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Read operations per second of a device: /dev/PATH:N
+    #[arg(long, value_name = "DEV:N")]
+    pub device_read_iops: Vec<String>,
+    /// Write operations per second of a device: /dev/PATH:N
+    #[arg(long, value_name = "DEV:N")]
+    pub device_write_iops: Vec<String>,
+    /// A device cgroup rule, e.g. 'c 1:3 mr' (policy: devices)
+    #[arg(long, value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+}
+
+fn apply_cgroup(a: &CgroupArgs, c: &mut berth_core::spec::Cgroup) {
+    let keep = |flag: Option<i64>, field: &mut Option<i64>| {
+        if flag.is_some() {
+            *field = flag;
+        }
+    };
+    keep(a.cpu_period, &mut c.cpu_period);
+    keep(a.cpu_quota, &mut c.cpu_quota);
+    keep(a.cpu_rt_period, &mut c.cpu_rt_period);
+    keep(a.cpu_rt_runtime, &mut c.cpu_rt_runtime);
+    keep(a.memory_swappiness, &mut c.memory_swappiness);
+    keep(a.oom_score_adj, &mut c.oom_score_adj);
+    set(&mut c.cpuset_mems, &a.cpuset_mems);
+    if a.blkio_weight.is_some() {
+        c.blkio_weight = a.blkio_weight;
+    }
+    c.blkio_weight_device.extend(a.blkio_weight_device.iter().cloned());
+    c.device_read_bps.extend(a.device_read_bps.iter().cloned());
+    c.device_write_bps.extend(a.device_write_bps.iter().cloned());
+    c.device_read_iops.extend(a.device_read_iops.iter().cloned());
+    c.device_write_iops.extend(a.device_write_iops.iter().cloned());
+    c.device_cgroup_rules.extend(a.device_cgroup_rule.iter().cloned());
+}
+
 pub fn apply(d: &DockerArgs, spec: &mut JobSpec, labels_from: LabelReader) -> Result<(), FlagError> {
+    apply_cgroup(&d.cgroup, &mut spec.resources.cgroup);
     set(&mut spec.pid, &d.pid);
     set(&mut spec.ipc, &d.ipc);
     set(&mut spec.uts, &d.uts);
@@ -455,6 +509,39 @@ mod tests {
         assert!(s.security.oom_kill_disable && s.security.init);
         assert_eq!(s.retries.max_attempts, 3);
         assert!(s.retries.on.contains(&berth_core::retry::RetryOn::Failed));
+        let tuned = spec(&[
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "-1",
+            "--cpuset-mems",
+            "0",
+            "--memory-swappiness",
+            "0",
+            "--oom-score-adj",
+            "-5",
+            "--blkio-weight",
+            "300",
+            "--device-read-bps",
+            "/dev/sda:1mb",
+            "--device-write-iops",
+            "/dev/sda:100",
+            "--device-cgroup-rule",
+            "c 1:3 mr",
+            "busybox",
+        ])
+        .unwrap();
+        let c = &tuned.resources.cgroup;
+        assert_eq!(
+            (c.cpu_period, c.cpu_quota, c.memory_swappiness, c.oom_score_adj),
+            (Some(100000), Some(-1), Some(0), Some(-5))
+        );
+        assert_eq!((c.cpuset_mems.as_deref(), c.blkio_weight), (Some("0"), Some(300)));
+        assert_eq!(
+            (c.device_read_bps.as_slice(), c.device_write_iops.as_slice()),
+            (&["/dev/sda:1mb".to_string()][..], &["/dev/sda:100".to_string()][..])
+        );
+        assert_eq!(c.device_cgroup_rules, ["c 1:3 mr"]);
         let off = spec(&["--no-healthcheck", "busybox"]).unwrap();
         assert_eq!(off.healthcheck.unwrap().test, ["NONE"]);
         assert!(

@@ -590,5 +590,16 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "search example.internal\noptions ndots:2\n0 29\nexample\nCpus_allowed_list:\t0\n");
+    // Docker's finer cgroup flags reach the container's cgroup (cgroup v1 on these machines).
+    let show = "cat /proc/self/oom_score_adj /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us \
+                /sys/fs/cgroup/memory/memory.swappiness";
+    let flags =
+        ["--cpu-period", "100000", "--cpu-quota", "50000", "--memory-swappiness", "0", "--oom-score-adj", "300"];
+    let out = t.berth(&[&["run"], &flags[..], &["--cpuset-mems", "0", IMAGE, "sh", "-c", show]].concat());
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "300\n50000\n100000\n0\n"), "{}", stderr(&out));
+    // Below 0 the score spares the job at the host's expense: the local policy refuses it by field.
+    let spared = t.berth(&["run", "--oom-score-adj", "-500", IMAGE, "true"]);
+    assert_ne!(code(&spared), 0);
+    assert!(stderr(&spared).contains("resources.cgroup.oom_score_adj"), "{}", stderr(&spared));
     t.assert_no_containers();
 }

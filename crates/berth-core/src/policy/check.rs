@@ -121,6 +121,19 @@ impl Policy {
         if s.oom_kill_disable && !self.oom_kill_disable {
             return self.deny("security.oom_kill_disable", "oom_kill_disable", "the OOM killer cannot be disabled");
         }
+        let c = &spec.resources.cgroup;
+        if c.oom_score_adj.is_some_and(|a| a < 0) && !self.oom_kill_disable {
+            let why = "a negative score spares the job from the OOM killer at the host's expense";
+            return self.deny("resources.cgroup.oom_score_adj", "oom_kill_disable", why);
+        }
+        if (c.cpu_rt_period.is_some() || c.cpu_rt_runtime.is_some()) && !self.privileged {
+            let why = "real-time CPU time can starve the host: only where privileged jobs are allowed";
+            return self.deny("resources.cgroup.cpu_rt_runtime", "privileged", why);
+        }
+        if !c.device_cgroup_rules.is_empty() && !self.devices.iter().any(|d| d == "*") {
+            let why = "a device cgroup rule opens devices by number: only where every device is allowed";
+            return self.deny("resources.cgroup.device_cgroup_rules", "devices", why);
+        }
         if spec.resources.gpus.is_some() && !self.gpus {
             return self.deny("resources.gpus", "gpus", "GPUs are not allowed for these jobs");
         }
