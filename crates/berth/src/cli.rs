@@ -480,8 +480,9 @@ pub struct LogsArgs {
     /// Only output stored at or after this: RFC 3339, Unix seconds, or a duration ago (10m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Only output stored before this: RFC 3339, Unix seconds, or a duration ago (10m)
-    #[arg(long, value_name = "TIME", conflicts_with = "follow")]
+    /// Only output stored before this: RFC 3339, Unix seconds, or a duration ago (10m);
+    /// with -f, follow until then
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     #[command(flatten)]
     pub refused: crate::verb_flags::LogsRefused,

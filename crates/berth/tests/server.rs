@@ -201,6 +201,24 @@ fn docker_verb_habits_format_time_and_force_work_through_a_server() {
     assert_eq!(stdout(&s.berth(&["logs", "--until", second, &id])), "one\n");
     assert_eq!(stdout(&s.berth(&["logs", "--since", "1h", &id])), "one\ntwo\n");
     assert!(stderr(&s.berth(&["logs", "--since", "soon", &id])).contains("is not a time"));
+    // logs -f --until follows a running job until then, as docker logs does.
+    let printer = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done";
+    let printing = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", printer])).trim().to_string();
+    s.wait_status(&printing, "running");
+    #[allow(clippy::disallowed_methods)] // the test's own clock, for a time just ahead
+    let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() + 1.5;
+    let mut follow = s.client(&["logs", "-f", "--until", &format!("{soon:.3}"), &printing]);
+    let mut child = follow.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "logs -f --until never stopped following");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut followed = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut followed).unwrap();
+    let numbers: Vec<u32> = followed.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(!numbers.is_empty() && numbers.windows(2).all(|w| w[1] == w[0] + 1), "{followed}");
+    assert_eq!(code(&s.berth(&["rm", "-f", &printing])), 0);
     // rm refuses a running job; rm -f cancels it, waits for its end and removes it.
     let running = stdout(&s.berth(&["run", "-d", IMAGE, "sleep", "300"])).trim().to_string();
     s.wait_status(&running, "running");

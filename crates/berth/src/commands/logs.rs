@@ -41,7 +41,18 @@ pub async fn run(config: &Config, args: &LogsArgs) -> anyhow::Result<i32> {
         }
     }
     if args.follow {
-        jobs.follow(&id, after, &mut print_followed).await?;
+        let mut print = print_followed;
+        let follow = jobs.follow(&id, after, &mut print);
+        match until.map(|u| u - SystemClock.now().0) {
+            // As docker logs -f --until: follow until then (a time already past follows nothing).
+            Some(left) if left <= 0 => {}
+            Some(left) => {
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(left as u64), follow).await;
+            }
+            None => {
+                follow.await?;
+            }
+        }
     }
     Ok(0)
 }
