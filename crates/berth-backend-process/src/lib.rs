@@ -40,6 +40,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     images: false,
     isolation: false,
     resource_limits: false,
+    stdin: true,
     stdin_stream: true,
     exec: false,
     reattach: false,

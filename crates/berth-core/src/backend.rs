@@ -76,7 +76,9 @@ pub struct Capabilities {
     pub isolation: bool,
     /// Memory, CPU and pids limits are enforced (and an OOM kill is reported).
     pub resource_limits: bool,
-    /// A live stdin stream (`berth run -i`); a fixed payload works everywhere.
+    /// A stdin payload (`spec.stdin`, or bytes piped to `berth run`).
+    pub stdin: bool,
+    /// A live stdin stream (`berth run -i`).
     pub stdin_stream: bool,
     /// Runs commands inside a running unit.
     pub exec: bool,
@@ -101,6 +103,7 @@ impl Capabilities {
         images: true,
         isolation: true,
         resource_limits: true,
+        stdin: true,
         stdin_stream: true,
         exec: true,
         reattach: true,

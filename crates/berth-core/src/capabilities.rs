@@ -59,6 +59,7 @@ fn check_with(
     need(caps.files || s.files.is_empty(), "files", "place input files");
     let secret_files = s.secrets.iter().any(|r| r.file.is_some());
     need(caps.isolation || !secret_files, "secrets", "place secret files (give the secret as env instead)");
+    need(caps.stdin || s.stdin.is_none(), "stdin", "feed a job stdin");
     need(caps.stdin_stream || !live_stdin, "stdin", "forward a live stdin stream (-i)");
     out.extend(refusals);
     if out.is_empty() { Ok(()) } else { Err(SpecErrors(out)) }
@@ -105,5 +106,10 @@ mod tests {
         assert!(err.0[1].message.contains("the process backend cannot publish ports"), "{}", err.0[1]);
         let live = Capabilities { stdin_stream: false, ..Capabilities::ALL };
         assert_eq!(check(&live, "ecs", &JobSpec::new("x"), true).unwrap_err().0[0].field, "stdin");
+        let none = Capabilities { stdin: false, stdin_stream: false, ..Capabilities::ALL };
+        let mut fed = JobSpec::new("x");
+        fed.stdin = Some(crate::spec::StdinPayload::Text("hi".into()));
+        let e = check(&none, "ecs", &fed, false).unwrap_err();
+        assert!(e.0[0].message.contains("the ecs backend cannot feed a job stdin"), "{}", e.0[0]);
     }
 }
