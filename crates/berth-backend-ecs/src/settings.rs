@@ -25,8 +25,6 @@ pub struct Settings {
     /// Round a spec's CPU and memory up to the next Fargate size (billed as that size);
     /// unset, a spec that is not a Fargate size is refused with the nearest one.
     pub round_up: bool,
-    /// Overrides ECS-compatible endpoint (tests, emulators); else `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -44,7 +42,6 @@ impl Default for Settings {
             region: None,
             helper_image: "public.ecr.aws/docker/library/busybox:1.36".into(),
             round_up: true,
-            endpoint_url: None,
         }
     }
 }

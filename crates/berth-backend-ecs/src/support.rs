@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use berth_core::backend::AttemptPlan;
-use berth_core::spec::{JobSpec, MemorySwap};
+use berth_core::spec::JobSpec;
 use berth_core::spec_load::FieldError;
 
 use crate::settings::Settings;
@@ -81,12 +81,7 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
 
 fn resources(spec: &JobSpec, fargate: bool, no: &mut impl FnMut(&str, &str)) {
     let r = &spec.resources;
-    let swap_is_memory = match (r.memory_swap, r.memory) {
-        (None, _) => true,
-        (Some(MemorySwap::Limit(s)), Some(m)) => s == m,
-        _ => false,
-    };
-    if !swap_is_memory {
+    if !r.swap_is_memory() {
         no("resources.memory_swap", "runs without swap: memory_swap can only equal memory");
     }
     if r.pids_limit.is_some() || (fargate && !r.ulimits.is_empty()) {

@@ -1,7 +1,7 @@
 //! What of a spec a pod can mean, field by field: the refusals submit shows (the field, why,
 //! what to do instead), so no field is silently ignored on this backend.
 
-use berth_core::spec::{JobSpec, MemorySwap};
+use berth_core::spec::JobSpec;
 use berth_core::spec_load::FieldError;
 
 use crate::settings::Settings;
@@ -79,12 +79,7 @@ fn security(spec: &JobSpec, no: &mut impl FnMut(&str, &str)) {
 
 fn resources(spec: &JobSpec, no: &mut impl FnMut(&str, &str)) {
     let r = &spec.resources;
-    let swap_is_memory = match (r.memory_swap, r.memory) {
-        (None, _) => true,
-        (Some(MemorySwap::Limit(s)), Some(m)) => s == m,
-        _ => false,
-    };
-    if !swap_is_memory {
+    if !r.swap_is_memory() {
         no("resources.memory_swap", "runs without swap: memory_swap can only equal memory");
     }
     if r.pids_limit.is_some() {

@@ -386,8 +386,7 @@ fn volumes(plan: &AttemptPlan, has_secret: bool) -> Vec<Volume> {
     if has_secret {
         let mut items: Vec<KeyToPath> =
             (0..spec.files.len()).map(|i| KeyToPath { key: file_key(i), path: file_key(i), mode: None }).collect();
-        for (i, s) in plan.secrets.iter().enumerate().filter(|(_, s)| s.file.is_some()) {
-            let _ = s;
+        for (i, _) in plan.secrets.iter().enumerate().filter(|(_, s)| s.file.is_some()) {
             items.push(KeyToPath { key: secret_file_key(i), path: secret_file_key(i), mode: Some(0o444) });
         }
         let source = SecretVolumeSource {

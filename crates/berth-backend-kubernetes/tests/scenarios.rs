@@ -41,14 +41,18 @@ async fn case(settings: Settings) -> Case {
 impl Case {
     /// Runs the job's next attempt in the background.
     fn spawn(&self, job: &JobRecord) -> tokio::task::JoinHandle<JobRecord> {
-        let (runner, job) = (self.h.runner.clone(), job.clone());
+        self.spawn_cancellable(job, &Cancel::new())
+    }
+
+    fn spawn_cancellable(&self, job: &JobRecord, cancel: &Cancel) -> tokio::task::JoinHandle<JobRecord> {
+        let (runner, job, cancel) = (self.h.runner.clone(), job.clone(), cancel.clone());
         tokio::spawn(async move {
             let io = berth_engine::attempt::AttemptIo {
                 observer: Arc::new(Watch::default()),
                 pull: Arc::new(berth_core::backend::NoProgress),
                 stdin: StdinSource::None,
             };
-            runner.run_attempt(&job, io, &Cancel::new()).await.unwrap()
+            runner.run_attempt(&job, io, &cancel).await.unwrap()
         })
     }
 
@@ -150,15 +154,7 @@ async fn a_cancel_ends_the_wait_for_a_node() {
     c.fake.faults(|f| f.unschedulable = true);
     let job = c.h.runner.submit(c.h.sh("true")).await.unwrap();
     let cancel = Cancel::new();
-    let (runner, waiting, stop) = (c.h.runner.clone(), job.clone(), cancel.clone());
-    let run = tokio::spawn(async move {
-        let io = berth_engine::attempt::AttemptIo {
-            observer: Arc::new(Watch::default()),
-            pull: Arc::new(berth_core::backend::NoProgress),
-            stdin: StdinSource::None,
-        };
-        runner.run_attempt(&waiting, io, &stop).await.unwrap()
-    });
+    let run = c.spawn_cancellable(&job, &cancel);
     while c.fake.pods().is_empty() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -408,6 +408,18 @@ pub struct Resources {
     pub cgroup: Cgroup,
 }
 
+impl Resources {
+    /// No swap beyond memory: `memory_swap` unset or equal to `memory` (what a backend
+    /// without swap, a pod or a task, can mean).
+    pub fn swap_is_memory(&self) -> bool {
+        match (self.memory_swap, self.memory) {
+            (None, _) => true,
+            (Some(MemorySwap::Limit(s)), Some(m)) => s == m,
+            _ => false,
+        }
+    }
+}
+
 /// Docker's finer cgroup settings, each with its `docker run` flag's meaning.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -125,6 +125,14 @@ async fn an_oom_kill_fails_with_its_own_reason() {
 }
 
 #[tokio::test]
+async fn a_unit_ended_by_the_backends_own_deadline_is_a_run_timeout() {
+    let exit = ExitInfo { code: 137, deadline_exceeded: true, ..ExitInfo::default() };
+    let f = fixture(Script { exit: Some(exit), ..Script::default() }).await;
+    let job = run(&f, JobSpec::new("busybox"), Arc::new(Quiet), &Cancel::new()).await;
+    assert_eq!((reason(&job), job.exit_code), ("timed_out: timed_out(run)".to_string(), Some(137)));
+}
+
+#[tokio::test]
 async fn the_run_timeout_stops_with_the_specs_signal_and_grace_then_removes() {
     let exit_on_stop = ExitInfo { code: 130, ..ExitInfo::default() };
     let f = fixture(Script { exit: None, exit_on_stop, ..Script::default() }).await;
