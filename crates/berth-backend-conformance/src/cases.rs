@@ -107,7 +107,7 @@ pub async fn input_files_result_and_artifacts_round_trip(h: &Harness) {
 pub async fn both_streams_are_kept_in_order_with_the_cap_marker(h: &Harness) {
     let mut spec = h.sh(
         // The pauses keep the two streams' writes apart: pipes give no order between them.
-        "echo first; echo err-1 >&2; sleep 0.3; i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; \
+        "echo first; sleep 0.3; echo err-1 >&2; sleep 0.3; i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; \
          sleep 0.3; echo err-2 >&2; sleep 0.3; echo last",
     );
     spec.output.log_cap = ByteSize::kib(4);

@@ -1,11 +1,274 @@
-//! berth's AWS ECS backend, being built (issue 13; the plan is docs/design/ecs-backend.md).
-//! This step is its pure core: `translate` (a spec's task definition shape and RunTask
-//! input, snapshot-tested), `fargate` (task sizes), `support` (the refusals at submit) and
-//! `settings` (`[backends.ecs]`). The API calls and the fake ECS server come next.
+//! berth's AWS ECS backend: one task per attempt (Fargate or EC2), three containers in it
+//! (`berth-stage` places input files, `main` runs the job, `berth-output` prints the output
+//! directory to its log after main exits and so ends the task). `translate` makes the task
+//! definition (shared per shape, found again by the hash in its family) and the RunTask
+//! input; `aws` holds the SDK calls and RunTask's token bucket; `poller` is the one
+//! DescribeTasks loop all attempts share; `status` normalizes endings; `run` follows main's
+//! awslogs stream and collects the outputs. The plan and its limits: docs/design/ecs-backend.md.
 
+pub mod aws;
 pub mod fargate;
+mod logs;
+mod poller;
+mod run;
 pub mod settings;
+pub mod status;
 pub mod support;
 pub mod translate;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_core::backend::{
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ImageInfo, LogPosition, OutputEntry,
+    OutputPicker, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+};
+use berth_core::spec::JobSpec;
+use berth_core::spec_load::FieldError;
+
 pub use settings::Settings;
+
+use crate::aws::{Bucket, Clients};
+use crate::run::Ctx;
+use crate::translate::{MAIN, TaskDefinition};
+
+/// Tagged on a task once berth has removed it: the sweep no longer lists it.
+const REMOVED_TAG: &str = "berth.removed";
+
+#[derive(Clone, Debug)]
+pub struct EcsBackend {
+    ctx: Ctx,
+    /// Task definitions by family (the shape's hash): registered once per process.
+    definitions: Arc<Mutex<HashMap<String, String>>>,
+    launches: Arc<Bucket>,
+}
+
+impl EcsBackend {
+    /// Clients from the standard AWS chain (or `endpoint`, an emulator, with test
+    /// credentials), checked by describing the configured cluster.
+    pub async fn connect(settings: Settings, endpoint: Option<&str>) -> Result<EcsBackend, BackendError> {
+        let clients = aws::clients(settings.region.as_deref(), endpoint).await;
+        let poller = poller::Poller::new(clients.clone(), settings.cluster.clone(), settings.poll_interval);
+        let backend = EcsBackend {
+            ctx: Ctx { clients, settings: Arc::new(settings), poller },
+            definitions: Arc::default(),
+            launches: Arc::new(Bucket::new(20.0, 100.0)),
+        };
+        backend.ping().await?;
+        Ok(backend)
+    }
+
+    fn clients(&self) -> &Clients {
+        &self.ctx.clients
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.ctx.settings
+    }
+
+    /// The ARN of `def`'s task definition: the one registered earlier under its family (by
+    /// this process or another), else a new one.
+    async fn definition(&self, def: &TaskDefinition) -> Result<String, BackendError> {
+        if let Some(arn) = self.definitions.lock().unwrap_or_else(|e| e.into_inner()).get(&def.family) {
+            return Ok(arn.clone());
+        }
+        let found = self.clients().ecs.describe_task_definition().task_definition(&def.family).send().await;
+        let arn = match found {
+            Ok(out) if out.task_definition().and_then(|d| d.status()).map(|s| s.as_str()) == Some("ACTIVE") => {
+                out.task_definition().and_then(|d| d.task_definition_arn()).unwrap_or_default().to_string()
+            }
+            Ok(_) => aws::register(self.clients(), def).await?,
+            Err(e) if aws::code(&e).as_deref() == Some("ClientException") => aws::register(self.clients(), def).await?,
+            Err(e) => return Err(aws::error("describing the task definition", e)),
+        };
+        self.definitions.lock().unwrap_or_else(|e| e.into_inner()).insert(def.family.clone(), arn.clone());
+        Ok(arn)
+    }
+
+    async fn stop_task(&self, arn: &str, reason: &str) -> Result<(), BackendError> {
+        let call = self.clients().ecs.stop_task().cluster(&self.settings().cluster).task(arn).reason(reason);
+        match call.send().await {
+            Ok(_) => Ok(()),
+            // Already gone from ECS: stopped.
+            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => Ok(()),
+            Err(e) => Err(aws::error("stopping the task", e)),
+        }
+    }
+
+    /// The install's tasks, running and stopped, with their tags.
+    async fn install_tasks(&self, install_id: &str) -> Result<Vec<aws_sdk_ecs::types::Task>, BackendError> {
+        let started_by = translate::started_by(install_id);
+        let mut arns = Vec::new();
+        for desired in ["RUNNING", "STOPPED"] {
+            let mut token = None;
+            loop {
+                let call = self
+                    .clients()
+                    .ecs
+                    .list_tasks()
+                    .cluster(&self.settings().cluster)
+                    .started_by(&started_by)
+                    .desired_status(aws_sdk_ecs::types::DesiredStatus::from(desired))
+                    .set_next_token(token);
+                let out = call.send().await.map_err(|e| aws::error("listing tasks", e))?;
+                arns.extend(out.task_arns().iter().cloned());
+                token = out.next_token().map(String::from);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(100) {
+            let call = self
+                .clients()
+                .ecs
+                .describe_tasks()
+                .cluster(&self.settings().cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .include(aws_sdk_ecs::types::TaskField::Tags);
+            let out = call.send().await.map_err(|e| aws::error("describing tasks", e))?;
+            tasks.extend(out.tasks().iter().cloned());
+        }
+        Ok(tasks)
+    }
+}
+
+#[async_trait]
+impl Backend for EcsBackend {
+    fn name(&self) -> &'static str {
+        "ecs"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            // Nothing can attach to a task's stdin; awslogs merges the two streams; ECS
+            // stops with the image's signal; no host ports, healthchecks or exec (ECS Exec
+            // is not used); no GPUs on Fargate.
+            stdin: false,
+            stdin_stream: false,
+            exec: false,
+            ports: false,
+            separate_stderr: false,
+            signals: false,
+            healthcheck: false,
+            gpus: !self.settings().fargate(),
+            ..Capabilities::ALL
+        }
+    }
+
+    fn refusals(&self, spec: &JobSpec) -> Vec<FieldError> {
+        support::refusals(spec, self.settings())
+    }
+
+    async fn image_present(&self, _image: &str) -> Result<bool, BackendError> {
+        // ECS pulls it when the task starts; a failed pull ends the task as TaskFailedToStart.
+        Ok(true)
+    }
+
+    async fn prepare(&self, spec: &JobSpec, progress: &dyn PullObserver) -> Result<ImageInfo, BackendError> {
+        progress.progress(&spec.image, "pulled by ECS when the task starts", None, None);
+        progress.done();
+        Ok(ImageInfo::default())
+    }
+
+    async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
+        let def = translate::task_definition(plan, self.settings()).map_err(BackendError::Create)?;
+        let arn = self.definition(&def).await?;
+        let input = translate::run_task(plan, self.settings(), &arn);
+        let size = translate::overrides_size(&input);
+        if size > translate::OVERRIDES_LIMIT {
+            let why = format!("the RunTask overrides take {size} characters; ECS takes at most 8192");
+            return Err(BackendError::Create(why));
+        }
+        self.launches.take().await;
+        let out = aws::run_task(self.clients(), &input)?.send().await.map_err(|e| match aws::error("RunTask", e) {
+            BackendError::Engine(m) => BackendError::Create(m),
+            other => other,
+        })?;
+        if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
+            return Ok(UnitHandle { id: task.to_string(), name: plan.name.clone() });
+        }
+        let why = out.failures().iter().map(|f| f.reason().unwrap_or("unknown").to_string()).collect::<Vec<_>>();
+        // No capacity now is worth waiting for: the job stays queued and the breaker counts it.
+        Err(BackendError::Unavailable(format!("RunTask placed no task: {}", why.join("; "))))
+    }
+
+    async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
+        if !matches!(stdin, StdinSource::None) {
+            return Err(BackendError::Unsupported("the ecs backend cannot feed stdin to a task".into()));
+        }
+        run::start(&self.ctx, unit, 0).await
+    }
+
+    async fn attach(&self, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
+        // awslogs is one stream: everything consumed was counted as stdout.
+        run::start(&self.ctx, unit, from.stdout + from.stderr).await
+    }
+
+    async fn stop(&self, unit: &UnitHandle, _signal: Option<&str>, _grace: Duration) -> Result<(), BackendError> {
+        // SIGTERM (the image's stop signal), SIGKILL after the definition's stopTimeout.
+        self.stop_task(&unit.id, "berth: stopped (timeout or cancel)").await
+    }
+
+    async fn collect(&self, unit: &UnitHandle, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
+        run::collect(&self.ctx, unit, picker).await
+    }
+
+    async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
+        self.stop_task(&unit.id, "berth: removed").await?;
+        let tag = aws_sdk_ecs::types::Tag::builder().key(REMOVED_TAG).value("true").build();
+        match self.clients().ecs.tag_resource().resource_arn(&unit.id).tags(tag).send().await {
+            Ok(_) => Ok(()),
+            // Gone from ECS already: nothing left to hide.
+            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => Ok(()),
+            Err(e) => Err(aws::error("tagging the removed task", e)),
+        }
+    }
+
+    async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
+        Ok(self.install_tasks(install_id).await?.iter().filter_map(unit).collect())
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        let cluster = &self.settings().cluster;
+        let out = self.clients().ecs.describe_clusters().clusters(cluster).send().await;
+        let out = out.map_err(|e| aws::error("describing the cluster", e))?;
+        if out.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
+            return Ok(());
+        }
+        Err(BackendError::Unavailable(format!(
+            "ECS cluster {cluster:?} does not exist or is not active: create it, or set [backends.ecs] cluster"
+        )))
+    }
+
+    async fn exec(&self, _unit: &UnitHandle, _cmd: &ExecCommand, _cap: usize) -> Result<ExecOutput, BackendError> {
+        Err(BackendError::Unsupported("the ecs backend has no exec (ECS Exec is not supported yet)".into()))
+    }
+}
+
+/// A task of the install as a unit; `None` for one berth removed or whose tags are gone.
+fn unit(task: &aws_sdk_ecs::types::Task) -> Option<UnitInfo> {
+    let tag = |key: &str| task.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(String::from);
+    if tag(REMOVED_TAG).is_some() {
+        return None;
+    }
+    let name = tag("berth.unit")?;
+    let view = status::TaskView::of(task);
+    let main = view.container(MAIN);
+    let state = match (view.last_status.as_str(), main.map(|m| m.last_status.as_str())) {
+        ("STOPPED", _) | (_, Some("STOPPED")) => UnitState::Exited,
+        (_, Some("RUNNING")) => UnitState::Running,
+        ("PROVISIONING" | "PENDING" | "ACTIVATING", _) => UnitState::Created,
+        _ => UnitState::Other,
+    };
+    Some(UnitInfo {
+        handle: UnitHandle { id: task.task_arn().unwrap_or_default().to_string(), name },
+        state,
+        job_id: tag(labels::JOB).and_then(|j| j.parse().ok()),
+        attempt: tag(labels::ATTEMPT).and_then(|a| a.parse().ok()),
+        owner: tag(labels::OWNER),
+    })
+}

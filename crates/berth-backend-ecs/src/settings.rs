@@ -1,6 +1,8 @@
 //! `[backends.ecs]` in the config file: the cluster, how tasks are launched and networked,
 //! the roles, and where logs go.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -25,6 +27,21 @@ pub struct Settings {
     /// Round a spec's CPU and memory up to the next Fargate size (billed as that size);
     /// unset, a spec that is not a Fargate size is refused with the nearest one.
     pub round_up: bool,
+    /// Between DescribeTasks rounds (one call covers 100 tasks), seconds; and the log
+    /// reads' pace (at most one a second per attempt).
+    #[serde(with = "secs")]
+    pub poll_interval: Duration,
+    /// How long a task may take from RunTask to its job's container running (placement,
+    /// the image pull), seconds.
+    #[serde(with = "secs")]
+    pub start_timeout: Duration,
+    /// How long after the job's container ends the task may take to stop, seconds.
+    #[serde(with = "secs")]
+    pub collect_timeout: Duration,
+    /// After the job's container ends, how long its log must stay quiet before the output is
+    /// taken as complete (CloudWatch shows events seconds after they are written), seconds.
+    #[serde(with = "secs")]
+    pub log_settle: Duration,
 }
 
 impl Default for Settings {
@@ -42,6 +59,10 @@ impl Default for Settings {
             region: None,
             helper_image: "public.ecr.aws/docker/library/busybox:1.36".into(),
             round_up: true,
+            poll_interval: Duration::from_secs(2),
+            start_timeout: Duration::from_secs(600),
+            collect_timeout: Duration::from_secs(120),
+            log_settle: Duration::from_secs(5),
         }
     }
 }
@@ -50,5 +71,17 @@ impl Settings {
     /// Tasks on Fargate (its sizes, limits and awsvpc networking apply).
     pub fn fargate(&self) -> bool {
         self.capacity_provider.as_deref().map_or(self.launch_type == "FARGATE", |p| p.starts_with("FARGATE"))
+    }
+}
+
+/// Durations as seconds (fractions allowed) in the config file.
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(s).map_err(|_| serde::de::Error::custom("expected a number of seconds, 0 or more"))
     }
 }

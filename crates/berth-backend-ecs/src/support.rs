@@ -25,11 +25,11 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
     if !matches!(spec.network.as_deref(), None | Some("bridge")) {
         no("network", "runs every task in the configured subnets and security groups; leave network unset");
     }
-    if !spec.files.is_empty() {
-        no("files", "cannot place input files yet (docs/design/ecs-backend.md)");
-    }
-    if spec.secrets.iter().any(|s| s.file.is_some()) {
-        no("secrets", "cannot place secret files yet: give the secret as env");
+    if !spec.secrets.is_empty() {
+        no(
+            "secrets",
+            "cannot pass berth secrets yet: RunTask overrides are visible to DescribeTasks, and the Secrets Manager path is not built (docs/design/ecs-backend.md)",
+        );
     }
     if spec.hostname.is_some() || spec.domainname.is_some() {
         no("hostname", "cannot name an awsvpc task's host");

@@ -17,6 +17,10 @@ use crate::settings::Settings;
 pub const MAIN: &str = "main";
 /// Reads the output directory after `main` exits and prints it to its log stream.
 pub const OUTPUT_HELPER: &str = "berth-output";
+/// Places the input files in the workspace before `main` starts.
+pub const STAGE: &str = "berth-stage";
+/// Where the stage helper sees the workspace volume.
+const STAGE_WORKSPACE: &str = "/berth/workspace";
 /// Memory each helper reserves inside the task, MiB.
 const HELPER_MIB: u32 = 16;
 /// The awslogs stream prefix: streams are `berth/<container>/<task id>`.
@@ -159,6 +163,17 @@ pub fn task_definition(plan: &AttemptPlan, settings: &Settings) -> Result<TaskDe
         container_definitions: vec![main(spec, settings), output_helper(spec, settings)],
         tags: vec![Tag { key: labels::MANAGED.into(), value: "true".into() }],
     };
+    if !spec.files.is_empty() {
+        def.volumes.push(Volume { name: "workspace".into() });
+        let main = &mut def.container_definitions[0];
+        main.depends_on.push(Dependency { container_name: STAGE.into(), condition: "SUCCESS".into() });
+        main.mount_points.push(MountPoint {
+            source_volume: "workspace".into(),
+            container_path: spec.workspace_dir.clone(),
+            read_only: false,
+        });
+        def.container_definitions.insert(0, stage_helper(settings));
+    }
     def.family = family(&def);
     Ok(def)
 }
@@ -251,6 +266,62 @@ fn output_helper(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
     }
 }
 
+/// Writes the input files (base64 in its override's env, the script in its command) into
+/// the workspace volume, then exits 0 so `main` starts.
+fn stage_helper(settings: &Settings) -> ContainerDefinition {
+    ContainerDefinition {
+        name: STAGE.into(),
+        image: settings.helper_image.clone(),
+        essential: false,
+        entry_point: None,
+        command: None,
+        environment: Vec::new(),
+        user: None,
+        working_directory: None,
+        readonly_root_filesystem: true,
+        stop_timeout: None,
+        depends_on: Vec::new(),
+        mount_points: vec![MountPoint {
+            source_volume: "workspace".into(),
+            container_path: STAGE_WORKSPACE.into(),
+            read_only: false,
+        }],
+        memory: None,
+        memory_reservation: Some(HELPER_MIB),
+        linux_parameters: LinuxParameters {
+            init_process_enabled: false,
+            capabilities: KernelCapabilities { add: Vec::new(), drop: ["ALL"].into_iter().map(String::from).collect() },
+        },
+        log_configuration: logging(settings),
+    }
+}
+
+/// The stage helper's override: file `i`'s bytes as `BERTH_FILE_i` (base64), and the
+/// script that writes each to its path with its mode.
+fn stage_override(spec: &JobSpec) -> ContainerOverride {
+    use base64::Engine;
+    let mut script = String::from("set -e\n");
+    let mut environment = Vec::new();
+    for (i, f) in spec.files.iter().enumerate() {
+        let target = format!("{STAGE_WORKSPACE}/{}", f.path);
+        let dir = target.rsplit_once('/').map_or(STAGE_WORKSPACE.to_string(), |(d, _)| d.to_string());
+        let mode = f.mode.unwrap_or(0o644);
+        script.push_str(&format!(
+            "mkdir -p {dir}\nprintf %s \"$BERTH_FILE_{i}\" | base64 -d > {target}\nchmod {mode:o} {target}\n",
+            dir = quote(&dir),
+            target = quote(&target),
+        ));
+        let value = base64::engine::general_purpose::STANDARD.encode(f.content.as_bytes());
+        environment.push(KeyValue { name: format!("BERTH_FILE_{i}"), value });
+    }
+    ContainerOverride { name: STAGE.into(), command: Some(vec!["sh".into(), "-c".into(), script]), environment }
+}
+
+/// `s` in single quotes for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunTask {
@@ -339,7 +410,9 @@ pub fn run_task(plan: &AttemptPlan, settings: &Settings, definition: &str) -> Ru
                 assign_public_ip: if settings.assign_public_ip { "ENABLED" } else { "DISABLED" }.into(),
             },
         },
-        overrides: TaskOverride { container_overrides: vec![main] },
+        overrides: TaskOverride {
+            container_overrides: if spec.files.is_empty() { vec![main] } else { vec![stage_override(spec), main] },
+        },
         started_by: started_by(&plan.install_id),
         tags: tags(plan),
         client_token: format!("{}.{}", plan.install_id, plan.name).chars().take(64).collect(),

@@ -154,8 +154,8 @@ pub struct WorkerArgs {
 #[derive(Debug, Default, Args)]
 pub struct NodeArgs {
     /// What runs attempts: containers on the Docker engine, plain processes (no isolation
-    /// at all: trusted commands on hosts without an engine), or Kubernetes Jobs (a build with
-    /// the `kubernetes` feature) [default: docker]
+    /// at all: trusted commands on hosts without an engine), Kubernetes Jobs or ECS tasks (a
+    /// build with the `kubernetes` or `ecs` feature) [default: docker]
     #[arg(long, value_enum)]
     pub backend: Option<crate::wiring::BackendKind>,
     /// This worker's id, stable across restarts [default: kept in the data dir]

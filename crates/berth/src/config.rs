@@ -37,6 +37,8 @@ struct FileConfig {
 pub struct Backends {
     #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
     pub kubernetes: Option<toml::Table>,
+    #[cfg_attr(not(feature = "ecs"), allow(dead_code))]
+    pub ecs: Option<toml::Table>,
 }
 
 /// `[node]` in the config file: how `berth server` and `berth worker` run; their flags win.
@@ -81,7 +83,7 @@ pub struct Config {
     /// `DOCKER_HOST`: bind mounts only for the local socket.
     #[cfg_attr(not(feature = "docker"), allow(dead_code))]
     pub docker_host: Option<String>,
-    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "kubernetes", feature = "ecs")), allow(dead_code))]
     pub backends: Backends,
     /// `BERTH_KUBERNETES_URL`: an API server without TLS or auth (the test fake, `kubectl
     /// proxy`), over the kubeconfig or in-cluster account.

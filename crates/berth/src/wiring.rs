@@ -47,6 +47,9 @@ pub enum BackendKind {
     Process,
     /// One Kubernetes Job per attempt (`[backends.kubernetes]` in the config file).
     Kubernetes,
+    /// One AWS ECS task per attempt (`[backends.ecs]` in the config file; the AWS chain's
+    /// credentials and region, `AWS_ENDPOINT_URL` for an emulator).
+    Ecs,
 }
 
 impl BackendKind {
@@ -56,6 +59,7 @@ impl BackendKind {
             BackendKind::Docker => "docker",
             BackendKind::Process => "process",
             BackendKind::Kubernetes => "kubernetes",
+            BackendKind::Ecs => "ecs",
         }
     }
 }
@@ -169,6 +173,13 @@ async fn make_backend(
             let settings: Settings = table.try_into().context("[backends.kubernetes] in the config file")?;
             let url = config.kubernetes_url.as_deref();
             Ok(KubernetesBackend::connect(settings, url).await.map(|b| Arc::new(b) as Arc<dyn Backend>))
+        }
+        #[cfg(feature = "ecs")]
+        BackendKind::Ecs => {
+            use berth_backend_ecs::{EcsBackend, Settings};
+            let table = config.backends.ecs.clone().unwrap_or_default();
+            let settings: Settings = table.try_into().context("[backends.ecs] in the config file")?;
+            Ok(EcsBackend::connect(settings, None).await.map(|b| Arc::new(b) as Arc<dyn Backend>))
         }
         #[allow(unreachable_patterns)]
         other => Ok(Err(BackendError::Unsupported(format!(

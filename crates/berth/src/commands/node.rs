@@ -22,7 +22,9 @@ pub fn backend(config: &Config, args: &NodeArgs) -> anyhow::Result<BackendKind> 
     match (args.backend, config.node.backend.as_deref()) {
         (Some(kind), _) => Ok(kind),
         (None, Some(name)) => BackendKind::from_str(name, true).map_err(|_| {
-            anyhow::anyhow!("node.backend in the config file: `{name}` is not `docker`, `process` or `kubernetes`")
+            anyhow::anyhow!(
+                "node.backend in the config file: `{name}` is not `docker`, `process`, `kubernetes` or `ecs`"
+            )
         }),
         (None, None) => Ok(BackendKind::Docker),
     }

@@ -1,0 +1,208 @@
+//! Scripted scenarios for every ending the ECS backend normalizes and the API faults it must
+//! ride out, through the engine and a SQLite store, against the fake ECS API (tasks on the
+//! real Docker engine): a Spot interruption (infra, retried), a task that vanished
+//! (node_lost), an image that cannot be pulled, RunTask throttled and out of capacity (the
+//! job stays queued), a task MISSING right after RunTask, a service outage mid-job, log
+//! events that show up late, and one task definition per shape. Each case ends with every
+//! task stopped and nothing left on the engine.
+
+#![allow(clippy::unwrap_used)] // a failed call fails the test
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_backend_conformance::{Harness, Watch};
+use berth_backend_ecs::EcsBackend;
+use berth_core::backend::{Backend, StdinSource};
+use berth_core::quantity::DurationSpec;
+use berth_core::spec::JobSpec;
+use berth_core::status::JobStatus;
+use berth_core::store::{JobRecord, LogStream};
+use berth_ecs_fake::FakeEcs;
+use berth_engine::cancel::Cancel;
+
+struct Case {
+    fake: Arc<FakeEcs>,
+    h: Harness,
+}
+
+async fn case() -> Case {
+    let fake = Arc::new(FakeEcs::start().await.expect("the fake starts (is dockerd running?)"));
+    let url = fake.url();
+    let connect = || EcsBackend::connect(common::settings(), Some(&url));
+    let backend: Arc<dyn Backend> = Arc::new(connect().await.unwrap());
+    let next: Arc<dyn Backend> = Arc::new(connect().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new(backend, next, common::IMAGE, dir).await;
+    Case { fake, h }
+}
+
+impl Case {
+    /// Runs the job's next attempt in the background.
+    fn spawn(&self, job: &JobRecord) -> tokio::task::JoinHandle<JobRecord> {
+        let (runner, job) = (self.h.runner.clone(), job.clone());
+        tokio::spawn(async move {
+            let io = berth_engine::attempt::AttemptIo {
+                observer: Arc::new(Watch::default()),
+                pull: Arc::new(berth_core::backend::NoProgress),
+                stdin: StdinSource::None,
+            };
+            runner.run_attempt(&job, io, &Cancel::new()).await.unwrap()
+        })
+    }
+
+    /// The ARN of the job's task once its job container runs.
+    async fn running_task(&self, job: &JobRecord) -> String {
+        for _ in 0..300 {
+            let found = self.fake.tasks().into_iter().find(|t| {
+                let tags = t["tags"].as_array().cloned().unwrap_or_default();
+                tags.iter().any(|tag| tag["key"] == "berth.job" && tag["value"] == job.id.to_string())
+                    && t["containers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["name"] == "main" && c["lastStatus"] == "RUNNING")
+            });
+            if let Some(t) = found {
+                return t["taskArn"].as_str().unwrap().to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the job's task never ran: {:?}", self.fake.tasks());
+    }
+
+    async fn attempt_reasons(&self, job: &JobRecord) -> Vec<String> {
+        let attempts = self.h.runner.store().list_attempts(&job.id).await.unwrap();
+        attempts.iter().map(|a| a.reason.as_ref().map(ToString::to_string).unwrap_or_default()).collect()
+    }
+
+    fn calls(&self, op: &str) -> usize {
+        self.fake.requests().iter().filter(|r| *r == op).count()
+    }
+
+    async fn done(self) {
+        self.h.assert_clean().await;
+        let left = self.fake.containers_left(Duration::from_secs(60)).await;
+        assert!(left.is_empty(), "containers left on the engine: {left:?}");
+    }
+}
+
+/// The job's reason, with the message of an infrastructure failure.
+fn reason(job: &JobRecord) -> String {
+    match &job.reason {
+        Some(r @ berth_core::status::Reason::Infra { message, .. }) => format!("{r}: {message}"),
+        Some(r) => r.to_string(),
+        None => String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_interruption_ends_the_attempt_as_evicted_and_the_job_retries() {
+    let c = case().await;
+    let mut spec = c.h.sh("if [ \"$BERTH_ATTEMPT\" = 1 ]; then echo up; sleep 60; fi; echo second");
+    spec.retries.max_attempts = 2;
+    spec.retries.delay = DurationSpec(Duration::from_millis(10));
+    spec.timeouts.stop_grace = DurationSpec::secs(1);
+    let job = c.h.runner.submit(spec).await.unwrap();
+    let first = c.spawn(&job);
+    let task = c.running_task(&job).await;
+    c.fake.interrupt(&task);
+    let after = first.await.unwrap();
+    let reasons = c.attempt_reasons(&job).await;
+    assert_eq!((after.status, after.attempts), (JobStatus::Succeeded, 2), "a Spot interruption retries: {reasons:?}");
+    assert_eq!(reasons, ["infra(evicted)", "exited(0)"]);
+    assert_eq!(c.h.text(&after, LogStream::Stdout).await, "up\nsecond\n");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_vanished_ends_as_node_lost_not_a_hang() {
+    let c = case().await;
+    let job = c.h.runner.submit(c.h.sh("echo up; sleep 60")).await.unwrap();
+    let run = c.spawn(&job);
+    let task = c.running_task(&job).await;
+    c.fake.vanish(&task);
+    let ended = tokio::time::timeout(Duration::from_secs(30), run).await.expect("no hang").unwrap();
+    assert_eq!(ended.status, JobStatus::Error);
+    let why = reason(&ended);
+    assert!(why.starts_with("infra(node_lost") && why.contains("not in DescribeTasks"), "{why}");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_be_pulled_ends_as_pull_failed_with_ecs_reason() {
+    let c = case().await;
+    let job = c.h.run(JobSpec::new("berth-test/not-there:1"), StdinSource::None).await;
+    assert_eq!(job.status, JobStatus::Error);
+    let why = reason(&job);
+    assert!(why.starts_with("infra(pull_failed") && why.contains("CannotPullContainerError"), "{why}");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_or_full_run_task_is_tried_again_not_failed() {
+    let c = case().await;
+    c.fake.faults(|f| {
+        f.throttle = Some(("RunTask".into(), 1));
+        f.no_capacity = 1;
+    });
+    let job = c.h.runner.submit(c.h.sh("echo ran")).await.unwrap();
+    // Neither refusal fails the job: the engine tries again (the breaker counts both).
+    let done = c.spawn(&job).await.unwrap();
+    assert_eq!((done.status, c.h.text(&done, LogStream::Stdout).await.as_str()), (JobStatus::Succeeded, "ran\n"));
+    assert_eq!(c.calls("RunTask"), 3, "one SDK attempt per try (the backend's own retry is the engine's)");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_missing_right_after_run_task_is_waited_for() {
+    let c = case().await;
+    c.fake.faults(|f| f.missing_for = Some(Duration::from_millis(1500)));
+    let job = c.h.run(c.h.sh("echo seen; exit 2"), StdinSource::None).await;
+    assert_eq!((reason(&job).as_str(), c.h.text(&job, LogStream::Stdout).await.as_str()), ("exited(2)", "seen\n"));
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_outage_mid_job_is_ridden_out() {
+    let c = case().await;
+    let job =
+        c.h.runner
+            .submit(c.h.sh("i=0; while [ $i -lt 30 ]; do echo line-$i; i=$((i+1)); sleep 0.1; done"))
+            .await
+            .unwrap();
+    let run = c.spawn(&job);
+    c.running_task(&job).await;
+    c.fake.faults(|f| f.outage_until = Some(std::time::Instant::now() + Duration::from_secs(2)));
+    let ended = run.await.unwrap();
+    assert_eq!(ended.status, JobStatus::Succeeded, "{}", reason(&ended));
+    let want: String = (0..30).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(c.h.text(&ended, LogStream::Stdout).await, want, "no line lost or repeated");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_events_that_show_up_late_are_still_read() {
+    let c = case().await;
+    c.fake.faults(|f| f.log_lag = Duration::from_millis(400));
+    let job = c.h.run(c.h.sh("echo one; echo two; echo three"), StdinSource::None).await;
+    assert_eq!(c.h.text(&job, LogStream::Stdout).await, "one\ntwo\nthree\n");
+    c.done().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_one_shape_share_a_task_definition_and_their_commands_are_overrides() {
+    let c = case().await;
+    for word in ["first", "second"] {
+        let job = c.h.run(c.h.sh(&format!("echo {word}")), StdinSource::None).await;
+        assert_eq!(c.h.text(&job, LogStream::Stdout).await, format!("{word}\n"));
+    }
+    let mut bigger = c.h.sh("echo third");
+    bigger.resources.memory = Some(berth_core::quantity::ByteSize::mib(1024));
+    c.h.run(bigger, StdinSource::None).await;
+    assert_eq!(c.calls("RegisterTaskDefinition"), 2, "one per shape: {:?}", c.fake.requests());
+    assert_eq!(c.fake.active_definitions().len(), 2);
+    c.done().await;
+}

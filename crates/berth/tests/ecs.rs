@@ -1,0 +1,95 @@
+//! `berth server --backend ecs` end to end, through the AWS SDK's own environment
+//! (`AWS_ENDPOINT_URL`, static credentials, `AWS_REGION`) against the fake ECS and
+//! CloudWatch Logs API, whose tasks run on the Docker engine scripts/test starts: a job run
+//! from the CLI gives its output and exit code, what a task cannot do is refused at submit
+//! by field, and a server killed with SIGKILL mid-job is restarted, finds the task by its
+//! `startedBy` and tags and reads the log on, each line once. Nothing is left on the engine.
+
+mod util;
+
+use std::time::Duration;
+
+use berth_ecs_fake::FakeEcs;
+use util::server::Server;
+use util::{IMAGE, TestEnv, code, stdout};
+
+/// The fake in a runtime of its own (the tests drive the binary synchronously).
+fn fake() -> (tokio::runtime::Runtime, FakeEcs) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let fake = rt.block_on(FakeEcs::start()).expect("the fake ECS starts");
+    (rt, fake)
+}
+
+fn server_on(fake: &FakeEcs) -> Server {
+    let mut env = TestEnv::new();
+    let config = format!(
+        "[backends.ecs]\nsubnets = [\"subnet-0e2e\"]\nsecurity_groups = [\"sg-0e2e\"]\nhelper_image = \"{IMAGE}\"\npoll_interval = 0.2\nlog_settle = 0.6\n"
+    );
+    env.write("config/berth/config.toml", &config);
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", fake.url().as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        env.vars.push((k.into(), v.into()));
+    }
+    Server::start_in(env, &["--backend", "ecs"])
+}
+
+fn nothing_left(rt: &tokio::runtime::Runtime, fake: &FakeEcs) {
+    let left = rt.block_on(fake.containers_left(Duration::from_secs(60)));
+    assert!(left.is_empty(), "containers left: {left:?}");
+}
+
+#[test]
+fn a_job_run_through_a_server_on_ecs_gives_its_output_and_exit_code() {
+    let (rt, fake) = fake();
+    let mut s = server_on(&fake);
+    let out = s.berth(&["run", IMAGE, "sh", "-c", "echo hello from a task; exit 3"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (3, "hello from a task\n"), "{out:?}");
+    let jobs = s.get("/v1/jobs");
+    assert_eq!(jobs["jobs"][0]["reason_text"], "exited(3)", "{jobs}");
+    // One task definition for the shape, one RunTask for the attempt.
+    let requests = fake.requests();
+    let count = |op: &str| requests.iter().filter(|r| *r == op).count();
+    assert_eq!((count("RegisterTaskDefinition"), count("RunTask")), (1, 1), "{requests:?}");
+    // What a task cannot mean is refused at submit, by field, before anything runs.
+    let refused = s.berth(&["run", "--pids-limit", "10", IMAGE, "true"]);
+    assert_ne!(code(&refused), 0);
+    assert!(util::stderr(&refused).contains("resources.pids_limit"), "{}", util::stderr(&refused));
+    let published = s.berth(&["run", "-p", "8080:80", IMAGE, "true"]);
+    assert_ne!(code(&published), 0);
+    assert!(util::stderr(&published).contains("ports"), "{}", util::stderr(&published));
+    assert_eq!(fake.requests().iter().filter(|r| *r == "RunTask").count(), 1, "nothing else ran");
+    s.stop();
+    nothing_left(&rt, &fake);
+}
+
+#[test]
+fn a_server_killed_with_sigkill_reattaches_to_its_task_and_reads_every_line_once() {
+    let (rt, fake) = fake();
+    let mut s = server_on(&fake);
+    let script = r#"echo before; i=0; while [ $i -lt 200 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.02; done; echo after"#;
+    let id = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
+    s.wait_status(&id, "running");
+    let exec = s.berth(&["exec", &id, "true"]);
+    assert_ne!(code(&exec), 0, "no exec on ECS");
+    assert!(util::stderr(&exec).contains("the ecs backend cannot run commands"), "{}", util::stderr(&exec));
+    std::thread::sleep(Duration::from_millis(500));
+    s.crash_and_restart(&["--backend", "ecs"]);
+    let done = s.wait_status(&id, "succeeded");
+    assert_eq!(done["attempts"], 1, "reattached, not retried: {done}");
+    // awslogs is one stream: stderr's lines are in it, each stream's in its order.
+    let logs = stdout(&s.berth(&["logs", &id]));
+    let only = |p: &str| -> String { logs.lines().filter(|l| l.starts_with(p)).map(|l| format!("{l}\n")).collect() };
+    let out: String = (0..200).map(|i| format!("out {i}\n")).collect();
+    let err: String = (0..200).map(|i| format!("err {i}\n")).collect();
+    assert_eq!((only("out "), only("err ")), (out.clone(), err.clone()), "each line once, in order");
+    assert_eq!(logs.len(), "before\nafter\n".len() + out.len() + err.len(), "nothing twice: {logs}");
+    let events = s.get(&format!("/v1/jobs/{id}/events"));
+    assert!(events.to_string().contains("reattached"), "{events}");
+    s.stop();
+    nothing_left(&rt, &fake);
+}
