@@ -148,6 +148,18 @@ ensure_kubernetes_validate() {
   "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 }
 
+# Terraform's static checks, in a venv of their own (checkov pins many packages).
+TF_VENV=/var/tmp/berth-venv-tf
+CHECKOV_VERSION=3.3.30
+PYTHON_HCL2_VERSION=8.1.4
+ensure_terraform_checks() {
+  if "$TF_VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION" \
+     && "$TF_VENV/bin/python" -c 'import hcl2' 2>/dev/null; then return 0; fi
+  say "installing checkov $CHECKOV_VERSION and python-hcl2 $PYTHON_HCL2_VERSION"
+  python3 -m venv "$TF_VENV"
+  "$TF_VENV/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" "python-hcl2==$PYTHON_HCL2_VERSION"
+}
+
 # start_server DATA_DIR ARGS...: starts `berth server` on a free port in the background;
 # sets SERVER_URL and SERVER_PID. The caller stops it with stop_server.
 start_server() {
