@@ -120,6 +120,9 @@ impl EcsBackend {
                 }
             }
         }
+        // A task stopping between the two lists is in both.
+        arns.sort();
+        arns.dedup();
         let mut tasks = Vec::new();
         for chunk in arns.chunks(100) {
             let call = self
@@ -192,8 +195,12 @@ impl Backend for EcsBackend {
             return Ok(UnitHandle { id: task.to_string(), name: plan.name.clone() });
         }
         let why = out.failures().iter().map(|f| f.reason().unwrap_or("unknown").to_string()).collect::<Vec<_>>();
-        // No capacity now is worth waiting for: the job stays queued and the breaker counts it.
-        Err(BackendError::Unavailable(format!("RunTask placed no task: {}", why.join("; "))))
+        let text = format!("RunTask placed no task: {}", why.join("; "));
+        // No capacity now is worth waiting for (the job is tried again and the breaker
+        // counts it); any other reason (an attribute, a definition) will not change.
+        let transient =
+            why.iter().any(|r| r.contains("Capacity") || r.starts_with("RESOURCE") || r.starts_with("AGENT"));
+        Err(if transient { BackendError::Unavailable(text) } else { BackendError::Create(text) })
     }
 
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
@@ -218,14 +225,16 @@ impl Backend for EcsBackend {
     }
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
-        self.stop_task(&unit.id, "berth: removed").await?;
+        // Tagged first: a task that stopped by itself keeps its tags, and the sweep must
+        // not list it again; a stop may delete the tags, which hides it as well.
         let tag = aws_sdk_ecs::types::Tag::builder().key(REMOVED_TAG).value("true").build();
         match self.clients().ecs.tag_resource().resource_arn(&unit.id).tags(tag).send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Gone from ECS already: nothing left to hide.
-            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => Ok(()),
-            Err(e) => Err(aws::error("tagging the removed task", e)),
+            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => {}
+            Err(e) => return Err(aws::error("tagging the removed task", e)),
         }
+        self.stop_task(&unit.id, "berth: removed").await
     }
 
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {

@@ -22,8 +22,9 @@ impl Reader {
         Reader { clients: clients.clone(), group: group.to_string(), stream, token: None }
     }
 
-    /// The next page's lines, each with its `\n` (none at the end of what is there so far).
-    pub async fn next_page(&mut self) -> Result<Vec<Bytes>, BackendError> {
+    /// The next page's lines, each with its `\n`, and whether the stream is at its end now
+    /// (the token came back unchanged: an empty page with a new token is not the end).
+    pub async fn next_page(&mut self) -> Result<(Vec<Bytes>, bool), BackendError> {
         let call = self
             .clients
             .logs
@@ -34,7 +35,7 @@ impl Reader {
             .set_next_token(self.token.clone());
         let out = match call.send().await {
             Ok(out) => out,
-            Err(e) if aws::code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok(Vec::new()),
+            Err(e) if aws::code(&e).as_deref() == Some("ResourceNotFoundException") => return Ok((Vec::new(), true)),
             Err(e) => return Err(aws::error("reading the task's log", e)),
         };
         let lines = out
@@ -46,10 +47,12 @@ impl Reader {
                 Bytes::from(line)
             })
             .collect();
-        if let Some(next) = out.next_forward_token() {
-            self.token = Some(next.to_string());
+        let next = out.next_forward_token().map(String::from);
+        let at_end = next.is_none() || next == self.token;
+        if next.is_some() {
+            self.token = next;
         }
-        Ok(lines)
+        Ok((lines, at_end))
     }
 
     /// Everything in the stream now, page after page, retrying throttled reads.
@@ -58,8 +61,12 @@ impl Reader {
         let mut failures = 0;
         loop {
             match self.next_page().await {
-                Ok(page) if page.is_empty() => return Ok(out),
-                Ok(page) => page.iter().for_each(|line| out.extend_from_slice(line)),
+                Ok((page, at_end)) => {
+                    page.iter().for_each(|line| out.extend_from_slice(line));
+                    if at_end {
+                        return Ok(out);
+                    }
+                }
                 Err(BackendError::Unavailable(_)) if failures < 5 => {
                     failures += 1;
                     tokio::time::sleep(Duration::from_millis(500 << failures)).await;

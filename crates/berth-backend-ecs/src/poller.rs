@@ -126,8 +126,10 @@ async fn poll(poller: Weak<Poller>) {
         delay = if ok { p.interval } else { (delay * 2).clamp(p.interval, MAX_BACKOFF) };
         if !ok {
             // A little jitter, so workers that failed together do not retry together.
-            let nanos = u64::from(Instant::now().elapsed().subsec_nanos()) ^ u64::from(std::process::id());
-            let jitter = (nanos % 100) * delay.as_millis() as u64 / 1000;
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(delay.as_nanos());
+            let jitter = (h.finish() % 100) * delay.as_millis() as u64 / 1000;
             delay += Duration::from_millis(jitter);
         }
     }

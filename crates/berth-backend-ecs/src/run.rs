@@ -144,18 +144,29 @@ fn follow(
                 s.ended_at = Some(Instant::now());
             }
             match s.reader.next_page().await {
-                Ok(page) if !page.is_empty() => {
+                Ok((page, at_end)) => {
                     s.failures = 0;
-                    s.last_news = Instant::now();
-                    s.pending.extend(page);
+                    if !page.is_empty() {
+                        s.last_news = Instant::now();
+                        s.pending.extend(page);
+                    }
+                    if !at_end {
+                        continue;
+                    }
+                }
+                Err(BackendError::Unavailable(_)) if s.failures < LOG_FAILURES => {
+                    // A failed read says nothing about quiet: wait, and read again.
+                    s.failures += 1;
+                    tokio::time::sleep(s.poll.min(Duration::from_secs(1)) * s.failures.min(4)).await;
                     continue;
                 }
-                Ok(_) => s.failures = 0,
-                Err(BackendError::Unavailable(_)) if s.failures < LOG_FAILURES => s.failures += 1,
                 Err(e) => {
                     s.done = true;
                     return Some((Err(e), s));
                 }
+            }
+            if !s.pending.is_empty() {
+                continue;
             }
             if let Some(ended_at) = s.ended_at.filter(|_| was_ended) {
                 // CloudWatch shows events seconds late: quiet for `settle` since main ended
@@ -165,7 +176,7 @@ fn follow(
                     return None;
                 }
             }
-            tokio::time::sleep(s.poll.min(Duration::from_secs(1)) * (1 + s.failures.min(4))).await;
+            tokio::time::sleep(s.poll.min(Duration::from_secs(1))).await;
         }
         None
     })
@@ -175,10 +186,15 @@ fn follow(
 pub async fn collect(ctx: &Ctx, unit: &UnitHandle, picker: OutputPicker) -> Result<Vec<OutputEntry>, BackendError> {
     let view = stopped(ctx, unit).await?;
     let helper = view.container(OUTPUT_HELPER);
+    let stopped_by_berth = view.stop_code.as_deref() == Some("UserInitiated");
     match helper.and_then(|h| h.exit_code) {
         Some(0) => {}
         // Stopped before the helper ran (a cancel, a timeout): nothing was kept.
-        None => return Ok(Vec::new()),
+        None if stopped_by_berth => return Ok(Vec::new()),
+        None => {
+            let why = helper.and_then(|h| h.reason.clone()).unwrap_or_else(|| "it never ran".into());
+            return Err(BackendError::Files(format!("the output helper did not run: {why}")));
+        }
         Some(code) => return Err(BackendError::Files(format!("the output helper exited {code}"))),
     }
     let stream = format!("{STREAM_PREFIX}/{OUTPUT_HELPER}/{}", task_id(&unit.id));
@@ -197,16 +213,26 @@ pub async fn collect(ctx: &Ctx, unit: &UnitHandle, picker: OutputPicker) -> Resu
     }
 }
 
-/// The tar between `BERTH-OUTPUT v1` and `BERTH-OUTPUT END`, or `None` before the end.
+/// The tar between `BERTH-OUTPUT v1` and `BERTH-OUTPUT END <bytes> <sha256>`, checked
+/// against both, or `None` before the end.
 fn framed(text: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+    use sha2::Digest;
     let text = String::from_utf8_lossy(text);
     let mut lines = text.lines().skip_while(|l| *l != "BERTH-OUTPUT v1").skip(1);
     let mut b64 = String::new();
+    let bad = |why: String| BackendError::Files(format!("the outputs did not arrive whole: {why}"));
     for line in lines.by_ref() {
-        if line == "BERTH-OUTPUT END" {
-            let tar = base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| BackendError::Files(format!("decoding the outputs: {e}")))?;
+        if let Some(end) = line.strip_prefix("BERTH-OUTPUT END") {
+            let mut fields = end.split_whitespace();
+            let (size, sum) = (fields.next().and_then(|n| n.parse::<usize>().ok()), fields.next());
+            let tar =
+                base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|e| bad(e.to_string()))?;
+            if size != Some(tar.len()) {
+                return Err(bad(format!("{} bytes of {}", tar.len(), end.trim())));
+            }
+            if sum != Some(hex::encode(sha2::Sha256::digest(&tar)).as_str()) {
+                return Err(bad("the sha256 differs".into()));
+            }
             return Ok(Some(tar));
         }
         b64.push_str(line.trim());
@@ -238,6 +264,10 @@ mod tests {
     #[test]
     fn the_frame_is_found_only_when_whole() {
         assert_eq!(super::framed(b"noise\nBERTH-OUTPUT v1\nYWJj\n").unwrap(), None);
-        assert_eq!(super::framed(b"BERTH-OUTPUT v1\nYW\nJj\nBERTH-OUTPUT END\n").unwrap(), Some(b"abc".to_vec()));
+        let sum = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let whole = format!("BERTH-OUTPUT v1\nYW\nJj\nBERTH-OUTPUT END 3 {sum}\n");
+        assert_eq!(super::framed(whole.as_bytes()).unwrap(), Some(b"abc".to_vec()));
+        let short = format!("BERTH-OUTPUT v1\nYW\nBERTH-OUTPUT END 3 {sum}\n");
+        assert!(super::framed(short.as_bytes()).is_err(), "a lost line is caught");
     }
 }

@@ -131,7 +131,8 @@ pub struct LogConfiguration {
 /// the smallest Fargate size, or exactly what it asks on EC2.
 pub fn task_size(spec: &JobSpec, settings: &Settings) -> Result<(u32, u32), String> {
     let cpu = spec.resources.cpus.map_or(256, |c| (c * 1024.0).ceil() as u32);
-    let memory = spec.resources.memory.map_or(512, |m| m.0.div_ceil(1 << 20) as u32) + 2 * HELPER_MIB;
+    // With a memory limit, the helpers' reservations come on top; without, they fit in 512.
+    let memory = spec.resources.memory.map_or(512, |m| m.0.div_ceil(1 << 20) as u32 + 2 * HELPER_MIB);
     if !settings.fargate() {
         return Ok((cpu.max(128), memory));
     }
@@ -160,20 +161,20 @@ pub fn task_definition(plan: &AttemptPlan, settings: &Settings) -> Result<TaskDe
         execution_role_arn: settings.execution_role_arn.clone(),
         task_role_arn: settings.task_role_arn.clone(),
         volumes: vec![Volume { name: "output".into() }],
-        container_definitions: vec![main(spec, settings), output_helper(spec, settings)],
+        container_definitions: vec![main(spec, settings), output_helper(settings)],
         tags: vec![Tag { key: labels::MANAGED.into(), value: "true".into() }],
     };
+    let main = &mut def.container_definitions[0];
+    main.depends_on.push(Dependency { container_name: STAGE.into(), condition: "SUCCESS".into() });
     if !spec.files.is_empty() {
         def.volumes.push(Volume { name: "workspace".into() });
-        let main = &mut def.container_definitions[0];
-        main.depends_on.push(Dependency { container_name: STAGE.into(), condition: "SUCCESS".into() });
         main.mount_points.push(MountPoint {
             source_volume: "workspace".into(),
             container_path: spec.workspace_dir.clone(),
             read_only: false,
         });
-        def.container_definitions.insert(0, stage_helper(settings));
     }
+    def.container_definitions.insert(0, stage_helper(settings, !spec.files.is_empty()));
     def.family = family(&def);
     Ok(def)
 }
@@ -234,10 +235,13 @@ fn main(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
 
 /// Prints the output directory as a framed, base64 tar after `main` exits (its exit ends
 /// the task); berth reads it back from the helper's log stream.
-const OUTPUT_SCRIPT: &str =
-    "cd /berth && printf 'BERTH-OUTPUT v1\\n' && tar -cf - output | base64 && printf 'BERTH-OUTPUT END\\n'";
+/// The end line carries the tar's length and sha256, so a lost log line is caught; tar's own
+/// errors go nowhere (they would corrupt the base64).
+const OUTPUT_SCRIPT: &str = "set -o pipefail; cd /berth; t() { tar -cf - output 2>/dev/null; }; \
+    printf 'BERTH-OUTPUT v1\\n'; t | base64 || exit 1; \
+    printf 'BERTH-OUTPUT END %s %s\\n' \"$(t | wc -c)\" \"$(t | sha256sum | cut -d' ' -f1)\"";
 
-fn output_helper(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
+fn output_helper(settings: &Settings) -> ContainerDefinition {
     ContainerDefinition {
         name: OUTPUT_HELPER.into(),
         image: settings.helper_image.clone(),
@@ -245,8 +249,8 @@ fn output_helper(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
         entry_point: None,
         command: Some(vec!["sh".into(), "-c".into(), OUTPUT_SCRIPT.into()]),
         environment: Vec::new(),
-        // As the job's user, so it reads what the job wrote 0600.
-        user: spec.user.clone(),
+        // Root that may read any file (and nothing else), so it reads what any user wrote 0600.
+        user: Some("0".into()),
         working_directory: None,
         readonly_root_filesystem: true,
         stop_timeout: None,
@@ -260,32 +264,38 @@ fn output_helper(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
         memory_reservation: Some(HELPER_MIB),
         linux_parameters: LinuxParameters {
             init_process_enabled: false,
-            capabilities: KernelCapabilities { add: Vec::new(), drop: vec!["ALL".into()] },
+            capabilities: KernelCapabilities { add: vec!["DAC_READ_SEARCH".into()], drop: vec!["ALL".into()] },
         },
         log_configuration: logging(settings),
     }
 }
 
-/// Writes the input files (base64 in its override's env, the script in its command) into
-/// the workspace volume, then exits 0 so `main` starts.
-fn stage_helper(settings: &Settings) -> ContainerDefinition {
+/// Opens the output directory to any user (the job may run as any uid) and, with files,
+/// writes them (base64 in its override's env, the script in its command) into the workspace
+/// volume; it exits 0 so `main` starts.
+fn stage_helper(settings: &Settings, files: bool) -> ContainerDefinition {
+    let mut mount_points =
+        vec![MountPoint { source_volume: "output".into(), container_path: OUTPUT_MOUNT.into(), read_only: false }];
+    if files {
+        mount_points.push(MountPoint {
+            source_volume: "workspace".into(),
+            container_path: STAGE_WORKSPACE.into(),
+            read_only: false,
+        });
+    }
     ContainerDefinition {
         name: STAGE.into(),
         image: settings.helper_image.clone(),
         essential: false,
         entry_point: None,
-        command: None,
+        command: Some(vec!["sh".into(), "-c".into(), OPEN_OUTPUT.into()]),
         environment: Vec::new(),
         user: None,
         working_directory: None,
         readonly_root_filesystem: true,
         stop_timeout: None,
         depends_on: Vec::new(),
-        mount_points: vec![MountPoint {
-            source_volume: "workspace".into(),
-            container_path: STAGE_WORKSPACE.into(),
-            read_only: false,
-        }],
+        mount_points,
         memory: None,
         memory_reservation: Some(HELPER_MIB),
         linux_parameters: LinuxParameters {
@@ -300,7 +310,7 @@ fn stage_helper(settings: &Settings) -> ContainerDefinition {
 /// script that writes each to its path with its mode.
 fn stage_override(spec: &JobSpec) -> ContainerOverride {
     use base64::Engine;
-    let mut script = String::from("set -e\n");
+    let mut script = format!("set -e\n{OPEN_OUTPUT}\nchmod 0777 {STAGE_WORKSPACE}\n");
     let mut environment = Vec::new();
     for (i, f) in spec.files.iter().enumerate() {
         let target = format!("{STAGE_WORKSPACE}/{}", f.path);
@@ -316,6 +326,9 @@ fn stage_override(spec: &JobSpec) -> ContainerOverride {
     }
     ContainerOverride { name: STAGE.into(), command: Some(vec!["sh".into(), "-c".into(), script]), environment }
 }
+
+/// What the stage helper always does: the job may write outputs as any uid.
+const OPEN_OUTPUT: &str = "chmod 0777 /berth/output";
 
 /// `s` in single quotes for `sh`.
 fn quote(s: &str) -> String {

@@ -206,3 +206,14 @@ async fn jobs_of_one_shape_share_a_task_definition_and_their_commands_are_overri
     assert_eq!(c.fake.active_definitions().len(), 2);
     c.done().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_as_another_user_writes_outputs_only_it_can_read() {
+    let c = case().await;
+    let mut spec = c.h.sh("umask 077; echo '{\"uid\": '$(id -u)'}' > \"$BERTH_OUTPUT_DIR/result.json\"");
+    spec.user = Some("1000:1000".into());
+    let job = c.h.run(spec, StdinSource::None).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{}", reason(&job));
+    assert_eq!(job.result, Some(serde_json::json!({"uid": 1000})), "a 0600 file of uid 1000 is collected");
+    c.done().await;
+}

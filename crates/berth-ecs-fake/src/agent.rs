@@ -242,6 +242,11 @@ async fn container(s: Shared, def: Value, over: Value) {
         tokio::spawn(docker::follow_logs(s.f.clone(), id.clone(), key))
     });
     s.set(&name, Run::Running(id.clone()));
+    if s.stopping.load(Ordering::SeqCst) {
+        // The stop began while this one was starting: the stop loop did not see it.
+        let secs = def["stopTimeout"].as_i64().unwrap_or(30) as i32;
+        let _ = s.f.docker.stop_container(&id, Some(StopContainerOptionsBuilder::new().t(secs).build())).await;
+    }
     s.container(&name, |c| {
         c["lastStatus"] = json!("RUNNING");
         c["runtimeId"] = json!(id);

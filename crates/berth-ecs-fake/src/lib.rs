@@ -89,8 +89,6 @@ pub(crate) struct Task {
 /// One log event, and when it becomes visible (see `Faults::log_lag`).
 #[derive(Clone, Debug)]
 pub(crate) struct LogEvent {
-    /// Docker's timestamp in nanoseconds: CloudWatch keeps a stream in timestamp order.
-    pub nanos: i64,
     pub timestamp: i64,
     pub message: String,
     pub ingestion: i64,

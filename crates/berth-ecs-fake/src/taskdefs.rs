@@ -23,7 +23,7 @@ fn fargate_size(cpu: u64, memory: u64) -> bool {
     let ok = |&(c, lo, hi, step): &(u64, u64, u64, u64)| {
         c == cpu
             && (lo..=hi).contains(&memory)
-            && ((memory - lo).is_multiple_of(step) || (cpu == 256 && memory == 1024))
+            && (if cpu == 256 { memory != 1536 } else { (memory - lo).is_multiple_of(step) })
     };
     FARGATE.iter().any(ok)
 }
@@ -152,5 +152,6 @@ mod tests {
     fn fargate_sizes() {
         assert!(super::fargate_size(256, 512) && super::fargate_size(256, 2048) && super::fargate_size(512, 3072));
         assert!(!super::fargate_size(256, 4096) && !super::fargate_size(512, 1536) && !super::fargate_size(300, 512));
+        assert!(super::fargate_size(256, 1024) && !super::fargate_size(256, 1536));
     }
 }
