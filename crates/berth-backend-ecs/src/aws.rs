@@ -75,6 +75,14 @@ where
     }
 }
 
+/// A refusal while making a unit fails this attempt (`Create`); a transient error stays one.
+pub fn refused_is_create(e: BackendError) -> BackendError {
+    match e {
+        BackendError::Engine(m) => BackendError::Create(m),
+        other => other,
+    }
+}
+
 fn built<T>(what: &str, r: Result<T, aws_sdk_ecs::error::BuildError>) -> Result<T, BackendError> {
     r.map_err(|e| BackendError::Create(format!("{what}: {e}")))
 }
@@ -144,10 +152,7 @@ pub async fn register(c: &Clients, def: &TaskDefinition) -> Result<String, Backe
     for t in &def.tags {
         call = call.tags(ecs::Tag::builder().key(&t.key).value(&t.value).build());
     }
-    let out = call.send().await.map_err(|e| match error("registering the task definition", e) {
-        BackendError::Engine(m) => BackendError::Create(m),
-        other => other,
-    })?;
+    let out = call.send().await.map_err(|e| refused_is_create(error("registering the task definition", e)))?;
     let arn = out.task_definition().and_then(|d| d.task_definition_arn());
     arn.map(String::from).ok_or_else(|| BackendError::Create("RegisterTaskDefinition returned no ARN".into()))
 }

@@ -187,10 +187,10 @@ impl Backend for EcsBackend {
             return Err(BackendError::Create(why));
         }
         self.launches.take().await;
-        let out = aws::run_task(self.clients(), &input)?.send().await.map_err(|e| match aws::error("RunTask", e) {
-            BackendError::Engine(m) => BackendError::Create(m),
-            other => other,
-        })?;
+        let out = aws::run_task(self.clients(), &input)?
+            .send()
+            .await
+            .map_err(|e| aws::refused_is_create(aws::error("RunTask", e)))?;
         if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
             return Ok(UnitHandle { id: task.to_string(), name: plan.name.clone() });
         }

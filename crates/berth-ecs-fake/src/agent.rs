@@ -87,13 +87,7 @@ pub async fn run(f: Fake, arn: String, def: Value, mut stop: tokio::sync::watch:
         t["stoppedAt"] = json!(now_secs());
         t["desiredStatus"] = json!("STOPPED");
     });
-    let retention = {
-        let mut state = f.state.lock().unwrap();
-        if let Some(t) = state.tasks.get_mut(&arn) {
-            t.stopped = Some(std::time::Instant::now());
-        }
-        state.faults.stopped_retention
-    };
+    let retention = f.state.lock().unwrap().faults.stopped_retention;
     f.agents.fetch_sub(1, Ordering::SeqCst);
     tokio::time::sleep(retention).await;
     f.state.lock().unwrap().tasks.remove(&arn);
@@ -146,9 +140,7 @@ async fn lifecycle(s: &Shared, def: &Value, stop: &mut tokio::sync::watch::Recei
     for c in containers.iter().rev() {
         let run = s.runs.lock().unwrap().get(c["name"].as_str().unwrap_or_default()).cloned();
         if let Some(Run::Running(id)) = run {
-            let secs = c["stopTimeout"].as_i64().unwrap_or(30) as i32;
-            let options = StopContainerOptionsBuilder::new().t(secs).build();
-            let _ = s.f.docker.stop_container(&id, Some(options)).await;
+            stop_container(&s.f, &id, c).await;
         }
     }
     while running.join_next().await.is_some() {}
@@ -244,8 +236,7 @@ async fn container(s: Shared, def: Value, over: Value) {
     s.set(&name, Run::Running(id.clone()));
     if s.stopping.load(Ordering::SeqCst) {
         // The stop began while this one was starting: the stop loop did not see it.
-        let secs = def["stopTimeout"].as_i64().unwrap_or(30) as i32;
-        let _ = s.f.docker.stop_container(&id, Some(StopContainerOptionsBuilder::new().t(secs).build())).await;
+        stop_container(&s.f, &id, &def).await;
     }
     s.container(&name, |c| {
         c["lastStatus"] = json!("RUNNING");
@@ -275,6 +266,12 @@ async fn container(s: Shared, def: Value, over: Value) {
         }
     });
     s.set(&name, Run::Exited(code));
+}
+
+/// `docker stop` with the container definition's `stopTimeout` (ECS' default: 30 s).
+async fn stop_container(f: &Fake, id: &str, def: &Value) {
+    let secs = def["stopTimeout"].as_i64().unwrap_or(30) as i32;
+    let _ = f.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(secs).build())).await;
 }
 
 async fn wait_exit(f: &Fake, id: &str) -> i64 {

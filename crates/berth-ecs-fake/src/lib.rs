@@ -83,7 +83,6 @@ pub(crate) struct Task {
     pub created: Instant,
     /// Set (with the reason) when the task is to stop; the agent watches it.
     pub stop: tokio::sync::watch::Sender<bool>,
-    pub stopped: Option<Instant>,
 }
 
 /// One log event, and when it becomes visible (see `Faults::log_lag`).

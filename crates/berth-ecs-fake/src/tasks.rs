@@ -81,7 +81,7 @@ pub fn run(f: &Fake, input: &Value) -> Answer {
     let arn = format!("{ARN_PREFIX}:task/{cluster}/{id}");
     let json = task_json(&arn, &cluster, &def, input, overrides);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = Task { json: json.clone(), cluster, created: Instant::now(), stop, stopped: None };
+    let task = Task { json: json.clone(), cluster, created: Instant::now(), stop };
     state.tasks.insert(arn.clone(), task);
     if let Some(t) = token {
         state.tokens.insert(t, arn.clone());

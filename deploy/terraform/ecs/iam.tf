@@ -13,13 +13,8 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
-# What ECS itself uses to start a job's task: pull images, write its logs.
-resource "aws_iam_role" "job_execution" {
-  name               = "${var.name}-job-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-}
-
-data "aws_iam_policy_document" "job_execution" {
+# Pulling from ECR: both execution roles (the jobs' and berth's own) need it.
+data "aws_iam_policy_document" "pull_images" {
   statement {
     sid       = "EcrLogin"
     actions   = ["ecr:GetAuthorizationToken"]
@@ -30,6 +25,16 @@ data "aws_iam_policy_document" "job_execution" {
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
     resources = local.ecr_repositories
   }
+}
+
+# What ECS itself uses to start a job's task: pull images, write its logs.
+resource "aws_iam_role" "job_execution" {
+  name               = "${var.name}-job-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "job_execution" {
+  source_policy_documents = [data.aws_iam_policy_document.pull_images.json]
   statement {
     sid       = "WriteJobLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
@@ -116,16 +121,7 @@ resource "aws_iam_role" "berth_execution" {
 }
 
 data "aws_iam_policy_document" "berth_execution" {
-  statement {
-    sid       = "EcrLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
-  }
-  statement {
-    sid       = "PullImages"
-    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
-    resources = local.ecr_repositories
-  }
+  source_policy_documents = [data.aws_iam_policy_document.pull_images.json]
   statement {
     sid       = "WriteBerthLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
