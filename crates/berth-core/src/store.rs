@@ -415,7 +415,13 @@ pub trait JobStore: Send + Sync {
     /// whose required tags the worker has and whose tenant, queue and concurrency key are
     /// under their running limits: it becomes `starting` with a fresh lease. `None` when
     /// nothing is claimable.
-    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>>;
+    async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
+        Ok(self.claim_batch(req, 1).await?.pop())
+    }
+    /// Like `claim`, up to `max` jobs in one transaction (a worker takes as many as it has
+    /// free slots), in claim order; the running limits hold across the batch exactly as
+    /// across single claims. Empty when nothing is claimable.
+    async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> StoreResult<Vec<JobRecord>>;
     /// Extends a lease to `until`, returning who asked to cancel the job, if anyone has;
     /// `Fenced` if it is no longer the caller's.
     async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<Option<String>>;

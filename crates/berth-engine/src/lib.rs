@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod cancel;
+mod claims;
 mod images;
 pub mod ops;
 mod outage;

@@ -1,8 +1,9 @@
-//! A worker: `slots` loops that claim jobs from the store under a lease and run them, plus
-//! its housekeeping. Used by `berth worker` and by `berth server`'s local pool alike.
+//! A worker: `slots` jobs at a time, claimed from the store under leases and run, plus its
+//! housekeeping. Used by `berth worker` and by `berth server`'s local pool alike.
 //!
-//! - Claims go through `JobStore::claim` (queues, tags, limits); idle slots sleep in
-//!   `wait_for_work`, which a submission anywhere wakes.
+//! - Claims go through `JobStore::claim_batch` (queues, tags, limits), up to the free slots
+//!   at once (`claims.rs`); an idle worker sleeps in `wait_for_work`, which a submission
+//!   anywhere wakes.
 //! - Every running job's lease is renewed every third of its length; a renewal refused
 //!   (`Fenced`: reaped, or cancelled elsewhere) or impossible until expiry stops the attempt
 //!   here, so a worker that lost its lease stops its container and writes nothing.
@@ -17,19 +18,19 @@ use std::time::Duration;
 use berth_core::backend::{NoProgress, StdinSource};
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::store::{ClaimRequest, JobRecord, StoreError, WorkerRecord};
+use berth_core::store::{JobRecord, StoreError, WorkerRecord};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::Runner;
 use crate::attempt::{AttemptIo, AttemptObserver};
-use crate::breaker::{Breaker, BreakerState};
+use crate::breaker::Breaker;
 use crate::cancel::Cancel;
 
 /// Recorded as who cancelled jobs still running when the shutdown grace ran out.
 pub const SHUTDOWN_ACTOR: &str = "worker-shutdown";
-/// Idle slots look for work at least this often (due times pass without a wake-up).
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// An idle worker looks for work at least this often (due times pass without a wake-up).
+pub(crate) const IDLE_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -151,16 +152,16 @@ impl Worker {
         if self.config.slots > 0 {
             tasks.spawn(self.clone().register_loop());
         }
-        let mut slots = JoinSet::new();
-        for _ in 0..self.config.slots {
-            slots.spawn(self.clone().slot());
+        let mut jobs = JoinSet::new();
+        if self.config.slots > 0 {
+            self.claim_loop(&mut jobs).await;
         }
         self.shutdown.cancelled().await;
         let handover = self.handing_over.load(std::sync::atomic::Ordering::SeqCst);
         if handover {
             self.for_each_running(Cancel::detach);
         }
-        self.drain(slots).await;
+        self.drain(jobs).await;
         let reattached = self.reattached.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
         self.drain(reattached).await;
         while tasks.join_next().await.is_some() {}
@@ -188,31 +189,13 @@ impl Worker {
         while slots.join_next().await.is_some() {}
     }
 
-    /// A slot: `step` until shutdown, waiting between steps that found nothing to do.
-    async fn slot(self) {
-        while !self.shutdown.is_cancelled() {
-            match self.step().await {
-                SlotStep::Ran(_) => {}
-                SlotStep::Idle => self.idle(IDLE_POLL).await,
-                SlotStep::Paused => self.sleep(Duration::from_millis(500)).await,
-            }
-        }
-    }
-
     /// One claim: takes the next claimable job under a lease and runs its attempt to its
     /// end, with heartbeats. Tests call it directly, without the loop.
     pub async fn step(&self) -> SlotStep {
         if !self.breaker_allows().await {
             return SlotStep::Paused;
         }
-        let req = ClaimRequest {
-            worker: self.config.id.clone(),
-            queues: self.config.queues.clone(),
-            tags: self.config.tags.clone(),
-            lease: self.config.lease,
-            at: self.runner.clock.now(),
-        };
-        match self.runner.store.claim(&req).await {
+        match self.claim_up_to(1).await.map(|mut claimed| claimed.pop()) {
             Ok(Some(job)) => {
                 let id = job.id.clone();
                 self.run_job(job).await;
@@ -226,30 +209,7 @@ impl Worker {
         }
     }
 
-    /// Whether to claim now; when the circuit is half-open this probes the engine.
-    async fn breaker_allows(&self) -> bool {
-        match self.breaker.state() {
-            BreakerState::Closed => true,
-            BreakerState::Open => false,
-            BreakerState::HalfOpen => {
-                let ok = self.runner.backend.ping().await.is_ok();
-                self.breaker.probe_result(ok);
-                if ok {
-                    tracing::info!("circuit closed: the engine answers again");
-                }
-                ok
-            }
-        }
-    }
-
-    async fn idle(&self, max: Duration) {
-        tokio::select! {
-            _ = self.runner.store.wait_for_work(max) => {}
-            _ = self.shutdown.cancelled() => {}
-        }
-    }
-
-    async fn sleep(&self, d: Duration) {
+    pub(crate) async fn sleep(&self, d: Duration) {
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
             _ = self.shutdown.cancelled() => {}
@@ -257,6 +217,11 @@ impl Worker {
     }
 
     async fn run_job(&self, job: JobRecord) {
+        self.supervised(job, None).await
+    }
+
+    /// Runs a job the claim loop took (a task of its own).
+    pub(crate) async fn run_claimed(self, job: JobRecord) {
         self.supervised(job, None).await
     }
 

@@ -203,3 +203,43 @@ async fn a_heartbeat_renews_the_lease_until_another_node_takes_it_over() {
     let lost = worker.beat(&job.id, &lease.fence(), berth_core::clock::Timestamp(1_008_000)).await;
     assert_eq!(lost, crate::worker::Beat::Lost, "a take-over fences the old holder's heartbeat off");
 }
+
+/// Polls until `statuses` (sorted) are `want`, for at most 20 s.
+async fn until_statuses(store: &Arc<dyn Store>, want: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut s = statuses(store).await;
+        s.sort();
+        if s == want || std::time::Instant::now() > deadline {
+            assert_eq!(s, want);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_worker_keeps_its_slots_full_and_never_runs_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let forever = Script { exit: None, exit_on_stop: ExitInfo::default(), ..Script::default() };
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(runner(&dir, store.clone(), forever).await, config("w", 4), shutdown.clone());
+    for _ in 0..7 {
+        worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap();
+    }
+    let task = tokio::spawn({
+        let w = worker.clone();
+        async move { w.run().await }
+    });
+    until_statuses(&store, &["queued", "queued", "queued", "running", "running", "running", "running"]).await;
+    assert_eq!(worker.busy(), 4);
+    // A job that ends frees its slot, and the next claim takes exactly one more.
+    let running = JobFilter { statuses: vec![berth_core::JobStatus::Running], ..JobFilter::default() };
+    let first = store.list_jobs(&running).await.unwrap().remove(0);
+    assert!(worker.cancel_running(&first.id, "test"));
+    until_statuses(&store, &["cancelled", "queued", "queued", "running", "running", "running", "running"]).await;
+    assert_eq!(worker.busy(), 4);
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -1,13 +1,14 @@
-//! Claims on PostgreSQL. A claim picks its row with `FOR UPDATE SKIP LOCKED`; when the job
-//! has running limits (tenant, queue, concurrency key) the claim also takes per-key advisory
-//! locks and re-counts, so two nodes cannot both take the last free place. Everything else
+//! Claims on PostgreSQL. A claim picks its rows with `FOR UPDATE SKIP LOCKED`, in rounds
+//! (`berth_store_sql::claim_round`); when a job has running limits (tenant, queue,
+//! concurrency key) the claim also takes per-key advisory locks and re-counts, so two nodes
+//! cannot both take the last free place, and the next round counts again. Everything else
 //! about jobs is `berth_store_sql::impl_job_store!`.
 
 use berth_core::ids::JobId;
 use berth_core::store::{ClaimRequest, JobRecord, StoreResult};
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use crate::rows::{self, JOB_COLUMNS, to_json};
+use crate::rows::{self, to_json};
 use crate::{CHANNEL, PgStore, db_err};
 
 /// Running limits, as a predicate on the candidate `j`.
@@ -22,61 +23,56 @@ const UNDER_LIMITS: &str = "
        OR j.concurrency_limit > (SELECT COUNT(*) FROM jobs r WHERE r.tenant = j.tenant
                                  AND r.concurrency_key = j.concurrency_key AND r.status IN ('starting', 'running')))";
 
-/// A candidate: id, and the advisory-lock keys of the limits that apply to it (if any).
-type Candidate = (String, Option<String>, Option<String>, Option<String>);
-
 /// Wakes idle workers everywhere when the transaction commits.
 pub(crate) async fn wake(tx: &mut PgConnection) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut *tx).await.map_err(db_err)?;
     Ok(())
 }
 
-pub(crate) async fn claim(store: &PgStore, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
+pub(crate) async fn claim_batch(store: &PgStore, req: &ClaimRequest, max: u32) -> StoreResult<Vec<JobRecord>> {
+    let max = max as usize;
+    let mut tx = store.pool.begin().await.map_err(db_err)?;
+    let mut claimed = Vec::new();
     // A limited candidate can lose its place to another node between the pick and the
-    // re-count; then the next candidate is tried.
-    for _ in 0..8 {
-        let mut tx = store.pool.begin().await.map_err(db_err)?;
-        let Some((id, tenant_key, queue_key, concurrency_key)) = candidate(&mut tx, req).await? else {
-            tx.rollback().await.map_err(db_err)?;
-            return Ok(None);
-        };
-        let id = rows::job_id(&id)?;
-        let keys: Vec<String> = [tenant_key, queue_key, concurrency_key].into_iter().flatten().collect();
-        if !keys.is_empty() && !recount(&mut tx, &id, &keys).await? {
-            tx.rollback().await.map_err(db_err)?;
-            continue;
+    // re-count; then the round ends without it, and at most 8 rounds lose one.
+    let mut lost = 0;
+    while claimed.len() < max && lost < 8 {
+        let found = candidates(&mut tx, req, max - claimed.len()).await?;
+        let limited: Vec<bool> = found.iter().map(|c| c.keys.is_some()).collect();
+        let mut ids: Vec<String> = Vec::new();
+        for c in found.iter().take(berth_store_sql::claim_round(&limited)) {
+            if let Some(keys) = &c.keys
+                && !recount(&mut tx, &rows::job_id(&c.id)?, keys).await?
+            {
+                lost += 1;
+                break;
+            }
+            ids.push(c.id.clone());
         }
-        let until = req.at.0 + req.lease.as_millis() as i64;
-        let sql = format!(
-            "UPDATE jobs SET status = 'starting', owner = $2, lease_token = lease_token + 1, lease_expires_at = $3
-             WHERE id = $1 RETURNING {JOB_COLUMNS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.as_str())
-            .bind(&req.worker)
-            .bind(until)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let record = rows::job(&row)?;
-        let data = serde_json::json!({"status": "starting", "worker": req.worker});
-        sqlx::query(berth_store_sql::INSERT_EVENT)
-            .bind(id.as_str())
-            .bind(req.at.0)
-            .bind("status")
-            .bind(to_json(&data)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
-        return Ok(Some(record));
+        if !ids.is_empty() {
+            claimed.extend(PgStore::start_claimed(&mut tx, &ids, req).await?);
+        }
+        if found.is_empty() || (ids.len() == found.len() && limited.last() == Some(&false)) {
+            break; // every candidate was taken: there is no more
+        }
     }
-    Ok(None)
+    if claimed.is_empty() {
+        tx.rollback().await.map_err(db_err)?;
+    } else {
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(claimed)
 }
 
-/// The best claimable job across the worker's queues: one indexed, locking walk per queue
-/// (`jobs_claim` is in claim order, so each stops at its first match).
-async fn candidate(tx: &mut PgConnection, req: &ClaimRequest) -> StoreResult<Option<Candidate>> {
+/// A claimable job, and the advisory-lock keys of the running limits that apply to it.
+struct Candidate {
+    id: String,
+    keys: Option<Vec<String>>,
+}
+
+/// Up to `max` claimable jobs across the worker's queues, best first: one indexed, locking
+/// walk per queue (`jobs_claim` is in claim order, so each stops after `max` matches).
+async fn candidates(tx: &mut PgConnection, req: &ClaimRequest, max: usize) -> StoreResult<Vec<Candidate>> {
     let sql = format!(
         "SELECT j.id,
                 CASE WHEN EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL)
@@ -89,24 +85,31 @@ async fn candidate(tx: &mut PgConnection, req: &ClaimRequest) -> StoreResult<Opt
            AND (j.queue_deadline IS NULL OR j.queue_deadline > $1)
            AND j.requires <@ $3::jsonb AND {UNDER_LIMITS}
          ORDER BY j.priority DESC, j.run_at, j.created_at, j.id
-         LIMIT 1 FOR UPDATE OF j SKIP LOCKED"
+         LIMIT $4 FOR UPDATE OF j SKIP LOCKED"
     );
     let tags = to_json(&req.tags)?;
-    let mut best: Option<Found> = None;
+    let mut found: Vec<Found> = Vec::new();
     for queue in &req.queues {
-        let found: Option<Found> = sqlx::query_as(AssertSqlSafe(sql.clone()))
+        let more: Vec<Found> = sqlx::query_as(AssertSqlSafe(sql.clone()))
             .bind(req.at.0)
             .bind(queue)
             .bind(&tags)
-            .fetch_optional(&mut *tx)
+            .bind(max as i64)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        best = match (best, found) {
-            (Some(b), Some(f)) => Some(if order(&f) < order(&b) { f } else { b }),
-            (b, f) => b.or(f),
-        };
+        found.extend(more);
     }
-    Ok(best.map(|(id, t, q, k, ..)| (id, t, q, k)))
+    found.sort_by(|a, b| order(a).cmp(&order(b)));
+    found.dedup_by(|a, b| a.0 == b.0);
+    Ok(found
+        .into_iter()
+        .take(max)
+        .map(|(id, t, q, k, ..)| {
+            let keys: Vec<String> = [t, q, k].into_iter().flatten().collect();
+            Candidate { id, keys: (!keys.is_empty()).then_some(keys) }
+        })
+        .collect())
 }
 
 /// A candidate with its claim-order columns.

@@ -40,6 +40,8 @@ pub struct PgStore {
     install_id: String,
     work: Arc<Notify>,
     _listener: Arc<Listener>,
+    /// Status changes waiting for the next group commit.
+    statuses: berth_store_sql::StatusQueue,
 }
 
 /// The LISTEN task; stops with the last clone of the store.
@@ -85,7 +87,7 @@ impl PgStore {
         let install_id = ensure_install_id(&pool).await?;
         let work = Arc::new(Notify::new());
         let listener = Listener(tokio::spawn(listen(pool.clone(), work.clone())));
-        Ok(PgStore { pool, install_id, work, _listener: Arc::new(listener) })
+        Ok(PgStore { pool, install_id, work, _listener: Arc::new(listener), statuses: berth_store_sql::status_queue() })
     }
 }
 
@@ -99,6 +101,14 @@ impl PgStore {
     /// After a job read inside a write: lock the row for the rest of the transaction.
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// A batch's ids, from the JSON array in `$1`.
+    const JSON_IDS: &'static str = "SELECT jsonb_array_elements_text($1::jsonb)";
+    /// A batch's status changes, from the JSON array in `$1` (`batched.rs` in berth-store-sql).
+    const STATUS_ROWS: &'static str = "jsonb_to_recordset($1::jsonb)
+         AS v(v_id text, v_status text, v_reason text, v_exit bigint, v_at bigint, v_terminal boolean)";
+    /// A batch's events, from the JSON array in `$1`.
+    const EVENT_ROWS: &'static str =
+        "jsonb_to_recordset($1::jsonb) AS e(e_id text, e_at bigint, e_kind text, e_data text)";
 
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(db_err)
@@ -210,6 +220,7 @@ berth_store_sql::impl_volume_use!(PgStore);
 berth_store_sql::impl_image_pulls!(PgStore);
 berth_store_sql::impl_schedule_store!(PgStore);
 berth_store_sql::impl_job_store!(PgStore, sqlx::PgConnection, sqlx::Transaction<'static, sqlx::Postgres>, listing);
+berth_store_sql::impl_batched_writes!(PgStore, sqlx::PgConnection);
 
 #[cfg(test)]
 mod tests;

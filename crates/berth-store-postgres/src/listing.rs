@@ -9,7 +9,7 @@ use crate::db_err;
 use crate::rows::{self, JOB_COLUMNS};
 
 /// The claim is a query with many shapes too; it lives with the lease code.
-pub(crate) use crate::lease::claim;
+pub(crate) use crate::lease::claim_batch;
 
 /// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
 pub(crate) async fn list_jobs(pool: &PgPool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {

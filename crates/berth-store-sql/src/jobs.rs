@@ -53,6 +53,48 @@ macro_rules! impl_job_store {
             }
 
             impl $store {
+                /// The webhook outbox rows of a job that just ended (same transaction as the status).
+                pub(crate) async fn enqueue_deliveries(tx: &mut $conn, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
+                    for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
+                        sqlx::query($crate::INSERT_DELIVERY)
+                            .bind(job.id.as_str())
+                            .bind(&job.tenant)
+                            .bind(&notify.url)
+                            .bind(to_json(&$crate::delivery_body(job))?)
+                            .bind(at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(())
+                }
+
+                /// One status change in a transaction of its own (a batch of one, or the
+                /// fallback when a batch failed).
+                pub(crate) async fn set_status_now(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
+                    let (mut tx, job) = self.write_job(id).await?;
+                    Self::check_change(&job, &change)?;
+                    let terminal = change.to.is_terminal();
+                    let reason = change.reason.as_ref().map(to_json).transpose()?;
+                    let row = sqlx::query(AssertSqlSafe($crate::set_status_sql()))
+                        .bind(id.as_str())
+                        .bind(change.to.as_str())
+                        .bind(&reason)
+                        .bind(change.exit_code)
+                        .bind(change.at.0)
+                        .bind(terminal)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let record = rows::job(&row)?;
+                    insert_event(&mut tx, id, "status", &$crate::status_event(&change), change.at).await?;
+                    if terminal {
+                        Self::enqueue_deliveries(&mut tx, &record, change.at).await?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(record)
+                }
+
                 /// A write transaction with the job as read in it (row-locked on databases
                 /// that lock rows: `LOCK_ROW`).
                 pub(crate) async fn write_job(&self, id: &JobId) -> StoreResult<($tx, JobRecord)> {
@@ -89,22 +131,6 @@ macro_rules! impl_job_store {
                         _ => Ok(tx),
                     }
                 }
-            }
-
-            /// The webhook outbox rows of a job that just ended (same transaction as the status).
-            async fn enqueue_deliveries(tx: &mut $conn, job: &JobRecord, at: Timestamp) -> StoreResult<()> {
-                for notify in job.spec.notify.iter().filter(|n| n.wants(job.status)) {
-                    sqlx::query($crate::INSERT_DELIVERY)
-                        .bind(job.id.as_str())
-                        .bind(&job.tenant)
-                        .bind(&notify.url)
-                        .bind(to_json(&$crate::delivery_body(job))?)
-                        .bind(at.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                }
-                Ok(())
             }
 
             /// The job an earlier request with the same idempotency key made, if the requests match.
@@ -242,31 +268,7 @@ macro_rules! impl_job_store {
                 }
 
                 async fn set_status(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
-                    let (mut tx, job) = self.write_job(id).await?;
-                    check_fence(&job, change.fence.as_ref())?;
-                    if let Some(from) = change.from.filter(|f| *f != job.status) {
-                        return Err(StoreError::Conflict(format!("job {id} is {}, no longer {from}", job.status)));
-                    }
-                    job.status.check_transition(change.to)?;
-                    let terminal = change.to.is_terminal();
-                    let reason = change.reason.as_ref().map(to_json).transpose()?;
-                    let row = sqlx::query(AssertSqlSafe($crate::set_status_sql()))
-                        .bind(id.as_str())
-                        .bind(change.to.as_str())
-                        .bind(&reason)
-                        .bind(change.exit_code)
-                        .bind(change.at.0)
-                        .bind(terminal)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    let record = rows::job(&row)?;
-                    insert_event(&mut tx, id, "status", &$crate::status_event(&change), change.at).await?;
-                    if terminal {
-                        enqueue_deliveries(&mut tx, &record, change.at).await?;
-                    }
-                    tx.commit().await.map_err(db_err)?;
-                    Ok(record)
+                    self.queue_status(id, change).await
                 }
 
                 async fn start_attempt(
@@ -361,8 +363,8 @@ macro_rules! impl_job_store {
                     tx.commit().await.map_err(db_err)
                 }
 
-                async fn claim(&self, req: &ClaimRequest) -> StoreResult<Option<JobRecord>> {
-                    $queries::claim(self, req).await
+                async fn claim_batch(&self, req: &ClaimRequest, max: u32) -> StoreResult<Vec<JobRecord>> {
+                    $queries::claim_batch(self, req, max).await
                 }
 
                 async fn renew_lease(&self, id: &JobId, fence: &Fence, until: Timestamp) -> StoreResult<Option<String>> {

@@ -2,13 +2,16 @@
 //! both databases, through the small `Cols` trait), mapping sqlx errors, and the conformance
 //! suite that every `Store` implementation must pass.
 
+mod batched;
 pub mod conformance;
+pub mod group;
 mod jobs;
 mod rows;
 pub mod schedules;
 mod secrets;
 mod shared;
 
+pub use batched::*;
 pub use rows::*;
 
 use berth_core::store::StoreError;

@@ -47,6 +47,8 @@ pub struct SqliteStore {
     /// Woken when a job becomes claimable in this process (other processes are found by
     /// the workers' slow poll).
     work: Arc<tokio::sync::Notify>,
+    /// Status changes waiting for the next group commit.
+    statuses: berth_store_sql::StatusQueue,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`) holding this process's writer lock.
@@ -92,15 +94,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // A connection to a local file cannot go stale: no ping (a round trip to its
+        // worker thread) before every use.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         enable_wal(&pool).await?;
         migrate(&pool).await?;
         let install_id = ensure_install_id(&pool).await?;
-        Ok(SqliteStore { pool, install_id, writer: Arc::default(), work: Arc::default() })
+        Ok(SqliteStore {
+            pool,
+            install_id,
+            writer: Arc::default(),
+            work: Arc::default(),
+            statuses: berth_store_sql::status_queue(),
+        })
     }
 
     pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
@@ -114,6 +125,15 @@ impl SqliteStore {
     /// After a job read inside a write: lock the row for the rest of the transaction.
     const LOCK_ROW: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
+    /// A batch's ids, from the JSON array in `$1`.
+    const JSON_IDS: &'static str = "SELECT value FROM json_each($1)";
+    /// A batch's status changes, from the JSON array in `$1` (`batched.rs`).
+    const STATUS_ROWS: &'static str = "(SELECT value ->> 'v_id' AS v_id, value ->> 'v_status' AS v_status,
+             value ->> 'v_reason' AS v_reason, value ->> 'v_exit' AS v_exit, value ->> 'v_at' AS v_at,
+             value ->> 'v_terminal' AS v_terminal FROM json_each($1))";
+    /// A batch's events, from the JSON array in `$1`.
+    const EVENT_ROWS: &'static str = "(SELECT value ->> 'e_id' AS e_id, value ->> 'e_at' AS e_at,
+             value ->> 'e_kind' AS e_kind, value ->> 'e_data' AS e_data FROM json_each($1))";
 
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
         self.write().await
@@ -199,6 +219,7 @@ berth_store_sql::impl_volume_use!(SqliteStore);
 berth_store_sql::impl_image_pulls!(SqliteStore);
 berth_store_sql::impl_schedule_store!(SqliteStore);
 berth_store_sql::impl_job_store!(SqliteStore, SqliteConnection, WriteTx, listing);
+berth_store_sql::impl_batched_writes!(SqliteStore, SqliteConnection);
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,6 @@
 //! behind the metrics. User text only ever reaches SQL as bound parameters.
 
 use berth_core::clock::Timestamp;
-use berth_core::ids::JobId;
 use berth_core::store::{ClaimRequest, JobCount, JobFilter, JobRecord, StoreError, StoreResult};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool};
 
@@ -10,7 +9,7 @@ use crate::rows::{self, JOB_COLUMNS};
 use crate::{WriteTx, db_err};
 
 /// The claim is a query with many shapes too; it lives with the lease code.
-pub(crate) use crate::lease::claim;
+pub(crate) use crate::lease::claim_batch;
 
 /// Newest first (`created_at`, then id), as `JobStore::list_jobs` promises.
 pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<Vec<JobRecord>> {
@@ -60,11 +59,15 @@ pub(crate) async fn list_jobs(pool: &SqlitePool, f: &JobFilter) -> StoreResult<V
 }
 
 /// The claim query for one queue: due, unowned, tags satisfied, and every running limit
-/// (tenant, queue, concurrency key) below its maximum, in claim order. It walks the
-/// `jobs_claim` index in that order and stops at the first match. Safe to count because the
-/// caller holds SQLite's one write lock.
-const NEXT_IN_QUEUE: &str = "
-SELECT j.id, j.priority, j.run_at, j.created_at FROM jobs j INDEXED BY jobs_claim
+/// (tenant, queue, concurrency key) below its maximum, in claim order, at most `$4`, each
+/// with whether a limit applies to it. It walks the `jobs_claim` index in that order and
+/// stops after `$4` matches. Safe to count because the caller holds SQLite's one write lock.
+const CLAIMABLE_IN_QUEUE: &str = "
+SELECT j.id, j.priority, j.run_at, j.created_at,
+       EXISTS (SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM queue_limits q WHERE q.name = j.queue)
+       OR j.concurrency_key IS NOT NULL
+FROM jobs j INDEXED BY jobs_claim
 WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $1
   AND (j.queue_deadline IS NULL OR j.queue_deadline > $1)
   AND NOT EXISTS (SELECT 1 FROM json_each(j.requires) r
@@ -78,30 +81,34 @@ WHERE j.status = 'queued' AND j.queue = $2 AND j.owner IS NULL AND j.run_at <= $
   AND (j.concurrency_key IS NULL
        OR j.concurrency_limit > (SELECT COUNT(*) FROM jobs r WHERE r.tenant = j.tenant
                                  AND r.concurrency_key = j.concurrency_key AND r.status IN ('starting', 'running')))
-ORDER BY j.priority DESC, j.run_at, j.created_at, j.id LIMIT 1";
+ORDER BY j.priority DESC, j.run_at, j.created_at, j.id LIMIT $4";
 
-/// The best claimable job across the worker's queues (one indexed walk per queue).
-pub(crate) async fn next_claimable(tx: &mut WriteTx, req: &ClaimRequest) -> StoreResult<Option<JobId>> {
+/// A claimable job: id, priority, run_at, created_at, and whether a running limit applies.
+type Claimable = (String, i64, i64, i64, bool);
+
+/// Up to `max` claimable jobs across the worker's queues, best first (one indexed walk per
+/// queue), each with whether a running limit applies to it.
+pub(crate) async fn claimable(tx: &mut WriteTx, req: &ClaimRequest, max: usize) -> StoreResult<Vec<(String, bool)>> {
     let tags = crate::rows::to_json(&req.tags)?;
-    let mut best: Option<(String, i64, i64, i64)> = None;
+    let mut found: Vec<Claimable> = Vec::new();
     for queue in &req.queues {
-        let found: Option<(String, i64, i64, i64)> = sqlx::query_as(NEXT_IN_QUEUE)
+        let more: Vec<Claimable> = sqlx::query_as(CLAIMABLE_IN_QUEUE)
             .bind(req.at.0)
             .bind(queue)
             .bind(&tags)
-            .fetch_optional(&mut **tx)
+            .bind(max as i64)
+            .fetch_all(&mut **tx)
             .await
             .map_err(db_err)?;
-        best = match (best, found) {
-            (Some(b), Some(f)) => Some(if claim_order(&f) < claim_order(&b) { f } else { b }),
-            (b, f) => b.or(f),
-        };
+        found.extend(more);
     }
-    best.map(|(id, ..)| crate::rows::job_id(&id)).transpose()
+    found.sort_by(|a, b| claim_order(a).cmp(&claim_order(b)));
+    found.dedup_by(|a, b| a.0 == b.0);
+    Ok(found.into_iter().take(max).map(|(id, .., limited)| (id, limited)).collect())
 }
 
 /// Highest priority first, then earliest due, then oldest.
-fn claim_order((id, priority, run_at, created_at): &(String, i64, i64, i64)) -> (i64, i64, i64, &str) {
+fn claim_order((id, priority, run_at, created_at, _): &Claimable) -> (i64, i64, i64, &str) {
     (-priority, *run_at, *created_at, id)
 }
 

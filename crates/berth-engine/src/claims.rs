@@ -1,0 +1,109 @@
+//! A worker's claim loop: one task that keeps the worker's slots full. It claims up to the
+//! free slots in one `claim_batch` and runs each job as a task of its own; a job that ends
+//! frees its slot for the next claim.
+//!
+//! Claim sizing, without slowing a quiet queue down: a claim runs as soon as a slot is free,
+//! unless the previous claim filled every free slot (more jobs are waiting), when it waits
+//! `CLAIM_COOLDOWN` first so that slots freeing up together are claimed together, in one
+//! transaction rather than one each. Idle, it sleeps until a submission wakes it, a job ends
+//! (a running limit may have freed a place) or `IDLE_POLL` passes (a due time).
+
+use std::time::Duration;
+
+use berth_core::store::{ClaimRequest, JobRecord, StoreResult};
+use tokio::task::JoinSet;
+
+use crate::breaker::BreakerState;
+use crate::worker::{IDLE_POLL, Worker};
+
+/// How long a claim waits after one that filled every free slot. Bounds what a full queue
+/// adds to a job's start (measured in docs/benchmarks.md: submit → running).
+pub const CLAIM_COOLDOWN: Duration = Duration::from_millis(5);
+
+impl Worker {
+    /// Claims and starts jobs into `jobs` until shutdown; the caller drains them.
+    pub(crate) async fn claim_loop(&self, jobs: &mut JoinSet<()>) {
+        let slots = self.config.slots;
+        let mut backlog = false;
+        while !self.shutdown.is_cancelled() {
+            while jobs.try_join_next().is_some() {}
+            if jobs.len() >= slots {
+                self.until_one_ends(jobs).await;
+                continue;
+            }
+            if backlog {
+                self.sleep(CLAIM_COOLDOWN).await;
+                while jobs.try_join_next().is_some() {}
+            }
+            if !self.breaker_allows().await {
+                self.sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            let free = slots.saturating_sub(jobs.len()).max(1);
+            match self.claim_up_to(free).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    backlog = claimed.len() == free;
+                    for job in claimed {
+                        let worker = self.clone();
+                        jobs.spawn(async move { worker.run_claimed(job).await });
+                    }
+                }
+                Ok(_) => {
+                    backlog = false;
+                    self.until_work(jobs).await;
+                }
+                Err(e) => {
+                    backlog = false;
+                    tracing::warn!("claiming jobs failed: {e}");
+                    self.until_work(jobs).await;
+                }
+            }
+        }
+    }
+
+    /// Up to `max` jobs of this worker's queues, under fresh leases.
+    pub(crate) async fn claim_up_to(&self, max: usize) -> StoreResult<Vec<JobRecord>> {
+        let req = ClaimRequest {
+            worker: self.config.id.clone(),
+            queues: self.config.queues.clone(),
+            tags: self.config.tags.clone(),
+            lease: self.config.lease,
+            at: self.runner.clock.now(),
+        };
+        self.runner.store.claim_batch(&req, max as u32).await
+    }
+
+    /// Whether to claim now; when the circuit is half-open this probes the engine.
+    pub(crate) async fn breaker_allows(&self) -> bool {
+        match self.breaker.state() {
+            BreakerState::Closed => true,
+            BreakerState::Open => false,
+            BreakerState::HalfOpen => {
+                let ok = self.runner.backend.ping().await.is_ok();
+                self.breaker.probe_result(ok);
+                if ok {
+                    tracing::info!("circuit closed: the engine answers again");
+                }
+                ok
+            }
+        }
+    }
+
+    /// Until a job of `jobs` ends, or shutdown.
+    async fn until_one_ends(&self, jobs: &mut JoinSet<()>) {
+        tokio::select! {
+            _ = jobs.join_next() => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+
+    /// Until work may have arrived: a submission's wake-up, a job ending (its running limit
+    /// may have held others back), `IDLE_POLL`, or shutdown.
+    async fn until_work(&self, jobs: &mut JoinSet<()>) {
+        tokio::select! {
+            _ = self.runner.store.wait_for_work(IDLE_POLL) => {}
+            _ = jobs.join_next(), if !jobs.is_empty() => {}
+            _ = self.shutdown.cancelled() => {}
+        }
+    }
+}
