@@ -40,6 +40,10 @@ impl Worker {
                 continue;
             }
             let free = slots.saturating_sub(jobs.len()).max(1);
+            // Listen for submissions before looking, so one made during the claim wakes us.
+            let wake = self.runner.store.wait_for_work(IDLE_POLL);
+            tokio::pin!(wake);
+            let _ = futures::poll!(&mut wake);
             match self.claim_up_to(free).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     backlog = claimed.len() == free;
@@ -50,12 +54,12 @@ impl Worker {
                 }
                 Ok(_) => {
                     backlog = false;
-                    self.until_work(jobs).await;
+                    self.until_work(jobs, wake).await;
                 }
                 Err(e) => {
                     backlog = false;
                     tracing::warn!("claiming jobs failed: {e}");
-                    self.until_work(jobs).await;
+                    self.until_work(jobs, wake).await;
                 }
             }
         }
@@ -97,11 +101,12 @@ impl Worker {
         }
     }
 
-    /// Until work may have arrived: a submission's wake-up, a job ending (its running limit
-    /// may have held others back), `IDLE_POLL`, or shutdown.
-    async fn until_work(&self, jobs: &mut JoinSet<()>) {
+    /// Until work may have arrived: a submission's wake-up (`wake`, listening since before
+    /// the claim), a job ending (its running limit may have held others back), `IDLE_POLL`,
+    /// or shutdown.
+    async fn until_work(&self, jobs: &mut JoinSet<()>, wake: std::pin::Pin<&mut impl Future<Output = ()>>) {
         tokio::select! {
-            _ = self.runner.store.wait_for_work(IDLE_POLL) => {}
+            _ = wake => {}
             _ = jobs.join_next(), if !jobs.is_empty() => {}
             _ = self.shutdown.cancelled() => {}
         }

@@ -34,26 +34,31 @@ pub(crate) async fn claim_batch(store: &PgStore, req: &ClaimRequest, max: u32) -
     let mut tx = store.pool.begin().await.map_err(db_err)?;
     let mut claimed = Vec::new();
     // A limited candidate can lose its place to another node between the pick and the
-    // re-count; then the round ends without it, and at most 8 rounds lose one.
-    let mut lost = 0;
+    // re-count; then the round ends without it, and at most 8 rounds lose one. Once this
+    // transaction holds advisory locks, a lock it cannot take at once ends the batch.
+    let (mut lost, mut holding) = (0, false);
     while claimed.len() < max && lost < 8 {
         let found = candidates(&mut tx, req, max - claimed.len()).await?;
         let limited: Vec<bool> = found.iter().map(|c| c.keys.is_some()).collect();
         let mut ids: Vec<String> = Vec::new();
+        let mut busy = false;
         for c in found.iter().take(berth_store_sql::claim_round(&limited)) {
-            if let Some(keys) = &c.keys
-                && !recount(&mut tx, &rows::job_id(&c.id)?, keys).await?
-            {
-                lost += 1;
-                break;
+            if let Some(keys) = &c.keys {
+                let still = recount(&mut tx, &rows::job_id(&c.id)?, keys, !holding).await?;
+                busy = !still && holding;
+                holding = true;
+                if !still {
+                    lost += 1;
+                    break;
+                }
             }
             ids.push(c.id.clone());
         }
         if !ids.is_empty() {
             claimed.extend(PgStore::start_claimed(&mut tx, &ids, req).await?);
         }
-        if found.is_empty() || (ids.len() == found.len() && limited.last() == Some(&false)) {
-            break; // every candidate was taken: there is no more
+        if busy || found.is_empty() || (ids.len() == found.len() && limited.last() == Some(&false)) {
+            break; // another claim holds a limit's lock, or there is no more
         }
     }
     if claimed.is_empty() {
@@ -120,15 +125,29 @@ fn order(f: &Found) -> (i64, i64, i64, &str) {
     (-f.4, f.5, f.6, &f.0)
 }
 
-/// Takes the limits' advisory locks (in a fixed order, so nodes cannot deadlock) and counts
-/// again: true if the job is still under every limit.
-async fn recount(tx: &mut PgConnection, id: &JobId, keys: &[String]) -> StoreResult<bool> {
+/// Takes the limits' advisory locks (in a fixed order) and counts again: true if the job is
+/// still under every limit. The transaction's first limited job waits for its locks; later
+/// ones (`wait` false) only try, and a lock another claim holds ends the batch (`false`):
+/// a transaction that holds locks never waits for more, so claims on two nodes taking each
+/// other's keys in different orders cannot deadlock.
+async fn recount(tx: &mut PgConnection, id: &JobId, keys: &[String], wait: bool) -> StoreResult<bool> {
     for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        if wait {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        } else {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if !got {
+                return Ok(false);
+            }
+        }
     }
     let sql = format!("SELECT EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND {UNDER_LIMITS})");
     sqlx::query_scalar(AssertSqlSafe(sql)).bind(id.as_str()).fetch_one(&mut *tx).await.map_err(db_err)

@@ -11,12 +11,12 @@
 //!
 //! Every check a single write makes (fence, `only_from`, the lifecycle) is made for each
 //! change on the job as read, locked, in the batch's transaction; a change that fails its
-//! check fails alone. If the batch itself fails (the database), each change is written on
-//! its own, so one bad change cannot fail its neighbours.
+//! check fails alone and writes nothing. If the database fails, every change of the batch
+//! gets the error, as a single change would (it may or may not have committed).
 
 use berth_core::clock::Timestamp;
 use berth_core::ids::JobId;
-use berth_core::store::{JobRecord, StatusChange, StoreResult};
+use berth_core::store::{JobRecord, StatusChange, StoreError, StoreResult};
 
 use crate::to_json;
 
@@ -77,6 +77,15 @@ pub fn batch_events_sql(rows: &str) -> String {
     )
 }
 
+/// The error each change of a failed batch gets (`StoreError` is not `Clone`).
+pub fn batch_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
 /// Two changes to one job never share a batch: the second is checked against what the
 /// first wrote (the `GroupCommit` conflict rule of status changes).
 pub fn same_job(a: &(JobId, StatusChange), b: &(JobId, StatusChange)) -> bool {
@@ -120,19 +129,17 @@ macro_rules! impl_batched_writes {
                     self.statuses.submit((id.clone(), change), write).await
                 }
 
-                /// One batch of status changes: together, or (if the batch fails) each alone.
+                /// One batch of status changes, in one transaction (a batch of one in the
+                /// single-change transaction). When the database fails, every change of the
+                /// batch gets that error: it may or may not have committed, as for one.
                 async fn write_statuses(&self, ops: Vec<(JobId, StatusChange)>) -> Vec<StoreResult<JobRecord>> {
-                    if ops.len() > 1 {
-                        match self.try_statuses(&ops).await {
-                            Ok(done) => return done,
-                            Err(_) => {} // each alone, below
-                        }
+                    if let [(id, change)] = &ops[..] {
+                        return vec![self.set_status_now(id, change.clone()).await];
                     }
-                    let mut done = Vec::with_capacity(ops.len());
-                    for (id, change) in ops {
-                        done.push(self.set_status_now(&id, change).await);
+                    match self.try_statuses(&ops).await {
+                        Ok(done) => done,
+                        Err(e) => ops.iter().map(|_| Err(rows::batch_error(&e))).collect(),
                     }
-                    done
                 }
 
                 /// The batch in one transaction; `Err` only when the database failed.

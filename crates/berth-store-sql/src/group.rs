@@ -74,11 +74,17 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
         F: Fn(Vec<Op>) -> Fut,
         Fut: Future<Output = Vec<StoreResult<Out>>>,
     {
+        // If this task stops early (a panic in `write`, a runtime shutting down), the ones
+        // waiting are answered with an error and the next `submit` starts a writer again.
+        let mut reset = Reset { group: self.clone(), armed: true };
         loop {
             // Let writers that are ready to queue (e.g. the other jobs of a batched claim) do
             // so before the batch is taken: no timer, one pass of the scheduler.
             tokio::task::yield_now().await;
-            let Some(batch) = self.next_batch() else { return };
+            let Some(batch) = self.next_batch() else {
+                reset.armed = false; // `next_batch` gave the role up (another may hold it now)
+                return;
+            };
             let (ops, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             for (answer, result) in answers.into_iter().zip(write(ops).await) {
                 let _ = answer.send(result);
@@ -105,6 +111,25 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
         }
         state.waiting = left;
         Some(taken)
+    }
+}
+
+/// Gives the writer role up when the writing task ends, however it ends: whatever still
+/// waits is answered with an error (its sender dropped) rather than left waiting.
+struct Reset<Op, Out> {
+    group: GroupCommit<Op, Out>,
+    /// Still this task's role to give up (it ended early).
+    armed: bool,
+}
+
+impl<Op, Out> Drop for Reset<Op, Out> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Ok(mut state) = self.group.state.lock()
+        {
+            state.writing = false;
+            state.waiting.clear();
+        }
     }
 }
 
@@ -187,7 +212,8 @@ mod tests {
             }
         }
         let sizes: Vec<usize> = rec.batches.lock().unwrap().iter().map(Vec::len).collect();
-        assert_eq!((sizes.len(), sizes.iter().sum()), (2, 60), "two commits for 60 writes: {sizes:?}");
+        assert_eq!(sizes.iter().sum::<usize>(), 60, "every write written once: {sizes:?}");
+        assert!(sizes.len() <= 2, "at most two commits for 60 writes: {sizes:?}");
     }
 
     #[tokio::test]
@@ -208,6 +234,22 @@ mod tests {
         let batches = rec.batches.lock().unwrap().clone();
         let pos = |n| batches.iter().position(|b| b.contains(&n)).unwrap();
         assert!(pos(2) < pos(102), "of two writes to one job, the first queued is written first: {batches:?}");
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_panics_fails_its_batch_and_the_next_write_starts_another() {
+        let group: GroupCommit<u32, u32> = GroupCommit::new(same_job);
+        let write = |_ops: Vec<u32>| async move {
+            if _ops.len() < 1000 {
+                panic!("a bug in a batch");
+            }
+            Vec::<StoreResult<u32>>::new()
+        };
+        let boom = group.submit(1, write).await;
+        assert!(matches!(boom, Err(StoreError::Unavailable(_))), "{boom:?}");
+        let rec = Recorder::new();
+        rec.gate.add_permits(1);
+        assert_eq!(rec.submit(&group, 2).await.unwrap(), 20, "the queue works again");
     }
 
     #[tokio::test]
