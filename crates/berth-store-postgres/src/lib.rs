@@ -31,6 +31,9 @@ const MIGRATIONS: [&str; 9] = [
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
+/// Status batches written at once (of the pool's 16 connections): PostgreSQL commits in
+/// parallel, so changes that come one at a time do not queue behind each other's commits.
+const STATUS_WRITERS: usize = 4;
 /// Serializes migrations across processes starting at once.
 const MIGRATION_LOCK: i64 = 0x6265_7274_6801;
 
@@ -87,7 +90,13 @@ impl PgStore {
         let install_id = ensure_install_id(&pool).await?;
         let work = Arc::new(Notify::new());
         let listener = Listener(tokio::spawn(listen(pool.clone(), work.clone())));
-        Ok(PgStore { pool, install_id, work, _listener: Arc::new(listener), statuses: berth_store_sql::status_queue() })
+        Ok(PgStore {
+            pool,
+            install_id,
+            work,
+            _listener: Arc::new(listener),
+            statuses: berth_store_sql::status_queue(STATUS_WRITERS),
+        })
     }
 }
 

@@ -86,18 +86,18 @@ pub fn batch_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// Two changes to one job never share a batch: the second is checked against what the
-/// first wrote (the `GroupCommit` conflict rule of status changes).
-pub fn same_job(a: &(JobId, StatusChange), b: &(JobId, StatusChange)) -> bool {
-    a.0 == b.0
+/// The key of a status change in the group commit: its job. Two changes to one job are
+/// never written at once; the second is checked against what the first wrote.
+pub fn job_key(op: &(JobId, StatusChange)) -> String {
+    op.0.to_string()
 }
 
 /// The group commit of status changes each store keeps.
 pub type StatusQueue = crate::group::GroupCommit<(JobId, StatusChange), JobRecord>;
 
-/// A store's status queue.
-pub fn status_queue() -> StatusQueue {
-    crate::group::GroupCommit::new(same_job)
+/// A store's status queue, writing up to `writers` batches at once.
+pub fn status_queue(writers: usize) -> StatusQueue {
+    crate::group::GroupCommit::new(job_key, writers)
 }
 
 /// How many of a claim's candidates (in claim order, each with whether a running limit

@@ -20,37 +20,44 @@ type Waiting<Op, Out> = (Op, oneshot::Sender<StoreResult<Out>>);
 /// The queue of one kind of write; cheap to clone (clones share the queue).
 pub struct GroupCommit<Op, Out> {
     state: Arc<Mutex<State<Op, Out>>>,
-    /// Whether two operations must not share a batch (e.g. two writes to one job).
-    conflicts: fn(&Op, &Op) -> bool,
+    /// What two operations must not share while either is being written (e.g. the job):
+    /// the second is written after the first, and sees what it wrote.
+    key: fn(&Op) -> String,
+    /// Batches written at once: 1 where the database has one writer (SQLite); more where
+    /// commits run in parallel (PostgreSQL), so small batches do not queue behind each other.
+    writers: usize,
 }
 
 impl<Op, Out> Clone for GroupCommit<Op, Out> {
     fn clone(&self) -> Self {
-        GroupCommit { state: self.state.clone(), conflicts: self.conflicts }
+        GroupCommit { state: self.state.clone(), key: self.key, writers: self.writers }
     }
 }
 
 impl<Op, Out> std::fmt::Debug for GroupCommit<Op, Out> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit").finish_non_exhaustive()
+        f.debug_struct("GroupCommit").field("writers", &self.writers).finish_non_exhaustive()
     }
 }
 
 struct State<Op, Out> {
     waiting: Vec<Waiting<Op, Out>>,
-    /// A task is writing batches; it takes what waits when its batch is done.
-    writing: bool,
+    /// Tasks writing batches now; each takes what waits when its batch is done.
+    writers: usize,
+    /// The keys of the operations being written.
+    busy: Vec<String>,
 }
 
 impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
-    pub fn new(conflicts: fn(&Op, &Op) -> bool) -> Self {
-        GroupCommit { state: Arc::new(Mutex::new(State { waiting: Vec::new(), writing: false })), conflicts }
+    pub fn new(key: fn(&Op) -> String, writers: usize) -> Self {
+        let state = State { waiting: Vec::new(), writers: 0, busy: Vec::new() };
+        GroupCommit { state: Arc::new(Mutex::new(state)), key, writers: writers.max(1) }
     }
 
     /// Queues `op` and waits for the commit of the batch that took it. `write` writes a
-    /// batch (at most `MAX_BATCH` operations, none conflicting) in one transaction and
-    /// answers each operation, in order; the caller that finds no batch running starts one
-    /// with its `write`.
+    /// batch (at most `MAX_BATCH` operations, no two with one key) in one transaction and
+    /// answers each operation, in order; a caller that finds a writer's place free starts
+    /// one with its `write`.
     pub async fn submit<F, Fut>(&self, op: Op, write: F) -> StoreResult<Out>
     where
         F: Fn(Vec<Op>) -> Fut + Send + 'static,
@@ -59,8 +66,10 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut state = self.state.lock().map_err(|_| poisoned())?;
+            let free = state.writers < self.writers && !state.busy.contains(&(self.key)(&op));
             state.waiting.push((op, tx));
-            !std::mem::replace(&mut state.writing, true)
+            state.writers += usize::from(free);
+            free
         };
         if start {
             tokio::spawn(self.clone().write_all(write));
@@ -68,23 +77,25 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
         rx.await.map_err(|_| StoreError::Unavailable("the batch writing this change stopped".into()))?
     }
 
-    /// Writes batches until nothing waits.
+    /// Writes batches until nothing it may take waits.
     async fn write_all<F, Fut>(self, write: F)
     where
         F: Fn(Vec<Op>) -> Fut,
         Fut: Future<Output = Vec<StoreResult<Out>>>,
     {
-        // If this task stops early (a panic in `write`, a runtime shutting down), the ones
-        // waiting are answered with an error and the next `submit` starts a writer again.
-        let mut reset = Reset { group: self.clone(), armed: true };
+        // If this task stops early (a panic in `write`, a runtime shutting down), it gives
+        // its place up; with no writer left, what waits is answered with an error.
+        let mut reset = Reset { group: self.clone(), keys: Vec::new(), armed: true };
         loop {
             // Let writers that are ready to queue (e.g. the other jobs of a batched claim) do
             // so before the batch is taken: no timer, one pass of the scheduler.
             tokio::task::yield_now().await;
-            let Some(batch) = self.next_batch() else {
-                reset.armed = false; // `next_batch` gave the role up (another may hold it now)
+            let done = std::mem::take(&mut reset.keys);
+            let Some(batch) = self.next_batch(&done) else {
+                reset.armed = false; // `next_batch` gave the place up
                 return;
             };
+            reset.keys = batch.iter().map(|w| (self.key)(&w.0)).collect();
             let (ops, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
             for (answer, result) in answers.into_iter().zip(write(ops).await) {
                 let _ = answer.send(result);
@@ -92,33 +103,40 @@ impl<Op: Send + 'static, Out: Send + 'static> GroupCommit<Op, Out> {
         }
     }
 
-    /// Takes up to `MAX_BATCH` waiting operations, none conflicting with another (the rest
-    /// keep their order); `None`, giving the writer role up, when nothing waits.
-    fn next_batch(&self) -> Option<Vec<Waiting<Op, Out>>> {
+    /// Frees the keys of the batch just written (`done`) and takes up to `MAX_BATCH` waiting
+    /// operations whose keys no batch holds (the rest keep their order); `None`, giving
+    /// the writer's place up, when there are none.
+    fn next_batch(&self, done: &[String]) -> Option<Vec<Waiting<Op, Out>>> {
         let Ok(mut state) = self.state.lock() else { return None };
-        if state.waiting.is_empty() {
-            state.writing = false;
-            return None;
-        }
+        state.busy.retain(|k| !done.contains(k));
         let mut taken: Vec<Waiting<Op, Out>> = Vec::new();
         let mut left = Vec::new();
-        for w in state.waiting.drain(..) {
-            if taken.len() < MAX_BATCH && !taken.iter().any(|t| (self.conflicts)(&t.0, &w.0)) {
+        for w in std::mem::take(&mut state.waiting) {
+            let key = (self.key)(&w.0);
+            if taken.len() < MAX_BATCH && !state.busy.contains(&key) {
+                state.busy.push(key);
                 taken.push(w);
             } else {
                 left.push(w);
             }
         }
         state.waiting = left;
+        if taken.is_empty() {
+            state.writers -= 1;
+            return None;
+        }
         Some(taken)
     }
 }
 
-/// Gives the writer role up when the writing task ends, however it ends: whatever still
-/// waits is answered with an error (its sender dropped) rather than left waiting.
+/// Gives the writer's place up when its task ends early, however it ends: its keys are
+/// freed, and with no writer left whatever still waits is answered with an error (its
+/// sender dropped) rather than left waiting.
 struct Reset<Op, Out> {
     group: GroupCommit<Op, Out>,
-    /// Still this task's role to give up (it ended early).
+    /// The keys of the batch being written.
+    keys: Vec<String>,
+    /// Still this task's place to give up (it ended early).
     armed: bool,
 }
 
@@ -127,8 +145,11 @@ impl<Op, Out> Drop for Reset<Op, Out> {
         if self.armed
             && let Ok(mut state) = self.group.state.lock()
         {
-            state.writing = false;
-            state.waiting.clear();
+            state.busy.retain(|k| !self.keys.contains(k));
+            state.writers -= 1;
+            if state.writers == 0 {
+                state.waiting.clear();
+            }
         }
     }
 }
@@ -148,6 +169,8 @@ mod tests {
     struct Recorder {
         batches: Arc<Mutex<Vec<Vec<u32>>>>,
         running: Arc<AtomicUsize>,
+        /// The most batches written at once.
+        peak: Arc<AtomicUsize>,
         /// Operations in batches the writer has taken (written or held at the gate).
         taken: Arc<AtomicUsize>,
         gate: Arc<tokio::sync::Semaphore>,
@@ -158,6 +181,7 @@ mod tests {
             Recorder {
                 batches: Arc::default(),
                 running: Arc::default(),
+                peak: Arc::default(),
                 taken: Arc::default(),
                 gate: Arc::new(tokio::sync::Semaphore::new(0)),
             }
@@ -169,7 +193,8 @@ mod tests {
         }
 
         async fn write(self, ops: Vec<u32>) -> Vec<StoreResult<u32>> {
-            assert_eq!(self.running.fetch_add(1, Ordering::SeqCst), 0, "one batch at a time");
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
             self.taken.fetch_add(ops.len(), Ordering::SeqCst);
             self.gate.acquire().await.unwrap().forget();
             self.batches.lock().unwrap().push(ops.clone());
@@ -180,8 +205,8 @@ mod tests {
         }
     }
 
-    fn same_job(a: &u32, b: &u32) -> bool {
-        a % 100 == b % 100
+    fn job_of(n: &u32) -> String {
+        (n % 100).to_string()
     }
 
     /// Until all `n` operations are queued or taken by the writer.
@@ -194,7 +219,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_batches_and_each_gets_its_own_answer() {
         let rec = Recorder::new();
-        let group = GroupCommit::new(same_job);
+        let group = GroupCommit::new(job_of, 1);
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..60u32 {
             let write = rec.submit(&group, n);
@@ -214,12 +239,13 @@ mod tests {
         let sizes: Vec<usize> = rec.batches.lock().unwrap().iter().map(Vec::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 60, "every write written once: {sizes:?}");
         assert!(sizes.len() <= 2, "at most two commits for 60 writes: {sizes:?}");
+        assert_eq!(rec.peak.load(Ordering::SeqCst), 1, "one writer: one batch at a time");
     }
 
     #[tokio::test]
     async fn conflicting_ops_go_to_separate_batches_in_order() {
         let rec = Recorder::new();
-        let group = GroupCommit::new(same_job);
+        let group = GroupCommit::new(job_of, 1);
         let first = tokio::spawn(rec.submit(&group, 0));
         let (a, b, c) = (
             tokio::spawn(rec.submit(&group, 2)),
@@ -236,9 +262,41 @@ mod tests {
         assert!(pos(2) < pos(102), "of two writes to one job, the first queued is written first: {batches:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn several_writers_write_other_jobs_at_once_and_one_jobs_changes_in_turn() {
+        let rec = Recorder::new();
+        let group = GroupCommit::new(job_of, 2);
+        let until_running = |n| {
+            let rec = rec.clone();
+            async move {
+                while rec.running.load(Ordering::SeqCst) < n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let a = tokio::spawn(rec.submit(&group, 2));
+        until_running(1).await;
+        // The first batch is held at the gate; a change to another job starts a second writer.
+        let b = tokio::spawn(rec.submit(&group, 4));
+        until_running(2).await;
+        let (c, d) = (tokio::spawn(rec.submit(&group, 6)), tokio::spawn(rec.submit(&group, 106)));
+        queued(&rec, &group, 4).await;
+        rec.gate.add_permits(10);
+        let all = [a, b, c, d];
+        let mut outs = Vec::new();
+        for t in all {
+            outs.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(outs, [20, 40, 60, 1060]);
+        assert_eq!(rec.peak.load(Ordering::SeqCst), 2, "two batches were written at once");
+        let batches = rec.batches.lock().unwrap().clone();
+        let pos = |n| batches.iter().position(|b| b.contains(&n)).unwrap();
+        assert!(pos(6) < pos(106), "one job's changes are written in turn: {batches:?}");
+    }
+
     #[tokio::test]
     async fn a_writer_that_panics_fails_its_batch_and_the_next_write_starts_another() {
-        let group: GroupCommit<u32, u32> = GroupCommit::new(same_job);
+        let group: GroupCommit<u32, u32> = GroupCommit::new(job_of, 1);
         let write = |_ops: Vec<u32>| async move {
             if _ops.len() < 1000 {
                 panic!("a bug in a batch");
@@ -255,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_gives_up_does_not_stop_the_batch() {
         let rec = Recorder::new();
-        let group = GroupCommit::new(same_job);
+        let group = GroupCommit::new(job_of, 1);
         let gave_up = tokio::time::timeout(std::time::Duration::from_millis(1), rec.submit(&group, 8)).await;
         assert!(gave_up.is_err(), "the write is held at the gate");
         rec.gate.add_permits(2);

@@ -110,7 +110,7 @@ impl SqliteStore {
             install_id,
             writer: Arc::default(),
             work: Arc::default(),
-            statuses: berth_store_sql::status_queue(),
+            statuses: berth_store_sql::status_queue(1),
         })
     }
 
