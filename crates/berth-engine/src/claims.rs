@@ -39,7 +39,7 @@ impl Worker {
                 self.sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            let free = slots.saturating_sub(jobs.len()).max(1);
+            let free = slots - jobs.len();
             // Listen for submissions before looking, so one made during the claim wakes us.
             let wake = self.runner.store.wait_for_work(IDLE_POLL);
             tokio::pin!(wake);
@@ -49,7 +49,7 @@ impl Worker {
                     backlog = claimed.len() == free;
                     for job in claimed {
                         let worker = self.clone();
-                        jobs.spawn(async move { worker.run_claimed(job).await });
+                        jobs.spawn(async move { worker.run_job(job).await });
                     }
                 }
                 Ok(_) => {

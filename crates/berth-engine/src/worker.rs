@@ -216,12 +216,7 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, job: JobRecord) {
-        self.supervised(job, None).await
-    }
-
-    /// Runs a job the claim loop took (a task of its own).
-    pub(crate) async fn run_claimed(self, job: JobRecord) {
+    pub(crate) async fn run_job(&self, job: JobRecord) {
         self.supervised(job, None).await
     }
 

@@ -190,9 +190,10 @@ macro_rules! impl_batched_writes {
                             .execute(&mut *tx)
                             .await
                             .map_err(db_err)?;
-                        for job in records.values().filter(|j| j.status.is_terminal()) {
-                            let at = job.finished_at.unwrap_or(job.created_at);
-                            Self::enqueue_deliveries(&mut tx, job, at).await?;
+                        for (id, change) in ops.iter().filter(|(_, c)| c.to.is_terminal()) {
+                            if let Some(job) = records.get(id.as_str()) {
+                                Self::enqueue_deliveries(&mut tx, job, change.at).await?;
+                            }
                         }
                     }
                     tx.commit().await.map_err(db_err)?;

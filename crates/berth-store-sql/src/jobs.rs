@@ -69,8 +69,7 @@ macro_rules! impl_job_store {
                     Ok(())
                 }
 
-                /// One status change in a transaction of its own (a batch of one, or the
-                /// fallback when a batch failed).
+                /// One status change in a transaction of its own (a batch of one).
                 pub(crate) async fn set_status_now(&self, id: &JobId, change: StatusChange) -> StoreResult<JobRecord> {
                     let (mut tx, job) = self.write_job(id).await?;
                     Self::check_change(&job, &change)?;
