@@ -10,6 +10,9 @@ use berth_core::status::{JobStatus, Reason, TimeoutPhase};
 use berth_core::store::{LogStream, StatusChange};
 use berth_engine::cancel::Cancel;
 
+pub use crate::live::{
+    a_running_job_is_joined_and_runs_live_commands, a_tty_job_has_one_stream_and_the_terminals_size,
+};
 use crate::{Action, Harness, Watch};
 
 fn reason(job: &berth_core::store::JobRecord) -> String {

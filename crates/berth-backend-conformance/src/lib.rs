@@ -1,7 +1,7 @@
 //! **The backend conformance suite**: one set of cases (exit codes, signals, OOM, timeouts
 //! of a job that ignores SIGTERM, cancel with the spec's stop signal, stdin, env, input
 //! files, result and artifacts, both log streams and the cap marker, progress events,
-//! reattach) that every `Backend` runs through the engine and a real SQLite store, with
+//! reattach, a TTY, attach and live exec) that every `Backend` runs through the engine and a real SQLite store, with
 //! `backend_conformance_tests!(make, image)`. A case the backend's `Capabilities` rule out
 //! is skipped by that flag, and says so; every case ends by checking that nothing of the
 //! attempt is left (no unit, no staged files).
@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // a failed call fails the test
 
 pub mod cases;
+pub mod live;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -39,7 +40,8 @@ macro_rules! backend_conformance_tests {
             cancel_sends_the_specs_stop_signal stdin_is_fed_and_closed env_reaches_the_job
             input_files_result_and_artifacts_round_trip both_streams_are_kept_in_order_with_the_cap_marker
             progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end
-            a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next);
+            a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next
+            a_tty_job_has_one_stream_and_the_terminals_size a_running_job_is_joined_and_runs_live_commands);
     };
     (@each $make:path, $image:expr, $after:path; $($case:ident)*) => {
         $(

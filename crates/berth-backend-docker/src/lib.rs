@@ -11,6 +11,7 @@ mod networks;
 mod pull;
 mod run;
 mod secret_files;
+mod session;
 pub mod translate;
 mod volumes;
 
@@ -20,8 +21,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::backend::{
-    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ImageInfo, LogPosition, OutputEntry,
-    OutputPicker, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState, labels,
+    AttemptPlan, Backend, BackendError, Capabilities, ExecCommand, ExecOutput, ImageInfo, LiveIo, LogPosition,
+    OutputEntry, OutputPicker, OutputStreamOf, PullObserver, Started, StdinSource, UnitHandle, UnitInfo, UnitState,
+    labels,
 };
 use berth_core::spec::JobSpec;
 use berth_core::volumes::VolumeInfo;
@@ -172,6 +174,18 @@ impl Backend for DockerBackend {
 
     async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError> {
         exec::run(&self.docker, &unit.id, cmd, cap).await
+    }
+
+    async fn join(&self, unit: &UnitHandle, io: LiveIo, replay: bool) -> Result<OutputStreamOf, BackendError> {
+        session::join(&self.docker, unit, io, replay).await
+    }
+
+    async fn exec_live(&self, unit: &UnitHandle, cmd: &ExecCommand, io: LiveIo) -> Result<Started, BackendError> {
+        session::exec_live(&self.docker, &unit.id, cmd, io).await
+    }
+
+    async fn exec_detached(&self, unit: &UnitHandle, cmd: &ExecCommand) -> Result<(), BackendError> {
+        session::exec_detached(&self.docker, &unit.id, cmd).await
     }
 
     async fn list_volumes(&self, install_id: &str, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::errors::{engine_error, start_error};
+use crate::session;
 
 /// How long the exit waits for the `die` event after `wait` returned.
 const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
@@ -60,7 +61,7 @@ impl Drop for Tasks {
 }
 
 pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
-    let with_stdin = !matches!(stdin, StdinSource::None);
+    let with_stdin = stdin.feeds_stdin();
     let (seen_tx, seen_rx) = watch::channel(Seen::default());
     let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
     let options = AttachContainerOptionsBuilder::new()
@@ -75,26 +76,17 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
         .build();
     let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
     docker.start_container(&unit.id, None).await.map_err(start_error)?;
-    if with_stdin {
-        tasks.0.push(tokio::spawn(feed_stdin(attach.input, stdin)));
+    match stdin {
+        StdinSource::None => {}
+        StdinSource::Terminal { input, stdin } => {
+            let target = session::Target::Container(unit.id.clone());
+            tasks.0.push(tokio::spawn(session::feed(docker.clone(), target, attach.input, input, !stdin)));
+        }
+        source => tasks.0.push(tokio::spawn(feed_stdin(attach.input, source))),
     }
     let usage = Arc::new(Mutex::new(Usage::default()));
     tasks.0.push(tokio::spawn(sample_usage(docker.clone(), unit.id.clone(), usage.clone())));
-    let output = attach
-        .output
-        .filter_map(|item| async move {
-            match item {
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                    Some(Ok(OutputChunk { stream: OutputStream::Stdout, data: message }))
-                }
-                Ok(LogOutput::StdErr { message }) => {
-                    Some(Ok(OutputChunk { stream: OutputStream::Stderr, data: message }))
-                }
-                Ok(LogOutput::StdIn { .. }) => None,
-                Err(e) => Some(Err(engine_error(e))),
-            }
-        })
-        .boxed();
+    let output = session::chunks(attach.output);
     let exit = resolve_exit(docker.clone(), unit.id.clone(), seen_rx, usage, tasks).boxed();
     Ok(Started { output, exit })
 }
@@ -207,7 +199,7 @@ async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>) {
 
 async fn feed_stdin(mut input: std::pin::Pin<Box<dyn AsyncWrite + Send>>, source: StdinSource) {
     match source {
-        StdinSource::None => {}
+        StdinSource::None | StdinSource::Terminal { .. } => {}
         StdinSource::Bytes(bytes) => {
             let _ = input.write_all(&bytes).await;
         }

@@ -34,7 +34,8 @@ pub const FILES_ROOT: &str = "/berth";
 /// The full create body for one attempt. `plan.spec` is the effective spec (defaults applied).
 pub fn create_body(plan: &AttemptPlan, staged: &Staged) -> ContainerCreateBody {
     let spec = &plan.spec;
-    let with_stdin = plan.stdin;
+    // A live attach through a server (`interactive`) opens stdin as `-i` here does.
+    let with_stdin = plan.stdin || spec.interactive;
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: spec.cmd(),
@@ -45,7 +46,7 @@ pub fn create_body(plan: &AttemptPlan, staged: &Staged) -> ContainerCreateBody {
         hostname: spec.hostname.clone(),
         domainname: spec.domainname.clone(),
         labels: Some(container_labels(plan)),
-        tty: Some(false),
+        tty: Some(spec.tty),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         attach_stdin: Some(with_stdin),

@@ -149,8 +149,10 @@ impl Backend for EcsBackend {
         Capabilities {
             // Nothing can attach to a task's stdin; awslogs merges the two streams; ECS
             // stops with the image's signal; no host ports, healthchecks or exec (ECS Exec
-            // is not used); no GPUs on Fargate.
+            // is not used), so no terminal or attach either; no GPUs on Fargate.
             stdin: false,
+            tty: false,
+            attach: false,
             stdin_stream: false,
             exec: false,
             ports: false,

@@ -130,8 +130,11 @@ impl Backend for KubernetesBackend {
         Capabilities {
             // Pods publish no host ports, the pod log merges the two streams, the kubelet
             // always stops with the image's signal, and a Docker healthcheck has no
-            // meaning for a batch pod: each is refused at submit.
+            // meaning for a batch pod: each is refused at submit. Terminals and later
+            // attaches are not built on pods yet (a pod's `tty` and `stdin` with attach).
             ports: false,
+            tty: false,
+            attach: false,
             separate_stderr: false,
             signals: false,
             healthcheck: false,

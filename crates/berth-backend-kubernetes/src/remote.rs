@@ -36,7 +36,7 @@ pub(crate) async fn attach_stdin(pods: &Api<Pod>, pod: &str) -> Result<AttachedP
 pub(crate) async fn feed_stdin(mut attached: AttachedProcess, source: StdinSource) {
     if let Some(mut writer) = attached.stdin() {
         match source {
-            StdinSource::None => {}
+            StdinSource::None | StdinSource::Terminal { .. } => {}
             StdinSource::Bytes(b) => {
                 let _ = writer.write_all(&b).await;
             }

@@ -50,6 +50,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     signals: true,
     healthcheck: false,
     files: true,
+    tty: false,
+    attach: false,
 };
 
 #[derive(Clone, Debug)]
@@ -120,7 +122,7 @@ fn exit_info(status: std::process::ExitStatus) -> ExitInfo {
 
 async fn feed(mut pipe: tokio::process::ChildStdin, stdin: StdinSource) {
     match stdin {
-        StdinSource::None => {}
+        StdinSource::None | StdinSource::Terminal { .. } => {}
         StdinSource::Bytes(b) => {
             let _ = pipe.write_all(&b).await;
         }

@@ -95,6 +95,13 @@ pub struct Capabilities {
     pub healthcheck: bool,
     /// `spec.files` are placed and the result and artifacts collected.
     pub files: bool,
+    /// A pseudo-terminal for a unit (`spec.tty`) or an exec, resized as the client's
+    /// terminal is; its output is one stream.
+    pub tty: bool,
+    /// Joins a running unit's console later (`Backend::join`: `berth attach`, `-i` through
+    /// a server, `spec.interactive`) and runs commands in it with live input
+    /// (`Backend::exec_live`: `berth exec -i`, `-it`, `-d`).
+    pub attach: bool,
 }
 
 impl Capabilities {
@@ -113,6 +120,8 @@ impl Capabilities {
         signals: true,
         healthcheck: true,
         files: true,
+        tty: true,
+        attach: true,
     };
 }
 
@@ -200,9 +209,28 @@ pub enum StdinSource {
     Bytes(Vec<u8>),
     /// Forwarded as it arrives (`berth run -i`), closed at end of stream.
     Stream(BoxStream<'static, std::io::Result<Bytes>>),
+    /// A terminal's size changes, and with `stdin` its keystrokes (`berth run -t`, `-it`).
+    Terminal {
+        input: TerminalStream,
+        stdin: bool,
+    },
 }
 
 impl StdinSource {
+    /// Whether the unit's stdin is fed (and so must be opened at create).
+    pub fn feeds_stdin(&self) -> bool {
+        match self {
+            StdinSource::None => false,
+            StdinSource::Bytes(_) | StdinSource::Stream(_) => true,
+            StdinSource::Terminal { stdin, .. } => *stdin,
+        }
+    }
+
+    /// A live stream (`-i`), as opposed to a payload sent again to every attempt.
+    pub fn is_live(&self) -> bool {
+        matches!(self, StdinSource::Stream(_) | StdinSource::Terminal { stdin: true, .. })
+    }
+
     /// The input for one attempt: bytes are sent again to every attempt, a live stream
     /// only to the first.
     pub fn take(&mut self) -> StdinSource {
@@ -213,12 +241,43 @@ impl StdinSource {
     }
 }
 
+/// A terminal's size in character cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TtySize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// What a live session sends to a unit or a command in it: stdin bytes, or the client's
+/// terminal size. The end of the stream is the end of input (EOF on a stdin that is not a
+/// TTY; a TTY's stdin stays open for the next attach).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TerminalInput {
+    Data(Bytes),
+    Resize(TtySize),
+}
+
+/// The input half of a live session.
+pub type TerminalStream = BoxStream<'static, TerminalInput>;
+
+/// A live session's input side: its stream (stdin bytes and terminal sizes), whether the
+/// bytes reach stdin (without it only sizes count), and whether a new command gets a TTY.
+pub struct LiveIo {
+    pub input: Option<TerminalStream>,
+    pub stdin: bool,
+    pub tty: bool,
+}
+
+/// The output half of a live session; each chunk says its stream (a TTY's is all stdout).
+pub type OutputStreamOf = BoxStream<'static, Result<OutputChunk, BackendError>>;
+
 impl std::fmt::Debug for StdinSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StdinSource::None => f.write_str("None"),
             StdinSource::Bytes(b) => write!(f, "Bytes({})", b.len()),
             StdinSource::Stream(_) => f.write_str("Stream"),
+            StdinSource::Terminal { stdin, .. } => write!(f, "Terminal {{ stdin: {stdin} }}"),
         }
     }
 }
@@ -419,6 +478,30 @@ pub trait Backend: Send + Sync {
     }
     /// Runs `cmd` inside a running unit and collects its output, at most `cap` bytes per stream.
     async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError>;
+    /// Joins a running unit's console (`Capabilities::attach`): its output from now on (with
+    /// `replay`, everything it printed so far first), and `io`'s stdin and terminal sizes
+    /// (`io.tty` is the unit's own). The output ends when the unit's does, or when the
+    /// input ends on a TTY.
+    async fn join(&self, unit: &UnitHandle, io: LiveIo, replay: bool) -> Result<OutputStreamOf, BackendError> {
+        let _ = (io, replay);
+        Err(BackendError::Unsupported(format!("the {} backend cannot attach to {}", self.name(), unit.name)))
+    }
+    /// Runs `cmd` in a running unit with live input (`Capabilities::attach`): with `io.tty`
+    /// on a pseudo-terminal, with `io.stdin` the input fed to its stdin. The exit is the
+    /// command's.
+    async fn exec_live(&self, unit: &UnitHandle, cmd: &ExecCommand, io: LiveIo) -> Result<Started, BackendError> {
+        let _ = (cmd, io);
+        Err(BackendError::Unsupported(format!("the {} backend cannot run live commands in {}", self.name(), unit.name)))
+    }
+    /// Starts `cmd` in a running unit and returns at once (`berth exec -d`).
+    async fn exec_detached(&self, unit: &UnitHandle, cmd: &ExecCommand) -> Result<(), BackendError> {
+        let _ = cmd;
+        Err(BackendError::Unsupported(format!(
+            "the {} backend cannot run detached commands in {}",
+            self.name(),
+            unit.name
+        )))
+    }
     /// Watches a unit started by an earlier process: its output past `from` (the bytes of
     /// each stream already consumed, skipped exactly), and its exit.
     async fn attach(&self, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {

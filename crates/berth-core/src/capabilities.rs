@@ -61,6 +61,12 @@ fn check_with(
     need(caps.isolation || !secret_files, "secrets", "place secret files (give the secret as env instead)");
     need(caps.stdin || s.stdin.is_none(), "stdin", "feed a job stdin");
     need(caps.stdin_stream || !live_stdin, "stdin", "forward a live stdin stream (-i)");
+    need(caps.tty || !s.tty, "tty", "give a job a pseudo-terminal (-t)");
+    need(
+        caps.attach || !s.interactive,
+        "interactive",
+        "keep a job's stdin open for a later attach (-i through a server)",
+    );
     out.extend(refusals);
     if out.is_empty() { Ok(()) } else { Err(SpecErrors(out)) }
 }

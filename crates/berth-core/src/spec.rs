@@ -51,6 +51,14 @@ pub struct JobSpec {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<StdinPayload>,
+    /// Keep stdin open for a live attach (`docker run -i` through a server, `berth attach`):
+    /// the first attach's end of input closes it, unless `tty` is set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interactive: bool,
+    /// Give the job a pseudo-terminal (`docker run -t`): stdout and stderr become one
+    /// stream, stored as stdout, with the terminal's line endings (`\r\n`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tty: bool,
     /// Files placed in `workspace_dir` before the container starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<InputFile>,
@@ -171,6 +179,8 @@ impl JobSpec {
             hostname: None,
             labels: BTreeMap::new(),
             stdin: None,
+            interactive: false,
+            tty: false,
             files: Vec::new(),
             workspace_dir: default_workspace_dir(),
             mounts: Vec::new(),

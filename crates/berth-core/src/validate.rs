@@ -120,6 +120,9 @@ fn check_process(spec: &JobSpec, e: &mut Errors) {
             e.add(format!("env.{k}"), "values must not contain NUL");
         }
     }
+    if spec.interactive && spec.stdin.is_some() {
+        e.add("interactive", "a job reads either the `stdin` payload or a live attach: unset one of them");
+    }
     if !spec.env_files.is_empty() {
         e.add("env_files", "env files must be read when the spec is loaded (berth run -f does this)");
     }

@@ -259,12 +259,12 @@ impl Runner {
     }
 
     async fn drive(&self, job: &JobRecord, n: u32, io: AttemptIo, cancel: &Cancel) -> Ending {
-        let live = matches!(io.stdin, StdinSource::Stream(_));
+        let live = io.stdin.is_live();
         let (spec, secrets, policy) = match self.prepare_attempt(job, live).await {
             Ok(prepared) => prepared,
             Err(ending) => return ending,
         };
-        let stdin = !matches!(io.stdin, StdinSource::None);
+        let stdin = io.stdin.feeds_stdin();
         let created = match self.create(job, n, &spec, (io.pull.as_ref(), secrets, &policy), stdin, cancel).await {
             Ok(created) => created,
             Err(ending) => return ending,

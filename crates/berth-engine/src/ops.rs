@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use berth_core::backend::{BackendError, ExecCommand, ExecOutput, UnitHandle};
+use berth_core::backend::{BackendError, ExecCommand, ExecOutput, LiveIo, OutputStreamOf, Started, UnitHandle};
 use berth_core::clock::Clock;
 use berth_core::status::{JobStatus, Reason};
 use berth_core::store::{Artifact, JobRecord, StatusChange, Store, StoreError};
@@ -128,8 +128,42 @@ impl Runner {
             let name = self.backend.name();
             return Err(BackendError::Unsupported(format!("the {name} backend cannot run commands in a job")).into());
         }
+        let unit = self.running_unit(job, "exec").await?;
+        Ok(self.backend.exec(&unit, cmd, cap).await?)
+    }
+
+    /// Runs `cmd` in the job's running unit with live input (`io`).
+    pub async fn exec_live(&self, job: &JobRecord, cmd: &ExecCommand, io: LiveIo) -> Result<Started, OpError> {
+        self.needs_attach("run live commands in a job")?;
+        let unit = self.running_unit(job, "exec").await?;
+        Ok(self.backend.exec_live(&unit, cmd, io).await?)
+    }
+
+    /// Starts `cmd` in the job's running unit and returns (`berth exec -d`).
+    pub async fn exec_detached(&self, job: &JobRecord, cmd: &ExecCommand) -> Result<(), OpError> {
+        self.needs_attach("run detached commands in a job")?;
+        let unit = self.running_unit(job, "exec").await?;
+        Ok(self.backend.exec_detached(&unit, cmd).await?)
+    }
+
+    /// Joins the job's running unit: its output, and `io`'s stdin and TTY sizes.
+    pub async fn join(&self, job: &JobRecord, io: LiveIo, replay: bool) -> Result<OutputStreamOf, OpError> {
+        self.needs_attach("attach to a job")?;
+        let unit = self.running_unit(job, "attach").await?;
+        Ok(self.backend.join(&unit, io, replay).await?)
+    }
+
+    fn needs_attach(&self, what: &str) -> Result<(), OpError> {
+        if self.backend.capabilities().attach {
+            return Ok(());
+        }
+        Err(BackendError::Unsupported(format!("the {} backend cannot {what}", self.backend.name())).into())
+    }
+
+    /// The unit of the job's current attempt; a conflict unless the job runs.
+    async fn running_unit(&self, job: &JobRecord, verb: &str) -> Result<UnitHandle, OpError> {
         if job.status != JobStatus::Running {
-            return Err(OpError::Conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
+            return Err(OpError::Conflict(format!("job {} is {}: {verb} needs a running job", job.id, job.status)));
         }
         let attempts = self.store.list_attempts(&job.id).await?;
         let last = attempts.last();
@@ -137,6 +171,6 @@ impl Runner {
         let id = container.ok_or_else(|| OpError::Conflict("the job has no container yet".into()))?;
         // Backends that find units by name (a Kubernetes Job) need it as well as the id.
         let name = crate::attempt::unit_name(&job.id, last.map_or(1, |a| a.number));
-        Ok(self.backend.exec(&UnitHandle { id, name }, cmd, cap).await?)
+        Ok(UnitHandle { id, name })
     }
 }

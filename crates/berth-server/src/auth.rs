@@ -45,7 +45,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         None => format!("{} {}", req.method(), req.uri().path()),
     };
     let target = req.uri().path().to_string();
-    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // A WebSocket session (attach, live exec) writes into a container: audited like a POST.
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.headers().contains_key(header::UPGRADE);
     let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     let principal = match principal(&state, authorization).await {
         Ok(p) => p,

@@ -28,7 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::{AppState, AuthMode, ServerConfig};
 
-use crate::api::{jobs, outputs, schedules, secrets, stream, system, tenants, volumes};
+use crate::api::{jobs, live, outputs, schedules, secrets, stream, system, tenants, volumes};
 
 /// Largest request body: a spec with 10 MiB of input files, plus JSON overhead.
 pub const MAX_BODY: usize = 16 << 20;
@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(jobs::cancel_job))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(outputs::exec))
+        .routes(routes!(live::attach))
+        .routes(routes!(live::exec_live))
         .routes(routes!(stream::logs))
         .routes(routes!(stream::events))
         .routes(routes!(outputs::result))

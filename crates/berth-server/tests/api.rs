@@ -162,6 +162,14 @@ async fn lifecycle_calls_answer_by_status() {
         StatusCode::CONFLICT
     );
     assert_eq!(a.call(Method::GET, &format!("/v1/jobs/{id}/result"), None, None).await.0, StatusCode::NOT_FOUND);
+    // The live routes are WebSocket sessions: a plain GET is told so, in the API's shape.
+    for route in ["attach", "exec/live"] {
+        let (status, body) = a.call(Method::GET, &format!("/v1/jobs/{id}/{route}"), None, None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UPGRADE_REQUIRED, Some("upgrade_required")));
+    }
+    let path = format!("/v1/jobs/{id}/exec?detach=true");
+    let detached = a.call(Method::POST, &path, None, Some(json!({"command": ["ls"]}))).await;
+    assert_eq!(detached.0, StatusCode::CONFLICT, "exec -d needs a running job too");
     // The events stream of a finished job replays everything and ends.
     let (status, body) = a.raw(Method::GET, &format!("/v1/jobs/{id}/events?follow=true"), None, None, &[]).await;
     let text = String::from_utf8(body).unwrap();
@@ -216,6 +224,8 @@ async fn the_openapi_document_covers_every_route() {
         "/v1/jobs/{id}/cancel",
         "/v1/jobs/{id}/retry",
         "/v1/jobs/{id}/exec",
+        "/v1/jobs/{id}/attach",
+        "/v1/jobs/{id}/exec/live",
         "/v1/jobs/{id}/result",
         "/v1/jobs/{id}/artifacts",
         "/v1/jobs/{id}/artifacts/{name}",

@@ -51,6 +51,8 @@ pub enum Command {
     Retry(IdArgs),
     /// Run a command in a running job's container
     Exec(ExecArgs),
+    /// Attach this terminal to a running job's console (a -it job: its shell; through a server, or on the local engine)
+    Attach(AttachArgs),
     /// Copy an artifact a job left in $BERTH_OUTPUT_DIR out: `berth cp JOB:reports/r.txt .`
     Cp(CpArgs),
     /// Serve the HTTP API, run queued jobs on local workers, deliver webhooks
@@ -90,6 +92,20 @@ impl RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Only watch: do not forward this terminal's input
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// The keys that detach [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// No-op: a job on a TTY gets Ctrl-C as a key; otherwise Ctrl-C detaches
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sig_proxy: Option<bool>,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
 pub struct CpArgs {
     /// JOB:NAME, NAME as `berth inspect` lists it under artifacts
     pub source: String,
@@ -101,6 +117,18 @@ pub struct CpArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub refused: crate::verb_flags::ExecRefused,
+    /// Keep stdin open and forward it to the command
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY (with -i: an interactive shell)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Start the command and return at once (no output, no exit code)
+    #[arg(short, long, conflicts_with_all = ["interactive", "tty"])]
+    pub detach: bool,
+    /// The keys that detach from -it [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// A variable for the command: KEY=VALUE, or KEY to pass this shell's value
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -522,6 +550,12 @@ pub struct RunArgs {
     /// Keep stdin open and forward it to the job
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-TTY (with -i: an interactive terminal; stdout and stderr are one stream)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The keys that detach from a -it job (through a server), e.g. ctrl-a,x [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Submit and print the job id without waiting (needs --server)
     #[arg(short, long)]
     pub detach: bool,

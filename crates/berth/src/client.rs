@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 /// How long `follow` keeps trying to reconnect before it gives up.
 const RECONNECT_FOR: Duration = Duration::from_secs(60);
 
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
@@ -57,20 +58,46 @@ impl Client {
         if response.status().is_success() {
             return Ok(response);
         }
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let message = body["error"]["message"].as_str().unwrap_or("no details").to_string();
-        match status {
-            StatusCode::UNAUTHORIZED => {
-                bail!("{message}: set BERTH_TOKEN (or --token) to a token from `berth token create`")
-            }
-            _ => match body["error"]["field"].as_str().filter(|f| !f.is_empty()) {
-                Some(field) if !message.contains(field) => bail!("{field}: {message}"),
-                _ => bail!("{message}"),
-            },
-        }
+        Err(api_error(response).await)
     }
 
+    /// Opens a WebSocket session on `path` (a live attach or exec).
+    pub async fn websocket(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<crate::live::Socket> {
+        use reqwest::header::{CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+        let request = self
+            .request(Method::GET, path)
+            .query(query)
+            .header(CONNECTION, "Upgrade")
+            .header(UPGRADE, "websocket")
+            .header(SEC_WEBSOCKET_VERSION, "13")
+            .header(SEC_WEBSOCKET_KEY, crate::live::handshake_key());
+        let response =
+            request.send().await.with_context(|| format!("cannot reach the berth server at {}", self.base))?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(api_error(response).await);
+        }
+        let upgraded = response.upgrade().await.context("the server did not open the WebSocket session")?;
+        Ok(crate::live::Socket::client(upgraded).await)
+    }
+}
+
+/// A failed answer as a message that says what to do, with the field at fault.
+async fn api_error(response: Response) -> anyhow::Error {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let message = body["error"]["message"].as_str().unwrap_or("no details").to_string();
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            anyhow::anyhow!("{message}: set BERTH_TOKEN (or --token) to a token from `berth token create`")
+        }
+        _ => match body["error"]["field"].as_str().filter(|f| !f.is_empty()) {
+            Some(field) if !message.contains(field) => anyhow::anyhow!("{field}: {message}"),
+            _ => anyhow::anyhow!("{message}"),
+        },
+    }
+}
+
+impl Client {
     async fn json<T: DeserializeOwned>(&self, r: RequestBuilder) -> anyhow::Result<T> {
         Ok(self.send(r).await?.json().await?)
     }
@@ -131,6 +158,11 @@ impl Client {
 
     pub async fn exec(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<ExecResponse> {
         self.json(self.request(Method::POST, &format!("/v1/jobs/{id}/exec")).json(command)).await
+    }
+
+    pub async fn exec_detached(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<()> {
+        let r = self.request(Method::POST, &format!("/v1/jobs/{id}/exec")).query(&[("detach", "true")]).json(command);
+        self.send(r).await.map(|_| ())
     }
 
     /// An artifact's bytes (`name` may hold `/`: it travels as one encoded path segment).

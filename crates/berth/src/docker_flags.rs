@@ -108,11 +108,6 @@ pub struct DockerArgs {
 
 /// Flags berth refuses, each with why and what to do instead.
 pub const REFUSED: &[(&[&str], &str)] = &[
-    (
-        &["-t", "--tty", "-it", "-ti", "-dit", "-itd"],
-        "a pseudo-TTY is not supported yet: drop -t (-i alone forwards stdin, output streams without a TTY)",
-    ),
-    (&["--detach-keys"], "detach keys need a TTY, not supported yet"),
     (&["-h"], "-h is --help in berth: give the container's hostname with --hostname"),
     (&["--link"], "legacy Docker links: put the jobs on one named network (--network)"),
     (&["--volumes-from"], "legacy: mount the same named volume in each job (-v NAME:/path)"),
@@ -419,8 +414,10 @@ mod tests {
     fn unknown_and_refused_flags_are_named_never_taken_for_the_image() {
         let e = spec(&["--foo", "busybox"]).unwrap_err().to_string();
         assert_eq!(e, "--foo: unknown flag `--foo` for `berth run`; see berth run --help");
-        let e = spec(&["-it", "busybox", "sh"]).unwrap_err().to_string();
-        assert!(e.starts_with("-it: not supported by berth run: a pseudo-TTY is not supported yet"), "{e}");
+        let s = spec(&["-it", "busybox", "sh"]).unwrap();
+        assert!(s.tty && s.command == Some(vec!["sh".to_string()]), "{s:?}");
+        let e = spec(&["--isolation", "hyperv", "busybox"]).unwrap_err().to_string();
+        assert!(e.starts_with("--isolation: not supported by berth run: Windows containers only"), "{e}");
         let e = spec(&["-p8080:80", "busybox"]).unwrap_err().to_string();
         assert!(e.starts_with("-p: write `-p 8080:80` with a space"), "{e}");
         let e = spec(&["--rm", "--link=db", "busybox"]).unwrap_err().to_string();

@@ -7,9 +7,11 @@ mod commands;
 mod config;
 mod docker_flags;
 mod jobs;
+mod live;
 mod run_flags;
 mod template;
 mod terminal;
+mod tty;
 mod ui;
 mod verb_flags;
 mod wiring;
@@ -70,5 +72,6 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Cp(args) => commands::cp::run(&config, args).await,
         Command::Retry(args) => commands::cancel::retry(&config, args).await,
         Command::Exec(args) => commands::exec::run(&config, args).await,
+        Command::Attach(args) => commands::attach::run(&config, args).await,
     }
 }

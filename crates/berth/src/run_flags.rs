@@ -37,6 +37,19 @@ pub fn spec_from_args(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagErr
     Ok(spec)
 }
 
+/// `-it` needs a terminal on stdin, as `docker run -it` does.
+pub fn check_terminal(args: &RunArgs) -> Result<(), FlagError> {
+    if args.tty && args.wants_stdin() && !crate::tty::stdin_is_tty() {
+        return Err(err("--tty", "the input device is not a TTY: drop -t (-i alone forwards piped input)"));
+    }
+    Ok(())
+}
+
+/// The detach sequence `berth run -it` and `berth attach` watch for.
+pub fn detach_keys(flag: Option<&str>) -> Result<Vec<u8>, FlagError> {
+    crate::tty::parse_detach_keys(flag.unwrap_or(crate::tty::DEFAULT_DETACH_KEYS)).map_err(|m| err("--detach-keys", m))
+}
+
 fn base_spec(args: &RunArgs, lookup: Lookup) -> Result<JobSpec, FlagError> {
     crate::docker_flags::check_positional(&args.image_and_command)?;
     let mut positional = args.image_and_command.iter();
@@ -90,6 +103,10 @@ fn read_env_file(path: &Path, lookup: Lookup) -> Result<BTreeMap<String, String>
 }
 
 fn apply_process(args: &RunArgs, spec: &mut JobSpec, lookup: Lookup) -> Result<(), FlagError> {
+    spec.tty |= args.tty;
+    if let Some(keys) = &args.detach_keys {
+        crate::tty::parse_detach_keys(keys).map_err(|m| err("--detach-keys", m))?;
+    }
     for f in &args.env_file {
         spec.env.extend(read_env_file(f, lookup)?);
     }

@@ -20,8 +20,10 @@ pub struct TerminalObserver {
 }
 
 impl TerminalObserver {
-    pub fn new() -> TerminalObserver {
-        TerminalObserver { show_events: ui::stderr_is_tty() }
+    /// With `tty` (a job on a pseudo-terminal) only its output is shown: notes and event
+    /// lines would land in the middle of a raw terminal.
+    pub fn new(tty: bool) -> TerminalObserver {
+        TerminalObserver { show_events: ui::stderr_is_tty() && !tty }
     }
 }
 

@@ -10,8 +10,8 @@ use crate::cli::Command;
 
 const NO_SIZE: &str =
     "a job has no writable layer to measure: berth inspect shows its resource use (peak_memory, cpu_seconds)";
-const NOT_YET: &str =
-    "not yet: berth exec runs a command to its end and prints its output (no TTY, no stdin, no detach)";
+const PRIVILEGED: &str =
+    "a command in a job has the job's own privileges: run the job with what it needs (policy decides)";
 
 #[derive(Debug, Default, Args)]
 pub struct PsRefused {
@@ -41,16 +41,8 @@ pub struct RmRefused {
 
 #[derive(Debug, Default, Args)]
 pub struct ExecRefused {
-    #[arg(short = 'd', long, hide = true)]
-    pub detach: bool,
-    #[arg(long, hide = true, value_name = "KEYS")]
-    pub detach_keys: Option<String>,
-    #[arg(short = 'i', long, hide = true)]
-    pub interactive: bool,
     #[arg(long, hide = true)]
     pub privileged: bool,
-    #[arg(short = 't', long, hide = true)]
-    pub tty: bool,
 }
 
 /// The first refused flag the command was given, as an error naming it and the reason.
@@ -65,22 +57,11 @@ pub fn check(command: &Command) -> anyhow::Result<()> {
             Some(("inspect", "--type", "berth inspects jobs only (--type job)"))
         }
         Command::Rm(a) if a.refused.link => Some(("rm", "--link", "legacy Docker links: berth makes none")),
-        Command::Exec(a) => exec(&a.refused).map(|flag| ("exec", flag, NOT_YET)),
+        Command::Exec(a) if a.refused.privileged => Some(("exec", "--privileged", PRIVILEGED)),
         _ => None,
     };
     match refused {
         Some((verb, flag, why)) => anyhow::bail!("{flag}: not supported by berth {verb}: {why}"),
         None => Ok(()),
     }
-}
-
-fn exec(r: &ExecRefused) -> Option<&'static str> {
-    let given = [
-        (r.detach, "--detach"),
-        (r.detach_keys.is_some(), "--detach-keys"),
-        (r.interactive, "--interactive"),
-        (r.privileged, "--privileged"),
-        (r.tty, "--tty"),
-    ];
-    given.into_iter().find(|(on, _)| *on).map(|(_, flag)| flag)
 }

@@ -538,8 +538,9 @@ fn secrets_policies_and_volumes_from_the_cli() {
     t.assert_no_containers();
 }
 
-/// Docker habits: an unknown flag is named as a flag (exit 125, nothing run), `-it` is
-/// refused with the advice, and `--restart on-failure:1` retries a failed job once.
+/// Docker habits: an unknown flag is named as a flag (exit 125, nothing run), `-it` without
+/// a terminal is refused as Docker refuses it, `-t` gives the job one, and `--restart
+/// on-failure:1` retries a failed job once.
 #[test]
 fn docker_run_habits_are_handled_or_refused_by_name() {
     let t = TestEnv::new();
@@ -548,8 +549,12 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     assert!(stderr(&out).contains("unknown flag `--foo` for `berth run`"), "{}", stderr(&out));
     let out = t.berth(&["run", "-it", IMAGE, "sh"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("-it: not supported by berth run: a pseudo-TTY"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the input device is not a TTY"), "{}", stderr(&out));
     assert!(t.job_ids().is_empty(), "a refused run made a job");
+    let out = t.berth(&["run", "-t", IMAGE, "sh", "-c", "[ -t 1 ] && echo on-a-tty >&2"]);
+    assert_eq!((code(&out), stdout(&out)), (0, "on-a-tty\r\n".to_string()), "one stream: {}", stderr(&out));
+    let tty_job = t.job_ids()[0].clone();
+    assert_eq!(code(&t.berth(&["rm", &tty_job])), 0);
     let out = t.berth(&["run", "--restart", "on-failure:1", "--rm", "--init", IMAGE, "sh", "-c", "echo try; exit 3"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert_eq!(stdout(&out), "try\ntry\n", "two attempts: {}", stderr(&out));

@@ -2,6 +2,7 @@
 //! extractor rejections into the API's error shape and finding a job the caller may see.
 
 pub mod jobs;
+pub mod live;
 pub mod outputs;
 pub mod schedules;
 pub mod secrets;

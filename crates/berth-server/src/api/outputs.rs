@@ -3,13 +3,15 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::store::Delivery;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::api::visible_job;
+use crate::api::{query, visible_job};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -91,28 +93,44 @@ pub async fn containers(
 }
 
 /// Run a command inside the job's running container (no shell, no stdin) and return its
-/// exit code and output.
-#[utoipa::path(post, path = "/v1/jobs/{id}/exec", tag = "jobs", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$")),
+/// exit code and output; with `detach=true`, start it and return at once (202, no output).
+#[utoipa::path(post, path = "/v1/jobs/{id}/exec", tag = "jobs",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), ExecQuery),
     request_body = ExecRequest,
-    responses((status = 200, body = ExecResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ExecResponse), (status = 202, description = "Started (detach=true)"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "The job is not running", body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn exec(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
+    q: Result<Query<ExecQuery>, QueryRejection>,
     body: Result<Json<ExecRequest>, JsonRejection>,
-) -> ApiResult<Json<ExecResponse>> {
+) -> ApiResult<Response> {
+    let q = query(q)?;
     let Json(req) = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
     if let Some(problem) = req.problems().into_iter().next() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", problem.message).field(&problem.field));
     }
     let job = visible_job(&state, &who, &id).await?;
+    if q.detach.unwrap_or(false) {
+        state.runner.exec_detached(&job, &req).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
     let out = state.runner.exec(&job, &req, EXEC_CAP).await?;
     Ok(Json(ExecResponse {
         exit_code: out.exit_code,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         truncated: out.truncated,
-    }))
+    })
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExecQuery {
+    /// Start the command and return at once (`docker exec -d`): no output, no exit code.
+    pub detach: Option<bool>,
 }

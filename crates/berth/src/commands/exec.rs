@@ -1,27 +1,63 @@
-//! `berth exec [-e K=V] [--env-file F] [-u USER] [-w DIR] JOB CMD...`: runs a command in a
-//! running job's container (no shell, no stdin) and exits with its code; through a server,
-//! or on the local engine.
+//! `berth exec [-i] [-t] [-d] [-e K=V] [--env-file F] [-u USER] [-w DIR] JOB CMD...`: runs a
+//! command in a running job's container (no shell) and exits with its code; through a
+//! server, or on the local engine. Without -i/-t its output is collected; with them it is
+//! live (a TTY, this terminal's input); -d starts it and returns.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use berth_core::backend::ExecCommand;
+use berth_core::backend::{ExecCommand, LiveIo};
 use berth_core::spec_load::parse_env_file;
+use tokio::sync::Notify;
 
 use crate::cli::ExecArgs;
 use crate::config::Config;
-use crate::{jobs, ui};
+use crate::jobs::Jobs;
+use crate::live::{self, SessionEnd};
+use crate::{jobs, run_flags, tty, ui};
 
 pub async fn run(config: &Config, args: &ExecArgs) -> anyhow::Result<i32> {
     let command = command(config, args)?;
-    let out = jobs::open(config).await?.exec(&args.id, &command).await?;
+    let jobs = jobs::open(config).await?;
+    if args.detach {
+        jobs.exec_detached(&args.id, &command).await?;
+        return Ok(0);
+    }
+    if args.interactive || args.tty {
+        return live(jobs.as_ref(), args, &command).await;
+    }
+    let out = jobs.exec(&args.id, &command).await?;
     std::io::stdout().lock().write_all(out.stdout.as_bytes())?;
     std::io::stderr().lock().write_all(out.stderr.as_bytes())?;
     if out.truncated {
         ui::warn("output was truncated at 1 MiB per stream");
     }
     Ok(i32::try_from(out.exit_code).unwrap_or(125))
+}
+
+/// `-i` and/or `-t`: the command's input and output live in this terminal.
+async fn live(jobs: &dyn Jobs, args: &ExecArgs, command: &ExecCommand) -> anyhow::Result<i32> {
+    let keys = run_flags::detach_keys(args.detach_keys.as_deref())?;
+    let (tty, stdin) = (args.tty, args.interactive);
+    if tty && stdin && !tty::stdin_is_tty() {
+        anyhow::bail!("the input device is not a TTY: drop -t (-i alone forwards piped input)");
+    }
+    let detached = Arc::new(Notify::new());
+    let input = live::input(tty, stdin, (tty && stdin).then(|| (keys, detached.clone())));
+    let output = jobs.exec_live(&args.id, command, LiveIo { input, stdin, tty }).await?;
+    let end = live::show(output, Some(detached)).await;
+    let _ = tty::RawMode::restore();
+    match end? {
+        SessionEnd::Exit(code) => Ok(i32::try_from(code).unwrap_or(125)),
+        SessionEnd::Detached => {
+            ui::note("detached: the command runs on in the job");
+            Ok(0)
+        }
+        SessionEnd::Closed => anyhow::bail!("the session ended before the command gave an exit code"),
+    }
 }
 
 /// The command with its `-e`, `--env-file`, `-u` and `-w` (a bare `-e KEY` takes this

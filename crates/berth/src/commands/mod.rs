@@ -1,6 +1,7 @@
 //! One file per command; each is a thin adapter from flags to the engine and store, or (the
 //! job verbs) to `jobs::Jobs`, which is the store in this process or a server.
 
+pub mod attach;
 pub mod cancel;
 pub mod cp;
 pub mod exec;

@@ -4,10 +4,18 @@
 
 use berth_core::status::Reason;
 
+use std::sync::Arc;
+
+use berth_core::backend::LiveIo;
+use berth_core::store::JobRecord;
+use futures::StreamExt;
+
 use crate::cli::RunArgs;
-use crate::client::Client;
+use crate::client::{Client, record};
+use crate::commands::attach;
 use crate::config::{Config, env_var};
-use crate::{run_flags, ui};
+use crate::jobs::Jobs;
+use crate::{jobs, live, run_flags, ui};
 
 /// `berth run` through a server: submit, then follow the output until the job ends (Ctrl-C
 /// cancels it unless `--no-cancel`).
@@ -17,21 +25,30 @@ pub async fn run(config: &Config, server: &str, args: &RunArgs) -> anyhow::Resul
 }
 
 async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
-    if args.wants_stdin() {
-        anyhow::bail!(
-            "-i (or -a stdin) needs the embedded mode (stdin is not forwarded over the API yet): put the input in the spec's `stdin`, or unset --server"
-        );
-    }
-    let spec = run_flags::spec_from_args(args, &env_var)?;
+    let mut spec = run_flags::spec_from_args(args, &env_var)?;
+    run_flags::check_terminal(args)?;
+    let keys = run_flags::detach_keys(args.detach_keys.as_deref())?;
+    // Live input reaches the job through an attach, so its stdin is kept open for one.
+    spec.interactive |= args.wants_stdin();
     let job = client.submit(&spec).await?;
     if args.detach {
         println!("{}", job.id);
         return Ok(0);
     }
-    if ui::stderr_is_tty() {
+    if ui::stderr_is_tty() && !args.tty {
         ui::note(&format!("job {} (berth logs {0} · berth inspect {0})", job.id.get(..12).unwrap_or(&job.id)));
     }
+    let jobs = jobs::remote(client.clone());
     let id = job.id.clone();
+    let submitted = record(job)?;
+    if args.tty {
+        let job = attach::started(jobs.as_ref(), &submitted).await?;
+        if !job.status.is_terminal() {
+            let session = attach::Session { tty: true, stdin: args.wants_stdin(), keys, replay: true };
+            return session.run(jobs.as_ref(), &job).await;
+        }
+    }
+    let _forwarder = args.wants_stdin().then(|| AbortOnDrop(tokio::spawn(forward_stdin(jobs, submitted))));
     let follow = client.follow(&id, crate::commands::logs::print_followed);
     tokio::pin!(follow);
     let done = tokio::select! {
@@ -54,4 +71,33 @@ async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i3
         Some(reason) => ui::note(&format!("job {} {}: {reason}", done.id.short(), done.status)),
     }
     Ok(ui::exit_code(&done))
+}
+
+/// `-i` without a TTY: this process's stdin, to its end, into the job once it runs (its
+/// output is followed from the store, exactly as stored).
+async fn forward_stdin(jobs: Arc<dyn Jobs>, job: JobRecord) {
+    let Ok(job) = attach::started(jobs.as_ref(), &job).await else { return };
+    if job.status.is_terminal() {
+        return;
+    }
+    let io = LiveIo { input: live::input(false, true, None), stdin: true, tty: false };
+    match jobs.attach(job.id.as_str(), io, false).await {
+        // The session's output is the job's, shown by the follower: only drain it.
+        Ok(mut output) => while let Some(Ok(_)) = output.next().await {},
+        Err(e) => {
+            let ended = jobs.detail(job.id.as_str()).await.is_ok_and(|d| d.job.status.is_terminal());
+            if !ended {
+                ui::warn(&format!("stdin could not be forwarded to job {}: {e:#}", job.id.short()));
+            }
+        }
+    }
+}
+
+/// Aborts the stdin forwarder when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use crate::cli::RunArgs;
 use crate::config::{Config, env_var};
 use crate::terminal::{PullBars, TerminalObserver};
-use crate::{run_flags, ui, wiring};
+use crate::{run_flags, tty, ui, wiring};
 
 pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     if args.detach {
@@ -21,6 +21,7 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
         );
     }
     let spec = run_flags::spec_from_args(args, &env_var)?;
+    run_flags::check_terminal(args)?;
     let local = wiring::open_and_sweep(config).await?;
     let runner = local.runner()?;
     let job = runner.submit(spec).await?;
@@ -29,7 +30,11 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     }
     let cancel = Cancel::new();
     tokio::spawn(cancel_on_signals(cancel.clone()));
-    let stdin = if args.wants_stdin() {
+    let stdin = if args.tty {
+        // No server: the job runs in this process, so there is nothing to detach from and
+        // the detach keys go to the job like any others.
+        StdinSource::Terminal { input: tty::input(args.wants_stdin(), None), stdin: args.wants_stdin() }
+    } else if args.wants_stdin() {
         let reader = tokio_util::io::ReaderStream::new(tokio::io::stdin());
         StdinSource::Stream(reader.boxed())
     } else {
@@ -37,8 +42,11 @@ pub async fn run(config: &Config, args: &RunArgs) -> anyhow::Result<i32> {
     };
     let pull: Arc<dyn berth_core::backend::PullObserver> =
         if args.docker.quiet { Arc::new(berth_core::backend::NoProgress) } else { Arc::new(PullBars::new()) };
-    let io = AttemptIo { observer: Arc::new(TerminalObserver::new()), pull, stdin };
-    let done = runner.run_attempt(&job, io, &cancel).await?;
+    let io = AttemptIo { observer: Arc::new(TerminalObserver::new(args.tty)), pull, stdin };
+    let done = runner.run_attempt(&job, io, &cancel).await;
+    // The terminal is itself again before anything else is printed.
+    let _ = tty::RawMode::restore();
+    let done = done?;
     match &done.reason {
         Some(Reason::Exited { .. }) | None => {}
         Some(Reason::Infra { message, .. }) => {

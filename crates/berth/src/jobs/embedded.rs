@@ -6,12 +6,13 @@ use std::time::Duration;
 use anyhow::bail;
 use async_trait::async_trait;
 use berth_core::access::Delivery;
-use berth_core::backend::ExecCommand;
+use berth_core::backend::{ExecCommand, LiveIo};
 use berth_core::clock::SystemClock;
 use berth_core::store::{JobRecord, LogStream};
 use berth_server::views::{ArtifactView, AttemptView, ContainerView, EventView, ExecResponse, JobDetail, JobView};
+use futures::StreamExt;
 
-use super::{EXEC_CAP, Jobs, Piece};
+use super::{EXEC_CAP, Jobs, LiveEvent, LiveOutput, Piece};
 use crate::client::Followed;
 use crate::commands::ps::Wanted;
 use crate::wiring::Local;
@@ -155,8 +156,31 @@ impl Jobs for Embedded {
         })
     }
 
+    async fn exec_detached(&self, id: &str, command: &ExecCommand) -> anyhow::Result<()> {
+        let job = self.job(id).await?;
+        Ok(self.0.runner()?.exec_detached(&job, command).await?)
+    }
+
+    async fn exec_live(&self, id: &str, command: &ExecCommand, live: LiveIo) -> anyhow::Result<LiveOutput> {
+        let job = self.job(id).await?;
+        let started = self.0.runner()?.exec_live(&job, command, live).await?;
+        let exit = futures::stream::once(async move {
+            started.exit.await.map(|e| LiveEvent::Exit(e.code)).map_err(anyhow::Error::from)
+        });
+        Ok(output_events(started.output).chain(exit).boxed())
+    }
+
+    async fn attach(&self, id: &str, live: LiveIo, replay: bool) -> anyhow::Result<LiveOutput> {
+        let job = self.job(id).await?;
+        Ok(output_events(self.0.runner()?.join(&job, live, replay).await?))
+    }
+
     async fn artifact(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
         let job = self.job(id).await?;
         Ok(berth_engine::ops::artifact(self.0.store.as_ref(), &self.0.paths, &job, name).await?.1)
     }
+}
+
+fn output_events(output: berth_core::backend::OutputStreamOf) -> LiveOutput {
+    output.map(|c| c.map(|c| LiveEvent::Output(c.stream, c.data)).map_err(anyhow::Error::from)).boxed()
 }

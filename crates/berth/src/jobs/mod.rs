@@ -1,5 +1,5 @@
 //! The one client the everyday job verbs talk to (ps, logs, inspect, wait, cancel, retry,
-//! rm, exec, cp): `Jobs`, over the store and engine in this process (`Embedded`) or over a
+//! rm, exec, cp, attach): `Jobs`, over the store and engine in this process (`Embedded`) or over a
 //! berth server's HTTP API (`Remote`). Each verb is written once, over `&dyn Jobs`, and
 //! prints the API's views in both modes, so `--json` and `inspect` have one shape.
 
@@ -8,8 +8,11 @@ mod remote;
 
 use async_trait::async_trait;
 use berth_core::access::Delivery;
+use berth_core::backend::{LiveIo, OutputStream};
 use berth_core::store::{JobRecord, LogStream};
 use berth_server::views::{ArtifactView, ContainerView, EventView, ExecResponse, JobDetail, JobView};
+use bytes::Bytes;
+use futures::stream::BoxStream;
 
 use crate::client::{Client, Followed};
 use crate::commands::ps::Wanted;
@@ -23,6 +26,16 @@ pub struct Piece {
     pub at: i64,
     pub data: Vec<u8>,
 }
+
+/// What a live session receives.
+#[derive(Debug)]
+pub enum LiveEvent {
+    Output(OutputStream, Bytes),
+    /// A command's exit code (live exec); an attach just ends.
+    Exit(i64),
+}
+
+pub type LiveOutput = BoxStream<'static, anyhow::Result<LiveEvent>>;
 
 /// Exec output kept per stream, as the API keeps it.
 pub const EXEC_CAP: usize = 1 << 20;
@@ -47,6 +60,17 @@ pub trait Jobs: Send + Sync {
     /// The output after `after` as it comes, until the job ends; returns the job as it ended.
     async fn follow(&self, id: &str, after: i64, out: &mut (dyn FnMut(Followed) + Send)) -> anyhow::Result<JobRecord>;
     async fn exec(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<ExecResponse>;
+    /// Starts a command in a running job and returns at once (`exec -d`).
+    async fn exec_detached(&self, id: &str, command: &berth_core::backend::ExecCommand) -> anyhow::Result<()>;
+    /// Runs a command in a running job with live input (`exec -i`, `-it`).
+    async fn exec_live(
+        &self,
+        id: &str,
+        command: &berth_core::backend::ExecCommand,
+        live: LiveIo,
+    ) -> anyhow::Result<LiveOutput>;
+    /// Joins a running job's console (`attach`, `run -i`/`-it` through a server).
+    async fn attach(&self, id: &str, live: LiveIo, replay: bool) -> anyhow::Result<LiveOutput>;
     async fn artifact(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>>;
 }
 
@@ -57,6 +81,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Box<dyn Jobs>> {
         Some(server) => Box::new(remote::Remote(Client::new(server, config.token.clone())?)),
         None => Box::new(embedded::Embedded(crate::wiring::open_and_sweep(config).await?)),
     })
+}
+
+/// `Jobs` over a server's API, shareable with background tasks.
+pub fn remote(client: Client) -> std::sync::Arc<dyn Jobs> {
+    std::sync::Arc::new(remote::Remote(client))
 }
 
 /// Everything recorded about a job, as one JSON document (`berth inspect`): the API's job

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use berth_core::access::Delivery;
-use berth_core::backend::ExecCommand;
+use berth_core::backend::{ExecCommand, LiveIo};
 use berth_core::store::{JobRecord, LogStream};
 use berth_server::views::{ArtifactView, ContainerView, EventView, ExecResponse, JobDetail, JobView};
 use reqwest::Method;
 
-use super::{Jobs, Piece};
+use super::{Jobs, LiveOutput, Piece};
 use crate::client::{Client, Followed};
 use crate::commands::ps::Wanted;
 
@@ -99,7 +99,29 @@ impl Jobs for Remote {
         self.0.exec(id, command).await
     }
 
+    async fn exec_detached(&self, id: &str, command: &ExecCommand) -> anyhow::Result<()> {
+        self.0.exec_detached(id, command).await
+    }
+
+    async fn exec_live(&self, id: &str, command: &ExecCommand, live: LiveIo) -> anyhow::Result<LiveOutput> {
+        let whole = self.0.get(id).await?.job.id;
+        let query = [("tty", flag(live.tty)), ("stdin", flag(live.stdin))];
+        let socket = self.0.websocket(&format!("/v1/jobs/{whole}/exec/live"), &query).await?;
+        Ok(socket.session(Some(serde_json::to_string(command)?), live))
+    }
+
+    async fn attach(&self, id: &str, live: LiveIo, replay: bool) -> anyhow::Result<LiveOutput> {
+        let whole = self.0.get(id).await?.job.id;
+        let query = [("stdin", flag(live.stdin)), ("replay", flag(replay))];
+        let socket = self.0.websocket(&format!("/v1/jobs/{whole}/attach"), &query).await?;
+        Ok(socket.session(None, live))
+    }
+
     async fn artifact(&self, id: &str, name: &str) -> anyhow::Result<Vec<u8>> {
         self.0.artifact(id, name).await
     }
+}
+
+fn flag(on: bool) -> &'static str {
+    if on { "true" } else { "false" }
 }
