@@ -73,14 +73,16 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
         // the log file, so a line written during the replay arrived twice (seen in tests).
         // Attaching before start, as `docker run` does, already sees every byte.
         .logs(false)
+        .detach_keys(session::ENGINE_DETACH_KEYS)
         .build();
     let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
     docker.start_container(&unit.id, None).await.map_err(start_error)?;
     match stdin {
         StdinSource::None => {}
-        StdinSource::Terminal { input, stdin } => {
+        StdinSource::Terminal { input, .. } => {
+            // A TTY's attach is never half-closed: it is the one that records the output.
             let target = session::Target::Container(unit.id.clone());
-            tasks.0.push(tokio::spawn(session::feed(docker.clone(), target, attach.input, input, !stdin)));
+            tasks.0.push(tokio::spawn(session::feed(docker.clone(), target, attach.input, input, true)));
         }
         source => tasks.0.push(tokio::spawn(feed_stdin(attach.input, source))),
     }

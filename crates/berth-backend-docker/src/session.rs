@@ -18,6 +18,13 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::errors::{engine_error, start_error};
 
+/// The engine's own detach sequence for attaches and execs with stdin. berth's clients
+/// catch their detach keys themselves (and never send them), so the engine must never
+/// detach on its own: its default, ctrl-p,ctrl-q, would end the attach that records a
+/// `-it` job's output, and keys meant for the job would vanish. Eight NULs (ctrl-@) are
+/// nothing anyone types.
+pub(crate) const ENGINE_DETACH_KEYS: &str = "ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@";
+
 /// Whose TTY a resize is for.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
@@ -108,6 +115,7 @@ pub(crate) async fn join(
         .stderr(true)
         .stream(true)
         .logs(replay)
+        .detach_keys(ENGINE_DETACH_KEYS)
         .build();
     let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
     let writer: Pin<Box<dyn AsyncWrite + Send>> = if with_stdin { attach.input } else { Box::pin(tokio::io::sink()) };
@@ -172,6 +180,7 @@ pub(crate) async fn create_exec(
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         tty: Some(tty),
+        detach_keys: Some(ENGINE_DETACH_KEYS.to_string()),
         cmd: Some(cmd.command.clone()),
         env: (!env.is_empty()).then_some(env),
         user: cmd.user.clone(),

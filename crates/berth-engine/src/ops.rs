@@ -153,7 +153,9 @@ impl Runner {
         Ok(self.backend.join(&unit, io, replay).await?)
     }
 
-    fn needs_attach(&self, what: &str) -> Result<(), OpError> {
+    /// Whether the backend has live sessions (`Capabilities::attach`); an error saying it
+    /// cannot do `what` otherwise.
+    pub fn needs_attach(&self, what: &str) -> Result<(), OpError> {
         if self.backend.capabilities().attach {
             return Ok(());
         }

@@ -200,14 +200,19 @@ async fn pages_walk_every_job_once_newest_first() {
             None => "/v1/jobs?limit=3".to_string(),
         };
         let (_, page) = a.call(Method::GET, &path, None, None).await;
-        seen.extend(page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()));
+        let jobs = page["jobs"].as_array().unwrap();
+        seen.extend(jobs.iter().map(|j| (j["created_at"].as_i64().unwrap(), j["id"].as_str().unwrap().to_string())));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
         }
     }
-    made.reverse();
-    assert_eq!(seen, made);
+    // Newest first; jobs made in the same millisecond by id, as the store orders them.
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+    let mut ids: Vec<String> = seen.into_iter().map(|(_, id)| id).collect();
+    ids.sort();
+    made.sort();
+    assert_eq!(ids, made, "every job once");
 }
 
 #[tokio::test]

@@ -128,6 +128,24 @@ fn stty_size(t: &Tmux, marker: &str) -> String {
     }
 }
 
+/// Types `keys` into a `read` in the job's shell and returns the bytes it got, in hex.
+fn typed_keys(t: &Tmux, keys: &[&str], marker: &str) -> String {
+    t.line(&format!("stty -ixon; read -r x; echo {marker}=$(printf '%s' \"$x\" | od -An -tx1)="));
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(keys);
+    t.keys(&["Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = t.screen();
+        let answer = screen.lines().find_map(|l| l.strip_prefix(&format!("{marker}="))?.strip_suffix('='));
+        if let Some(hex) = answer {
+            return hex.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "no answer to {marker}:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn run_it_is_an_interactive_terminal_with_its_size_keys_and_exit_code() {
     let env = TestEnv::new();
@@ -143,6 +161,9 @@ fn run_it_is_an_interactive_terminal_with_its_size_keys_and_exit_code() {
         asked += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
+    // ctrl-p,ctrl-q reach the job: without a server there is nothing to detach from, and
+    // the engine must not detach its own attach (the one that records the output).
+    assert_eq!(typed_keys(&t, &["C-p", "C-q"], "keys"), "10 11");
     // Ctrl-C is a key for the job's shell: it stops the foreground command, not the job.
     t.line("sleep 300");
     std::thread::sleep(Duration::from_millis(500));
@@ -162,6 +183,7 @@ fn run_it_through_a_server_detaches_and_attach_comes_back() {
     let server = Server::start(&[]);
     let t = Tmux::start(&server.client(&[]), &["run", "-it", IMAGE, "sh"], 90, 25);
     t.wait_for("/ #");
+    assert_eq!(stty_size(&t, "first"), t.pane_size(), "the job's terminal is as big as ours");
     t.line("echo one-$((2+3))");
     t.wait_for("one-5");
     t.keys(&["C-p", "C-q"]);
@@ -169,11 +191,12 @@ fn run_it_through_a_server_detaches_and_attach_comes_back() {
     t.wait_for("detached from job");
     let id = server.first_running();
 
-    let back = Tmux::start(&server.client(&[]), &["attach", &id], 80, 20);
+    let back = Tmux::start(&server.client(&[]), &["attach", "--detach-keys", "ctrl-a,x", &id], 80, 20);
     // An attach shows what comes next, as docker attach does: Enter asks for a prompt.
     back.line("");
     back.wait_for("/ #");
     assert_eq!(stty_size(&back, "attached"), back.pane_size(), "the size follows the new terminal");
+    assert_eq!(typed_keys(&back, &["C-p", "C-q"], "keys"), "10 11", "other keys detach now");
     back.line("exit 4");
     assert_eq!(back.exit_code(), 4, "{}", back.screen());
     let job = server.wait_status(&id, "failed");
@@ -216,11 +239,18 @@ fn run_i_through_a_server_forwards_piped_stdin_and_it_needs_a_terminal() {
     let script = "read a; read b; echo \"got $a $b\"; cat";
     let out = server.client(&["run", "-i", IMAGE, "sh", "-c", script]).output_with(b"one\ntwo\nthree\n");
     assert_eq!((code(&out), stdout(&out)), (0, "got one two\nthree\n".into()), "{}", stderr(&out));
-    // -it with stdin that is not a terminal is refused before anything is submitted.
+    // -it with stdin that is not a terminal is refused before anything is submitted...
     let out = server.client(&["run", "-it", IMAGE, "sh"]).output_with(b"");
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("the input device is not a TTY"), "{}", stderr(&out));
     assert_eq!(server.get("/v1/jobs")["jobs"].as_array().map(Vec::len), Some(1), "nothing else was submitted");
+    // ...unless it is detached, as with Docker.
+    let out = server.client(&["run", "-dit", IMAGE, "sh", "-c", "exit 0"]).output_with(b"");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    server.wait_status(stdout(&out).trim(), "succeeded");
+    // -t alone: the job's output on its terminal, and its exit code, however short it is.
+    let out = server.berth(&["run", "-t", IMAGE, "sh", "-c", "[ -t 1 ] && echo short; exit 3"]);
+    assert_eq!((code(&out), stdout(&out).contains("short\r\n")), (3, true), "{}", stderr(&out));
     server.env.assert_no_containers();
 }
 

@@ -29,11 +29,21 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
+/// The largest frame a client may send (a keystroke burst or a pipe's chunk is far less).
+const MAX_FRAME: usize = 1 << 20;
+/// Input frames waiting for the job to read them; past it the client waits (TCP pushes back).
+const INPUT_QUEUE: usize = 16;
+/// How long a live exec waits for its command frame.
+const FIRST_FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a session pings its client.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AttachQuery {
-    /// Forward the client's binary frames to the job's stdin (it must have been started
-    /// with `interactive` or `tty`); without it, the session only watches.
+    /// Forward the client's binary frames to the job's stdin (it must have been submitted
+    /// with `interactive`); without it, the session only watches (a TTY job still takes the
+    /// client's terminal size).
     pub stdin: Option<bool>,
     /// Send everything the job printed so far first (the engine's log), then live output.
     pub replay: Option<bool>,
@@ -91,17 +101,17 @@ pub async fn attach(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let ws = upgrade(ws)?;
     let job = visible_job(&state, &who, &id).await?;
+    let ws = upgrade(ws)?;
     let (tx, input) = input_channel();
     let stdin = q.stdin.unwrap_or(false);
-    let io = LiveIo { input: stdin.then_some(input), stdin, tty: false };
+    // A TTY takes the client's sizes even when its keys do not go in.
+    let wants_input = stdin || job.spec.tty;
+    let io = LiveIo { input: wants_input.then_some(input), stdin, tty: job.spec.tty };
     let output = state.runner.join(&job, io, q.replay.unwrap_or(false)).await?;
-    Ok(ws.on_upgrade(move |socket| async move {
+    Ok(ws.on_upgrade(move |socket| {
         let (sink, source) = socket.split();
-        let reader = tokio::spawn(read_client(source, stdin.then_some((tx, true))));
-        let _ = pump(sink, output, None).await;
-        reader.abort();
+        serve(sink, source, output, None, wants_input.then_some((tx, stdin)))
     }))
 }
 
@@ -113,6 +123,7 @@ pub async fn attach(
     responses((status = 101, description = "Switching Protocols: the WebSocket session"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The job is not running", body = ErrorBody),
+        (status = 422, description = "The backend cannot run live commands", body = ErrorBody),
         (status = 426, description = "Not a WebSocket upgrade request", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn exec_live(
@@ -123,11 +134,12 @@ pub async fn exec_live(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
-    let ws = upgrade(ws)?;
     let job = visible_job(&state, &who, &id).await?;
+    let ws = upgrade(ws)?;
     if job.status != berth_core::JobStatus::Running {
         return Err(ApiError::conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
     }
+    state.runner.needs_attach("run live commands in a job")?;
     Ok(ws.on_upgrade(move |socket| run_exec(state, job, q, socket)))
 }
 
@@ -147,31 +159,54 @@ async fn run_exec(state: AppState, job: JobRecord, q: LiveExecQuery, socket: Web
         Ok(s) => s,
         Err(e) => return send_error(&mut sink, ApiError::from(e)).await,
     };
-    let reader = tokio::spawn(read_client(source, wants_input.then_some(tx).map(|tx| (tx, stdin))));
-    let _ = pump(sink, started.output, Some(started.exit)).await;
-    reader.abort();
+    serve(sink, source, started.output, Some(started.exit), wants_input.then_some((tx, stdin))).await;
 }
 
+/// One session until either side ends it: the output (and exit) to the client, its frames
+/// in. A client that leaves ends the session at once (its attach to the engine with it),
+/// however quiet the job is.
+async fn serve(
+    sink: SplitSink<WebSocket, Message>,
+    source: SplitStream<WebSocket>,
+    output: OutputStreamOf,
+    exit: Option<Exit>,
+    input: Option<(mpsc::Sender<TerminalInput>, bool)>,
+) {
+    tokio::select! {
+        () = read_client(source, input) => {}
+        _ = pump(sink, output, exit) => {}
+    }
+}
+
+type Exit = BoxFuture<'static, Result<berth_core::backend::ExitInfo, berth_core::backend::BackendError>>;
+
 fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult<WebSocketUpgrade> {
-    ws.map_err(|e| {
+    ws.map(|ws| ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME)).map_err(|e| {
         let message = format!("this is a WebSocket endpoint (send an upgrade request): {}", e.body_text());
         ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", message)
     })
 }
 
 fn input_channel() -> (mpsc::Sender<TerminalInput>, TerminalStream) {
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     (tx, rx.boxed())
 }
 
 async fn first_command(source: &mut SplitStream<WebSocket>) -> Result<ExecCommand, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_command", m);
-    let text = loop {
-        match source.next().await {
-            Some(Ok(Message::Text(t))) => break t,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            _ => return Err(bad("the first frame must be the command, as JSON text".into())),
+    let first = async {
+        loop {
+            match source.next().await {
+                Some(Ok(Message::Text(t))) => return Some(t),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
         }
+    };
+    let text = match tokio::time::timeout(FIRST_FRAME_WAIT, first).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(bad("the first frame must be the command, as JSON text".into())),
+        Err(_) => return Err(bad(format!("no command within {} s", FIRST_FRAME_WAIT.as_secs()))),
     };
     let command: ExecCommand = serde_json::from_str(text.as_str()).map_err(|e| bad(format!("the command: {e}")))?;
     match command.problems().into_iter().next() {
@@ -180,28 +215,30 @@ async fn first_command(source: &mut SplitStream<WebSocket>) -> Result<ExecComman
     }
 }
 
-/// Client frames into terminal input until the client closes or says `eof`. With
-/// `(tx, false)` (a TTY without stdin) only resizes go through.
+/// Client frames into terminal input until the client closes (or its connection breaks).
+/// With `(tx, false)` (a TTY without stdin) only resizes go through; after `eof` nothing
+/// does, but the frames are read on so a close is seen.
 async fn read_client(mut source: SplitStream<WebSocket>, input: Option<(mpsc::Sender<TerminalInput>, bool)>) {
-    let Some(input) = input else {
-        // Nothing to forward: read on so pings are answered and a close is seen.
-        while let Some(Ok(_)) = source.next().await {}
-        return;
-    };
-    let (mut tx, stdin) = input;
+    let stdin = input.as_ref().is_some_and(|(_, s)| *s);
+    let mut tx = input.map(|(tx, _)| tx);
     while let Some(Ok(message)) = source.next().await {
         let item = match message {
             Message::Binary(b) if stdin => TerminalInput::Data(b),
             Message::Text(t) => match serde_json::from_str::<ClientControl>(t.as_str()) {
                 Ok(ClientControl { resize: Some(size), .. }) => TerminalInput::Resize(size),
-                Ok(ClientControl { eof: true, .. }) => return,
+                Ok(ClientControl { eof: true, .. }) => {
+                    tx = None;
+                    continue;
+                }
                 _ => continue,
             },
             Message::Close(_) => return,
             _ => continue,
         };
-        if tx.send(item).await.is_err() {
-            return;
+        if let Some(sender) = tx.as_mut()
+            && sender.send(item).await.is_err()
+        {
+            tx = None;
         }
     }
 }
@@ -210,9 +247,20 @@ async fn read_client(mut source: SplitStream<WebSocket>, input: Option<(mpsc::Se
 async fn pump(
     mut sink: SplitSink<WebSocket, Message>,
     mut output: OutputStreamOf,
-    exit: Option<BoxFuture<'static, Result<berth_core::backend::ExitInfo, berth_core::backend::BackendError>>>,
+    exit: Option<Exit>,
 ) -> Result<(), axum::Error> {
-    while let Some(chunk) = output.next().await {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        let chunk = tokio::select! {
+            chunk = output.next() => chunk,
+            _ = ping.tick() => {
+                // Keeps proxies from closing a session that is quiet for a while.
+                sink.send(Message::Ping(Default::default())).await?;
+                continue;
+            }
+        };
+        let Some(chunk) = chunk else { break };
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {

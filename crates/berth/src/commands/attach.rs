@@ -20,6 +20,8 @@ use crate::{run_flags, tty, ui};
 
 /// How often a job is read while waiting for it to start or to be recorded as ended.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a refused attach waits to see the job recorded as ended.
+const END_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(config: &Config, args: &AttachArgs) -> anyhow::Result<i32> {
     let keys = run_flags::detach_keys(args.detach_keys.as_deref())?;
@@ -33,7 +35,14 @@ pub async fn run(config: &Config, args: &AttachArgs) -> anyhow::Result<i32> {
     if session.tty && stdin && !tty::stdin_is_tty() {
         anyhow::bail!("the input device is not a TTY: use --no-stdin to watch job {} without typing", job.id);
     }
-    session.run(jobs.as_ref(), &job).await
+    match session.run(jobs.as_ref(), &job).await? {
+        Some(code) => Ok(code),
+        None => {
+            let done = ended(jobs.as_ref(), &job).await?;
+            ui::note(&format!("job {} ended before the attach: {} (berth logs {0})", job.id.short(), done.status));
+            Ok(ui::exit_code(&done))
+        }
+    }
 }
 
 /// One live session with a job's console, shown in this terminal.
@@ -47,25 +56,37 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs the session; returns the job's exit code, or 0 after a detach.
-    pub async fn run(self, jobs: &dyn Jobs, job: &JobRecord) -> anyhow::Result<i32> {
+    /// Runs the session; returns the job's exit code, or 0 after a detach; `None` when the
+    /// job ended before the session could begin.
+    pub async fn run(self, jobs: &dyn Jobs, job: &JobRecord) -> anyhow::Result<Option<i32>> {
         let detached = Arc::new(Notify::new());
         // Detach keys need a TTY, as Docker's do: without one, Ctrl-C ends the session.
         let detach = (self.tty && self.stdin).then(|| (self.keys.clone(), detached.clone()));
         let input = live::input(self.tty, self.stdin, detach);
         let live = LiveIo { input, stdin: self.stdin, tty: self.tty };
-        let output = jobs.attach(job.id.as_str(), live, self.replay).await?;
+        let output = match jobs.attach(job.id.as_str(), live, self.replay).await {
+            Ok(output) => output,
+            Err(e) => {
+                let _ = tty::RawMode::restore();
+                // A job that ends as the attach begins is refused (not running, or its
+                // container is gone): that is its end, not a failure.
+                let ended = tokio::time::timeout(END_WAIT, ended(jobs, job)).await;
+                return if ended.is_ok_and(|e| e.is_ok()) { Ok(None) } else { Err(e) };
+            }
+        };
         let end = live::show(output, Some(detached)).await;
         let _ = tty::RawMode::restore();
         match end? {
             SessionEnd::Detached => {
+                // The cursor is wherever the job left it (a prompt): start a line.
+                eprintln!();
                 ui::note(&format!(
                     "detached from job {}: it runs on (berth attach {0} · berth logs -f {0})",
                     job.id.short()
                 ));
-                Ok(0)
+                Ok(Some(0))
             }
-            SessionEnd::Closed | SessionEnd::Exit(_) => Ok(ui::exit_code(&ended(jobs, job).await?)),
+            SessionEnd::Closed | SessionEnd::Exit(_) => Ok(Some(ui::exit_code(&ended(jobs, job).await?))),
         }
     }
 }

@@ -53,6 +53,7 @@ async fn live(jobs: &dyn Jobs, args: &ExecArgs, command: &ExecCommand) -> anyhow
     match end? {
         SessionEnd::Exit(code) => Ok(i32::try_from(code).unwrap_or(125)),
         SessionEnd::Detached => {
+            eprintln!();
             ui::note("detached: the command runs on in the job");
             Ok(0)
         }

@@ -26,7 +26,9 @@ pub async fn run(config: &Config, server: &str, args: &RunArgs) -> anyhow::Resul
 
 async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i32> {
     let mut spec = run_flags::spec_from_args(args, &env_var)?;
-    run_flags::check_terminal(args)?;
+    if !args.detach {
+        run_flags::check_terminal(args)?;
+    }
     let keys = run_flags::detach_keys(args.detach_keys.as_deref())?;
     // Live input reaches the job through an attach, so its stdin is kept open for one.
     spec.interactive |= args.wants_stdin();
@@ -38,21 +40,11 @@ async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i3
     if ui::stderr_is_tty() && !args.tty {
         ui::note(&format!("job {} (berth logs {0} · berth inspect {0})", job.id.get(..12).unwrap_or(&job.id)));
     }
-    let jobs = jobs::remote(client.clone());
     let id = job.id.clone();
-    let submitted = record(job)?;
-    if args.tty {
-        let job = attach::started(jobs.as_ref(), &submitted).await?;
-        if !job.status.is_terminal() {
-            let session = attach::Session { tty: true, stdin: args.wants_stdin(), keys, replay: true };
-            return session.run(jobs.as_ref(), &job).await;
-        }
-    }
-    let _forwarder = args.wants_stdin().then(|| AbortOnDrop(tokio::spawn(forward_stdin(jobs, submitted))));
-    let follow = client.follow(&id, crate::commands::logs::print_followed);
-    tokio::pin!(follow);
-    let done = tokio::select! {
-        done = &mut follow => done?,
+    let watched = watch(client, args, record(job)?, keys);
+    tokio::pin!(watched);
+    tokio::select! {
+        code = &mut watched => code,
         _ = tokio::signal::ctrl_c() => {
             if args.no_cancel {
                 ui::note(&format!("left job {id} running (--no-cancel)"));
@@ -61,11 +53,29 @@ async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i3
             ui::note("cancelling the job (Ctrl-C again to stop waiting)");
             client.cancel(&id).await?;
             tokio::select! {
-                done = &mut follow => done?,
-                _ = tokio::signal::ctrl_c() => return Ok(130),
+                code = &mut watched => code,
+                _ = tokio::signal::ctrl_c() => Ok(130),
             }
         }
-    };
+    }
+}
+
+/// The job until it ends: a terminal session with `-t` (once it runs), else its stored
+/// output followed (with `-i`, this process's stdin forwarded beside it); its exit code.
+async fn watch(client: &Client, args: &RunArgs, job: JobRecord, keys: Vec<u8>) -> anyhow::Result<i32> {
+    let jobs = jobs::remote(client.clone());
+    if args.tty {
+        let started = attach::started(jobs.as_ref(), &job).await?;
+        if !started.status.is_terminal() {
+            let session = attach::Session { tty: true, stdin: args.wants_stdin(), keys, replay: true };
+            // None: it ended before the session began; its stored output says what it did.
+            if let Some(code) = session.run(jobs.as_ref(), &started).await? {
+                return Ok(code);
+            }
+        }
+    }
+    let _forwarder = args.wants_stdin().then(|| AbortOnDrop(tokio::spawn(forward_stdin(jobs, job.clone()))));
+    let done = client.follow(job.id.as_str(), crate::commands::logs::print_followed).await?;
     match &done.reason {
         Some(Reason::Exited { .. }) | None => {}
         Some(reason) => ui::note(&format!("job {} {}: {reason}", done.id.short(), done.status)),

@@ -72,6 +72,9 @@ async fn cancel_on_signals(cancel: Cancel) {
             _ = term.recv() => "signal",
         };
         presses += 1;
+        // A signal from outside (raw mode sends Ctrl-C to the job as a key): the terminal
+        // is itself again before berth says anything.
+        let _ = tty::RawMode::restore();
         match presses {
             1 => cancel.cancel(by),
             2 => ui::note("stopping the container (it has its stop grace to exit); press Ctrl-C again to quit now"),
