@@ -162,6 +162,8 @@ pub struct WorkerRecord {
     pub running: u32,
     /// Its backend's circuit breaker: `closed`, `open` or `half_open`.
     pub breaker: String,
+    /// The backend it runs attempts on (`docker`, `process`, `kubernetes`, `ecs`).
+    pub backend: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

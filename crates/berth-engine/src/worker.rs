@@ -338,6 +338,7 @@ impl Worker {
             state: state.to_string(),
             running: self.busy() as u32,
             breaker: self.breaker.state().as_str().to_string(),
+            backend: self.runner.backend().name().to_string(),
         };
         if let Err(e) = self.runner.store.upsert_worker(&record).await {
             tracing::warn!("worker heartbeat failed: {e}");

@@ -205,6 +205,9 @@ pub struct WorkerView {
     pub state: String,
     /// Its engine's circuit breaker: `closed`, `open` or `half_open`.
     pub breaker: String,
+    /// The backend it runs attempts on (`docker`, `process`, `kubernetes`, `ecs`): with
+    /// `--backend auto`, the one it chose.
+    pub backend: String,
     pub started_at: i64,
     pub heartbeat_at: i64,
 }
@@ -225,6 +228,7 @@ impl WorkerView {
             tags: w.tags,
             state: if lost { "lost".into() } else { w.state },
             breaker: w.breaker,
+            backend: w.backend,
             started_at: w.started_at.0,
             heartbeat_at: w.heartbeat_at.0,
         }

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_deadlines.sql"),
     include_str!("../migrations/0003_artifact_data.sql"),
@@ -28,6 +28,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0007_schedule_outages.sql"),
     include_str!("../migrations/0008_private_images.sql"),
     include_str!("../migrations/0009_output_cursor.sql"),
+    include_str!("../migrations/0010_worker_backend.sql"),
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";

@@ -33,12 +33,12 @@ pub fn to_json<T: serde::Serialize>(v: &T) -> berth_core::store::StoreResult<Str
 
 /// Registers a worker or refreshes its heartbeat (same text on both databases).
 pub const UPSERT_WORKER: &str = "
-INSERT INTO workers (id, host, version, slots, queues, tags, started_at, heartbeat_at, state, running, breaker)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO workers (id, host, version, slots, queues, tags, started_at, heartbeat_at, state, running, breaker, backend)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, version = excluded.version, slots = excluded.slots,
     queues = excluded.queues, tags = excluded.tags, started_at = excluded.started_at,
     heartbeat_at = excluded.heartbeat_at, state = excluded.state, running = excluded.running,
-    breaker = excluded.breaker";
+    breaker = excluded.breaker, backend = excluded.backend";
 
 pub const SET_QUEUE_LIMIT: &str = "INSERT INTO queue_limits (name, max_running) VALUES ($1, $2)
      ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running";

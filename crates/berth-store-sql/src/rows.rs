@@ -237,5 +237,6 @@ pub fn worker(row: &impl Cols) -> StoreResult<WorkerRecord> {
         state: row.string("state")?,
         running: row.int("running")? as u32,
         breaker: row.string("breaker")?,
+        backend: row.string("backend")?,
     })
 }

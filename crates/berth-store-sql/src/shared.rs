@@ -284,6 +284,7 @@ macro_rules! impl_worker_store {
                         .bind(&w.state)
                         .bind(i64::from(w.running))
                         .bind(&w.breaker)
+                        .bind(&w.backend)
                         .execute(&self.pool)
                         .await
                         .map_err(db_err)?;

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
@@ -34,6 +34,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("../migrations/0009_schedule_outages.sql"),
     include_str!("../migrations/0010_private_images.sql"),
     include_str!("../migrations/0011_output_cursor.sql"),
+    include_str!("../migrations/0012_worker_backend.sql"),
 ];
 
 #[derive(Clone, Debug)]

@@ -512,8 +512,9 @@ pub struct LogsArgs {
     /// with -f, follow until then
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    #[command(flatten)]
-    pub refused: crate::verb_flags::LogsRefused,
+    /// No-op: berth's jobs have no log attributes (a log driver's labels and env) to add
+    #[arg(long)]
+    pub details: bool,
 }
 
 #[derive(Debug, Args)]

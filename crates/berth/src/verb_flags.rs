@@ -1,4 +1,4 @@
-//! Flags of Docker's everyday verbs (`ps`, `logs`, `inspect`, `rm`, `exec`) that berth does
+//! Flags of Docker's everyday verbs (`ps`, `inspect`, `rm`, `exec`) that berth does
 //! not have: each is accepted by the parser (hidden) only to be refused by name with the
 //! reason, before anything is read, as `berth run` does with `docker run`'s. The tables in
 //! docs/docker-compat.md list them; `scripts/docker-parity` checks both against the
@@ -17,12 +17,6 @@ const PRIVILEGED: &str =
 pub struct PsRefused {
     #[arg(short = 's', long, hide = true)]
     pub size: bool,
-}
-
-#[derive(Debug, Default, Args)]
-pub struct LogsRefused {
-    #[arg(long, hide = true)]
-    pub details: bool,
 }
 
 #[derive(Debug, Default, Args)]
@@ -49,9 +43,6 @@ pub struct ExecRefused {
 pub fn check(command: &Command) -> anyhow::Result<()> {
     let refused: Option<(&str, &str, &str)> = match command {
         Command::Ps(a) if a.refused.size => Some(("ps", "--size", NO_SIZE)),
-        Command::Logs(a) if a.refused.details => {
-            Some(("logs", "--details", "berth stores no log attributes (a log driver's labels and env)"))
-        }
         Command::Inspect(a) if a.refused.size => Some(("inspect", "--size", NO_SIZE)),
         Command::Inspect(a) if a.refused.kind.as_deref().is_some_and(|k| k != "job") => {
             Some(("inspect", "--type", "berth inspects jobs only (--type job)"))

@@ -50,6 +50,9 @@ pub enum BackendKind {
     /// One AWS ECS task per attempt (`[backends.ecs]` in the config file; the AWS chain's
     /// credentials and region, `AWS_ENDPOINT_URL` for an emulator).
     Ecs,
+    /// ECS when running inside an ECS task with `[backends.ecs]`, else Docker when an
+    /// engine answers, else plain processes (with a warning); chosen at start.
+    Auto,
 }
 
 impl BackendKind {
@@ -60,6 +63,7 @@ impl BackendKind {
             BackendKind::Process => "process",
             BackendKind::Kubernetes => "kubernetes",
             BackendKind::Ecs => "ecs",
+            BackendKind::Auto => "auto",
         }
     }
 }
@@ -80,6 +84,10 @@ pub async fn open_node(config: &Config, backend: BackendKind, policy: Policy) ->
     tracing::debug!("store open");
     // Absolute: it is a bind mount's source.
     let staging = std::path::absolute(config.data_dir.join("staging")).context("resolving the data dir")?;
+    let backend = match backend {
+        BackendKind::Auto => choose_auto(config, &staging).await,
+        chosen => chosen,
+    };
     let backend = make_backend(config, backend, staging).await?;
     let keys = secret_keys(config)?;
     let runner = match backend {
@@ -149,6 +157,56 @@ async fn open_postgres(_url: &str) -> anyhow::Result<Arc<dyn Store>> {
     anyhow::bail!("--store/BERTH_STORE: this berth was built without PostgreSQL (cargo feature `postgres`)")
 }
 
+/// What `--backend auto` looks at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Surroundings {
+    /// ECS gave this process its task metadata endpoint (`ECS_CONTAINER_METADATA_URI[_V4]`).
+    pub inside_ecs: bool,
+    /// The config file has `[backends.ecs]` and this build has the backend.
+    pub ecs_ready: bool,
+    /// A Docker engine answers (and this build has the backend).
+    pub docker_answers: bool,
+}
+
+/// `--backend auto`'s rule: ECS inside ECS when it is configured, else Docker when an
+/// engine answers, else plain processes; with the reason, and whether it deserves a warning.
+pub fn auto_backend(s: Surroundings) -> (BackendKind, String, bool) {
+    if s.inside_ecs && s.ecs_ready {
+        return (BackendKind::Ecs, "running inside an ECS task, with [backends.ecs]".into(), false);
+    }
+    if s.docker_answers {
+        return (BackendKind::Docker, "a Docker engine answers".into(), false);
+    }
+    let why = if s.inside_ecs {
+        "running inside ECS without [backends.ecs] in the config file, and no Docker engine answers"
+    } else {
+        "no Docker engine answers (DOCKER_HOST or /var/run/docker.sock)"
+    };
+    let what = format!("{why}: jobs run as plain processes on this host, with NO isolation (docs/backends.md)");
+    (BackendKind::Process, what, true)
+}
+
+/// Looks around and says what `--backend auto` chose, and why, on stderr.
+async fn choose_auto(config: &Config, staging: &std::path::Path) -> BackendKind {
+    let env = &config.environment;
+    let inside_ecs =
+        env.contains_key("ECS_CONTAINER_METADATA_URI_V4") || env.contains_key("ECS_CONTAINER_METADATA_URI");
+    let ecs_ready = cfg!(feature = "ecs") && config.backends.ecs.is_some();
+    // An engine that does not answer within a few seconds does not count (a DOCKER_HOST
+    // over TCP to a host that is down would otherwise hold the start for minutes).
+    let probe = make_backend(config, BackendKind::Docker, staging.to_path_buf());
+    let docker_answers = !(inside_ecs && ecs_ready)
+        && matches!(tokio::time::timeout(std::time::Duration::from_secs(5), probe).await, Ok(Ok(Ok(_))));
+    let (kind, why, warn) = auto_backend(Surroundings { inside_ecs, ecs_ready, docker_answers });
+    let line = format!("--backend auto chose {}: {why}", kind.feature());
+    if warn {
+        crate::ui::warn(&line)
+    } else {
+        crate::ui::note(&line)
+    }
+    kind
+}
+
 /// The backend `kind`, or why it cannot be had: the engine does not answer (a runner-level
 /// error: the store stays usable), or this build lacks it (a command-level error).
 async fn make_backend(
@@ -181,6 +239,7 @@ async fn make_backend(
             let settings: Settings = table.try_into().context("[backends.ecs] in the config file")?;
             Ok(EcsBackend::connect(settings, None).await.map(|b| Arc::new(b) as Arc<dyn Backend>))
         }
+        // `open_node` resolves it first; a process build without it still says what it lacks.
         #[allow(unreachable_patterns)]
         other => Ok(Err(BackendError::Unsupported(format!(
             "this berth was built without the {0} backend (cargo feature `{0}`)",
@@ -211,4 +270,25 @@ pub async fn open_and_sweep(config: &Config) -> anyhow::Result<Local> {
     }
     tracing::debug!("swept");
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_prefers_ecs_inside_ecs_then_docker_then_processes_loudly() {
+        let inside = Surroundings { inside_ecs: true, ecs_ready: true, docker_answers: true };
+        assert_eq!(auto_backend(inside).0, BackendKind::Ecs);
+        let unconfigured = Surroundings { ecs_ready: false, ..inside };
+        assert_eq!(auto_backend(unconfigured).0, BackendKind::Docker);
+        let outside = Surroundings { inside_ecs: false, ..inside };
+        assert_eq!(auto_backend(outside).0, BackendKind::Docker, "[backends.ecs] alone is not a reason");
+        let (kind, why, warn) = auto_backend(Surroundings::default());
+        assert_eq!((kind, warn), (BackendKind::Process, true));
+        assert!(why.contains("NO isolation"), "{why}");
+        let (kind, why, _) = auto_backend(Surroundings { inside_ecs: true, ..Surroundings::default() });
+        assert_eq!(kind, BackendKind::Process);
+        assert!(why.contains("without [backends.ecs]"), "{why}");
+    }
 }

@@ -21,6 +21,11 @@ fn fake() -> (tokio::runtime::Runtime, FakeEcs) {
 }
 
 fn server_on(fake: &FakeEcs) -> Server {
+    Server::start_in(ecs_env(fake), &["--backend", "ecs"])
+}
+
+/// A data dir whose config and environment point the ECS backend at the fake.
+fn ecs_env(fake: &FakeEcs) -> TestEnv {
     let mut env = TestEnv::new();
     let config = format!(
         "[backends.ecs]\nsubnets = [\"subnet-0e2e\"]\nsecurity_groups = [\"sg-0e2e\"]\nhelper_image = \"{IMAGE}\"\npoll_interval = 0.2\nlog_settle = 0.6\n"
@@ -35,7 +40,7 @@ fn server_on(fake: &FakeEcs) -> Server {
     ] {
         env.vars.push((k.into(), v.into()));
     }
-    Server::start_in(env, &["--backend", "ecs"])
+    env
 }
 
 fn nothing_left(rt: &tokio::runtime::Runtime, fake: &FakeEcs) {
@@ -90,6 +95,27 @@ fn a_server_killed_with_sigkill_reattaches_to_its_task_and_reads_every_line_once
     assert_eq!(logs.len(), "before\nafter\n".len() + out.len() + err.len(), "nothing twice: {logs}");
     let events = s.get(&format!("/v1/jobs/{id}/events"));
     assert!(events.to_string().contains("reattached"), "{events}");
+    s.stop();
+    nothing_left(&rt, &fake);
+}
+
+/// `--backend auto` inside an ECS task (its metadata endpoint in the environment) with
+/// `[backends.ecs]`: ECS, said at start and shown in the worker registry.
+#[test]
+fn backend_auto_inside_an_ecs_task_chooses_ecs() {
+    let (rt, fake) = fake();
+    let mut env = ecs_env(&fake);
+    env.vars.push(("ECS_CONTAINER_METADATA_URI_V4".into(), "http://169.254.170.2/v4/task".into()));
+    let mut s = Server::start_in(env, &["--backend", "auto"]);
+    assert!(
+        s.notes.iter().any(|l| l.contains("--backend auto chose ecs: running inside an ECS task")),
+        "{:?}",
+        s.notes
+    );
+    assert_eq!(s.worker_backend(), "ecs");
+    let out = s.berth(&["run", IMAGE, "echo", "on a task"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "on a task\n"), "{out:?}");
+    assert_eq!(fake.requests().iter().filter(|r| *r == "RunTask").count(), 1, "it ran on ECS");
     s.stop();
     nothing_left(&rt, &fake);
 }

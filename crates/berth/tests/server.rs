@@ -486,7 +486,7 @@ fn the_readme_postgresql_section_works_as_written() {
     worker.env("BERTH_DATA_DIR", other_node.path());
     let worker = worker.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     let mut worker = worker.stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut s = Server { env, child: server, url, token };
+    let mut s = Server { env, child: server, url, token, notes: Vec::new() };
     let script =
         "echo hello from postgres; echo '[7]' > $BERTH_OUTPUT_DIR/result.json; printf bytes > $BERTH_OUTPUT_DIR/a.bin";
     let out = s.berth(&["run", IMAGE, "sh", "-c", script]);
@@ -580,7 +580,7 @@ fn a_cancel_on_one_node_is_carried_out_by_the_node_running_the_job() {
     worker.env("BERTH_DATA_DIR", other_node.path());
     let worker = worker.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     let mut worker = worker.stderr(std::process::Stdio::null()).spawn().unwrap();
-    let mut s = Server { env, child: server, url, token };
+    let mut s = Server { env, child: server, url, token, notes: Vec::new() };
     let script = "trap 'echo stopping cleanly; exit 0' TERM; echo started; while true; do sleep 0.1; done";
     let id = stdout(&s.berth(&["run", "-d", IMAGE, "sh", "-c", script])).trim().to_string();
     s.wait_status(&id, "running");
@@ -622,7 +622,7 @@ fn a_worker_cut_off_from_the_store_stops_its_job_before_another_node_retries_it(
     assert_eq!(ready.trim(), "ready");
     let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
     let (server, url) = spawn_server(&env, &["--workers", "0"]);
-    let mut s = Server { env, child: server, url, token };
+    let mut s = Server { env, child: server, url, token, notes: Vec::new() };
     let worker = |id: &str, store_url: &str| {
         let dir = tempfile::tempdir().unwrap();
         let mut c = s.env.command(&["worker", "--slots", "1", "--lease", "3s", "--id", id]);
@@ -699,4 +699,25 @@ fn retention_removes_volumes_no_job_used_since() {
     assert!(!gone.status.success(), "{engine_name} is still on the engine");
     s.stop();
     s.env.assert_no_containers();
+}
+
+/// `--backend auto` takes Docker when an engine answers and falls back to plain processes,
+/// loudly, when none does; the registry shows each choice.
+#[test]
+fn backend_auto_says_what_it_chose_and_the_registry_shows_it() {
+    let server = Server::start(&["--backend", "auto"]);
+    assert!(
+        server.notes.iter().any(|l| l.contains("--backend auto chose docker: a Docker engine answers")),
+        "{:?}",
+        server.notes
+    );
+    assert_eq!(server.worker_backend(), "docker");
+    let mut env = TestEnv::new();
+    env.vars.push(("DOCKER_HOST".into(), "unix:///nonexistent/docker.sock".into()));
+    let bare = Server::start_in(env, &["--backend", "auto"]);
+    let warned =
+        bare.notes.iter().any(|l| l.contains("warning: --backend auto chose process: no Docker engine answers"));
+    assert!(warned, "{:?}", bare.notes);
+    assert_eq!(bare.worker_backend(), "process");
+    server.env.assert_no_containers();
 }

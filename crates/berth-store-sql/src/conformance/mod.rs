@@ -429,6 +429,7 @@ pub async fn queue_limits_and_the_worker_registry(s: &dyn Store) {
         state: "running".into(),
         running: 0,
         breaker: "closed".into(),
+        backend: "docker".into(),
     };
     s.upsert_worker(&w).await.unwrap();
     w.heartbeat_at = Timestamp(5);

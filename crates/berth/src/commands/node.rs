@@ -23,7 +23,7 @@ pub fn backend(config: &Config, args: &NodeArgs) -> anyhow::Result<BackendKind> 
         (Some(kind), _) => Ok(kind),
         (None, Some(name)) => BackendKind::from_str(name, true).map_err(|_| {
             anyhow::anyhow!(
-                "node.backend in the config file: `{name}` is not `docker`, `process`, `kubernetes` or `ecs`"
+                "node.backend in the config file: `{name}` is not `docker`, `process`, `kubernetes`, `ecs` or `auto`"
             )
         }),
         (None, None) => Ok(BackendKind::Docker),

@@ -37,12 +37,13 @@ fn table(workers: &[WorkerView]) -> Table {
     let now = SystemClock.now();
     let mut t = Table::new();
     t.load_style(presets::NOTHING);
-    t.set_header(["WORKER", "HOST", "STATE", "BUSY", "QUEUES", "TAGS", "CIRCUIT", "HEARTBEAT", "VERSION"]);
+    t.set_header(["WORKER", "HOST", "BACKEND", "STATE", "BUSY", "QUEUES", "TAGS", "CIRCUIT", "HEARTBEAT", "VERSION"]);
     for w in workers {
         let tags: Vec<String> = w.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         t.add_row([
             w.id.clone(),
             w.host.clone(),
+            w.backend.clone(),
             w.state.clone(),
             format!("{}/{}", w.busy, w.slots),
             w.queues.join(","),

@@ -16,6 +16,8 @@ pub struct Server {
     pub url: String,
     /// An `acme` tenant's token.
     pub token: String,
+    /// What the server said on stderr before it listened (e.g. `--backend auto`'s choice).
+    pub notes: Vec<String>,
 }
 
 impl Server {
@@ -27,8 +29,8 @@ impl Server {
     pub fn start_in(env: TestEnv, extra: &[&str]) -> Server {
         let token = stdout(&env.berth(&["token", "create", "--tenant", "acme"])).trim().to_string();
         assert!(token.starts_with("berth_"), "{token}");
-        let (child, url) = spawn_server(&env, extra);
-        Server { env, child, url, token }
+        let (child, url, notes) = spawn_server_noting(&env, extra);
+        Server { env, child, url, token, notes }
     }
 
     /// Kills the server with SIGKILL (no clean-up at all) and starts a new one on the same data.
@@ -87,6 +89,19 @@ impl Server {
         }
     }
 
+    /// The backend its worker registered (the first heartbeat comes just after it listens).
+    pub fn worker_backend(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let workers = self.get("/v1/workers");
+            if let Some(backend) = workers[0]["backend"].as_str() {
+                return backend.to_string();
+            }
+            assert!(Instant::now() < deadline, "no worker registered: {workers}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stops the server with SIGTERM (a graceful drain); it must exit cleanly.
     pub fn stop(&mut self) {
         signal(&self.child, libc::SIGTERM);
@@ -113,6 +128,12 @@ impl Drop for Server {
 }
 
 pub fn spawn_server(env: &TestEnv, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = spawn_server_noting(env, extra);
+    (child, url)
+}
+
+/// `spawn_server`, with the lines the server printed before the one with its address.
+pub fn spawn_server_noting(env: &TestEnv, extra: &[&str]) -> (Child, String, Vec<String>) {
     let mut args = vec!["server", "--listen", "127.0.0.1:0"];
     if !extra.contains(&"--workers") {
         args.extend(["--workers", "2"]);
@@ -120,11 +141,16 @@ pub fn spawn_server(env: &TestEnv, extra: &[&str]) -> (Child, String) {
     args.extend_from_slice(extra);
     let mut child = env.spawn(&args);
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}")).to_string();
+    let mut notes = Vec::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the server ended before it listened: {notes:?}");
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            break url.to_string();
+        }
+        notes.push(line.trim_end().to_string());
+    };
     // Keep draining the server's stderr so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    (child, url)
+    (child, url, notes)
 }
