@@ -46,6 +46,8 @@ async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i3
     tokio::select! {
         code = &mut watched => code,
         _ = tokio::signal::ctrl_c() => {
+            // A SIGINT from outside a raw session: the terminal is itself again first.
+            let _ = crate::tty::RawMode::restore();
             if args.no_cancel {
                 ui::note(&format!("left job {id} running (--no-cancel)"));
                 return Ok(0);
@@ -65,7 +67,15 @@ async fn submit_and_follow(client: &Client, args: &RunArgs) -> anyhow::Result<i3
 async fn watch(client: &Client, args: &RunArgs, job: JobRecord, keys: Vec<u8>) -> anyhow::Result<i32> {
     let jobs = jobs::remote(client.clone());
     if args.tty {
-        let started = attach::started(jobs.as_ref(), &job).await?;
+        let waiting = attach::started(jobs.as_ref(), &job);
+        tokio::pin!(waiting);
+        let started = match tokio::time::timeout(std::time::Duration::from_secs(1), &mut waiting).await {
+            Ok(started) => started?,
+            Err(_) => {
+                ui::note(&format!("job {} is queued: waiting for a worker (Ctrl-C cancels it)", job.id.short()));
+                waiting.await?
+            }
+        };
         if !started.status.is_terminal() {
             let session = attach::Session { tty: true, stdin: args.wants_stdin(), keys, replay: true };
             // None: it ended before the session began; its stored output says what it did.
