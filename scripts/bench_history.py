@@ -4,7 +4,10 @@ on it answering `GET /v1/jobs` (first page, filtered by status, by label, and tw
 deep by cursor) and `/metrics`, against the same store with 1,000 jobs in the same run, and
 the store's size on disk. Run by scripts/bench (and by scripts/test small, to keep it
 working); argv: BERTH N."""
-import json, os, sqlite3, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import json, os, sqlite3, subprocess, sys, tempfile, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import start_server  # noqa: E402
 
 berth, n = sys.argv[1], int(sys.argv[2])
 SPEC = ("json_object('image','berth-test/busybox:latest','pull','if-not-present','command',json_array('true'),"
@@ -45,20 +48,6 @@ def fill(data, jobs):
     return sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.startswith("berth.db"))
 
 
-def serve(data):
-    env = dict(os.environ, BERTH_DATA_DIR=data)
-    p = subprocess.Popen([berth, "server", "--listen", "127.0.0.1:0", "--workers", "0", "--insecure-no-auth"],
-                         env=env, stderr=subprocess.PIPE, text=True)
-    url = None
-    while url is None:
-        line = p.stderr.readline()
-        if not line:
-            raise SystemExit("bench_history: berth server exited before it listened")
-        url = next((w for w in line.split() if w.startswith("http://")), None)
-    threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
-    return p, url
-
-
 def get(url):
     t = time.perf_counter()
     with urllib.request.urlopen(url) as r:
@@ -87,7 +76,7 @@ def deep(url):
 def measure(jobs, times):
     data = tempfile.mkdtemp()
     size = fill(data, jobs)
-    server, url = serve(data)
+    server, url = start_server(berth, data, 0)
     try:
         first = timings(f"{url}/v1/jobs?limit=50", times)
         failed = timings(f"{url}/v1/jobs?status=failed&limit=50", times)

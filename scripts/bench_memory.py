@@ -5,7 +5,10 @@ then LOGS jobs at once each printing MB megabytes as fast as they can, every byt
 the store, with berth's CPU per MB against dockerd's. Every job ends and no container may be
 left. Run by scripts/bench (and by scripts/test small, to keep it working);
 argv: BERTH N [LOGS MB]."""
-import hashlib, json, os, subprocess, sys, tempfile, threading, time, urllib.request
+import hashlib, os, subprocess, sys, tempfile, time, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import api, start_server  # noqa: E402
 
 berth, n = sys.argv[1], int(sys.argv[2])
 log_jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -44,13 +47,6 @@ def cpu_s(pids):
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def api(url, method="GET", body=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read())
 
 
 def count(url, status):
@@ -93,16 +89,7 @@ def log_load(url, pid):
 
 
 data = tempfile.mkdtemp()
-env = dict(os.environ, BERTH_DATA_DIR=data)
-server = subprocess.Popen([berth, "server", "--listen", "127.0.0.1:0", "--workers", str(n), "--insecure-no-auth"],
-                          env=env, stderr=subprocess.PIPE, text=True)
-url = None
-while url is None:
-    line = server.stderr.readline()
-    if not line:
-        raise SystemExit("bench_memory: berth server exited before it listened")
-    url = next((w for w in line.split() if w.startswith("http://")), None)
-threading.Thread(target=lambda: server.stderr.read(), daemon=True).start()
+server, url = start_server(berth, data, n)
 try:
     time.sleep(3)
     idle = rss_kib(server.pid)

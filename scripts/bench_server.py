@@ -3,7 +3,10 @@ raw engine API (Python over the Docker socket, no CLI processes) at the same con
 submit->running latency against `docker run -d`, one at a time and with BENCH_BACKLOG (200)
 jobs queued at once against the same containers queued on the raw engine API. Run by
 scripts/bench; argv: BERTH JOBS."""
-import http.client, json, os, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import http.client, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import api, start_server  # noqa: E402
 
 berth, jobs = sys.argv[1], int(sys.argv[2])
 img = "berth-test/busybox:latest"
@@ -32,10 +35,12 @@ class Engine(http.client.HTTPConnection):
         return json.loads(data) if data else None
 
 
-def raw_engine(n):
-    """n containers of `true`, CONC at a time: create, start, wait, remove."""
+def raw_engine(n, started=None):
+    """n containers of `true`, CONC at a time: create, start, wait, remove; `started` is told
+    the seconds since the run began as each start returns. Returns the run's length."""
     todo = list(range(n))
     lock = threading.Lock()
+    t = time.perf_counter()
 
     def worker():
         e = Engine()
@@ -46,35 +51,16 @@ def raw_engine(n):
                 todo.pop()
             c = e.call("POST", "/containers/create", {"Image": img, "Cmd": ["true"], "HostConfig": host_config})
             e.call("POST", f"/containers/{c['Id']}/start")
+            if started:
+                with lock:
+                    started(time.perf_counter() - t)
             e.call("POST", f"/containers/{c['Id']}/wait")
             e.call("DELETE", f"/containers/{c['Id']}?force=true&v=true")
 
-    t = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(CONC)]
     [th.start() for th in threads]
     [th.join() for th in threads]
     return time.perf_counter() - t
-
-
-def start_server(data):
-    env = dict(os.environ, BERTH_DATA_DIR=data)
-    p = subprocess.Popen([berth, "server", "--listen", "127.0.0.1:0", "--workers", str(CONC), "--insecure-no-auth"],
-                         env=env, stderr=subprocess.PIPE, text=True)
-    url = None
-    while url is None:
-        line = p.stderr.readline()
-        if not line:
-            raise RuntimeError("berth server exited before it listened")
-        url = next((w for w in line.split() if w.startswith("http://")), None)
-    threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
-    return p, url
-
-
-def api(url, method="GET", body=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read())
 
 
 def through_server(url, n):
@@ -119,28 +105,8 @@ def backlog_berth(url, n):
 def backlog_engine(n):
     """The same n containers queued at once behind CONC threads on the raw engine API: each
     one's wait from the start of the run to its start call returning."""
-    todo = list(range(n))
-    lock = threading.Lock()
     waits = []
-    t0 = time.perf_counter()
-
-    def worker():
-        e = Engine()
-        while True:
-            with lock:
-                if not todo:
-                    return
-                todo.pop()
-            c = e.call("POST", "/containers/create", {"Image": img, "Cmd": ["true"], "HostConfig": host_config})
-            e.call("POST", f"/containers/{c['Id']}/start")
-            with lock:
-                waits.append(time.perf_counter() - t0)
-            e.call("POST", f"/containers/{c['Id']}/wait")
-            e.call("DELETE", f"/containers/{c['Id']}?force=true&v=true")
-
-    threads = [threading.Thread(target=worker) for _ in range(CONC)]
-    [th.start() for th in threads]
-    [th.join() for th in threads]
+    raw_engine(n, waits.append)
     return waits
 
 
@@ -163,7 +129,7 @@ def docker_run_d(n):
 
 
 data = tempfile.mkdtemp()
-server, url = start_server(data)
+server, url = start_server(berth, data, CONC)
 try:
     through_server(url, 4)  # warm-up
     raw_engine(4)
