@@ -595,6 +595,13 @@ fn docker_run_habits_are_handled_or_refused_by_name() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "search example.internal\noptions ndots:2\n0 29\nexample\nCpus_allowed_list:\t0\n");
+    // ps --filter since=/before= JOB: the jobs created after or before it, as in Docker.
+    let newest = t.job_ids()[0].clone();
+    assert_ne!(newest, failed);
+    assert_eq!(ps(&["-aq", "--no-trunc", "--filter", &format!("since={}", &failed[..12])]), newest);
+    assert_eq!(ps(&["-aq", "--no-trunc", "--filter", &format!("before={newest}")]), failed);
+    let missing = t.berth(&["ps", "--filter", "since=ffffffffffff"]);
+    assert!(stderr(&missing).contains("--filter since=ffffffffffff"), "{}", stderr(&missing));
     // Docker's finer cgroup flags reach the container's cgroup (cgroup v1 on these machines).
     let show = "cat /proc/self/oom_score_adj /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us \
                 /sys/fs/cgroup/memory/memory.swappiness";

@@ -12,10 +12,12 @@ use crate::template::{self, Template};
 use crate::{jobs, ui};
 
 pub async fn run(config: &Config, args: &PsArgs) -> anyhow::Result<i32> {
-    let wanted = Wanted::from_args(args)?;
+    let mut wanted = Wanted::from_args(args)?;
     let format =
         args.format.as_deref().map(Template::parse).transpose().map_err(|e| anyhow::anyhow!("--format: {e}"))?;
-    let mut views = jobs::open(config).await?.list(&wanted).await?;
+    let jobs = jobs::open(config).await?;
+    wanted.resolve(jobs.as_ref()).await?;
+    let mut views = jobs.list(&wanted).await?;
     if let Some(n) = wanted.limit {
         views.truncate(n as usize);
     }
@@ -48,6 +50,18 @@ pub struct Wanted {
     pub queue: Option<String>,
     pub name: Option<String>,
     pub limit: Option<u32>,
+    /// `since=JOB`: only jobs created after it (Docker's `since`).
+    pub since: Option<Around>,
+    /// `before=JOB`: only jobs created before it.
+    pub before: Option<Around>,
+}
+
+/// A job `since=`/`before=` names, and once resolved where it is in the listing order
+/// (created time, then id).
+#[derive(Debug, Clone)]
+pub struct Around {
+    pub job: String,
+    pub at: Option<(i64, String)>,
 }
 
 impl Wanted {
@@ -61,6 +75,8 @@ impl Wanted {
             queue: None,
             name: None,
             limit: if args.latest { Some(1) } else { args.last },
+            since: None,
+            before: None,
         };
         let mut named = Vec::new();
         for f in &args.filter {
@@ -77,9 +93,11 @@ impl Wanted {
                 "image" | "ancestor" => w.image = Some(value.to_string()),
                 "queue" => w.queue = Some(value.to_string()),
                 "name" => w.name = Some(value.to_string()),
-                other => {
-                    anyhow::bail!("--filter: `{other}` is not a filter: status, label, image (ancestor), queue or name")
-                }
+                "since" => w.since = Some(Around { job: value.to_string(), at: None }),
+                "before" => w.before = Some(Around { job: value.to_string(), at: None }),
+                other => anyhow::bail!(
+                    "--filter: `{other}` is not a filter: status, label, image (ancestor), queue, name, since or before"
+                ),
             }
         }
         if !named.is_empty() {
@@ -88,26 +106,49 @@ impl Wanted {
         Ok(w)
     }
 
+    /// Finds the jobs `since=` and `before=` name (a missing one is an error, as in Docker).
+    pub async fn resolve(&mut self, jobs: &dyn crate::jobs::Jobs) -> anyhow::Result<()> {
+        for (key, around) in [("since", &mut self.since), ("before", &mut self.before)] {
+            if let Some(a) = around {
+                let job = jobs.detail(&a.job).await.map_err(|e| anyhow::anyhow!("--filter {key}={}: {e:#}", a.job))?;
+                a.at = Some((job.job.created_at, job.job.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some filters are matched here, after the listing (so it must not be cut short).
+    pub fn matched_here(&self) -> bool {
+        self.name.is_some() || self.since.is_some() || self.before.is_some()
+    }
+
     pub fn filter(&self, tenant: Option<String>) -> JobFilter {
         JobFilter {
             statuses: self.statuses.clone(),
             labels: self.labels.clone(),
             image: self.image.clone(),
             queue: self.queue.clone(),
-            // A name filter is matched after the listing: ask for more then.
-            limit: if self.name.is_some() { None } else { self.limit },
+            limit: if self.matched_here() { None } else { self.limit },
             tenant,
             ..JobFilter::default()
         }
     }
 
-    /// Docker's `name=` matches a part of the name.
     pub fn keeps(&self, job: &JobRecord) -> bool {
-        self.keeps_name(job.spec.name.as_deref())
+        self.keeps_job(job.spec.name.as_deref(), job.created_at.0, job.id.as_str())
     }
 
-    pub fn keeps_name(&self, name: Option<&str>) -> bool {
+    /// Docker's `name=` matches a part of the name; `since=`/`before=` compare places in
+    /// the listing order.
+    pub fn keeps_job(&self, name: Option<&str>, created_at: i64, id: &str) -> bool {
+        let place = (created_at, id);
+        let after =
+            |a: &Option<Around>| a.as_ref().and_then(|a| a.at.as_ref()).is_none_or(|(t, i)| place > (*t, i.as_str()));
+        let before =
+            |a: &Option<Around>| a.as_ref().and_then(|a| a.at.as_ref()).is_none_or(|(t, i)| place < (*t, i.as_str()));
         self.name.as_ref().is_none_or(|n| name.is_some_and(|jn| jn.contains(n.as_str())))
+            && after(&self.since)
+            && before(&self.before)
     }
 }
 

@@ -22,7 +22,7 @@ impl Remote {
 #[async_trait]
 impl Jobs for Remote {
     async fn list(&self, wanted: &Wanted) -> anyhow::Result<Vec<JobView>> {
-        let mut query = vec![("limit", wanted.limit.filter(|_| wanted.name.is_none()).unwrap_or(500).to_string())];
+        let mut query = vec![("limit", wanted.limit.filter(|_| !wanted.matched_here()).unwrap_or(500).to_string())];
         if !wanted.statuses.is_empty() {
             let list: Vec<&str> = wanted.statuses.iter().map(|s| s.as_str()).collect();
             query.push(("status", list.join(",")));
@@ -39,7 +39,7 @@ impl Jobs for Remote {
             query.push(("queue", q.clone()));
         }
         let mut views = self.0.list(&query).await?.jobs;
-        views.retain(|v| wanted.keeps_name(v.name.as_deref()));
+        views.retain(|v| wanted.keeps_job(v.name.as_deref(), v.created_at, &v.id));
         Ok(views)
     }
 
