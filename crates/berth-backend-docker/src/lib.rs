@@ -4,7 +4,6 @@
 
 mod egress;
 mod errors;
-mod exec;
 mod files;
 mod joined;
 mod networks;
@@ -173,7 +172,7 @@ impl Backend for DockerBackend {
     }
 
     async fn exec(&self, unit: &UnitHandle, cmd: &ExecCommand, cap: usize) -> Result<ExecOutput, BackendError> {
-        exec::run(&self.docker, &unit.id, cmd, cap).await
+        session::exec_collected(&self.docker, &unit.id, cmd, cap).await
     }
 
     async fn join(&self, unit: &UnitHandle, io: LiveIo, replay: bool) -> Result<OutputStreamOf, BackendError> {

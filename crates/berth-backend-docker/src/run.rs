@@ -19,7 +19,6 @@ use bollard::query_parameters::{
     AttachContainerOptionsBuilder, EventsOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder,
 };
 use futures::{FutureExt, StreamExt};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -77,14 +76,11 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
         .build();
     let attach = docker.attach_container(&unit.id, Some(options)).await.map_err(start_error)?;
     docker.start_container(&unit.id, None).await.map_err(start_error)?;
-    match stdin {
-        StdinSource::None => {}
-        StdinSource::Terminal { input, .. } => {
-            // A TTY's attach is never half-closed: it is the one that records the output.
-            let target = session::Target::Container(unit.id.clone());
-            tasks.0.push(tokio::spawn(session::feed(docker.clone(), target, attach.input, input, true)));
-        }
-        source => tasks.0.push(tokio::spawn(feed_stdin(attach.input, source))),
+    if let Some((input, tty)) = stdin.into_input() {
+        // A payload or a pipe is half-closed at its end (the program reads EOF); a TTY's
+        // attach never is: it is the one that records the output.
+        let target = session::Target::Container(unit.id.clone());
+        tasks.0.push(tokio::spawn(session::feed(docker.clone(), target, attach.input, input, tty)));
     }
     let usage = Arc::new(Mutex::new(Usage::default()));
     tasks.0.push(tokio::spawn(sample_usage(docker.clone(), unit.id.clone(), usage.clone())));
@@ -197,24 +193,6 @@ async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>) {
             _ => {}
         }
     }
-}
-
-async fn feed_stdin(mut input: std::pin::Pin<Box<dyn AsyncWrite + Send>>, source: StdinSource) {
-    match source {
-        StdinSource::None | StdinSource::Terminal { .. } => {}
-        StdinSource::Bytes(bytes) => {
-            let _ = input.write_all(&bytes).await;
-        }
-        StdinSource::Stream(mut chunks) => {
-            while let Some(Ok(chunk)) = chunks.next().await {
-                if input.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    // Half-close: the container sees EOF on stdin.
-    let _ = input.shutdown().await;
 }
 
 /// Samples the engine's stats stream (about once a second) for peak memory and CPU time.

@@ -1,13 +1,13 @@
 //! Live sessions with a running container: joining its console (`berth attach`, `-i` and
 //! `-it` through a server), commands with live input or a TTY (`berth exec -i`, `-it`,
-//! `-d`), and the terminal input they share: stdin bytes written through, size changes
+//! `-d`; a plain `berth exec` is one with no input, collected), and the terminal input they share: stdin bytes written through, size changes
 //! sent as resizes of the container's or the exec's TTY.
 
 use std::pin::Pin;
 
 use berth_core::backend::{
-    BackendError, ExecCommand, ExitInfo, LiveIo, OutputChunk, OutputStream, OutputStreamOf, Started, TerminalInput,
-    TerminalStream, TtySize, UnitHandle,
+    BackendError, ExecCommand, ExecOutput, ExitInfo, LiveIo, OutputChunk, OutputStream, OutputStreamOf, Started,
+    TerminalInput, TerminalStream, TtySize, UnitHandle,
 };
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -159,6 +159,25 @@ pub(crate) async fn exec_live(
     Ok(Started { output: chunks(output), exit: exit.boxed() })
 }
 
+/// `cmd` run to its end with no input (`berth exec`): its output, at most `cap` bytes a
+/// stream, and its exit code.
+pub(crate) async fn exec_collected(
+    docker: &Docker,
+    container: &str,
+    cmd: &ExecCommand,
+    cap: usize,
+) -> Result<ExecOutput, BackendError> {
+    let io = LiveIo { input: None, stdin: false, tty: false };
+    let Started { mut output, exit } = exec_live(docker, container, cmd, io).await?;
+    let mut out = ExecOutput::default();
+    while let Some(chunk) = output.next().await {
+        let chunk = chunk?;
+        out.push(chunk.stream, &chunk.data, cap);
+    }
+    out.exit_code = exit.await?.code;
+    Ok(out)
+}
+
 /// Starts `cmd` in a running container and returns once the engine has started it.
 pub(crate) async fn exec_detached(docker: &Docker, container: &str, cmd: &ExecCommand) -> Result<(), BackendError> {
     let id = create_exec(docker, container, cmd, false, false).await?;
@@ -167,7 +186,7 @@ pub(crate) async fn exec_detached(docker: &Docker, container: &str, cmd: &ExecCo
     Ok(())
 }
 
-pub(crate) async fn create_exec(
+async fn create_exec(
     docker: &Docker,
     container: &str,
     cmd: &ExecCommand,

@@ -231,6 +231,20 @@ impl StdinSource {
         matches!(self, StdinSource::Stream(_) | StdinSource::Terminal { stdin: true, .. })
     }
 
+    /// Every source as one stream of terminal input (a payload or a pipe as stdin bytes),
+    /// with whether its end keeps stdin open: a TTY's does, any other closes it.
+    pub fn into_input(self) -> Option<(TerminalStream, bool)> {
+        match self {
+            StdinSource::None => None,
+            StdinSource::Bytes(b) => {
+                let once = futures::stream::iter([TerminalInput::Data(Bytes::from(b))]);
+                Some((futures::StreamExt::boxed(once), false))
+            }
+            StdinSource::Stream(s) => Some((stdin_bytes(s), false)),
+            StdinSource::Terminal { input, .. } => Some((input, true)),
+        }
+    }
+
     /// The input for one attempt: bytes are sent again to every attempt, a live stream
     /// only to the first.
     pub fn take(&mut self) -> StdinSource {
@@ -259,6 +273,13 @@ pub enum TerminalInput {
 
 /// The input half of a live session.
 pub type TerminalStream = BoxStream<'static, TerminalInput>;
+
+/// A pipe's chunks as terminal input, ending at its end or its first read error.
+pub fn stdin_bytes(chunks: BoxStream<'static, std::io::Result<Bytes>>) -> TerminalStream {
+    use futures::StreamExt;
+    use futures::future::ready;
+    chunks.take_while(|c| ready(c.is_ok())).filter_map(|c| ready(c.ok().map(TerminalInput::Data))).boxed()
+}
 
 /// A live session's input side: its stream (stdin bytes and terminal sizes), whether the
 /// bytes reach stdin (without it only sizes count), and whether a new command gets a TTY.

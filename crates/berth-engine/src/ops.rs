@@ -163,7 +163,7 @@ impl Runner {
     }
 
     /// The unit of the job's current attempt; a conflict unless the job runs.
-    async fn running_unit(&self, job: &JobRecord, verb: &str) -> Result<UnitHandle, OpError> {
+    pub async fn running_unit(&self, job: &JobRecord, verb: &str) -> Result<UnitHandle, OpError> {
         if job.status != JobStatus::Running {
             return Err(OpError::Conflict(format!("job {} is {}: {verb} needs a running job", job.id, job.status)));
         }

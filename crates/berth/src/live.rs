@@ -99,9 +99,28 @@ pub enum SessionEnd {
     Detached,
 }
 
+/// A session's input from this terminal, and who is told when its detach keys are typed
+/// (caught only on a TTY with stdin, as Docker's are: without one, Ctrl-C ends the session).
+pub fn terminal_io(tty: bool, stdin: bool, keys: Vec<u8>) -> (LiveIo, Arc<Notify>) {
+    let detached = Arc::new(Notify::new());
+    let detach = (tty && stdin).then(|| (keys, detached.clone()));
+    (LiveIo { input: input(tty, stdin, detach), stdin, tty }, detached)
+}
+
+/// `show`, then the terminal is itself again (and after a detach a new line begins, the
+/// cursor being wherever the job left it).
+pub async fn show_here(output: LiveOutput, detached: Arc<Notify>) -> anyhow::Result<SessionEnd> {
+    let end = show(output, Some(detached)).await;
+    let _ = crate::tty::RawMode::restore();
+    if matches!(end, Ok(SessionEnd::Detached)) {
+        eprintln!();
+    }
+    end
+}
+
 /// Writes the session's output here (stdout and stderr apart) until it ends or the user
 /// detaches.
-pub async fn show(mut output: LiveOutput, detached: Option<Arc<Notify>>) -> anyhow::Result<SessionEnd> {
+async fn show(mut output: LiveOutput, detached: Option<Arc<Notify>>) -> anyhow::Result<SessionEnd> {
     let detach = async {
         match &detached {
             Some(d) => d.notified().await,
@@ -133,17 +152,11 @@ pub async fn show(mut output: LiveOutput, detached: Option<Arc<Notify>>) -> anyh
 
 /// The input of a session in this terminal: with `tty`, the terminal (raw, sized, with the
 /// detach keys); else, with `stdin`, this process's stdin up to its end.
-pub fn input(tty: bool, stdin: bool, detach: Option<crate::tty::Detach>) -> Option<TerminalStream> {
+fn input(tty: bool, stdin: bool, detach: Option<crate::tty::Detach>) -> Option<TerminalStream> {
     if tty {
         return Some(crate::tty::input(stdin, detach));
     }
-    stdin.then(|| {
-        // A read error ends the input like its end does.
-        tokio_util::io::ReaderStream::new(tokio::io::stdin())
-            .take_while(|chunk| futures::future::ready(chunk.is_ok()))
-            .filter_map(|chunk| futures::future::ready(chunk.ok().map(TerminalInput::Data)))
-            .boxed()
-    })
+    stdin.then(|| berth_core::backend::stdin_bytes(tokio_util::io::ReaderStream::new(tokio::io::stdin()).boxed()))
 }
 
 /// Aborts a background task when dropped.

@@ -136,9 +136,9 @@ pub async fn exec_live(
     let q = query(q)?;
     let job = visible_job(&state, &who, &id).await?;
     let ws = upgrade(ws)?;
-    if job.status != berth_core::JobStatus::Running {
-        return Err(ApiError::conflict(format!("job {} is {}: exec needs a running job", job.id, job.status)));
-    }
+    // Both refusals come before the upgrade, so they are HTTP answers (409, 422); the
+    // session checks again when the command arrives.
+    state.runner.running_unit(&job, "exec").await?;
     state.runner.needs_attach("run live commands in a job")?;
     Ok(ws.on_upgrade(move |socket| run_exec(state, job, q, socket)))
 }

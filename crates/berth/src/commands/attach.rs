@@ -3,13 +3,10 @@
 //! job ends (exit with its code) or the detach keys are typed (the job runs on). Also the
 //! second half of `berth run -i`/`-it` through a server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use berth_core::JobStatus;
-use berth_core::backend::LiveIo;
 use berth_core::store::JobRecord;
-use tokio::sync::Notify;
 
 use crate::cli::AttachArgs;
 use crate::client::record;
@@ -59,11 +56,7 @@ impl Session {
     /// Runs the session; returns the job's exit code, or 0 after a detach; `None` when the
     /// job ended before the session could begin.
     pub async fn run(self, jobs: &dyn Jobs, job: &JobRecord) -> anyhow::Result<Option<i32>> {
-        let detached = Arc::new(Notify::new());
-        // Detach keys need a TTY, as Docker's do: without one, Ctrl-C ends the session.
-        let detach = (self.tty && self.stdin).then(|| (self.keys.clone(), detached.clone()));
-        let input = live::input(self.tty, self.stdin, detach);
-        let live = LiveIo { input, stdin: self.stdin, tty: self.tty };
+        let (live, detached) = live::terminal_io(self.tty, self.stdin, self.keys);
         let output = match jobs.attach(job.id.as_str(), live, self.replay).await {
             Ok(output) => output,
             Err(e) => {
@@ -74,12 +67,8 @@ impl Session {
                 return if ended.is_ok_and(|e| e.is_ok()) { Ok(None) } else { Err(e) };
             }
         };
-        let end = live::show(output, Some(detached)).await;
-        let _ = tty::RawMode::restore();
-        match end? {
+        match live::show_here(output, detached).await? {
             SessionEnd::Detached => {
-                // The cursor is wherever the job left it (a prompt): start a line.
-                eprintln!();
                 ui::note(&format!(
                     "detached from job {}: it runs on (berth attach {0} · berth logs -f {0})",
                     job.id.short()

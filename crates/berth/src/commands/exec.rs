@@ -6,12 +6,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use berth_core::backend::{ExecCommand, LiveIo};
+use berth_core::backend::ExecCommand;
 use berth_core::spec_load::parse_env_file;
-use tokio::sync::Notify;
 
 use crate::cli::ExecArgs;
 use crate::config::Config;
@@ -45,15 +42,11 @@ async fn live(jobs: &dyn Jobs, args: &ExecArgs, command: &ExecCommand) -> anyhow
     if tty && stdin && !tty::stdin_is_tty() {
         anyhow::bail!("the input device is not a TTY: drop -t (-i alone forwards piped input)");
     }
-    let detached = Arc::new(Notify::new());
-    let input = live::input(tty, stdin, (tty && stdin).then(|| (keys, detached.clone())));
-    let output = jobs.exec_live(&args.id, command, LiveIo { input, stdin, tty }).await?;
-    let end = live::show(output, Some(detached)).await;
-    let _ = tty::RawMode::restore();
-    match end? {
+    let (io, detached) = live::terminal_io(tty, stdin, keys);
+    let output = jobs.exec_live(&args.id, command, io).await?;
+    match live::show_here(output, detached).await? {
         SessionEnd::Exit(code) => Ok(i32::try_from(code).unwrap_or(125)),
         SessionEnd::Detached => {
-            eprintln!();
             ui::note("detached: the command runs on in the job");
             Ok(0)
         }

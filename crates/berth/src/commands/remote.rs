@@ -6,7 +6,6 @@ use berth_core::status::Reason;
 
 use std::sync::Arc;
 
-use berth_core::backend::LiveIo;
 use berth_core::store::JobRecord;
 use futures::StreamExt;
 
@@ -100,7 +99,7 @@ async fn forward_stdin(jobs: Arc<dyn Jobs>, job: JobRecord) {
     if job.status.is_terminal() {
         return;
     }
-    let io = LiveIo { input: live::input(false, true, None), stdin: true, tty: false };
+    let (io, _) = live::terminal_io(false, true, Vec::new());
     match jobs.attach(job.id.as_str(), io, false).await {
         // The session's output is the job's, shown by the follower: only drain it.
         Ok(mut output) => while let Some(Ok(_)) = output.next().await {},
