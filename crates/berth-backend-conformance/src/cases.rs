@@ -11,7 +11,8 @@ use berth_core::store::{LogStream, StatusChange};
 use berth_engine::cancel::Cancel;
 
 pub use crate::live::{
-    a_running_job_is_joined_and_runs_live_commands, a_tty_job_has_one_stream_and_the_terminals_size,
+    a_detached_tty_job_is_reattached_byte_exact, a_running_job_is_joined_and_runs_live_commands,
+    a_tty_job_has_one_stream_and_the_terminals_size,
 };
 use crate::{Action, Harness, Watch};
 

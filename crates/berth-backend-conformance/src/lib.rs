@@ -41,7 +41,8 @@ macro_rules! backend_conformance_tests {
             input_files_result_and_artifacts_round_trip both_streams_are_kept_in_order_with_the_cap_marker
             progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end
             a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next
-            a_tty_job_has_one_stream_and_the_terminals_size a_running_job_is_joined_and_runs_live_commands);
+            a_tty_job_has_one_stream_and_the_terminals_size a_running_job_is_joined_and_runs_live_commands
+            a_detached_tty_job_is_reattached_byte_exact);
     };
     (@each $make:path, $image:expr, $after:path; $($case:ident)*) => {
         $(

@@ -32,6 +32,33 @@ pub async fn a_tty_job_has_one_stream_and_the_terminals_size(h: &Harness) {
     assert_eq!(h.text(&job, LogStream::Stderr).await, "", "nothing apart on stderr");
 }
 
+/// A TTY job's log outlives its worker as any job's does: a later process reattaches and
+/// reads on byte-exact (one stream, `\r\n`, nothing twice, nothing lost).
+pub async fn a_detached_tty_job_is_reattached_byte_exact(h: &Harness) {
+    if !h.caps().tty || !h.caps().reattach {
+        return h.skip("no pseudo-terminals, or no reattach");
+    }
+    let cancel = berth_engine::cancel::Cancel::new();
+    let watch = std::sync::Arc::new(crate::Watch::on("one", &cancel, crate::Action::Detach));
+    let mut spec = h
+        .sh("echo one; i=0; while [ $i -lt 1500 ]; do echo \"line $i\"; i=$((i + 1)); done; sleep 1; echo two; exit 4");
+    spec.tty = true;
+    let input = futures::stream::pending().boxed();
+    let left = h.run_watched(spec, StdinSource::Terminal { input, stdin: false }, watch, &cancel).await;
+    assert_eq!(left.status, JobStatus::Running, "a detached attempt writes nothing");
+    let units = h.runner.backend().list_units(h.runner.install_id()).await.unwrap();
+    let unit = units.iter().find(|u| u.job_id.as_ref() == Some(&left.id)).expect("the unit outlives the detach");
+    let io = berth_engine::attempt::AttemptIo {
+        observer: std::sync::Arc::new(crate::Watch::default()),
+        pull: std::sync::Arc::new(berth_core::backend::NoProgress),
+        stdin: StdinSource::None,
+    };
+    let done = h.runner.resume_attempt(&left, &unit.handle, io, &berth_engine::cancel::Cancel::new()).await.unwrap();
+    assert_eq!((done.exit_code, done.attempts), (Some(4), 1));
+    let lines: String = (0..1500).map(|i| format!("line {i}\r\n")).collect();
+    assert_eq!(h.text(&done, LogStream::Stdout).await, format!("one\r\n{lines}two\r\n"), "every byte once");
+}
+
 pub async fn a_running_job_is_joined_and_runs_live_commands(h: &Harness) {
     if !h.caps().attach {
         return h.skip("no attach to a running unit (refused at submit instead)");
