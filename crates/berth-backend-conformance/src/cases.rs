@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use berth_core::backend::StdinSource;
 use berth_core::quantity::{ByteSize, DurationSpec};
-use berth_core::spec::{InputFile, MemorySwap};
+use berth_core::spec::{InputFile, MemorySwap, SecretRef};
 use berth_core::status::{JobStatus, Reason, TimeoutPhase};
 use berth_core::store::{LogStream, StatusChange};
 use berth_engine::cancel::Cancel;
@@ -233,4 +233,36 @@ pub async fn a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next(h: &H
     h.runner.backend().remove(&unit).await.unwrap();
     let end = StatusChange::end(Reason::WorkerLost, None, berth_core::clock::Timestamp(job.created_at.0 + 1));
     h.runner.store().set_status(&job.id, end).await.unwrap();
+}
+
+/// A stored secret reaches the job as a variable and (where files can be placed) a read-only
+/// file with the same bytes; what the job prints of it is stored as `***`, and the job's
+/// record never holds it.
+pub async fn secrets_reach_the_job_and_never_its_log(h: &Harness) {
+    let value = "s3cr3t v@lue, not in any log";
+    h.put_secret("token", value.as_bytes()).await;
+    let mut probe = h.sh("true");
+    probe.secrets = vec![SecretRef { name: "token".into(), env: None, file: Some("/run/secrets/token".into()) }];
+    let refused = h.runner.backend().refusals(&probe).iter().any(|e| e.field == "secrets");
+    let files = h.caps().isolation && !refused;
+    let file_checks = "[ \"$TOKEN\" = \"$(cat /run/secrets/token)\" ] && echo same-bytes; \
+                       ls -lL /run/secrets/token | cut -c1-10; \
+                       (echo x > /run/secrets/token) 2>/dev/null && echo writable || echo read-only; ";
+    let script = format!("{}echo \"len=${{#TOKEN}}\"; echo \"$TOKEN\"", if files { file_checks } else { "" });
+    let mut spec = h.sh(&script);
+    spec.secrets = vec![
+        SecretRef { name: "token".into(), env: Some("TOKEN".into()), file: None },
+        SecretRef { name: "token".into(), env: None, file: files.then(|| "/run/secrets/token".into()) },
+    ];
+    if !files {
+        spec.secrets.pop();
+        h.skip("no secret files here (refused at submit instead): checking the variable only");
+    }
+    let job = h.run(spec, StdinSource::None).await;
+    let out = h.text(&job, LogStream::Stdout).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}: {out}{}", h.text(&job, LogStream::Stderr).await);
+    let expected = if files { "same-bytes\n-r--r--r--\nread-only\n" } else { "" };
+    assert_eq!(out, format!("{expected}len={}\n***\n", value.len()));
+    let record = serde_json::to_string(&h.runner.store().get_job(&job.id).await.unwrap().spec).unwrap();
+    assert!(!record.contains(value), "the job's record holds the secret: {record}");
 }

@@ -1,6 +1,6 @@
 //! **The backend conformance suite**: one set of cases (exit codes, signals, OOM, timeouts
 //! of a job that ignores SIGTERM, cancel with the spec's stop signal, stdin, env, input
-//! files, result and artifacts, both log streams and the cap marker, progress events,
+//! files, result and artifacts, secrets, both log streams and the cap marker, progress events,
 //! reattach, a TTY, attach and live exec) that every `Backend` runs through the engine and a real SQLite store, with
 //! `backend_conformance_tests!(make, image)`. A case the backend's `Capabilities` rule out
 //! is skipped by that flag, and says so; every case ends by checking that nothing of the
@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use berth_core::JobSpec;
 use berth_core::backend::{Backend, NoProgress, OutputStream, StdinSource};
-use berth_core::store::{JobRecord, LogChunk};
+use berth_core::store::{JobRecord, LOCAL_TENANT, LogChunk};
+use berth_core::vault::LocalKey;
 use berth_engine::Runner;
 use berth_engine::attempt::{AttemptIo, AttemptObserver};
 use berth_engine::cancel::Cancel;
@@ -41,7 +42,7 @@ macro_rules! backend_conformance_tests {
             input_files_result_and_artifacts_round_trip both_streams_are_kept_in_order_with_the_cap_marker
             progress_lines_become_events_not_logs a_detached_unit_is_reattached_to_its_end
             a_unit_left_by_a_dead_worker_is_found_and_stopped_by_the_next
-            a_tty_job_has_one_stream_and_the_terminals_size a_running_job_is_joined_and_runs_live_commands
+            secrets_reach_the_job_and_never_its_log a_tty_job_has_one_stream_and_the_terminals_size a_running_job_is_joined_and_runs_live_commands
             a_detached_tty_job_is_reattached_byte_exact);
     };
     (@each $make:path, $image:expr, $after:path; $($case:ident)*) => {
@@ -83,7 +84,9 @@ impl Harness {
         dir: tempfile::TempDir,
     ) -> Harness {
         let store = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
-        let runner = Runner::builder(store, backend, DataPaths::new(dir.path())).build().await.unwrap();
+        let keys = LocalKey::from_hex(&LocalKey::generate_hex()).unwrap();
+        let builder = Runner::builder(store, backend, DataPaths::new(dir.path())).secret_keys(Arc::new(keys));
+        let runner = builder.build().await.unwrap();
         Harness { runner, next, image: image.to_string(), staging: dir.path().join("staging"), _dir: dir }
     }
 
@@ -118,6 +121,13 @@ impl Harness {
     pub async fn text(&self, job: &JobRecord, stream: berth_core::store::LogStream) -> String {
         let chunks = self.logs(job).await;
         chunks.iter().filter(|c| c.stream == stream).map(|c| String::from_utf8_lossy(&c.data).into_owned()).collect()
+    }
+
+    /// Stores secret `name` for the local tenant (the one `Runner::submit` uses).
+    pub async fn put_secret(&self, name: &str, value: &[u8]) {
+        let keys = self.runner.secret_keys().unwrap();
+        let sealed = keys.seal(LOCAL_TENANT, name, value);
+        self.runner.store().put_secret(LOCAL_TENANT, name, &sealed, self.runner.clock().now()).await.unwrap();
     }
 
     pub fn caps(&self) -> berth_core::backend::Capabilities {

@@ -76,6 +76,16 @@ impl Backend for DockerBackend {
         Capabilities::ALL
     }
 
+    fn refusals(&self, spec: &JobSpec) -> Vec<berth_core::spec_load::FieldError> {
+        let secret_files = spec.secrets.iter().any(|s| s.file.is_some());
+        if secret_files && matches!(self.transfer, Transfer::Archive) {
+            // The archive API would write them into the container's layer, on the engine's disk.
+            let why = "cannot place secret files through a remote engine (DOCKER_HOST): give the secret as env";
+            return vec![berth_core::spec_load::FieldError::new("secrets", why)];
+        }
+        Vec::new()
+    }
+
     async fn image_present(&self, image: &str) -> Result<bool, BackendError> {
         pull::image_present(&self.docker, image).await
     }

@@ -11,11 +11,12 @@ use berth_core::backend::BackendError;
 
 use crate::translate::{ContainerDefinition, RunTask, TaskDefinition};
 
-/// The ECS and CloudWatch Logs clients.
+/// The ECS, CloudWatch Logs and Secrets Manager clients.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// Clients for `region` (else the environment's). With `endpoint` (an emulator) the
@@ -37,7 +38,11 @@ pub async fn clients(region: Option<&str>, endpoint: Option<&str>) -> Clients {
         }
     }
     let conf = loader.load().await;
-    Clients { ecs: aws_sdk_ecs::Client::new(&conf), logs: aws_sdk_cloudwatchlogs::Client::new(&conf) }
+    Clients {
+        ecs: aws_sdk_ecs::Client::new(&conf),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+        secrets: aws_sdk_secretsmanager::Client::new(&conf),
+    }
 }
 
 /// Codes AWS uses when a caller should slow down or the service is briefly down.
@@ -102,6 +107,9 @@ fn container(c: &ContainerDefinition) -> Result<ecs::ContainerDefinition, Backen
         .set_memory_reservation(c.memory_reservation.map(|m| m as i32));
     for e in &c.environment {
         b = b.environment(ecs::KeyValuePair::builder().name(&e.name).value(&e.value).build());
+    }
+    for s in &c.secrets {
+        b = b.secrets(built("a secret", ecs::Secret::builder().name(&s.name).value_from(&s.value_from).build())?);
     }
     for d in &c.depends_on {
         let dep = ecs::ContainerDependency::builder()

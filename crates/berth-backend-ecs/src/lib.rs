@@ -4,13 +4,16 @@
 //! definition (shared per shape, found again by the hash in its family) and the RunTask
 //! input; `aws` holds the SDK calls and RunTask's token bucket; `poller` is the one
 //! DescribeTasks loop all attempts share; `status` normalizes endings; `run` follows main's
-//! awslogs stream and collects the outputs. The plan and its limits: docs/design/ecs-backend.md.
+//! awslogs stream and collects the outputs; `secrets` gives an attempt with secrets its own
+//! Secrets Manager secret and task definition. The plan and its limits:
+//! docs/design/ecs-backend.md.
 
 pub mod aws;
 pub mod fargate;
 mod logs;
 mod poller;
 mod run;
+pub mod secrets;
 pub mod settings;
 pub mod status;
 pub mod support;
@@ -42,6 +45,9 @@ pub struct EcsBackend {
     ctx: Ctx,
     /// Task definitions by family (the shape's hash): registered once per process.
     definitions: Arc<Mutex<HashMap<String, String>>>,
+    /// Tasks this process started, with the attempt's own task definition (one with
+    /// secrets) if it has one: what `remove` releases besides the task.
+    attempts: Arc<Mutex<HashMap<String, Option<String>>>>,
     launches: Arc<Bucket>,
 }
 
@@ -54,6 +60,7 @@ impl EcsBackend {
         let backend = EcsBackend {
             ctx: Ctx { clients, settings: Arc::new(settings), poller },
             definitions: Arc::default(),
+            attempts: Arc::default(),
             launches: Arc::new(Bucket::new(20.0, 100.0)),
         };
         backend.ping().await?;
@@ -85,6 +92,45 @@ impl EcsBackend {
         };
         self.definitions.lock().unwrap_or_else(|e| e.into_inner()).insert(def.family.clone(), arn.clone());
         Ok(arn)
+    }
+
+    /// RunTask for `plan` on task definition `definition` (through the launch bucket).
+    async fn run_task(&self, plan: &AttemptPlan, definition: &str) -> Result<UnitHandle, BackendError> {
+        let input = translate::run_task(plan, self.settings(), definition);
+        let size = translate::overrides_size(&input);
+        if size > translate::OVERRIDES_LIMIT {
+            let why = format!("the RunTask overrides take {size} characters; ECS takes at most 8192");
+            return Err(BackendError::Create(why));
+        }
+        self.launches.take().await;
+        let out = aws::run_task(self.clients(), &input)?
+            .send()
+            .await
+            .map_err(|e| aws::refused_is_create(aws::error("RunTask", e)))?;
+        if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
+            return Ok(UnitHandle { id: task.to_string(), name: plan.name.clone() });
+        }
+        let why = out.failures().iter().map(|f| f.reason().unwrap_or("unknown").to_string()).collect::<Vec<_>>();
+        let text = format!("RunTask placed no task: {}", why.join("; "));
+        // No capacity now is worth waiting for (the job is tried again and the breaker
+        // counts it); any other reason (an attribute, a definition) will not change.
+        let transient =
+            why.iter().any(|r| r.contains("Capacity") || r.starts_with("RESOURCE") || r.starts_with("AGENT"));
+        Err(if transient { BackendError::Unavailable(text) } else { BackendError::Create(text) })
+    }
+
+    /// Hides the task from the sweep and stops it.
+    async fn remove_task(&self, unit: &UnitHandle) -> Result<(), BackendError> {
+        // Tagged first: a task that stopped by itself keeps its tags, and the sweep must
+        // not list it again; a stop may delete the tags, which hides it as well.
+        let tag = aws_sdk_ecs::types::Tag::builder().key(REMOVED_TAG).value("true").build();
+        match self.clients().ecs.tag_resource().resource_arn(&unit.id).tags(tag).send().await {
+            Ok(_) => {}
+            // Gone from ECS already: nothing left to hide.
+            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => {}
+            Err(e) => return Err(aws::error("tagging the removed task", e)),
+        }
+        self.stop_task(&unit.id, "berth: removed").await
     }
 
     async fn stop_task(&self, arn: &str, reason: &str) -> Result<(), BackendError> {
@@ -180,29 +226,29 @@ impl Backend for EcsBackend {
     }
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
-        let def = translate::task_definition(plan, self.settings()).map_err(BackendError::Create)?;
-        let arn = self.definition(&def).await?;
-        let input = translate::run_task(plan, self.settings(), &arn);
-        let size = translate::overrides_size(&input);
-        if size > translate::OVERRIDES_LIMIT {
-            let why = format!("the RunTask overrides take {size} characters; ECS takes at most 8192");
-            return Err(BackendError::Create(why));
+        let mut def = translate::task_definition(plan, self.settings()).map_err(BackendError::Create)?;
+        let own = match plan.secrets.is_empty() {
+            true => None,
+            false => Some(secrets::register_for(self.clients(), &mut def, plan).await?),
+        };
+        let arn = match &own {
+            Some(arn) => arn.clone(),
+            None => self.definition(&def).await?,
+        };
+        match self.run_task(plan, &arn).await {
+            Ok(unit) => {
+                self.attempts.lock().unwrap_or_else(|e| e.into_inner()).insert(unit.id.clone(), own);
+                Ok(unit)
+            }
+            Err(e) => {
+                if let Some(own) = own
+                    && let Err(left) = secrets::release_definition(self.clients(), &own).await
+                {
+                    tracing::warn!("the attempt's secret stays until the sweep: {left}");
+                }
+                Err(e)
+            }
         }
-        self.launches.take().await;
-        let out = aws::run_task(self.clients(), &input)?
-            .send()
-            .await
-            .map_err(|e| aws::refused_is_create(aws::error("RunTask", e)))?;
-        if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
-            return Ok(UnitHandle { id: task.to_string(), name: plan.name.clone() });
-        }
-        let why = out.failures().iter().map(|f| f.reason().unwrap_or("unknown").to_string()).collect::<Vec<_>>();
-        let text = format!("RunTask placed no task: {}", why.join("; "));
-        // No capacity now is worth waiting for (the job is tried again and the breaker
-        // counts it); any other reason (an attribute, a definition) will not change.
-        let transient =
-            why.iter().any(|r| r.contains("Capacity") || r.starts_with("RESOURCE") || r.starts_with("AGENT"));
-        Err(if transient { BackendError::Unavailable(text) } else { BackendError::Create(text) })
     }
 
     async fn start(&self, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
@@ -227,20 +273,37 @@ impl Backend for EcsBackend {
     }
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
-        // Tagged first: a task that stopped by itself keeps its tags, and the sweep must
-        // not list it again; a stop may delete the tags, which hides it as well.
-        let tag = aws_sdk_ecs::types::Tag::builder().key(REMOVED_TAG).value("true").build();
-        match self.clients().ecs.tag_resource().resource_arn(&unit.id).tags(tag).send().await {
-            Ok(_) => {}
-            // Gone from ECS already: nothing left to hide.
-            Err(e) if aws::code(&e).as_deref() == Some("InvalidParameterException") => {}
-            Err(e) => return Err(aws::error("tagging the removed task", e)),
+        if unit.id.contains(":secretsmanager:") {
+            // A secret whose task never ran (its worker died before RunTask).
+            secrets::delete(self.clients(), &unit.id).await?;
+            return secrets::release_family(self.clients(), &unit.name).await;
         }
-        self.stop_task(&unit.id, "berth: removed").await
+        self.remove_task(unit).await?;
+        let own = self.attempts.lock().unwrap_or_else(|e| e.into_inner()).remove(&unit.id);
+        match own {
+            Some(None) => Ok(()),
+            Some(Some(definition)) => secrets::release_definition(self.clients(), &definition).await,
+            // Started by an earlier process: its own definition, if it had one, by family.
+            None => secrets::release_family(self.clients(), &unit.name).await,
+        }
     }
 
     async fn list_units(&self, install_id: &str) -> Result<Vec<UnitInfo>, BackendError> {
-        Ok(self.install_tasks(install_id).await?.iter().filter_map(unit).collect())
+        let mut units: Vec<UnitInfo> = self.install_tasks(install_id).await?.iter().filter_map(unit).collect();
+        for s in secrets::list(self.clients(), install_id).await? {
+            let Some(name) = s.tags.get("berth.unit") else { continue };
+            if units.iter().any(|u| &u.handle.name == name) {
+                continue;
+            }
+            units.push(UnitInfo {
+                handle: UnitHandle { id: s.arn.clone(), name: name.clone() },
+                state: UnitState::Other,
+                job_id: s.tags.get(labels::JOB).and_then(|j| j.parse().ok()),
+                attempt: s.tags.get(labels::ATTEMPT).and_then(|a| a.parse().ok()),
+                owner: s.tags.get(labels::OWNER).cloned(),
+            });
+        }
+        Ok(units)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -1,6 +1,7 @@
 //! What of a spec an ECS task can mean, field by field: the refusals submit shows (the field,
 //! why, what to do instead), so no field is silently ignored on this backend. Sizes and the
-//! RunTask overrides budget are checked here too, before anything is registered.
+//! RunTask overrides budget are checked here too, before anything is registered. Secrets are
+//! never in the overrides (see `secrets`), so they take none of its budget.
 
 use std::collections::BTreeMap;
 
@@ -25,11 +26,8 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
     if !matches!(spec.network.as_deref(), None | Some("bridge")) {
         no("network", "runs every task in the configured subnets and security groups; leave network unset");
     }
-    if !spec.secrets.is_empty() {
-        no(
-            "secrets",
-            "cannot pass berth secrets yet: RunTask overrides are visible to DescribeTasks, and the Secrets Manager path is not built (docs/design/ecs-backend.md)",
-        );
+    if let Some(why) = secret_files(spec) {
+        no("secrets", &why);
     }
     if spec.hostname.is_some() || spec.domainname.is_some() {
         no("hostname", "cannot name an awsvpc task's host");
@@ -77,6 +75,25 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
         out.push(FieldError::new("env", message));
     }
     out
+}
+
+/// A secret file's directory becomes a read-only volume that hides what the image has there
+/// (a task's mount points have no sub-paths): it cannot be `/`, berth's own directories, or
+/// the workspace.
+fn secret_files(spec: &JobSpec) -> Option<String> {
+    let within = |dir: &str, root: &str| dir == root || dir.starts_with(&format!("{root}/"));
+    for path in spec.secrets.iter().filter_map(|s| s.file.as_deref()) {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        let ws = spec.workspace_dir.trim_end_matches('/');
+        let workspace = !spec.files.is_empty() && (within(dir, ws) || within(ws, dir));
+        if dir.is_empty() || within(dir, "/berth") || workspace {
+            return Some(format!(
+                "mounts each secret file's directory read-only over the image's ({path}): \
+                 put secret files in a directory of their own, e.g. /run/secrets"
+            ));
+        }
+    }
+    None
 }
 
 fn resources(spec: &JobSpec, fargate: bool, no: &mut impl FnMut(&str, &str)) {
@@ -138,6 +155,24 @@ mod tests {
         let fields: Vec<String> = refusals(&spec, &Settings::default()).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["hostname", "resources.pids_limit", "timeouts.stop_grace"]);
         assert!(refusals(&JobSpec::new("x"), &Settings::default()).is_empty());
+    }
+
+    #[test]
+    fn secrets_are_taken_and_secret_files_need_a_directory_of_their_own() {
+        use berth_core::spec::SecretRef;
+        let secret = |file: Option<&str>| SecretRef { name: "s".into(), env: None, file: file.map(String::from) };
+        let mut spec = JobSpec::new("x");
+        spec.secrets = vec![SecretRef { name: "s".into(), env: None, file: None }, secret(Some("/run/secrets/s"))];
+        assert!(refusals(&spec, &Settings::default()).is_empty());
+        for bad in ["/s", "/berth/s", "/berth/output/s"] {
+            spec.secrets = vec![secret(Some(bad))];
+            let e = refusals(&spec, &Settings::default());
+            assert!(e[0].field == "secrets" && e[0].message.contains("a directory of their own"), "{bad}: {e:?}");
+        }
+        spec.secrets = vec![secret(Some("/workspace/s"))];
+        assert!(refusals(&spec, &Settings::default()).is_empty(), "no workspace volume without input files");
+        spec.files = vec![berth_core::spec::InputFile { path: "a".into(), content: String::new(), mode: None }];
+        assert_eq!(refusals(&spec, &Settings::default()).len(), 1, "the workspace volume is there");
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct ContainerDefinition {
     pub command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub environment: Vec<KeyValue>,
+    /// Variables ECS fills from Secrets Manager at container start (per-attempt definitions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretFrom>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +92,13 @@ pub struct ContainerDefinition {
     pub memory_reservation: Option<u32>,
     pub linux_parameters: LinuxParameters,
     pub log_configuration: LogConfiguration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretFrom {
+    pub name: String,
+    pub value_from: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -213,6 +223,7 @@ fn main(spec: &JobSpec, settings: &Settings) -> ContainerDefinition {
         entry_point: spec.entrypoint.clone(),
         command: None,
         environment: Vec::new(),
+        secrets: Vec::new(),
         user: spec.user.clone(),
         working_directory: spec.workdir.clone(),
         readonly_root_filesystem: spec.read_only,
@@ -249,6 +260,7 @@ fn output_helper(settings: &Settings) -> ContainerDefinition {
         entry_point: None,
         command: Some(vec!["sh".into(), "-c".into(), OUTPUT_SCRIPT.into()]),
         environment: Vec::new(),
+        secrets: Vec::new(),
         // Root that may read any file (and nothing else), so it reads what any user wrote 0600.
         user: Some("0".into()),
         working_directory: None,
@@ -290,6 +302,7 @@ fn stage_helper(settings: &Settings, files: bool) -> ContainerDefinition {
         entry_point: None,
         command: Some(vec!["sh".into(), "-c".into(), OPEN_OUTPUT.into()]),
         environment: Vec::new(),
+        secrets: Vec::new(),
         user: None,
         working_directory: None,
         readonly_root_filesystem: true,
@@ -308,9 +321,11 @@ fn stage_helper(settings: &Settings, files: bool) -> ContainerDefinition {
 
 /// The stage helper's override: file `i`'s bytes as `BERTH_FILE_i` (base64), and the
 /// script that writes each to its path with its mode.
-fn stage_override(spec: &JobSpec) -> ContainerOverride {
+fn stage_override(plan: &AttemptPlan) -> ContainerOverride {
     use base64::Engine;
+    let spec = &plan.spec;
     let mut script = format!("set -e\n{OPEN_OUTPUT}\nchmod 0777 {STAGE_WORKSPACE}\n");
+    script.push_str(&crate::secrets::files_script(plan));
     let mut environment = Vec::new();
     for (i, f) in spec.files.iter().enumerate() {
         let target = format!("{STAGE_WORKSPACE}/{}", f.path);
@@ -328,10 +343,10 @@ fn stage_override(spec: &JobSpec) -> ContainerOverride {
 }
 
 /// What the stage helper always does: the job may write outputs as any uid.
-const OPEN_OUTPUT: &str = "chmod 0777 /berth/output";
+pub(crate) const OPEN_OUTPUT: &str = "chmod 0777 /berth/output";
 
 /// `s` in single quotes for `sh`.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
@@ -424,7 +439,7 @@ pub fn run_task(plan: &AttemptPlan, settings: &Settings, definition: &str) -> Ru
             },
         },
         overrides: TaskOverride {
-            container_overrides: if spec.files.is_empty() { vec![main] } else { vec![stage_override(spec), main] },
+            container_overrides: if spec.files.is_empty() { vec![main] } else { vec![stage_override(plan), main] },
         },
         started_by: started_by(&plan.install_id),
         tags: tags(plan),

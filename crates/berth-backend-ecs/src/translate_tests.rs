@@ -77,3 +77,30 @@ fn equal_shapes_share_a_family_and_a_command_does_not_change_it() {
     assert!(tag_value("worker-a:41") == "worker-a:41" && tag_value("a\nb").starts_with("h-"));
     assert_eq!(started_by("5d41402abc4b2a76b9719d911017c592").len(), 36);
 }
+
+#[test]
+fn an_attempt_with_secrets_has_its_own_definition_and_no_value_in_either_document() {
+    use berth_core::backend::SecretInput;
+    use berth_core::vault::SecretValue;
+    let mut spec = JobSpec::new("busybox:1.36");
+    spec.command = Some(vec!["sh".into(), "-c".into(), "use-it".into()]);
+    let mut p = plan(spec);
+    let value = |v: &str| SecretValue(v.as_bytes().to_vec());
+    p.secrets = vec![
+        SecretInput { env: Some("DB_PASSWORD".into()), file: None, value: value("hunter2-value") },
+        SecretInput { env: None, file: Some("/run/secrets/tls.key".into()), value: value("key-bytes-value") },
+        SecretInput { env: None, file: Some("/etc/app/token".into()), value: value("token-value") },
+    ];
+    let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:berth/5d41/berth-0123456789ab-2/0f1e2d3c-AbCdEf";
+    let mut def = task_definition(&p, &Settings::default()).unwrap();
+    crate::secrets::attempt_definition(&mut def, &p, arn);
+    let run = run_task(&p, &Settings::default(), &def.family);
+    let doc = serde_json::json!({"registerTaskDefinition": def, "runTask": run});
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    for v in ["hunter2-value", "key-bytes-value", "token-value"] {
+        assert!(!text.contains(v), "{v} is in the documents");
+    }
+    let json = crate::secrets::secret_string(&p).unwrap();
+    assert_eq!(json, r#"{"e-0":"hunter2-value","f-1":"a2V5LWJ5dGVzLXZhbHVl","f-2":"dG9rZW4tdmFsdWU="}"#);
+    expect_file!["snapshots/secrets.json"].assert_eq(&format!("{text}\n"));
+}

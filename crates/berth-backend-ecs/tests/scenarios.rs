@@ -217,3 +217,65 @@ async fn a_job_run_as_another_user_writes_outputs_only_it_can_read() {
     assert_eq!(job.result, Some(serde_json::json!({"uid": 1000})), "a 0600 file of uid 1000 is collected");
     c.done().await;
 }
+
+/// The secret's value goes to Secrets Manager and nowhere else: not in RunTask, DescribeTasks
+/// or the task definition; after the job its secret is deleted and its own definition
+/// deregistered, while jobs without secrets keep sharing theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_is_sent_only_to_secrets_manager_and_deleted_after_the_job() {
+    let c = case().await;
+    let value = "only-in-secrets-manager";
+    c.h.put_secret("db", value.as_bytes()).await;
+    let mut spec = c.h.sh("[ \"$DB\" = \"$(cat /run/secrets/db)\" ] && echo same");
+    spec.secrets = vec![
+        berth_core::spec::SecretRef { name: "db".into(), env: Some("DB".into()), file: None },
+        berth_core::spec::SecretRef { name: "db".into(), env: None, file: Some("/run/secrets/db".into()) },
+    ];
+    let job = c.h.run(spec, StdinSource::None).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{}", reason(&job));
+    assert_eq!(c.h.text(&job, LogStream::Stdout).await, "same\n");
+    let bodies = c.fake.request_bodies();
+    let carrying: Vec<&String> = bodies.iter().filter(|b| b.contains(value)).collect();
+    assert!(
+        carrying.len() == 1 && carrying[0].starts_with("secretsmanager.CreateSecret "),
+        "only CreateSecret carries the value: {carrying:?}"
+    );
+    assert!(!serde_json::to_string(&c.fake.tasks()).unwrap().contains(value), "DescribeTasks shows it");
+    assert_eq!(c.fake.secrets(), Vec::<String>::new(), "the attempt's secret is deleted");
+    assert_eq!(c.fake.active_definitions().len(), 0, "its own definition is deregistered");
+    c.h.run(c.h.sh("true"), StdinSource::None).await;
+    assert_eq!(c.fake.active_definitions().len(), 1, "a job without secrets uses the shared one");
+    c.done().await;
+}
+
+/// A worker that died between CreateSecret and RunTask left a secret with no task: the
+/// next one lists it as the attempt's unit and its removal deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_left_without_its_task_is_listed_and_removed() {
+    let c = case().await;
+    let clients = berth_backend_ecs::aws::clients(None, Some(&c.fake.url())).await;
+    let install = c.h.runner.install_id().to_string();
+    let plan = berth_core::backend::AttemptPlan {
+        job_id: berth_core::ids::JobId::generate(),
+        attempt: 1,
+        spec: JobSpec::new(common::IMAGE),
+        name: "berth-0123456789ab-1".into(),
+        install_id: install.clone(),
+        owner: "gone-worker:1".into(),
+        tenant: "local".into(),
+        berth_env: Default::default(),
+        stdin: false,
+        secrets: vec![berth_core::backend::SecretInput {
+            env: Some("X".into()),
+            file: None,
+            value: berth_core::vault::SecretValue(b"left-behind".to_vec()),
+        }],
+    };
+    berth_backend_ecs::secrets::create(&clients, &plan).await.unwrap();
+    let units = c.h.next.list_units(&install).await.unwrap();
+    assert_eq!(units.len(), 1, "{units:?}");
+    assert_eq!((units[0].handle.name.as_str(), units[0].attempt), ("berth-0123456789ab-1", Some(1)));
+    c.h.next.remove(&units[0].handle).await.unwrap();
+    assert_eq!(c.fake.secrets(), Vec::<String>::new());
+    c.done().await;
+}

@@ -158,10 +158,14 @@ async fn provision(s: &Shared, def: &Value, containers: &[Value]) -> Result<(), 
             );
             return Err((name, why));
         }
-        if c["secrets"].as_array().is_some_and(|a| !a.is_empty()) {
-            let why =
-                "ResourceInitializationError: unable to pull secrets or registry auth: the fake has no Secrets Manager";
-            return Err((name, why.into()));
+        for secret in c["secrets"].as_array().into_iter().flatten() {
+            let from = secret["valueFrom"].as_str().unwrap_or_default();
+            if crate::secrets::resolve(&s.f, from).is_none() {
+                let why = format!(
+                    "ResourceInitializationError: unable to pull secrets or registry auth: retrieving secret from {from}: ResourceNotFoundException"
+                );
+                return Err((name, why));
+            }
         }
     }
     for v in def["volumes"].as_array().into_iter().flatten() {
@@ -254,7 +258,13 @@ async fn container(s: Shared, def: Value, over: Value) {
     if let Some(follower) = follower {
         let _ = follower.await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The engine's `oom` event can come after the exit, later still on a loaded machine.
+    for _ in 0..if code == 137 { 40 } else { 2 } {
+        if oom.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     watcher.abort();
     let flagged = s.f.docker.inspect_container(&id, None).await.ok().and_then(|i| i.state?.oom_killed);
     let oom_killed = oom.load(Ordering::SeqCst) || flagged == Some(true);

@@ -1,5 +1,5 @@
-//! The one route, `POST /`: awsJson1.1 requests dispatched on `X-Amz-Target` to the ECS
-//! and CloudWatch Logs operations, errors answered as the SDK reads them (`__type` and
+//! The one route, `POST /`: awsJson1.1 requests dispatched on `X-Amz-Target` to the ECS,
+//! CloudWatch Logs and Secrets Manager operations, errors answered as the SDK reads them (`__type` and
 //! `message`), and the scripted outage and throttling applied first.
 
 use axum::Router;
@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::{Fake, logs, taskdefs, tasks};
+use crate::{Fake, logs, secrets, taskdefs, tasks};
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 const LOGS: &str = "Logs_20140328";
+const SECRETS: &str = "secretsmanager";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// An error as AWS sends it.
@@ -43,6 +44,7 @@ async fn dispatch(State(f): State<Fake>, headers: HeaderMap, body: Bytes) -> Res
     if let Err(e) = admit(&f, op) {
         return answer(Err(e));
     }
+    f.state.lock().unwrap().bodies.push(format!("{target} {}", String::from_utf8_lossy(&body)));
     let input: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return answer(Err(AwsError::client("SerializationException", e.to_string()))),
@@ -61,6 +63,9 @@ async fn dispatch(State(f): State<Fake>, headers: HeaderMap, body: Bytes) -> Res
         (ECS, "ListTagsForResource") => tasks::list_tags(&f, &input),
         (LOGS, "GetLogEvents") => logs::get(&f, &input),
         (LOGS, "CreateLogGroup") => Ok(json!({})),
+        (SECRETS, "CreateSecret") => secrets::create(&f, &input),
+        (SECRETS, "DeleteSecret") => secrets::delete(&f, &input),
+        (SECRETS, "ListSecrets") => secrets::list(&f, &input),
         _ => Err(AwsError::client("UnknownOperationException", format!("unknown operation {target:?}"))),
     };
     answer(out)

@@ -1,5 +1,5 @@
 //! A task's container as a Docker container: the container definition with the RunTask
-//! overrides applied (command, environment), its user, working directory, read-only root,
+//! overrides applied (command, environment) and its secrets resolved, its user, working directory, read-only root,
 //! capabilities, init, memory limit and reservation, the task's CPU, its mount points on
 //! the task's volumes; the log follower that turns its output into awslogs events; and the
 //! cleanup.
@@ -51,6 +51,15 @@ fn environment(def: &Value, over: &Value) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// `name=value` for each of the definition's `secrets`, resolved now (at container start).
+fn secrets(f: &Fake, def: &Value) -> Vec<String> {
+    let each = def["secrets"].as_array().into_iter().flatten();
+    each.filter_map(|s| {
+        Some(format!("{}={}", s["name"].as_str()?, crate::secrets::resolve(f, s["valueFrom"].as_str()?)?))
+    })
+    .collect()
+}
+
 /// Creates (does not start) container `def` of task `task_id`, with `over` (its entry of
 /// `containerOverrides`, or null) and the task's `cpu` units.
 pub async fn create(f: &Fake, task_id: &str, def: &Value, over: &Value, cpu: Option<u64>) -> Result<String, String> {
@@ -87,7 +96,7 @@ pub async fn create(f: &Fake, task_id: &str, def: &Value, over: &Value, cpu: Opt
         image: def["image"].as_str().map(String::from),
         entrypoint: strings(&def["entryPoint"]),
         cmd: strings(&over["command"]).or_else(|| strings(&def["command"])),
-        env: Some(environment(def, over)),
+        env: Some(environment(def, over).into_iter().chain(secrets(f, def)).collect()),
         working_dir: def["workingDirectory"].as_str().map(String::from),
         user: def["user"].as_str().map(String::from),
         labels: Some(labels),

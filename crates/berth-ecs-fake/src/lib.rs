@@ -1,11 +1,12 @@
-//! **A fake AWS ECS and CloudWatch Logs API** for berth's tests: moto's ECS runs no
+//! **A fake AWS ECS, CloudWatch Logs and Secrets Manager API** for berth's tests: moto's ECS runs no
 //! container, ends every task with exit code 0 and no `stopCode`, and reads only the first
 //! container definition, so it cannot show what berth must handle. This fake speaks the
 //! awsJson1.1 protocol the AWS SDK uses (`POST /`, `X-Amz-Target`) on 127.0.0.1, for the
 //! calls berth makes: task definitions (register with ECS's validation, describe,
 //! deregister), clusters, RunTask (launch type or capacity providers, the overrides limit,
 //! `clientToken` idempotency), DescribeTasks (≤ 100, `MISSING` failures, TAGS), StopTask,
-//! ListTasks, tags, and GetLogEvents with forward tokens.
+//! ListTasks, tags, GetLogEvents with forward tokens, and the Secrets Manager calls berth
+//! makes (create, delete, list), whose values tasks' `secrets` resolve at container start.
 //!
 //! It is a small ECS agent too: each task's containers run **as containers on the local
 //! Docker engine**, in `dependsOn` order (START, COMPLETE, SUCCESS), sharing one Docker
@@ -22,6 +23,7 @@ mod agent;
 mod api;
 mod docker;
 mod logs;
+mod secrets;
 mod taskdefs;
 mod tasks;
 
@@ -106,6 +108,10 @@ pub(crate) struct State {
     pub faults: Faults,
     /// Operations served, in order (`RunTask`, `GetLogEvents`...).
     pub requests: Vec<String>,
+    /// Secrets Manager's secrets.
+    pub secrets: Vec<secrets::Secret>,
+    /// Every request body, for tests that check what was never sent.
+    pub bodies: Vec<String>,
 }
 
 /// The shared state and the Docker client.
@@ -181,6 +187,16 @@ impl FakeEcs {
     /// The operations served so far.
     pub fn requests(&self) -> Vec<String> {
         self.fake.state.lock().unwrap().requests.clone()
+    }
+
+    /// The names of the secrets Secrets Manager holds.
+    pub fn secrets(&self) -> Vec<String> {
+        self.fake.state.lock().unwrap().secrets.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Every request body so far, with its operation (`secretsmanager.CreateSecret {...}`).
+    pub fn request_bodies(&self) -> Vec<String> {
+        self.fake.state.lock().unwrap().bodies.clone()
     }
 
     /// Every task still describable, as DescribeTasks shows it (with its tags).

@@ -1,3 +1,7 @@
+locals {
+  attempt_secrets = "arn:aws:secretsmanager:${local.region}:${local.account}:secret:berth/*"
+}
+
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -39,6 +43,12 @@ data "aws_iam_policy_document" "job_execution" {
     sid       = "WriteJobLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.jobs.arn}:*"]
+  }
+  statement {
+    # A job's secrets: ECS reads its attempt's secret at container start.
+    sid       = "ReadAttemptSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.attempt_secrets]
   }
 }
 
@@ -83,7 +93,19 @@ data "aws_iam_policy_document" "berth" {
   statement {
     # Neither action takes a resource: berth registers one definition per job shape.
     sid       = "TaskDefinitions"
-    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"]
+    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    # One secret per attempt with secrets (berth/<install>/<unit>/...), deleted after it.
+    sid       = "AttemptSecrets"
+    actions   = ["secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"]
+    resources = [local.attempt_secrets]
+  }
+  statement {
+    # ListSecrets takes no resource: the sweep finds secrets whose task never ran.
+    sid       = "ListAttemptSecrets"
+    actions   = ["secretsmanager:ListSecrets"]
     resources = ["*"]
   }
   statement {
