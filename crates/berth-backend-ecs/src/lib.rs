@@ -5,12 +5,13 @@
 //! input; `aws` holds the SDK calls and RunTask's token bucket; `poller` is the one
 //! DescribeTasks loop all attempts share; `status` normalizes endings; `run` follows main's
 //! awslogs stream and collects the outputs; `secrets` gives an attempt with secrets its own
-//! Secrets Manager secret and task definition. The plan and its limits:
-//! docs/design/ecs-backend.md.
+//! Secrets Manager secret and task definition; `metrics` puts the queue depth into CloudWatch
+//! for autoscaling. The plan and its limits: docs/design/ecs-backend.md.
 
 pub mod aws;
 pub mod fargate;
 mod logs;
+pub mod metrics;
 mod poller;
 mod run;
 pub mod secrets;

@@ -42,6 +42,14 @@ pub struct Settings {
     /// taken as complete (CloudWatch shows events seconds after they are written), seconds.
     #[serde(with = "secs")]
     pub log_settle: Duration,
+    /// `berth server` puts the queue depth into CloudWatch (metric `Berth/QueueDepth`,
+    /// dimensions `Cluster`, `Cluster`+`Queue`), for scaling workers on it.
+    pub queue_depth_metric: bool,
+    /// The log group the queue depth goes to, as embedded-metric-format events (it must exist).
+    pub metrics_log_group: String,
+    /// Between two queue depth reports, seconds.
+    #[serde(with = "secs")]
+    pub metrics_interval: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +71,9 @@ impl Default for Settings {
             start_timeout: Duration::from_secs(600),
             collect_timeout: Duration::from_secs(120),
             log_settle: Duration::from_secs(5),
+            queue_depth_metric: false,
+            metrics_log_group: "/berth/metrics".into(),
+            metrics_interval: Duration::from_secs(60),
         }
     }
 }

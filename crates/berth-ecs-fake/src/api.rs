@@ -63,6 +63,8 @@ async fn dispatch(State(f): State<Fake>, headers: HeaderMap, body: Bytes) -> Res
         (ECS, "ListTagsForResource") => tasks::list_tags(&f, &input),
         (LOGS, "GetLogEvents") => logs::get(&f, &input),
         (LOGS, "CreateLogGroup") => Ok(json!({})),
+        (LOGS, "CreateLogStream") => logs::create_stream(&f, &input),
+        (LOGS, "PutLogEvents") => logs::put(&f, &input),
         (SECRETS, "CreateSecret") => secrets::create(&f, &input),
         (SECRETS, "DeleteSecret") => secrets::delete(&f, &input),
         (SECRETS, "ListSecrets") => secrets::list(&f, &input),

@@ -189,6 +189,13 @@ impl FakeEcs {
         self.fake.state.lock().unwrap().requests.clone()
     }
 
+    /// The messages of every log event in `group`, stream by stream.
+    pub fn log_messages(&self, group: &str) -> Vec<String> {
+        let state = self.fake.state.lock().unwrap();
+        let streams = state.streams.iter().filter(|((g, _), _)| g == group);
+        streams.flat_map(|(_, events)| events.iter().map(|e| e.message.clone())).collect()
+    }
+
     /// The names of the secrets Secrets Manager holds.
     pub fn secrets(&self) -> Vec<String> {
         self.fake.state.lock().unwrap().secrets.iter().map(|s| s.name.clone()).collect()

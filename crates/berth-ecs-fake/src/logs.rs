@@ -1,12 +1,13 @@
 //! CloudWatch Logs' GetLogEvents over the streams the agent writes: pages of at most
 //! `limit` (10 000) events or 1 MB from a forward token, `nextForwardToken` equal to the
 //! token passed in at the end of the stream (as AWS and moto do), and
-//! ResourceNotFoundException for a stream that does not exist yet.
+//! ResourceNotFoundException for a stream that does not exist yet; CreateLogStream and
+//! PutLogEvents for what berth itself writes (the queue depth).
 
 use serde_json::{Value, json};
 
-use crate::Fake;
 use crate::api::{Answer, AwsError, text};
+use crate::{Fake, LogEvent};
 
 const PAGE_BYTES: usize = 1 << 20;
 
@@ -44,4 +45,37 @@ pub fn get(f: &Fake, input: &Value) -> Answer {
     }
     let next = from + page.len();
     Ok(json!({"events": page, "nextForwardToken": token('f', next), "nextBackwardToken": token('b', from)}))
+}
+
+pub fn create_stream(f: &Fake, input: &Value) -> Answer {
+    let group = text(input, "logGroupName").unwrap_or_default().to_string();
+    let stream = text(input, "logStreamName").unwrap_or_default().to_string();
+    let mut state = f.state.lock().unwrap();
+    if state.streams.contains_key(&(group.clone(), stream.clone())) {
+        return Err(AwsError::client("ResourceAlreadyExistsException", "The specified log stream already exists"));
+    }
+    state.streams.insert((group, stream), Vec::new());
+    Ok(json!({}))
+}
+
+pub fn put(f: &Fake, input: &Value) -> Answer {
+    let group = text(input, "logGroupName").unwrap_or_default().to_string();
+    let stream = text(input, "logStreamName").unwrap_or_default().to_string();
+    let mut state = f.state.lock().unwrap();
+    let events = state
+        .streams
+        .get_mut(&(group, stream))
+        .ok_or_else(|| AwsError::client("ResourceNotFoundException", "The specified log stream does not exist."))?;
+    let now = std::time::Instant::now();
+    let ingestion = chrono::Utc::now().timestamp_millis();
+    for e in input["logEvents"].as_array().into_iter().flatten() {
+        let message = e["message"].as_str().unwrap_or_default().to_string();
+        events.push(LogEvent {
+            timestamp: e["timestamp"].as_i64().unwrap_or(ingestion),
+            message,
+            ingestion,
+            visible: now,
+        });
+    }
+    Ok(json!({}))
 }

@@ -8,6 +8,8 @@ mod config;
 mod docker_flags;
 mod jobs;
 mod live;
+#[cfg(feature = "ecs")]
+mod queue_metric;
 mod run_flags;
 mod template;
 mod terminal;

@@ -26,9 +26,14 @@ fn server_on(fake: &FakeEcs) -> Server {
 
 /// A data dir whose config and environment point the ECS backend at the fake.
 fn ecs_env(fake: &FakeEcs) -> TestEnv {
+    ecs_env_with(fake, "")
+}
+
+/// `ecs_env`, with `more` appended to `[backends.ecs]`.
+fn ecs_env_with(fake: &FakeEcs, more: &str) -> TestEnv {
     let mut env = TestEnv::new();
     let config = format!(
-        "[backends.ecs]\nsubnets = [\"subnet-0e2e\"]\nsecurity_groups = [\"sg-0e2e\"]\nhelper_image = \"{IMAGE}\"\npoll_interval = 0.2\nlog_settle = 0.6\n"
+        "[backends.ecs]\nsubnets = [\"subnet-0e2e\"]\nsecurity_groups = [\"sg-0e2e\"]\nhelper_image = \"{IMAGE}\"\npoll_interval = 0.2\nlog_settle = 0.6\n{more}"
     );
     env.write("config/berth/config.toml", &config);
     for (k, v) in [
@@ -116,6 +121,40 @@ fn backend_auto_inside_an_ecs_task_chooses_ecs() {
     let out = s.berth(&["run", IMAGE, "echo", "on a task"]);
     assert_eq!((code(&out), stdout(&out).as_str()), (0, "on a task\n"), "{out:?}");
     assert_eq!(fake.requests().iter().filter(|r| *r == "RunTask").count(), 1, "it ran on ECS");
+    s.stop();
+    nothing_left(&rt, &fake);
+}
+
+#[test]
+fn the_server_puts_the_queue_depth_into_cloudwatch_as_embedded_metrics() {
+    let (rt, fake) = fake();
+    let env = ecs_env_with(&fake, "queue_depth_metric = true\nmetrics_interval = 0.2\n");
+    let mut s = Server::start_in(env, &["--backend", "ecs"]);
+    // Two jobs in a queue no worker takes: they wait.
+    let spec = format!(r#"{{"image": "{IMAGE}", "command": ["true"], "queue": "nobody"}}"#);
+    let url = format!("{}/v1/jobs", s.url);
+    for _ in 0..2 {
+        let made = s.curl(&["-X", "POST", "-H", "content-type: application/json", "-d", &spec, &url]);
+        assert!(made.contains("\"queued\""), "{made}");
+    }
+    let waiting = |m: &serde_json::Value| m["Queue"] == "nobody" && m["QueueDepth"] == 2;
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = fake.log_messages("/berth/metrics");
+        if seen.iter().filter_map(|m| serde_json::from_str(m).ok()).any(|m| waiting(&m)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let parsed: Vec<serde_json::Value> = seen.iter().filter_map(|m| serde_json::from_str(m).ok()).collect();
+    assert!(parsed.iter().any(waiting), "the queue's depth: {seen:?}");
+    let total = parsed.iter().find(|m| m.get("Queue").is_none() && m["QueueDepth"] == 2);
+    let total = total.unwrap_or_else(|| panic!("the cluster's depth: {seen:?}"));
+    assert_eq!(total["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Berth");
+    assert_eq!(total["Cluster"], "berth");
+    for job in s.get("/v1/jobs")["jobs"].as_array().unwrap() {
+        s.berth(&["cancel", job["id"].as_str().unwrap()]);
+    }
     s.stop();
     nothing_left(&rt, &fake);
 }

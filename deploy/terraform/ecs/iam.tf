@@ -119,14 +119,10 @@ data "aws_iam_policy_document" "berth" {
     resources = ["${aws_cloudwatch_log_group.jobs.arn}:*"]
   }
   statement {
+    # The queue depth, as embedded-metric-format log events (Berth/QueueDepth).
     sid       = "QueueDepthMetric"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = ["Berth"]
-    }
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.metrics.arn}:*"]
   }
 }
 

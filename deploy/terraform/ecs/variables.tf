@@ -61,7 +61,7 @@ variable "kms_key_arn" {
 }
 
 variable "autoscale_on_queue_depth" {
-  description = "Scale workers on the Berth/QueueDepth CloudWatch metric (berth does not publish it yet: see docs/backends.md)."
+  description = "Scale workers on the Berth/QueueDepth CloudWatch metric, which berth server then publishes (queue_depth_metric in the worker config)."
   type        = bool
   default     = false
 }

@@ -16,6 +16,8 @@ pub async fn run(config: &Config, args: &ServerArgs) -> anyhow::Result<i32> {
         wiring::open_node(config, backend(config, &args.node)?, node_policy(config, args.node.policy.as_deref())?)
             .await?;
     let runner = local.runner?;
+    #[cfg(feature = "ecs")]
+    crate::queue_metric::spawn(config, &runner).await?;
     let server_config = ServerConfig {
         auth: if args.insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens },
         worker: settings,
