@@ -11,12 +11,13 @@ use berth_core::backend::BackendError;
 
 use crate::translate::{ContainerDefinition, RunTask, TaskDefinition};
 
-/// The ECS, CloudWatch Logs and Secrets Manager clients.
+/// The ECS, CloudWatch Logs, Secrets Manager and EFS clients.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub efs: aws_sdk_efs::Client,
 }
 
 /// Clients for `region` (else the environment's). With `endpoint` (an emulator) the
@@ -42,6 +43,7 @@ pub async fn clients(region: Option<&str>, endpoint: Option<&str>) -> Clients {
         ecs: aws_sdk_ecs::Client::new(&conf),
         logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
         secrets: aws_sdk_secretsmanager::Client::new(&conf),
+        efs: aws_sdk_efs::Client::new(&conf),
     }
 }
 
@@ -137,6 +139,20 @@ fn container(c: &ContainerDefinition) -> Result<ecs::ContainerDefinition, Backen
     Ok(b.linux_parameters(linux).log_configuration(built("the log configuration", log.build())?).build())
 }
 
+fn volume(v: &crate::translate::Volume) -> Result<ecs::Volume, BackendError> {
+    let Some(efs) = &v.efs_volume_configuration else { return Ok(ecs::Volume::builder().name(&v.name).build()) };
+    let auth = ecs::EfsAuthorizationConfig::builder()
+        .access_point_id(&efs.authorization_config.access_point_id)
+        .iam(ecs::EfsAuthorizationConfigIam::from(efs.authorization_config.iam.as_str()))
+        .build();
+    let config = ecs::EfsVolumeConfiguration::builder()
+        .file_system_id(&efs.file_system_id)
+        .root_directory(&efs.root_directory)
+        .transit_encryption(ecs::EfsTransitEncryption::from(efs.transit_encryption.as_str()))
+        .authorization_config(auth);
+    Ok(ecs::Volume::builder().name(&v.name).efs_volume_configuration(built("an EFS volume", config.build())?).build())
+}
+
 /// Registers `def` (a new revision of its family).
 pub async fn register(c: &Clients, def: &TaskDefinition) -> Result<String, BackendError> {
     let mut call = c
@@ -152,7 +168,7 @@ pub async fn register(c: &Clients, def: &TaskDefinition) -> Result<String, Backe
         call = call.requires_compatibilities(ecs::Compatibility::from(compat.as_str()));
     }
     for v in &def.volumes {
-        call = call.volumes(ecs::Volume::builder().name(&v.name).build());
+        call = call.volumes(volume(v)?);
     }
     for cd in &def.container_definitions {
         call = call.container_definitions(container(cd)?);

@@ -5,10 +5,12 @@
 //! input; `aws` holds the SDK calls and RunTask's token bucket; `poller` is the one
 //! DescribeTasks loop all attempts share; `status` normalizes endings; `run` follows main's
 //! awslogs stream and collects the outputs; `secrets` gives an attempt with secrets its own
-//! Secrets Manager secret and task definition; `metrics` puts the queue depth into CloudWatch
+//! Secrets Manager secret and task definition; `efs` makes named volumes EFS access points;
+//! `metrics` puts the queue depth into CloudWatch
 //! for autoscaling. The plan and its limits: docs/design/ecs-backend.md.
 
 pub mod aws;
+pub mod efs;
 pub mod fargate;
 mod logs;
 pub mod metrics;
@@ -31,6 +33,7 @@ use berth_core::backend::{
 };
 use berth_core::spec::JobSpec;
 use berth_core::spec_load::FieldError;
+use berth_core::volumes::VolumeInfo;
 
 pub use settings::Settings;
 
@@ -50,6 +53,8 @@ pub struct EcsBackend {
     /// secrets) if it has one: what `remove` releases besides the task.
     attempts: Arc<Mutex<HashMap<String, Option<String>>>>,
     launches: Arc<Bucket>,
+    /// Named volumes, when `efs_file_system` is set.
+    volumes: Option<Arc<efs::Volumes>>,
 }
 
 impl EcsBackend {
@@ -58,7 +63,9 @@ impl EcsBackend {
     pub async fn connect(settings: Settings, endpoint: Option<&str>) -> Result<EcsBackend, BackendError> {
         let clients = aws::clients(settings.region.as_deref(), endpoint).await;
         let poller = poller::Poller::new(clients.clone(), settings.cluster.clone(), settings.poll_interval);
+        let volumes = settings.efs_file_system.clone().map(|fs| Arc::new(efs::Volumes::new(clients.clone(), fs)));
         let backend = EcsBackend {
+            volumes,
             ctx: Ctx { clients, settings: Arc::new(settings), poller },
             definitions: Arc::default(),
             attempts: Arc::default(),
@@ -118,6 +125,31 @@ impl EcsBackend {
         let transient =
             why.iter().any(|r| r.contains("Capacity") || r.starts_with("RESOURCE") || r.starts_with("AGENT"));
         Err(if transient { BackendError::Unavailable(text) } else { BackendError::Create(text) })
+    }
+
+    /// The spec's named volumes as EFS access points (made on first use), in `def`.
+    async fn mount_volumes(&self, def: &mut TaskDefinition, plan: &AttemptPlan) -> Result<(), BackendError> {
+        let Some(volumes) = &self.volumes else { return Ok(()) };
+        let mut points = HashMap::new();
+        for m in &plan.spec.mounts {
+            if let berth_core::spec::Mount::Volume { source, .. } = m {
+                let id = volumes.ensure(&plan.install_id, &plan.tenant, source).await?;
+                points.insert(source.clone(), id);
+            }
+        }
+        if !points.is_empty() {
+            let iam = self.settings().task_role_arn.is_some();
+            efs::mount(def, &plan.spec, &points, volumes.file_system(), iam);
+        }
+        Ok(())
+    }
+
+    fn efs(&self) -> Result<&efs::Volumes, BackendError> {
+        self.volumes.as_deref().ok_or_else(|| {
+            BackendError::Unsupported(
+                "the ecs backend has named volumes only with [backends.ecs] efs_file_system".into(),
+            )
+        })
     }
 
     /// Hides the task from the sweep and stops it.
@@ -228,6 +260,7 @@ impl Backend for EcsBackend {
 
     async fn create(&self, plan: &AttemptPlan) -> Result<UnitHandle, BackendError> {
         let mut def = translate::task_definition(plan, self.settings()).map_err(BackendError::Create)?;
+        self.mount_volumes(&mut def, plan).await?;
         let own = match plan.secrets.is_empty() {
             true => None,
             false => Some(secrets::register_for(self.clients(), &mut def, plan).await?),
@@ -305,6 +338,14 @@ impl Backend for EcsBackend {
             });
         }
         Ok(units)
+    }
+
+    async fn list_volumes(&self, install_id: &str, tenant: Option<&str>) -> Result<Vec<VolumeInfo>, BackendError> {
+        self.efs()?.list(install_id, tenant).await
+    }
+
+    async fn remove_volume(&self, install_id: &str, tenant: &str, name: &str) -> Result<(), BackendError> {
+        self.efs()?.remove(install_id, tenant, name).await
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

@@ -98,7 +98,7 @@ pub fn attempt_definition(def: &mut TaskDefinition, plan: &AttemptPlan, secret_a
     let from = |key: String| format!("{secret_arn}:{key}::");
     let dirs = file_dirs(plan);
     for k in 0..dirs.len() {
-        def.volumes.push(Volume { name: format!("secret-{k}") });
+        def.volumes.push(Volume::task(&format!("secret-{k}")));
     }
     for c in &mut def.container_definitions {
         if c.name == translate::MAIN {

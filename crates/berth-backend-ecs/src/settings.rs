@@ -42,6 +42,9 @@ pub struct Settings {
     /// taken as complete (CloudWatch shows events seconds after they are written), seconds.
     #[serde(with = "secs")]
     pub log_settle: Duration,
+    /// An EFS file system (`fs-...`): named volumes become access points of it, one per
+    /// tenant's volume; unset, named volumes are refused.
+    pub efs_file_system: Option<String>,
     /// `berth server` puts the queue depth into CloudWatch (metric `Berth/QueueDepth`,
     /// dimensions `Cluster`, `Cluster`+`Queue`), for scaling workers on it.
     pub queue_depth_metric: bool,
@@ -71,6 +74,7 @@ impl Default for Settings {
             start_timeout: Duration::from_secs(600),
             collect_timeout: Duration::from_secs(120),
             log_settle: Duration::from_secs(5),
+            efs_file_system: None,
             queue_depth_metric: false,
             metrics_log_group: "/berth/metrics".into(),
             metrics_interval: Duration::from_secs(60),

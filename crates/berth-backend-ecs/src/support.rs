@@ -20,8 +20,8 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
     let mut out = Vec::new();
     let mut no = |field: &str, why: &str| out.push(FieldError::new(field, format!("the ecs backend {why}")));
     let fargate = settings.fargate();
-    if !spec.mounts.is_empty() {
-        no("mounts", "cannot mount Docker volumes or host paths (EFS volumes are not supported yet)");
+    if let Some(why) = mounts(spec, settings) {
+        no("mounts", &why);
     }
     if !matches!(spec.network.as_deref(), None | Some("bridge")) {
         no("network", "runs every task in the configured subnets and security groups; leave network unset");
@@ -75,6 +75,30 @@ pub fn refusals(spec: &JobSpec, settings: &Settings) -> Vec<FieldError> {
         out.push(FieldError::new("env", message));
     }
     out
+}
+
+/// Named volumes are EFS access points when a file system is configured; host paths and
+/// tmpfs never (Fargate has neither), nor a volume over berth's own directories.
+fn mounts(spec: &JobSpec, settings: &Settings) -> Option<String> {
+    use berth_core::spec::Mount;
+    for m in &spec.mounts {
+        let target = m.target().trim_end_matches('/');
+        match m {
+            Mount::Volume { .. } if settings.efs_file_system.is_none() => {
+                return Some(
+                    "mounts named volumes only as EFS access points: set efs_file_system in [backends.ecs]".into(),
+                );
+            }
+            Mount::Volume { .. } if target.is_empty() || target == "/berth" || target.starts_with("/berth/") => {
+                return Some(format!("cannot mount a volume at {}: berth's own directories are there", m.target()));
+            }
+            Mount::Volume { .. } => {}
+            Mount::Bind { .. } | Mount::Tmpfs { .. } => {
+                return Some("mounts no host paths or tmpfs (tasks have neither); use a named volume on EFS".into());
+            }
+        }
+    }
+    None
 }
 
 /// A secret file's directory becomes a read-only volume that hides what the image has there
@@ -155,6 +179,22 @@ mod tests {
         let fields: Vec<String> = refusals(&spec, &Settings::default()).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["hostname", "resources.pids_limit", "timeouts.stop_grace"]);
         assert!(refusals(&JobSpec::new("x"), &Settings::default()).is_empty());
+    }
+
+    #[test]
+    fn named_volumes_need_efs_and_host_paths_are_refused() {
+        use berth_core::spec::Mount;
+        let volume = |target: &str| Mount::Volume { source: "cache".into(), target: target.into(), read_only: false };
+        let mut spec = JobSpec::new("x");
+        spec.mounts = vec![volume("/cache")];
+        let e = refusals(&spec, &Settings::default());
+        assert!(e[0].field == "mounts" && e[0].message.contains("efs_file_system"), "{e:?}");
+        let efs = Settings { efs_file_system: Some("fs-1".into()), ..Settings::default() };
+        assert!(refusals(&spec, &efs).is_empty());
+        spec.mounts = vec![volume("/berth/output")];
+        assert!(refusals(&spec, &efs)[0].message.contains("berth's own"));
+        spec.mounts = vec![Mount::Bind { source: "/etc".into(), target: "/e".into(), read_only: true }];
+        assert!(refusals(&spec, &efs)[0].message.contains("no host paths"));
     }
 
     #[test]

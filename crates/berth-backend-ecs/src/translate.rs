@@ -44,8 +44,28 @@ pub struct TaskDefinition {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Volume {
     pub name: String,
+    /// A named volume: an EFS access point (none: the task's own ephemeral storage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efs_volume_configuration: Option<EfsVolume>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EfsVolume {
+    pub file_system_id: String,
+    pub root_directory: String,
+    pub transit_encryption: String,
+    pub authorization_config: EfsAuthorization,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EfsAuthorization {
+    pub access_point_id: String,
+    pub iam: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -170,14 +190,14 @@ pub fn task_definition(plan: &AttemptPlan, settings: &Settings) -> Result<TaskDe
         memory: memory.to_string(),
         execution_role_arn: settings.execution_role_arn.clone(),
         task_role_arn: settings.task_role_arn.clone(),
-        volumes: vec![Volume { name: "output".into() }],
+        volumes: vec![Volume::task("output")],
         container_definitions: vec![main(spec, settings), output_helper(settings)],
         tags: vec![Tag { key: labels::MANAGED.into(), value: "true".into() }],
     };
     let main = &mut def.container_definitions[0];
     main.depends_on.push(Dependency { container_name: STAGE.into(), condition: "SUCCESS".into() });
     if !spec.files.is_empty() {
-        def.volumes.push(Volume { name: "workspace".into() });
+        def.volumes.push(Volume::task("workspace"));
         main.mount_points.push(MountPoint {
             source_volume: "workspace".into(),
             container_path: spec.workspace_dir.clone(),
@@ -189,8 +209,15 @@ pub fn task_definition(plan: &AttemptPlan, settings: &Settings) -> Result<TaskDe
     Ok(def)
 }
 
+impl Volume {
+    /// A volume on the task's own storage.
+    pub fn task(name: &str) -> Volume {
+        Volume { name: name.into(), efs_volume_configuration: None }
+    }
+}
+
 /// `berth-` and 16 hex digits of the shape's SHA-256: equal shapes share a definition.
-fn family(def: &TaskDefinition) -> String {
+pub(crate) fn family(def: &TaskDefinition) -> String {
     use sha2::Digest;
     let shape = serde_json::to_vec(def).unwrap_or_default();
     format!("berth-{}", &hex::encode(sha2::Sha256::digest(&shape))[..16])

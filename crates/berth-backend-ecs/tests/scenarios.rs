@@ -29,9 +29,13 @@ struct Case {
 }
 
 async fn case() -> Case {
+    case_with(common::settings()).await
+}
+
+async fn case_with(settings: berth_backend_ecs::Settings) -> Case {
     let fake = Arc::new(FakeEcs::start().await.expect("the fake starts (is dockerd running?)"));
     let url = fake.url();
-    let connect = || EcsBackend::connect(common::settings(), Some(&url));
+    let connect = || EcsBackend::connect(settings.clone(), Some(&url));
     let backend: Arc<dyn Backend> = Arc::new(connect().await.unwrap());
     let next: Arc<dyn Backend> = Arc::new(connect().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
@@ -277,5 +281,34 @@ async fn a_secret_left_without_its_task_is_listed_and_removed() {
     assert_eq!((units[0].handle.name.as_str(), units[0].attempt), ("berth-0123456789ab-1", Some(1)));
     c.h.next.remove(&units[0].handle).await.unwrap();
     assert_eq!(c.fake.secrets(), Vec::<String>::new());
+    c.done().await;
+}
+
+/// With `efs_file_system`, a named volume is an EFS access point made on first use: what one
+/// job writes there the next reads; `berth volume ls/rm` list and delete it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_volume_is_an_efs_access_point_that_outlives_the_task() {
+    let settings = berth_backend_ecs::Settings { efs_file_system: Some("fs-0fake".into()), ..common::settings() };
+    let c = case_with(settings).await;
+    let with_cache = |script: &str| {
+        let mut spec = c.h.sh(script);
+        spec.mounts =
+            vec![berth_core::spec::Mount::Volume { source: "cache".into(), target: "/cache".into(), read_only: false }];
+        spec
+    };
+    let wrote = c.h.run(with_cache("echo kept > /cache/x"), StdinSource::None).await;
+    assert_eq!(wrote.status, JobStatus::Succeeded, "{}", reason(&wrote));
+    let read = c.h.run(with_cache("cat /cache/x"), StdinSource::None).await;
+    assert_eq!(c.h.text(&read, LogStream::Stdout).await, "kept\n", "{}", reason(&read));
+    assert_eq!(c.calls("CreateAccessPoint"), 1, "made once: {:?}", c.fake.requests());
+    let install = c.h.runner.install_id().to_string();
+    let backend = c.h.runner.backend();
+    let listed = backend.list_volumes(&install, None).await.unwrap();
+    assert_eq!(listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["cache"], "{listed:?}");
+    assert_eq!(c.fake.active_definitions().len(), 1, "the volume is part of the shared shape");
+    backend.remove_volume(&install, "local", "cache").await.unwrap();
+    assert_eq!(c.fake.access_points(), Vec::<String>::new());
+    let gone = backend.remove_volume(&install, "local", "cache").await;
+    assert!(matches!(gone, Err(berth_core::backend::BackendError::Gone(_))), "{gone:?}");
     c.done().await;
 }

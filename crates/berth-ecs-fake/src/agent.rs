@@ -1,6 +1,6 @@
 //! The ECS agent, in small: a task walks PROVISIONING → PENDING → RUNNING → DEACTIVATING →
 //! STOPPING → DEPROVISIONING → STOPPED. Its images must be on the engine (nothing is
-//! pulled), its volumes become Docker volumes, and each container starts when its
+//! pulled), its volumes become Docker volumes (an EFS one, its access point's), and each container starts when its
 //! `dependsOn` conditions hold (START, COMPLETE, SUCCESS; one that can never hold means it
 //! never starts). The task stops when an essential container exits or a stop is decided
 //! (StopTask, a Spot interruption): containers that have not started never will, running
@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use crate::{Fake, docker, now_secs, tasks};
 
 const TICK: Duration = Duration::from_millis(25);
+/// The container a task-level start failure is shown on.
+const MAIN_CONTAINER: &str = "main";
 const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +46,8 @@ struct Shared {
     runs: Arc<Mutex<HashMap<String, Run>>>,
     stopping: Arc<AtomicBool>,
     cpu: Option<u64>,
+    /// The task's volumes as Docker volumes, by name (set while provisioning).
+    volumes: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Shared {
@@ -75,6 +79,7 @@ pub async fn run(f: Fake, arn: String, def: Value, mut stop: tokio::sync::watch:
         runs: Arc::default(),
         stopping: Arc::default(),
         cpu,
+        volumes: Arc::default(),
     };
     lifecycle(&shared, &def, &mut stop).await;
     let step = f.step_delay();
@@ -170,7 +175,14 @@ async fn provision(s: &Shared, def: &Value, containers: &[Value]) -> Result<(), 
     }
     for v in def["volumes"].as_array().into_iter().flatten() {
         let volume = v["name"].as_str().unwrap_or_default();
-        docker::make_volume(&s.f, &s.task_id, volume).await.map_err(|e| (String::new(), e))?;
+        let docker_name = match crate::efs::volume_of(&s.f, v) {
+            Some(found) => found.map_err(|why| (MAIN_CONTAINER.to_string(), why))?,
+            None => {
+                docker::make_volume(&s.f, &s.task_id, volume).await.map_err(|e| (String::new(), e))?;
+                docker::volume_name(&s.task_id, volume)
+            }
+        };
+        s.volumes.lock().unwrap().insert(volume.to_string(), docker_name);
     }
     Ok(())
 }
@@ -216,7 +228,8 @@ async fn container(s: Shared, def: Value, over: Value) {
             c["reason"] = json!(format!("CannotStartContainerError: {why}"));
         });
     };
-    let id = match docker::create(&s.f, &s.task_id, &def, &over, s.cpu).await {
+    let volumes = s.volumes.lock().unwrap().clone();
+    let id = match docker::create(&s.f, (&s.task_id, &volumes), &def, &over, s.cpu).await {
         Ok(id) => id,
         Err(e) => return never(e),
     };

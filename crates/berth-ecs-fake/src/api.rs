@@ -35,7 +35,7 @@ impl AwsError {
 pub type Answer = Result<Value, AwsError>;
 
 pub fn router(fake: Fake) -> Router {
-    Router::new().route("/", post(dispatch)).with_state(fake)
+    Router::new().route("/", post(dispatch)).merge(crate::efs::routes()).with_state(fake)
 }
 
 async fn dispatch(State(f): State<Fake>, headers: HeaderMap, body: Bytes) -> Response {

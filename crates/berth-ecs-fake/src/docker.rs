@@ -60,9 +60,17 @@ fn secrets(f: &Fake, def: &Value) -> Vec<String> {
     .collect()
 }
 
-/// Creates (does not start) container `def` of task `task_id`, with `over` (its entry of
-/// `containerOverrides`, or null) and the task's `cpu` units.
-pub async fn create(f: &Fake, task_id: &str, def: &Value, over: &Value, cpu: Option<u64>) -> Result<String, String> {
+/// Creates (does not start) container `def` of task `task_id` (whose volumes are the Docker
+/// volumes in `volumes`, by name), with `over` (its entry of `containerOverrides`, or null)
+/// and the task's `cpu` units.
+pub async fn create(
+    f: &Fake,
+    task: (&str, &HashMap<String, String>),
+    def: &Value,
+    over: &Value,
+    cpu: Option<u64>,
+) -> Result<String, String> {
+    let (task_id, volumes) = task;
     let name = def["name"].as_str().unwrap_or("c");
     let mounts = def["mountPoints"]
         .as_array()
@@ -70,7 +78,7 @@ pub async fn create(f: &Fake, task_id: &str, def: &Value, over: &Value, cpu: Opt
         .flatten()
         .map(|m| Mount {
             typ: Some(MountTypeEnum::VOLUME),
-            source: Some(volume_name(task_id, m["sourceVolume"].as_str().unwrap_or_default())),
+            source: volumes.get(m["sourceVolume"].as_str().unwrap_or_default()).cloned(),
             target: m["containerPath"].as_str().map(String::from),
             read_only: m["readOnly"].as_bool(),
             ..Mount::default()
@@ -137,8 +145,12 @@ pub async fn left(docker: &Docker, fake: &str) -> Vec<String> {
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let containers = docker.list_containers(Some(options)).await.unwrap_or_default();
     let mut out: Vec<String> = containers.into_iter().flat_map(|c| c.names.unwrap_or_default()).collect();
-    let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
-    let volumes = docker.list_volumes(Some(options)).await.ok().and_then(|v| v.volumes).unwrap_or_default();
-    out.extend(volumes.into_iter().map(|v| format!("volume {}", v.name)));
+    let efs = format!("{}={fake}", crate::efs::EFS_LABEL);
+    for label in [mine.as_str(), efs.as_str()] {
+        let filters = HashMap::from([("label", vec![label])]);
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let volumes = docker.list_volumes(Some(options)).await.ok().and_then(|v| v.volumes).unwrap_or_default();
+        out.extend(volumes.into_iter().map(|v| format!("volume {}", v.name)));
+    }
     out
 }

@@ -6,7 +6,8 @@
 //! deregister), clusters, RunTask (launch type or capacity providers, the overrides limit,
 //! `clientToken` idempotency), DescribeTasks (≤ 100, `MISSING` failures, TAGS), StopTask,
 //! ListTasks, tags, GetLogEvents with forward tokens, and the Secrets Manager calls berth
-//! makes (create, delete, list), whose values tasks' `secrets` resolve at container start.
+//! makes (create, delete, list), whose values tasks' `secrets` resolve at container start,
+//! and EFS access points (restJson1), each a Docker volume that outlives tasks.
 //!
 //! It is a small ECS agent too: each task's containers run **as containers on the local
 //! Docker engine**, in `dependsOn` order (START, COMPLETE, SUCCESS), sharing one Docker
@@ -22,6 +23,7 @@
 mod agent;
 mod api;
 mod docker;
+mod efs;
 mod logs;
 mod secrets;
 mod taskdefs;
@@ -110,6 +112,8 @@ pub(crate) struct State {
     pub requests: Vec<String>,
     /// Secrets Manager's secrets.
     pub secrets: Vec<secrets::Secret>,
+    /// EFS access points, as DescribeAccessPoints shows them.
+    pub access_points: Vec<Value>,
     /// Every request body, for tests that check what was never sent.
     pub bodies: Vec<String>,
 }
@@ -194,6 +198,12 @@ impl FakeEcs {
         let state = self.fake.state.lock().unwrap();
         let streams = state.streams.iter().filter(|((g, _), _)| g == group);
         streams.flat_map(|(_, events)| events.iter().map(|e| e.message.clone())).collect()
+    }
+
+    /// The ids of the EFS access points.
+    pub fn access_points(&self) -> Vec<String> {
+        let state = self.fake.state.lock().unwrap();
+        state.access_points.iter().filter_map(|p| p["AccessPointId"].as_str().map(String::from)).collect()
     }
 
     /// The names of the secrets Secrets Manager holds.

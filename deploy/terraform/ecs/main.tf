@@ -22,6 +22,9 @@ locals {
     helper_image = "${var.helper_image}"
     queue_depth_metric = ${var.autoscale_on_queue_depth}
     metrics_log_group = "${local.metrics_logs}"
+    %{if var.efs_file_system_id != null}
+    efs_file_system = "${var.efs_file_system_id}"
+    %{endif}
   TOML
 }
 

@@ -71,3 +71,9 @@ variable "ecr_repository_arns" {
   type        = list(string)
   default     = null
 }
+
+variable "efs_file_system_id" {
+  description = "An EFS file system (fs-...) for named volumes: each tenant's volume becomes an access point of it (unset: named volumes are refused). Its mount targets must accept NFS (2049) from the jobs' security group."
+  type        = string
+  default     = null
+}
