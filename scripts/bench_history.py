@@ -19,7 +19,7 @@ SPEC = ("json_object('image','berth-test/busybox:latest','pull','if-not-present'
 
 def fill(data, jobs):
     """A store made by berth itself (its migrations), then `jobs` finished jobs by SQL, one
-    second apart, every tenth failed."""
+    second apart, every tenth failed, with their label rows as berth writes them."""
     env = dict(os.environ, BERTH_DATA_DIR=data)
     subprocess.run([berth, "ps", "-a", "-q"], env=env, check=True, capture_output=True)
     db = sqlite3.connect(os.path.join(data, "berth.db"))
@@ -35,6 +35,8 @@ def fill(data, jobs):
            {now} - ({jobs} - i) * 1000, {now} - ({jobs} - i) * 1000 + 200, {now} - ({jobs} - i) * 1000 + 400,
            {now} - ({jobs} - i) * 1000
     FROM n;
+    INSERT INTO job_labels (job_id, key, value, job_created_at)
+    SELECT j.id, l.key, l.value, j.created_at FROM jobs j, json_each(j.spec, '$.labels') l;
     INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
     SELECT id, 0, 1, 1, finished_at, CAST('hello from a finished job' || char(10) AS BLOB) FROM jobs;
     INSERT INTO events (job_id, seq, at, kind, data)

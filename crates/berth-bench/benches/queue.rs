@@ -10,6 +10,10 @@
 //!   to its free slots in one `claim_batch` and runs every job as a task of its own, whose
 //!   fenced status changes share group commits.
 //!
+//! With `BERTH_BENCH_HISTORY=N`, the workers shape runs again on a SQLite store holding N
+//! finished jobs (with labels, a log chunk and an event each): claims at a million against a
+//! fresh store, in the same run.
+//!
 //! Two peers: the bare queue claiming one row per statement, and claiming ten (the batched
 //! floor of research/queue-floors.md), each completion its own statement.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // a benchmark program, not library code
@@ -40,6 +44,20 @@ async fn main() {
         async move { Arc::new(berth_store_sqlite::SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> }
     };
     report("sqlite", open("single.db").await, open("workers.db").await, shape).await;
+    if let Some(history) = std::env::var("BERTH_BENCH_HISTORY").ok().and_then(|v| v.parse().ok()) {
+        // The same workers run on a store that already holds `history` finished jobs (issue
+        // 16: claim throughput at a million against a fresh store, same run).
+        let store = open("history.db").await;
+        add_history(&dir.path().join("history.db"), history).await;
+        fill(&store, jobs).await;
+        let began = Instant::now();
+        let done = drain_all((0..workers).map(|w| worker(store.clone(), format!("bench-{w}"), slots))).await;
+        assert_eq!(done, jobs, "every job ran once");
+        let rate = jobs as f64 / began.elapsed().as_secs_f64();
+        println!(
+            "sqlite with {history} finished jobs in the store: workers {rate:.0} jobs/s ({workers} × {slots} slots)"
+        );
+    }
     for claim in [1, 10] {
         let raw = raw_sqlite(&dir.path().join(format!("raw{claim}.db")), jobs, claim).await;
         println!("sqlite bare queue, claims of {claim}: {raw:.0} jobs/s");
@@ -173,6 +191,37 @@ async fn run(store: &Arc<dyn Store>, job: JobRecord) {
     store.set_status(&job.id, running).await.unwrap();
     let end = StatusChange::end(Reason::Exited { code: 0 }, Some(0), SystemClock.now()).fenced(fence);
     store.set_status(&job.id, end).await.unwrap();
+}
+
+/// `n` finished jobs, one second apart, with their labels, a log chunk and three events each,
+/// put into the SQLite store at `path` by SQL (as scripts/bench_history.py does).
+async fn add_history(path: &std::path::Path, n: usize) {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite://").unwrap().filename(path);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let now = SystemClock.now().0;
+    let spec = "json_object('image','busybox','labels',json_object('team','t'||(i%100)))";
+    let sql = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO jobs (id, spec, tenant, queue, status, reason, exit_code, attempts, created_at, started_at,
+                           finished_at, run_at)
+         SELECT printf('h%031x', i), {spec}, 'local', 'default', 'succeeded', '{{\"kind\":\"exited\",\"code\":0}}', 0, 1,
+                {now} - 86400000 - ({n} - i) * 1000, {now} - 86400000 - ({n} - i) * 1000 + 200,
+                {now} - 86400000 - ({n} - i) * 1000 + 400, {now} - 86400000 - ({n} - i) * 1000
+         FROM n"
+    );
+    for statement in [
+        sql.as_str(),
+        "INSERT INTO job_labels (job_id, key, value, job_created_at)
+         SELECT j.id, l.key, l.value, j.created_at FROM jobs j, json_each(j.spec, '$.labels') l",
+        "INSERT INTO log_chunks (job_id, seq, attempt, stream, at, data)
+         SELECT id, 0, 1, 1, finished_at, CAST('hello from a finished job' AS BLOB) FROM jobs",
+        "INSERT INTO events (job_id, seq, at, kind, data) SELECT id, 1, created_at, 'status', '{\"status\":\"succeeded\"}' FROM jobs",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&pool).await.unwrap();
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await.unwrap();
+    pool.close().await;
 }
 
 /// The peer on SQLite: one table indexed on its state, claims of `claim` rows (one

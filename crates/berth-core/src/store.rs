@@ -449,6 +449,9 @@ pub trait JobStore: Send + Sync {
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>>;
     /// Puts a job that ended without success back in the queue for another attempt.
     async fn requeue(&self, id: &JobId, at: Timestamp) -> StoreResult<JobRecord>;
+    /// Unfinished jobs (queued, starting, running) by queue and status. The finished are not
+    /// counted here (that would read the whole history at every metrics scrape); their
+    /// metric is the counter `berth_jobs_finished_total`.
     async fn count_jobs(&self) -> StoreResult<Vec<JobCount>>;
     /// Deletes finished jobs (with logs, events, artifacts rows) that ended before `before`;
     /// returns their ids so the caller can remove their files.

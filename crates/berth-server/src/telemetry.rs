@@ -1,7 +1,8 @@
 //! `/metrics`: the engine's counters and histograms (through the `metrics` facade and the
 //! Prometheus exporter, installed once per process), plus gauges read from the store at
-//! scrape time (jobs by queue and status, queue depth, running jobs, worker slots), so they
-//! are true even across restarts and for jobs other processes run.
+//! scrape time (unfinished jobs by queue and status, queue depth, running jobs, worker
+//! slots), so they are true even across restarts and for jobs other processes run; a scrape
+//! reads no finished job, so it costs the same at a million.
 
 use std::fmt::Write;
 use std::sync::OnceLock;
@@ -16,6 +17,10 @@ use crate::state::AppState;
 const BUCKETS: [f64; 14] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The queues this process has reported a depth for.
+static QUEUES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Installs the process-wide recorder the first time; `None` if another one was installed.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -41,15 +46,25 @@ pub async fn upkeep(state: AppState) {
 pub async fn render(state: &AppState) -> StoreResult<String> {
     let counts = state.runner.store().count_jobs().await?;
     let mut out = handle().map(|h| h.render()).unwrap_or_default();
-    gauge_header(&mut out, "berth_jobs", "Jobs in the store by queue and status.");
+    gauge_header(
+        &mut out,
+        "berth_jobs",
+        "Unfinished jobs by queue and status (finished ones: berth_jobs_finished_total).",
+    );
     for c in &counts {
         let _ = writeln!(out, "berth_jobs{{queue=\"{}\",status=\"{}\"}} {}", escape(&c.queue), c.status, c.count);
     }
     gauge_header(&mut out, "berth_queue_depth", "Jobs waiting to start, per queue.");
-    let mut queues: Vec<&str> = counts.iter().map(|c| c.queue.as_str()).collect();
-    queues.dedup();
-    for q in queues {
-        let depth: u64 = counts.iter().filter(|c| c.queue == q && c.status == JobStatus::Queued).map(|c| c.count).sum();
+    // Every queue this process has seen stays, at 0 when nothing waits in it.
+    let queues = {
+        let mut seen = QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(berth_core::spec::DEFAULT_QUEUE.to_string());
+        seen.extend(counts.iter().map(|c| c.queue.clone()));
+        seen.clone()
+    };
+    for q in &queues {
+        let depth: u64 =
+            counts.iter().filter(|c| c.queue == *q && c.status == JobStatus::Queued).map(|c| c.count).sum();
         let _ = writeln!(out, "berth_queue_depth{{queue=\"{}\"}} {depth}", escape(q));
     }
     let running: u64 =

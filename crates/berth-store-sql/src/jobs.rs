@@ -220,6 +220,16 @@ macro_rules! impl_job_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    for (key, value) in &spec.labels {
+                        sqlx::query("INSERT INTO job_labels (job_id, key, value, job_created_at) VALUES ($1, $2, $3, $4)")
+                            .bind(job.id.as_str())
+                            .bind(key)
+                            .bind(value)
+                            .bind(job.created_at.0)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
                     let queued = serde_json::json!({"status": "queued"});
                     insert_event(&mut tx, &job.id, "status", &queued, job.created_at).await?;
                     let claimable = job.owner.is_none();

@@ -22,7 +22,7 @@ use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many ran.
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_server.sql"),
     include_str!("../migrations/0003_leases.sql"),
@@ -35,6 +35,7 @@ const MIGRATIONS: [&str; 12] = [
     include_str!("../migrations/0010_private_images.sql"),
     include_str!("../migrations/0011_output_cursor.sql"),
     include_str!("../migrations/0012_worker_backend.sql"),
+    include_str!("../migrations/0013_job_labels.sql"),
 ];
 
 #[derive(Clone, Debug)]

@@ -315,6 +315,9 @@ pub async fn listing_filters_and_pages_newest_first(s: &dyn Store) {
     for i in 0..5 {
         let mut spec = JobSpec::new(if i % 2 == 0 { "busybox" } else { "alpine" });
         spec.labels.insert("team".into(), if i < 3 { "a".into() } else { "b".into() });
+        if i % 2 == 0 {
+            spec.labels.insert("even".into(), "yes".into());
+        }
         spec.queue = (i == 4).then(|| "gpu".to_string());
         ids.push(s.create_job(job(if i == 0 { "other" } else { "t" }, 10 + i, spec)).await.unwrap().id);
     }
@@ -326,6 +329,15 @@ pub async fn listing_filters_and_pages_newest_first(s: &dyn Store) {
     let team_a = vec![("team".to_string(), Some("a".to_string()))];
     assert_eq!(list(JobFilter { labels: team_a, ..tenant() }).await, [ids[2].clone(), ids[1].clone()]);
     assert_eq!(list(JobFilter { labels: vec![("nope".into(), None)], ..tenant() }).await, Vec::<JobId>::new());
+    let any_team = vec![("team".to_string(), None)];
+    assert_eq!(list(JobFilter { labels: any_team, ..tenant() }).await.len(), 4);
+    let both = vec![("team".to_string(), Some("a".to_string())), ("even".to_string(), None)];
+    assert_eq!(list(JobFilter { labels: both, ..tenant() }).await, [ids[2].clone()]);
+    let team_a = || vec![("team".to_string(), Some("a".to_string()))];
+    let first = list(JobFilter { labels: team_a(), limit: Some(1), ..tenant() }).await;
+    let after = JobCursor { created_at: Timestamp(12), id: first[0].clone() };
+    let next = list(JobFilter { labels: team_a(), before: Some(after), ..tenant() }).await;
+    assert_eq!((first, next), (vec![ids[2].clone()], vec![ids[1].clone()]), "a label's pages by cursor");
     assert_eq!(list(JobFilter { queue: Some("gpu".into()), ..tenant() }).await, [ids[4].clone()]);
     assert_eq!(list(JobFilter { since: Some(Timestamp(13)), ..tenant() }).await, [ids[4].clone(), ids[3].clone()]);
     let page1 = list(JobFilter { limit: Some(2), ..tenant() }).await;
