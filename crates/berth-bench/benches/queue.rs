@@ -12,7 +12,8 @@
 //!
 //! With `BERTH_BENCH_HISTORY=N`, the workers shape runs again on a SQLite store holding N
 //! finished jobs (with labels, a log chunk and an event each): claims at a million against a
-//! fresh store, in the same run.
+//! fresh store, in the same run; then again while retention deletes that history as the
+//! reaper does (`berth_engine::sweep::prune_finished`, paced), with the claims' p50/p99 (a claim must not stall behind a retention batch).
 //!
 //! Two peers: the bare queue claiming one row per statement, and claiming ten (the batched
 //! floor of research/queue-floors.md), each completion its own statement.
@@ -45,18 +46,29 @@ async fn main() {
     };
     report("sqlite", open("single.db").await, open("workers.db").await, shape).await;
     if let Some(history) = std::env::var("BERTH_BENCH_HISTORY").ok().and_then(|v| v.parse().ok()) {
-        // The same workers run on a store that already holds `history` finished jobs (issue
-        // 16: claim throughput at a million against a fresh store, same run).
-        let store = open("history.db").await;
-        add_history(&dir.path().join("history.db"), history).await;
-        fill(&store, jobs).await;
-        let began = Instant::now();
-        let done = drain_all((0..workers).map(|w| worker(store.clone(), format!("bench-{w}"), slots))).await;
-        assert_eq!(done, jobs, "every job ran once");
-        let rate = jobs as f64 / began.elapsed().as_secs_f64();
-        println!(
-            "sqlite with {history} finished jobs in the store: workers {rate:.0} jobs/s ({workers} × {slots} slots)"
-        );
+        // The same workers on a store that already holds `history` finished jobs (issue 16:
+        // claims at a million against a fresh store, same run), then again while retention
+        // deletes that history in batches.
+        for retention in [false, true] {
+            let name = if retention { "history-retention.db" } else { "history.db" };
+            let store = open(name).await;
+            add_history(&dir.path().join(name), history).await;
+            fill(&store, jobs).await;
+            claim_times();
+            let pruning = retention.then(|| tokio::spawn(prune_all(store.clone())));
+            let began = Instant::now();
+            let done = drain_all((0..workers).map(|w| worker(store.clone(), format!("bench-{w}"), slots))).await;
+            assert_eq!(done, jobs, "every job ran once");
+            let rate = jobs as f64 / began.elapsed().as_secs_f64();
+            let (p50, p99) = claim_times();
+            let pruned = match pruning {
+                Some(p) => format!(", while retention deleted {}", p.await.unwrap()),
+                None => String::new(),
+            };
+            println!(
+                "sqlite with {history} finished jobs in the store{pruned}: workers {rate:.0} jobs/s ({workers} × {slots} slots); claim p50 {p50:.1} ms, p99 {p99:.1} ms"
+            );
+        }
     }
     for claim in [1, 10] {
         let raw = raw_sqlite(&dir.path().join(format!("raw{claim}.db")), jobs, claim).await;
@@ -94,12 +106,14 @@ async fn report(name: &str, single: Arc<dyn Store>, workers: Arc<dyn Store>, sha
     assert_eq!(done, shape.jobs, "every job ran once");
     let one = shape.jobs as f64 / began.elapsed().as_secs_f64();
     fill(&workers, shape.jobs).await;
+    claim_times();
     let began = Instant::now();
     let done = drain_all((0..shape.workers).map(|w| worker(workers.clone(), format!("bench-{w}"), shape.slots))).await;
     assert_eq!(done, shape.jobs, "every job ran once");
     let batched = shape.jobs as f64 / began.elapsed().as_secs_f64();
+    let (p50, p99) = claim_times();
     println!(
-        "{name}: submit {submit:.0} jobs/s; claim+start+complete: single {one:.0} jobs/s (8 claimers), workers {batched:.0} jobs/s ({} × {} slots)",
+        "{name}: submit {submit:.0} jobs/s; claim+start+complete: single {one:.0} jobs/s (8 claimers), workers {batched:.0} jobs/s ({} × {} slots); claim p50 {p50:.1} ms, p99 {p99:.1} ms",
         shape.workers, shape.slots
     );
 }
@@ -164,7 +178,9 @@ async fn worker(store: Arc<dyn Store>, name: String, slots: usize) -> usize {
             permits.push(p);
         }
         while running.try_join_next().is_some() {} // reap the jobs that ended
+        let asked = Instant::now();
         let jobs = store.claim_batch(&request(&name), permits.len() as u32).await.unwrap();
+        CLAIMS.lock().unwrap().push(asked.elapsed());
         backlog = jobs.len() == permits.len();
         if jobs.is_empty() {
             drop(permits);
@@ -193,6 +209,28 @@ async fn run(store: &Arc<dyn Store>, job: JobRecord) {
     store.set_status(&job.id, end).await.unwrap();
 }
 
+/// How long each `claim_batch` of the workers took.
+static CLAIMS: std::sync::Mutex<Vec<Duration>> = std::sync::Mutex::new(Vec::new());
+
+/// The claims' p50 and p99 so far, in ms; starts over.
+fn claim_times() -> (f64, f64) {
+    let mut all = std::mem::take(&mut *CLAIMS.lock().unwrap());
+    all.sort();
+    let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)));
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    (ms(at(0.5)), ms(at(0.99)))
+}
+
+/// Retention as the reaper runs it (paced, in small batches): every job that finished over an
+/// hour ago; says how many went, in how long.
+async fn prune_all(store: Arc<dyn Store>) -> String {
+    let before = berth_core::clock::Timestamp(SystemClock.now().0 - 3_600_000);
+    let pace = berth_engine::sweep::RETENTION_PACE;
+    let began = Instant::now();
+    let n = berth_engine::sweep::prune_finished(store.as_ref(), before, pace, |_| {}).await.unwrap();
+    format!("{n} finished jobs in {:.0} s", began.elapsed().as_secs_f64())
+}
+
 /// `n` finished jobs, one second apart, with their labels, a log chunk and three events each,
 /// put into the SQLite store at `path` by SQL (as scripts/bench_history.py does).
 async fn add_history(path: &std::path::Path, n: usize) {
@@ -205,7 +243,7 @@ async fn add_history(path: &std::path::Path, n: usize) {
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
          INSERT INTO jobs (id, spec, tenant, queue, status, reason, exit_code, attempts, created_at, started_at,
                            finished_at, run_at)
-         SELECT printf('h%031x', i), {spec}, 'local', 'default', 'succeeded', '{{\"kind\":\"exited\",\"code\":0}}', 0, 1,
+         SELECT printf('f%031x', i), {spec}, 'local', 'default', 'succeeded', '{{\"kind\":\"exited\",\"code\":0}}', 0, 1,
                 {now} - 86400000 - ({n} - i) * 1000, {now} - 86400000 - ({n} - i) * 1000 + 200,
                 {now} - 86400000 - ({n} - i) * 1000 + 400, {now} - 86400000 - ({n} - i) * 1000
          FROM n"

@@ -228,7 +228,7 @@ async fn retention_deletes_old_finished_jobs_with_their_outputs() {
     // Directories of jobs from before outputs lived in the store go with their job.
     std::fs::create_dir_all(f.runner.paths.job_dir(&old.id)).unwrap();
     let cutoff = berth_core::clock::Timestamp(kept.finished_at.unwrap().0);
-    assert_eq!(f.runner.prune(cutoff).await.unwrap(), 1);
+    assert_eq!(f.runner.prune(cutoff, false).await.unwrap(), 1);
     assert!(f.runner.store.get_job(&old.id).await.is_err());
     assert!(f.runner.store.read_artifact(&old.id, 1, "a.txt").await.unwrap().is_none(), "artifacts go too");
     assert!(!f.runner.paths.job_dir(&old.id).exists());

@@ -247,7 +247,7 @@ impl Worker {
     async fn prune(&self) {
         let Some(age) = self.config.retention else { return };
         let before = Timestamp(self.runner.clock.now().0 - age.as_millis() as i64);
-        match self.runner.prune(before).await {
+        match self.runner.prune(before, true).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("retention: deleted {n} finished job(s)"),
             Err(e) => tracing::warn!("retention failed: {e}"),

@@ -8,7 +8,7 @@
 use berth_core::backend::{BackendError, UnitInfo};
 use berth_core::ids::JobId;
 use berth_core::status::{JobStatus, Reason};
-use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobFilter, StatusChange, StoreError};
+use berth_core::store::{AttemptUpdate, ContainerEvent, ContainerPhase, JobFilter, StatusChange, Store, StoreError};
 use serde::Serialize;
 
 use crate::Runner;
@@ -146,19 +146,15 @@ impl Runner {
         Ok(removed)
     }
 
-    /// Retention: deletes finished jobs that ended before `before`, and their files.
-    pub async fn prune(&self, before: berth_core::clock::Timestamp) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let ids = self.store.prune_finished(before, 500).await?;
-            for id in &ids {
-                let _ = std::fs::remove_dir_all(self.paths.job_dir(id));
-            }
-            total += ids.len();
-            if ids.len() < 500 {
-                return Ok(total);
-            }
-        }
+    /// Retention: deletes finished jobs that ended before `before`, and their files. With
+    /// `paced` (the reaper's background retention), it leaves the store's writer to claims
+    /// most of the time; unpaced (`berth gc`), it goes as fast as the store can.
+    pub async fn prune(&self, before: berth_core::clock::Timestamp, paced: bool) -> Result<usize, StoreError> {
+        let pace = if paced { RETENTION_PACE } else { 0.0 };
+        prune_finished(self.store.as_ref(), before, pace, |id| {
+            let _ = std::fs::remove_dir_all(self.paths.job_dir(id));
+        })
+        .await
     }
 
     /// Removes the named volumes no job mounted since `before` (one a job uses now is kept
@@ -198,6 +194,36 @@ impl Runner {
             // Finished meanwhile: its own ending stands.
             Ok(_) | Err(StoreError::Transition(_)) => {}
             Err(e) => report.errors.push(format!("recording {id} as lost: {e}")),
+        }
+    }
+}
+
+/// Retention deletes this many jobs per write: a claim waits behind at most one such batch.
+pub const RETENTION_BATCH: u32 = 200;
+/// Paced retention rests this many times as long as each batch took: it holds the store's
+/// writer at most a quarter of the time, and claims keep most of their pace.
+pub const RETENTION_PACE: f64 = 3.0;
+
+/// Deletes the finished jobs that ended before `before`, `RETENTION_BATCH` at a time, calling
+/// `each` for every one deleted; after each batch it rests `pace` times as long as the batch
+/// took (0: no rest). Returns how many went.
+pub async fn prune_finished(
+    store: &dyn Store,
+    before: berth_core::clock::Timestamp,
+    pace: f64,
+    mut each: impl FnMut(&JobId),
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let began = std::time::Instant::now();
+        let ids = store.prune_finished(before, RETENTION_BATCH).await?;
+        ids.iter().for_each(&mut each);
+        total += ids.len();
+        if ids.len() < RETENTION_BATCH as usize {
+            return Ok(total);
+        }
+        if pace > 0.0 {
+            tokio::time::sleep(began.elapsed().mul_f64(pace)).await;
         }
     }
 }

@@ -15,7 +15,7 @@ pub async fn run(config: &Config, args: &GcArgs) -> anyhow::Result<i32> {
         if args.dry_run {
             eprintln!("--older-than is skipped in a dry run");
         } else {
-            let pruned = runner.prune(before).await?;
+            let pruned = runner.prune(before, false).await?;
             eprintln!("deleted {pruned} finished job(s) older than {}", args.older_than.as_deref().unwrap_or_default());
         }
     }
