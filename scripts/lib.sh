@@ -138,6 +138,18 @@ ensure_schemathesis() {
   "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# openapi-spec-validator checks /v1/openapi.json against the OpenAPI 3.1 schema, in the
+# schemathesis venv; promtool (Debian's prometheus package) lints /metrics.
+OPENAPI_VALIDATOR_VERSION=0.9.0
+ensure_standard_checks() {
+  ensure_schemathesis
+  if ! "$VENV/bin/pip" show openapi-spec-validator 2>/dev/null | grep -qx "Version: $OPENAPI_VALIDATOR_VERSION"; then
+    say "installing openapi-spec-validator $OPENAPI_VALIDATOR_VERSION"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+  fi
+  command -v promtool >/dev/null || apt_install prometheus
+}
+
 # kubernetes-validate checks manifests offline against the Kubernetes schemas (no cluster
 # can run on these machines).
 KUBERNETES_VALIDATE_VERSION=1.37.0

@@ -12,6 +12,32 @@ pub const BACKEND_ERRORS: &str = "berth_backend_errors_total";
 pub const GC_REMOVED: &str = "berth_gc_removed_total";
 pub const JOBS_FINISHED: &str = "berth_jobs_finished_total";
 
+/// Gives every metric above its HELP text (call once the process's recorder is installed).
+pub fn describe() {
+    use metrics::Unit;
+    metrics::describe_histogram!(
+        ATTEMPT_SECONDS,
+        Unit::Seconds,
+        "Attempts from claim to end, by backend and ending status."
+    );
+    metrics::describe_histogram!(
+        CONTAINER_START_SECONDS,
+        Unit::Seconds,
+        "From the create call to the unit running, by backend."
+    );
+    metrics::describe_counter!(JOBS_FINISHED, "Attempts this process ended, by backend and status.");
+    metrics::describe_counter!(BACKEND_ERRORS, "Backend errors by kind (each feeds the circuit breaker).");
+    metrics::describe_counter!(GC_REMOVED, "Units the orphan sweep removed, by backend.");
+    metrics::describe_histogram!(
+        SCHEDULE_FIRE_LAG_SECONDS,
+        Unit::Seconds,
+        "How late each scheduled job was made after its due time."
+    );
+    metrics::describe_counter!(SCHEDULE_MISSED, "Due times that passed while no scheduler ran (not made up).");
+    metrics::describe_counter!(SCHEDULE_SKIPPED, "Due times skipped by a schedule's overlap policy.");
+    metrics::describe_counter!(SCHEDULE_PAUSED, "Schedules paused after repeated failures.");
+}
+
 /// One attempt ended: how long it took from claim to its end, and how.
 pub fn attempt_finished(backend: &'static str, status: JobStatus, took: Duration) {
     metrics::histogram!(ATTEMPT_SECONDS, "backend" => backend, "status" => status.as_str()).record(took.as_secs_f64());

@@ -78,6 +78,8 @@ pub fn router(state: AppState) -> Router {
             op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::default()]);
         }
     }
+    // The routes' operations join the document here, after ApiDoc's own modifiers ran.
+    utoipa::Modify::modify(&openapi::ResponseDescriptions, &mut doc);
     app.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", doc))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -27,7 +27,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("seconds".into()), &BUCKETS);
-            builder.ok().and_then(|b| b.install_recorder().ok())
+            let handle = builder.ok().and_then(|b| b.install_recorder().ok());
+            if handle.is_some() {
+                berth_engine::telemetry::describe();
+            }
+            handle
         })
         .as_ref()
 }

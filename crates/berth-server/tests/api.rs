@@ -244,6 +244,17 @@ async fn the_openapi_document_covers_every_route() {
         assert!(paths.iter().any(|x| x.as_str() == p), "{p} missing from {paths:?}");
     }
     assert!(doc["components"]["schemas"]["JobSpec"]["properties"]["resources"].is_object());
+    // OpenAPI 3.1 requires a description on every response (scripts/check-standards runs a
+    // standard validator too); every operation has one of its own.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path}: no description");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let described = response["description"].as_str().is_some_and(|d| !d.is_empty());
+                assert!(described, "{method} {path} {status}: no description");
+            }
+        }
+    }
     for schema in ["LogLine", "EndOfStream", "SseEvent", "JobView", "ErrorBody"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is described");
     }
@@ -295,6 +306,11 @@ async fn metrics_are_valid_prometheus_text() {
     assert!(!text.contains("berth_jobs{queue=\"gpu\",status=\"succeeded\"}"), "{text}");
     assert!(text.contains("berth_queue_depth{queue=\"gpu\"} 0"), "a queue seen before stays, at 0: {text}");
     assert!(text.contains("berth_circuit_open{backend=\"fake\"} 0"), "{text}");
+    // Every metric family has its HELP text (promtool's lint; scripts/check-standards runs it).
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP: {text}");
+    }
     // Every sample line is `name{labels} value` with a numeric value, and every metric
     // family is declared once.
     let mut types = std::collections::HashSet::new();
