@@ -28,7 +28,7 @@ use crate::session;
 /// How long the exit waits for the `die` event after `wait` returned.
 const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
 /// How long a SIGKILL under a memory limit waits, after `die`, for an `oom` that lost the race.
-const LATE_OOM_WAIT: Duration = Duration::from_secs(1);
+const LATE_OOM_WAIT: Duration = Duration::from_secs(2);
 /// The exit code of a process killed by SIGKILL (128 + 9), as the OOM killer leaves it.
 const SIGKILL_EXIT: i64 = 137;
 /// The stats stream opens this long after start. Its figures are cumulative (cgroup peak
@@ -150,8 +150,13 @@ async fn resolve_exit(
         }
         // The engine's OOM and exit notices race (the kernel's notice can land after the
         // exit): a SIGKILL under a memory limit waits a moment longer for the `oom`.
+        // On a loaded machine even that can be late: the flag, read again, settles it.
         if !flagged && code == SIGKILL_EXIT && limited {
-            let _ = tokio::time::timeout(LATE_OOM_WAIT, seen.wait_for(|s| s.oom)).await;
+            let missed = tokio::time::timeout(LATE_OOM_WAIT, seen.wait_for(|s| s.oom)).await.is_err();
+            if missed {
+                let again = docker.inspect_container(&id, None).await.ok();
+                flagged = again.and_then(|c| c.state?.oom_killed).unwrap_or(false);
+            }
         }
     }
     let oom_event = seen.borrow().oom;
