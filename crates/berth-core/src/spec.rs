@@ -605,6 +605,11 @@ pub struct OutputLimits {
     /// Total size of artifacts kept per attempt.
     #[serde(default = "default_artifacts_cap")]
     pub artifacts_cap: ByteSize,
+    /// Which stdout lines are events rather than log: JSON objects with this key, whose
+    /// string value is the event's kind (`type` for `{"type": "job_update", ...}`); `*` makes
+    /// every JSON-object line an event (kind `event`). Default: `berth`.
+    #[serde(default = "default_event_key", skip_serializing_if = "is_default_event_key")]
+    pub event_key: String,
 }
 
 fn default_log_cap() -> ByteSize {
@@ -619,6 +624,12 @@ fn default_result_cap() -> ByteSize {
 fn default_artifacts_cap() -> ByteSize {
     ByteSize::mib(100)
 }
+fn default_event_key() -> String {
+    crate::stdout_events::DEFAULT_KEY.to_string()
+}
+fn is_default_event_key(key: &str) -> bool {
+    key == crate::stdout_events::DEFAULT_KEY
+}
 
 impl Default for OutputLimits {
     fn default() -> Self {
@@ -627,6 +638,7 @@ impl Default for OutputLimits {
             result_file: default_result_file(),
             result_cap: default_result_cap(),
             artifacts_cap: default_artifacts_cap(),
+            event_key: default_event_key(),
         }
     }
 }

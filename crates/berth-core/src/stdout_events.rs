@@ -1,5 +1,6 @@
 //! Splits a job's stdout into log bytes and structured events: a line that is a JSON object
-//! with a `"berth"` key (e.g. `{"berth":"progress","percent":40}`) is an event; every other
+//! with the spec's event key (`output.event_key`; `"berth"` by default, e.g.
+//! `{"berth":"progress","percent":40}`; any JSON object with `*`) is an event; every other
 //! byte is log output, passed on unchanged and in order.
 //!
 //! Only a partial line that starts with `{` is held back (up to `MAX_EVENT_LINE`), so prompts
@@ -7,6 +8,10 @@
 
 /// Longer lines are never events; they are passed on as log output.
 pub const MAX_EVENT_LINE: usize = 64 << 10;
+/// The key that makes a JSON-object line an event unless the spec names another.
+pub const DEFAULT_KEY: &str = "berth";
+/// As the event key: every JSON-object line is an event.
+pub const ANY_OBJECT: &str = "*";
 
 #[derive(Debug, PartialEq)]
 pub enum Piece {
@@ -14,12 +19,20 @@ pub enum Piece {
     Event(serde_json::Map<String, serde_json::Value>),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EventSplitter {
     /// A held-back line start that may still turn out to be an event.
     pending: Vec<u8>,
     /// True while inside a line already passed on as log output.
     mid_log_line: bool,
+    /// The key an event line has (`ANY_OBJECT`: none needed).
+    key: String,
+}
+
+impl Default for EventSplitter {
+    fn default() -> Self {
+        EventSplitter::with_key(DEFAULT_KEY)
+    }
 }
 
 impl EventSplitter {
@@ -27,9 +40,22 @@ impl EventSplitter {
         EventSplitter::default()
     }
 
+    /// Events are JSON-object lines with `key` (`ANY_OBJECT`: every one).
+    pub fn with_key(key: &str) -> EventSplitter {
+        EventSplitter { pending: Vec::new(), mid_log_line: false, key: key.to_string() }
+    }
+
+    /// What an event of this splitter is called: its key's string value, else `event`.
+    pub fn kind(&self, event: &serde_json::Map<String, serde_json::Value>) -> String {
+        match event.get(&self.key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => "event".to_string(),
+        }
+    }
+
     /// Feeds stdout bytes; returns the pieces now known, in order.
     pub fn feed(&mut self, data: &[u8]) -> Vec<Piece> {
-        let mut out = Pieces(Vec::new());
+        let mut out = Pieces(Vec::new(), &self.key);
         let mut rest = data;
         while !rest.is_empty() {
             let nl = memchr::memchr(b'\n', rest);
@@ -65,13 +91,13 @@ impl EventSplitter {
     }
 
     /// Goes on from an earlier splitter's `state`.
-    pub fn resumed(pending: Vec<u8>, mid_log_line: bool) -> EventSplitter {
-        EventSplitter { pending, mid_log_line }
+    pub fn resume(&mut self, pending: Vec<u8>, mid_log_line: bool) {
+        (self.pending, self.mid_log_line) = (pending, mid_log_line);
     }
 
     /// Flushes a held-back partial line at end of stream.
     pub fn finish(&mut self) -> Vec<Piece> {
-        let mut out = Pieces(Vec::new());
+        let mut out = Pieces(Vec::new(), &self.key);
         let held = std::mem::take(&mut self.pending);
         if !held.is_empty() {
             out.line(held);
@@ -80,9 +106,9 @@ impl EventSplitter {
     }
 }
 
-struct Pieces(Vec<Piece>);
+struct Pieces<'k>(Vec<Piece>, &'k str);
 
-impl Pieces {
+impl Pieces<'_> {
     fn log(&mut self, bytes: &[u8]) {
         if let Some(Piece::Log(last)) = self.0.last_mut() {
             last.extend_from_slice(bytes);
@@ -92,17 +118,21 @@ impl Pieces {
     }
 
     fn line(&mut self, line: Vec<u8>) {
-        match as_event(&line) {
+        match as_event(&line, self.1) {
             Some(ev) => self.0.push(Piece::Event(ev)),
             None => self.log(&line),
         }
     }
 }
 
-fn as_event(line: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
-    memchr::memmem::find(line, b"\"berth\"")?;
+fn as_event(line: &[u8], key: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let any = key == ANY_OBJECT;
+    if !any {
+        // Most lines are not events: look for the quoted key before parsing.
+        memchr::memmem::find(line, format!("\"{key}\"").as_bytes())?;
+    }
     match serde_json::from_slice::<serde_json::Value>(line) {
-        Ok(serde_json::Value::Object(map)) if map.contains_key("berth") => Some(map),
+        Ok(serde_json::Value::Object(map)) if any || map.contains_key(key) => Some(map),
         _ => None,
     }
 }
@@ -137,6 +167,18 @@ mod tests {
         assert_eq!(s.feed(b"Password: "), vec![Piece::Log(b"Password: ".to_vec())]);
         // A `{` in the middle of a log line is just text.
         assert_eq!(s.feed(b"{\"berth\":1}\n"), vec![Piece::Log(b"{\"berth\":1}\n".to_vec())]);
+    }
+
+    #[test]
+    fn another_key_or_any_object_makes_events() {
+        let mut s = EventSplitter::with_key("type");
+        let pieces = s.feed(b"{\"type\":\"job_update\",\"n\":1}\n{\"berth\":\"x\"}\n");
+        assert!(matches!(&pieces[0], Piece::Event(m) if s.kind(m) == "job_update"), "{pieces:?}");
+        assert_eq!(pieces[1], Piece::Log(b"{\"berth\":\"x\"}\n".to_vec()), "not an event with this key");
+        let mut any = EventSplitter::with_key(ANY_OBJECT);
+        let pieces = any.feed(b"{\"a\":1}\n[1]\n{\"a\"\n");
+        assert!(matches!(&pieces[0], Piece::Event(m) if any.kind(m) == "event"), "{pieces:?}");
+        assert_eq!(pieces[1], Piece::Log(b"[1]\n{\"a\"\n".to_vec()), "arrays and broken JSON stay log");
     }
 
     #[test]

@@ -177,6 +177,13 @@ fn check_files(spec: &JobSpec, e: &mut Errors) {
         e.add("files", format!("{total} bytes in all is more than the {MAX_FILES_BYTES}-byte limit"));
     }
     e.check("output.result_file", relative_path(&spec.output.result_file));
+    let key = &spec.output.event_key;
+    if key.is_empty() || key.len() > 64 || key.contains(['"', '\\']) || key.chars().any(char::is_control) {
+        e.add(
+            "output.event_key",
+            "must be a JSON key of 1 to 64 characters (no quotes, backslashes or control characters), or `*`",
+        );
+    }
 }
 
 fn check_mounts(spec: &JobSpec, e: &mut Errors) {
@@ -608,6 +615,18 @@ retries: {max_attempts: 0, jitter: 2, delay: 10s, max_delay: 1s, on: [worker_los
         check(
             "image: a\nrun_at: 2026-11-24T03:00:00Z\npriority: -5\nconcurrency: {key: customer-42}\nretries: {max_attempts: 3, on: [oom_killed], exit_codes: [75]}",
             expect!["ok"],
+        );
+    }
+
+    #[test]
+    fn the_event_key_is_a_plain_json_key_or_any() {
+        check("image: a\noutput: {event_key: type}", expect!["ok"]);
+        check("image: a\noutput: {event_key: '*'}", expect!["ok"]);
+        check(
+            "image: a\noutput: {event_key: 'a\"b'}",
+            expect![[r#"
+                invalid job spec:
+                  output.event_key: must be a JSON key of 1 to 64 characters (no quotes, backslashes or control characters), or `*`"#]],
         );
     }
 

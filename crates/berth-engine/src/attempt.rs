@@ -560,7 +560,8 @@ impl Runner {
     ) -> StoreResult<LogRecorder> {
         let next = ride_out("reading the log's end", None, || self.store.next_log_seq(&job.id)).await?;
         let recorder =
-            LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next);
+            LogRecorder::new(self.store.clone(), self.clock.clone(), job.id.clone(), n, spec.output.log_cap.0, next)
+                .events_by(&spec.output.event_key);
         let values: Vec<&[u8]> = secrets.iter().map(|s| s.value.0.as_slice()).collect();
         Ok(recorder.fenced(fence_of(job)).redacting(&values))
     }

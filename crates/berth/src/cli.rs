@@ -662,6 +662,10 @@ pub struct RunArgs {
     /// Stored log bytes per job (head and tail kept past it) [default: 10m]
     #[arg(long, value_name = "SIZE")]
     pub log_cap: Option<String>,
+    /// Stdout JSON lines with this key are events, its value their kind (`type` for
+    /// `{"type": "job_update", ...}`; `*`: every JSON object) [default: berth]
+    #[arg(long, value_name = "KEY")]
+    pub event_key: Option<String>,
     /// IMAGE [COMMAND] [ARG...]
     #[command(flatten)]
     pub docker: crate::docker_flags::DockerArgs,

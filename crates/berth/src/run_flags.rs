@@ -239,6 +239,9 @@ fn apply_lifecycle(args: &RunArgs, spec: &mut JobSpec) -> Result<(), FlagError> 
     if let Some(c) = &args.log_cap {
         spec.output.log_cap = size("--log-cap", c)?;
     }
+    if let Some(k) = &args.event_key {
+        spec.output.event_key = k.clone();
+    }
     Ok(())
 }
 

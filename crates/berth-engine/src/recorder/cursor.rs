@@ -6,7 +6,6 @@
 
 use berth_core::backend::LogPosition;
 use berth_core::logcap::LogCap;
-use berth_core::stdout_events::EventSplitter;
 use berth_core::store::{LogChunk, LogStream, StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +57,7 @@ impl LogRecorder {
         let corrupt = |e: String| StoreError::Corrupt(format!("job {}: the log cursor: {e}", self.job));
         let c: Cursor = serde_json::from_value(cursor).map_err(|e| corrupt(e.to_string()))?;
         let unhex = |s: &str| hex::decode(s).map_err(|e| corrupt(e.to_string()));
-        self.splitter = EventSplitter::resumed(unhex(&c.line)?, c.mid_line);
+        self.splitter.resume(unhex(&c.line)?, c.mid_line);
         let mut tail = Vec::new();
         if let Some(marker) = c.marker_seq {
             let stored = self.stored_after(marker).await?;

@@ -80,6 +80,12 @@ pub struct LogRecorder {
 }
 
 impl LogRecorder {
+    /// Events are the stdout JSON-object lines with `key` (`spec.output.event_key`).
+    pub fn events_by(mut self, key: &str) -> LogRecorder {
+        self.splitter = EventSplitter::with_key(key);
+        self
+    }
+
     /// `next_seq` continues the job's sequence (earlier attempts keep their chunks).
     pub fn new(
         store: Arc<dyn Store>,
@@ -214,10 +220,7 @@ impl LogRecorder {
                 Shown::Log(OutputStream::Stdout, bytes)
             }
             Piece::Event(map) => {
-                let kind = match map.get("berth") {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    _ => "event".to_string(),
-                };
+                let kind = self.splitter.kind(&map);
                 let data = serde_json::Value::Object(map.clone());
                 self.hold_event(kind, data);
                 Shown::Event(map)

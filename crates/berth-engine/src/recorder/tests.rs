@@ -156,3 +156,18 @@ async fn a_recorder_resumed_from_its_cursor_stores_what_one_uninterrupted_record
         assert_eq!(got.0, want.0, "log chunks after a crash at push {crash}");
     }
 }
+
+#[tokio::test]
+async fn the_specs_event_key_picks_the_event_lines_and_names_their_kind() {
+    let (_d, store, rec) = setup(1 << 20).await;
+    let mut rec = rec.events_by("type");
+    let out = b"{\"type\":\"job_update\",\"progress\":0.5}\n{\"berth\":\"progress\"}\nplain\n";
+    rec.push(OutputStream::Stdout, out).await.unwrap();
+    rec.finish().await.unwrap();
+    let chunks = stored(&store, &rec).await;
+    let text: String = chunks.iter().map(|c| String::from_utf8_lossy(&c.data).into_owned()).collect();
+    assert_eq!(text, "{\"berth\":\"progress\"}\nplain\n", "only the key's lines leave the log");
+    let events = store.read_events(&rec.job, 0, 10).await.unwrap();
+    let update: Vec<_> = events.iter().filter(|e| e.kind == "job_update").collect();
+    assert_eq!((update.len(), &update[0].data["progress"]), (1, &serde_json::json!(0.5)));
+}
