@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, about = "Run container images as durable jobs", propagate_version = true)]
+#[command(name = "berth", version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BERTH_COMMIT"), ")"),
+    about = "Run container images as durable jobs", propagate_version = true)]
 pub struct Cli {
     /// Where berth keeps its database, logs and outputs [default: $XDG_DATA_HOME/berth]
     #[arg(long, global = true, env = "BERTH_DATA_DIR", value_name = "DIR")]
@@ -82,6 +83,25 @@ pub enum Command {
     /// Show the policy that decides what jobs may ask for (mounts, capabilities, images, ceilings)
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script: `berth completion bash > /etc/bash_completion.d/berth`
+    Completion(CompletionArgs),
+    /// Write man pages for berth and each of its commands into a directory
+    Man(ManArgs),
+    /// Print berth's version and the commit it was built from
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// bash, zsh, fish, elvish or powershell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where the pages go (made if missing), e.g. /usr/local/share/man/man1
+    pub dir: std::path::PathBuf,
 }
 
 impl RunArgs {

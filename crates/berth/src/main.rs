@@ -48,6 +48,13 @@ fn main() {
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
     verb_flags::check(&cli.command)?;
+    // Nothing to open for these: no config, no store.
+    match &cli.command {
+        Command::Completion(args) => return commands::shell::completion(args),
+        Command::Man(args) => return commands::shell::man(args),
+        Command::Version => return commands::shell::version(),
+        _ => {}
+    }
     let config = config::resolve(cli)?;
     match &cli.command {
         Command::Run(args) => match &config.server {
@@ -75,5 +82,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         Command::Retry(args) => commands::cancel::retry(&config, args).await,
         Command::Exec(args) => commands::exec::run(&config, args).await,
         Command::Attach(args) => commands::attach::run(&config, args).await,
+        // Answered above, before any config is read.
+        Command::Completion(_) | Command::Man(_) | Command::Version => Ok(0),
     }
 }

@@ -17,6 +17,7 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod server;
+pub mod shell;
 pub mod token;
 pub mod volume;
 pub mod wait;
