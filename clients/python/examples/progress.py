@@ -2,7 +2,8 @@
 prints `{"type": "job_update", "progress": ...}` lines, which `event_key="type"` turns into
 events without changing the image; everything else stays its log.
 
-    python progress.py busybox
+    export BERTH_TOKEN=$(cat ~/.local/share/berth/demo.token)   # ./scripts/demo's server
+    python progress.py                                           # any image with sh will do
 """
 from __future__ import annotations
 
@@ -36,5 +37,6 @@ def run(image: str, request: dict, server: str, token: str | None) -> list:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1] if len(sys.argv) > 1 else "busybox", {"input": "hello"},
+    # The busybox image ./scripts/demo builds (nothing is pulled there).
+    run(sys.argv[1] if len(sys.argv) > 1 else "berth-test/busybox:latest", {"input": "hello"},
         os.environ.get("BERTH_URL", "http://127.0.0.1:8420"), os.environ.get("BERTH_TOKEN"))

@@ -62,7 +62,7 @@ impl Drop for Tasks {
 pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource) -> Result<Started, BackendError> {
     let with_stdin = stdin.feeds_stdin();
     let (seen_tx, seen_rx) = watch::channel(Seen::default());
-    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
+    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx, events_since()))]);
     let options = AttachContainerOptionsBuilder::new()
         .stdin(with_stdin)
         .stdout(true)
@@ -94,7 +94,7 @@ pub(crate) async fn start(docker: &Docker, unit: &UnitHandle, stdin: StdinSource
 /// timestamps), and the exit.
 pub(crate) async fn attach(docker: &Docker, unit: &UnitHandle, from: LogPosition) -> Result<Started, BackendError> {
     let (seen_tx, seen_rx) = watch::channel(Seen::default());
-    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx))]);
+    let mut tasks = Tasks(vec![tokio::spawn(watch_events(docker.clone(), unit.id.clone(), seen_tx, events_since()))]);
     let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
     let usage = Arc::new(Mutex::new(Usage::default()));
     tasks.0.push(tokio::spawn(sample_usage(docker.clone(), unit.id.clone(), usage.clone())));
@@ -181,9 +181,13 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, BackendError> {
     }
 }
 
-async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>) {
-    let since = SystemClock.now().millis().max(0) as u64 / 1000;
-    let since = since.saturating_sub(1);
+/// Events from `since` (epoch seconds) on: taken before the task is spawned, so a task that
+/// runs late on a loaded machine still replays an `oom` that came before it subscribed.
+fn events_since() -> u64 {
+    (SystemClock.now().millis().max(0) as u64 / 1000).saturating_sub(1)
+}
+
+async fn watch_events(docker: Docker, id: String, seen: watch::Sender<Seen>, since: u64) {
     let filters = std::collections::HashMap::from([
         ("type", vec!["container"]),
         ("container", vec![id.as_str()]),
