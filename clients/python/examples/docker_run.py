@@ -38,3 +38,13 @@ def docker_run(image: str, command: List[str], *, env: Optional[Dict[str, str]] 
         "stderr": "".join(out["stderr"]),
         "duration_s": took,
     }
+
+
+if __name__ == "__main__":
+    # python docker_run.py [IMAGE [COMMAND...]]: against ./scripts/demo's server by default.
+    import json
+    import sys
+
+    image = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("BERTH_TEST_IMAGE", "berth-test/busybox:latest")
+    command = sys.argv[2:] or ["sh", "-c", "echo hello from berth; echo a warning >&2; exit 3"]
+    print(json.dumps(docker_run(image, command), indent=1))

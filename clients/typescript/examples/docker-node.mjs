@@ -29,3 +29,19 @@ export async function dockerNode(berth, { image, command, env = {}, timeout = "1
     result,
   };
 }
+
+// node docker-node.mjs [IMAGE [COMMAND...]]: against ./scripts/demo's server by default
+// (BERTH_URL, BERTH_TOKEN); Ctrl-C cancels the job.
+if (process.argv[1] && import.meta.url === (await import("node:url")).pathToFileURL(process.argv[1]).href) {
+  const { BerthClient } = await import("@berth/client");
+  const berth = new BerthClient(process.env.BERTH_URL ?? "http://127.0.0.1:8420", { token: process.env.BERTH_TOKEN });
+  const [image = process.env.BERTH_TEST_IMAGE ?? "berth-test/busybox:latest", ...command] = process.argv.slice(2);
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  const out = await dockerNode(berth, {
+    image,
+    command: command.length ? command : ["sh", "-c", "echo hello from berth; echo a warning >&2; exit 3"],
+    signal: stop.signal,
+  });
+  console.log(JSON.stringify(out, null, 1));
+}

@@ -80,6 +80,14 @@ pub fn router(state: AppState) -> Router {
     }
     // The routes' operations join the document here, after ApiDoc's own modifiers ran.
     utoipa::Modify::modify(&openapi::ResponseDescriptions, &mut doc);
+    if let Err(e) = openapi::add_examples(&mut doc) {
+        // A bug in the build, caught by the tests; the API itself still serves.
+        tracing::error!("OpenAPI examples: {e}");
+    }
+    let doc = openapi::merge_closed_all_of(doc.clone()).unwrap_or_else(|e| {
+        tracing::error!("OpenAPI schemas: {e}");
+        doc
+    });
     app.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", doc))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -252,6 +252,14 @@ async fn the_openapi_document_covers_every_route() {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let described = response["description"].as_str().is_some_and(|d| !d.is_empty());
                 assert!(described, "{method} {path} {status}: no description");
+                // Every body a success returns is shown by a real example.
+                let contents = response["content"].as_object().into_iter().flatten();
+                for (media, content) in contents.filter(|_| status.starts_with('2')) {
+                    assert!(!content["example"].is_null(), "{method} {path} {status} {media}: no example");
+                }
+            }
+            for (media, content) in op["requestBody"]["content"].as_object().into_iter().flatten() {
+                assert!(!content["example"].is_null(), "{method} {path} {media} request: no example");
             }
         }
     }
