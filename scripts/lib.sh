@@ -46,6 +46,12 @@ ensure_docker() {
   return 1
 }
 
+# ensure_chromium: Debian's headless-capable Chromium (and its WebDriver) at /usr/bin/chromium,
+# for the browser tests (scripts/test-ui drives it with playwright-core, which fetches no browser).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium chromium-driver
+}
+
 # ensure_postgres: PostgreSQL (Debian's) answers on 127.0.0.1:5432 with a `berth` role and
 # database; exports BERTH_TEST_PG for the store tests. Password auth over TCP only.
 PG_URL="postgres://berth:berth@127.0.0.1:5432/berth"

@@ -122,6 +122,7 @@ call("POST", "/v1/schedules/nightly-report/resume", "/v1/schedules/{id}/resume")
 call("DELETE", "/v1/schedules/nightly-report", "/v1/schedules/{id}", status_only=True)
 
 call("GET", "/v1/workers", "/v1/workers")
+call("GET", "/v1/stats?minutes=3", "/v1/stats")
 call("GET", "/v1/audit?limit=2", "/v1/audit")
 call("GET", "/healthz", "/healthz")
 call("GET", "/readyz", "/readyz")

@@ -355,6 +355,22 @@ pub struct JobCount {
     pub count: u64,
 }
 
+/// See `Store::job_stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStats {
+    pub unfinished: Vec<(JobStatus, u64)>,
+    pub finished: Vec<MinuteCount>,
+}
+
+/// Jobs that finished in one minute with one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteCount {
+    /// The minute's start.
+    pub minute: Timestamp,
+    pub status: JobStatus,
+    pub count: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("no job matches `{0}`")]
@@ -453,6 +469,10 @@ pub trait JobStore: Send + Sync {
     /// counted here (that would read the whole history at every metrics scrape); their
     /// metric is the counter `berth_jobs_finished_total`.
     async fn count_jobs(&self) -> StoreResult<Vec<JobCount>>;
+    /// What the web UI's overview shows: unfinished jobs by status, and jobs that finished at
+    /// or after `since` by status and minute; one tenant's, or everyone's with `None`. Reads
+    /// the status index and the finished-time index, so it costs the window, not the history.
+    async fn job_stats(&self, tenant: Option<&str>, since: Timestamp) -> StoreResult<JobStats>;
     /// Deletes finished jobs (with logs, events, artifacts rows) that ended before `before`;
     /// returns their ids so the caller can remove their files.
     async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>>;

@@ -234,7 +234,10 @@ async fn container(s: Shared, def: Value, over: Value) {
         Err(e) => return never(e),
     };
     let oom = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_oom(s.f.clone(), id.clone(), oom.clone()));
+    // From a second before start, taken here: a watcher task scheduled late on a loaded
+    // machine still replays an `oom` that came first.
+    let since = (now_secs() as u64).saturating_sub(1);
+    let watcher = tokio::spawn(watch_oom(s.f.clone(), id.clone(), oom.clone(), since));
     let log = &def["logConfiguration"];
     let key = (log["logDriver"] == "awslogs").then(|| {
         let options = &log["options"];
@@ -306,9 +309,9 @@ async fn wait_exit(f: &Fake, id: &str) -> i64 {
 }
 
 /// Sets `flag` on the container's `oom` event (the engine's `OOMKilled` can miss one).
-async fn watch_oom(f: Fake, id: String, flag: Arc<AtomicBool>) {
+async fn watch_oom(f: Fake, id: String, flag: Arc<AtomicBool>, since: u64) {
     let filters = HashMap::from([("container", vec![id.as_str()]), ("event", vec!["oom"])]);
-    let options = EventsOptionsBuilder::new().filters(&filters).build();
+    let options = EventsOptionsBuilder::new().since(&since.to_string()).filters(&filters).build();
     let mut events = f.docker.events(Some(options));
     if let Some(Ok(_)) = events.next().await {
         flag.store(true, Ordering::SeqCst);

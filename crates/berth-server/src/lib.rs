@@ -1,6 +1,6 @@
 //! `berth server`: the HTTP API under `/v1` (OpenAPI at `/v1/openapi.json`, Swagger UI at
-//! `/docs`), live logs and events over SSE, bearer tokens scoped to tenants, the audit log,
-//! Prometheus metrics, webhook delivery, a local worker pool and the periodic orphan sweep,
+//! `/docs`), the web UI at `/`, live logs and events over SSE, bearer tokens scoped to
+//! tenants, the audit log, Prometheus metrics, webhook delivery, a local worker pool and the periodic orphan sweep,
 //! all over the engine's `Runner`. It never names a concrete store or backend.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod scheduling;
 pub mod state;
 pub mod telemetry;
 pub mod views;
+pub mod web;
 pub mod webhooks;
 
 use std::future::Future;
@@ -28,7 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use state::{AppState, AuthMode, ServerConfig};
 
-use crate::api::{jobs, live, outputs, schedules, secrets, stream, system, tenants, volumes};
+use crate::api::{jobs, live, outputs, schedules, secrets, stats, stream, system, tenants, volumes};
 
 /// Largest request body: a spec with 10 MiB of input files, plus JSON overhead.
 pub const MAX_BODY: usize = 16 << 20;
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(outputs::containers))
         .routes(routes!(system::workers))
         .routes(routes!(system::audit))
+        .routes(routes!(stats::stats))
         .routes(routes!(tenants::get_policy, tenants::put_policy, tenants::delete_policy))
         .routes(routes!(volumes::list_volumes))
         .routes(routes!(secrets::list_secrets))
@@ -89,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         doc
     });
     app.merge(SwaggerUi::new("/docs").url("/v1/openapi.json", doc))
+        .route("/", axum::routing::get(web::index))
+        .route("/ui/{*file}", axum::routing::get(web::asset))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(CatchPanicLayer::custom(panic_response))

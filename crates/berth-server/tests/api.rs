@@ -356,3 +356,34 @@ async fn registry_passwords_never_leave_the_server() {
     let stored = a.store.find_job(&id).await.unwrap();
     assert_eq!(stored.spec.registry_auth.unwrap().password, "hunter2-secret");
 }
+
+#[tokio::test]
+async fn stats_count_a_tenants_jobs_by_status_and_finished_ones_by_minute() {
+    let a = api(AuthMode::Tokens).await;
+    let (acme, beta, admin) = (a.token("acme", false).await, a.token("beta", false).await, a.token("ops", true).await);
+    let done = a.submit(&acme, spec()).await;
+    a.submit(&acme, spec()).await;
+    a.submit(&beta, spec()).await;
+    let id = done.parse().unwrap();
+    let end = StatusChange::end(Reason::Exited { code: 3 }, Some(3), SystemClock.now());
+    a.store.set_status(&id, end).await.unwrap();
+
+    let (status, stats) = a.call(Method::GET, "/v1/stats?minutes=5", Some(&acme), None).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["counts"], json!({"queued": 1, "failed": 1}), "acme's own only");
+    let minutes = stats["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 5);
+    // This minute's (or the last one's, had the minute turned since the job ended).
+    let busy: Vec<usize> = (0..5).filter(|&i| minutes[i]["counts"] != json!({})).collect();
+    assert!(busy == [4] || busy == [3], "{stats}");
+    assert_eq!(minutes[busy[0]]["counts"], json!({"failed": 1}));
+    let (_, all) = a.call(Method::GET, "/v1/stats", Some(&admin), None).await;
+    assert_eq!((all["counts"]["queued"].as_u64(), all["minutes"].as_array().unwrap().len()), (Some(2), 60));
+    let (_, beta_only) = a.call(Method::GET, "/v1/stats?tenant=beta", Some(&admin), None).await;
+    assert_eq!(beta_only["counts"], json!({"queued": 1}));
+
+    let (status, _) = a.call(Method::GET, "/v1/stats?tenant=beta", Some(&acme), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a tenant cannot count another's jobs");
+    let (status, body) = a.call(Method::GET, "/v1/stats?minutes=0", Some(&beta), None).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("minutes")));
+}

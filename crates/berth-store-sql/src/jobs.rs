@@ -27,7 +27,7 @@ macro_rules! impl_job_store {
             use ::berth_core::status::{JobStatus, Reason};
             use ::berth_core::store::{
                 AttemptRecord, AttemptUpdate, ClaimRequest, EventRecord, Fence, JobCount, JobFilter, JobRecord,
-                JobStore, LogChunk, OutputBatch, LogStore, NewJob, StatusChange, StoreError, StoreResult,
+                JobStats, JobStore, LogChunk, OutputBatch, LogStore, NewJob, StatusChange, StoreError, StoreResult,
             };
             use ::sqlx::AssertSqlSafe;
             use $crate as rows;
@@ -514,6 +514,21 @@ macro_rules! impl_job_store {
 
                 async fn count_jobs(&self) -> StoreResult<Vec<JobCount>> {
                     $queries::count_jobs(&self.pool).await
+                }
+
+                async fn job_stats(&self, tenant: Option<&str>, since: Timestamp) -> StoreResult<JobStats> {
+                    let unfinished: Vec<(String, i64)> = sqlx::query_as($crate::stats::UNFINISHED)
+                        .bind(tenant)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let finished: Vec<(String, i64, i64)> = sqlx::query_as($crate::stats::FINISHED)
+                        .bind(since.0)
+                        .bind(tenant)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    $crate::stats::collect(unfinished, finished)
                 }
 
                 async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>> {

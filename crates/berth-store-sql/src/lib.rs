@@ -10,6 +10,7 @@ mod rows;
 pub mod schedules;
 mod secrets;
 mod shared;
+pub mod stats;
 
 pub use batched::*;
 pub use rows::*;

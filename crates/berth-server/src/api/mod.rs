@@ -6,6 +6,7 @@ pub mod live;
 pub mod outputs;
 pub mod schedules;
 pub mod secrets;
+pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod tenants;
