@@ -30,7 +30,8 @@ use berth_core::store::{ClaimRequest, JobRecord, NewJob, StatusChange, Store};
 use tokio::sync::Semaphore;
 
 /// berth-engine's `CLAIM_COOLDOWN` (claims.rs), the same rule: after a claim that filled
-/// every free slot, wait this long before the next.
+/// every free slot, wait this long before the next. (The engine waits only while slots come
+/// back within this of each other, which jobs without containers always do.)
 const COOLDOWN: Duration = Duration::from_millis(5);
 
 #[tokio::main]

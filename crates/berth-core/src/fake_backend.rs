@@ -28,6 +28,9 @@ pub struct Script {
     pub outputs: Vec<OutputEntry>,
     /// What `list_units` finds (units another process left).
     pub units: Vec<UnitInfo>,
+    /// When set, `remove` waits until this lock is free (a test holds it to keep units
+    /// ended but not yet removed).
+    pub remove_gate: Option<std::sync::Arc<futures::lock::Mutex<()>>>,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +139,9 @@ impl Backend for FakeBackend {
 
     async fn remove(&self, unit: &UnitHandle) -> Result<(), BackendError> {
         self.record(format!("remove {}", unit.name));
+        if let Some(gate) = self.script().remove_gate {
+            drop(gate.lock().await);
+        }
         Ok(())
     }
 

@@ -41,6 +41,9 @@ pub trait AttemptObserver: Send + Sync {
     fn output(&self, _stream: OutputStream, _data: &[u8]) {}
     fn event(&self, _event: &JobEvent) {}
     fn running(&self, _job: &JobRecord) {}
+    /// The unit ended (or was stopped): what is left is reading its last output, collecting
+    /// its files, removing it and recording the end. A worker frees the slot here.
+    fn exited(&self) {}
 }
 
 pub struct AttemptIo {
@@ -475,10 +478,12 @@ impl Runner {
         let stop_pump = CancellationToken::new();
         let detach_pump = CancellationToken::new();
         let pumped = (stop_pump.clone(), detach_pump.clone());
+        let observer = w.observer.clone();
         let pump = w.recorder.map(|rec| tokio::spawn(pump(w.output, rec, w.observer.clone(), pumped)));
         let mut exit = w.exit;
         let stop_reason = tokio::select! {
             r = &mut exit => {
+                observer.exited();
                 let done = Supervised { stop_reason: None, exit: r, pump, stop_pump };
                 return self.finish(job, n, spec, unit, done).await;
             }
@@ -505,6 +510,7 @@ impl Runner {
         let exit = tokio::time::timeout(bound, exit).await.unwrap_or_else(|_| {
             Err(BackendError::Engine(format!("the unit did not exit within {}s of being stopped", bound.as_secs())))
         });
+        observer.exited();
         let done = Supervised { stop_reason: Some(stop_reason), exit, pump, stop_pump };
         self.finish(job, n, spec, unit, done).await
     }

@@ -1,11 +1,16 @@
 //! A worker's claim loop: one task that keeps the worker's slots full. It claims up to the
-//! free slots in one `claim_batch` and runs each job as a task of its own; a job that ends
-//! frees its slot for the next claim.
+//! free slots in one `claim_batch` and runs each job as a task of its own; a job frees its
+//! slot when its unit ends, so the next job starts while the last one's output is collected,
+//! its container removed and its end recorded (at most `slots` such finishing tasks besides
+//! the running ones). The store still counts a finishing job as running, so tenant and queue
+//! limits hold as before.
 //!
 //! Claim sizing, without slowing a quiet queue down: a claim runs as soon as a slot is free,
-//! unless the previous claim filled every free slot (more jobs are waiting), when it waits
+//! unless the previous claim filled every free slot (more jobs are waiting) and slots come
+//! back often (the last two within `CLAIM_COOLDOWN` of each other), when it waits
 //! `CLAIM_COOLDOWN` first so that slots freeing up together are claimed together, in one
-//! transaction rather than one each. Idle, it sleeps until a submission wakes it, a job ends
+//! transaction rather than one each. Jobs that each run for a while (containers) free their
+//! slots far apart: waiting would only add to every start. Idle, it sleeps until a submission wakes it, a job ends
 //! (a running limit may have freed a place) or `IDLE_POLL` passes (a due time).
 
 use std::time::Duration;
@@ -23,15 +28,14 @@ pub const CLAIM_COOLDOWN: Duration = Duration::from_millis(5);
 impl Worker {
     /// Claims and starts jobs into `jobs` until shutdown; the caller drains them.
     pub(crate) async fn claim_loop(&self, jobs: &mut JoinSet<()>) {
-        let slots = self.config.slots;
         let mut backlog = false;
         while !self.shutdown.is_cancelled() {
             while jobs.try_join_next().is_some() {}
-            if jobs.len() >= slots {
+            if self.free_slots(jobs) == 0 {
                 self.until_one_ends(jobs).await;
                 continue;
             }
-            if backlog {
+            if backlog && self.slots.freeing_often(CLAIM_COOLDOWN) {
                 self.sleep(CLAIM_COOLDOWN).await;
                 while jobs.try_join_next().is_some() {}
             }
@@ -39,7 +43,7 @@ impl Worker {
                 self.sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            let free = slots - jobs.len();
+            let free = self.free_slots(jobs);
             // Listen for submissions before looking, so one made during the claim wakes us.
             let wake = self.runner.store.wait_for_work(IDLE_POLL);
             tokio::pin!(wake);
@@ -49,7 +53,9 @@ impl Worker {
                     backlog = claimed.len() == free;
                     for job in claimed {
                         let worker = self.clone();
-                        jobs.spawn(async move { worker.run_job(job).await });
+                        // Only this loop takes permits, and it claimed no more than were free.
+                        let permit = self.slots.permits.clone().try_acquire_owned().ok();
+                        jobs.spawn(async move { worker.run_job(job, permit).await });
                     }
                 }
                 Ok(_) => {
@@ -93,10 +99,18 @@ impl Worker {
         }
     }
 
-    /// Until a job of `jobs` ends, or shutdown.
+    /// Slots free for a claim: permits not held by a running unit, and room for another task
+    /// beside those still finishing (at most twice the slots in all).
+    fn free_slots(&self, jobs: &JoinSet<()>) -> usize {
+        let room = (2 * self.config.slots).saturating_sub(jobs.len());
+        self.slots.permits.available_permits().min(room)
+    }
+
+    /// Until a job of `jobs` gives its slot back or ends, or shutdown.
     async fn until_one_ends(&self, jobs: &mut JoinSet<()>) {
         tokio::select! {
-            _ = jobs.join_next() => {}
+            _ = jobs.join_next(), if !jobs.is_empty() => {}
+            _ = self.slots.freed.notified() => {}
             _ = self.shutdown.cancelled() => {}
         }
     }

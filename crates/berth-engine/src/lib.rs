@@ -18,6 +18,7 @@ mod resume;
 pub mod schedule_ops;
 pub mod scheduler;
 mod secrets;
+mod slots;
 pub mod submit;
 pub mod sweep;
 pub mod telemetry;

@@ -26,6 +26,7 @@ use crate::Runner;
 use crate::attempt::{AttemptIo, AttemptObserver};
 use crate::breaker::Breaker;
 use crate::cancel::Cancel;
+use crate::slots::{SlotHolder, Slots};
 
 /// Recorded as who cancelled jobs still running when the shutdown grace ran out.
 pub const SHUTDOWN_ACTOR: &str = "worker-shutdown";
@@ -78,6 +79,8 @@ pub struct Worker {
     reattached: Arc<Mutex<JoinSet<()>>>,
     /// When the sweep last ran (epoch ms, the runner's clock).
     pub(crate) last_gc: Arc<std::sync::atomic::AtomicI64>,
+    /// One permit a slot, held by an attempt until its unit ends (see `claims`).
+    pub(crate) slots: Arc<Slots>,
 }
 
 /// What one heartbeat did (`Worker::beat`).
@@ -121,6 +124,7 @@ impl Worker {
     pub fn new(mut runner: Runner, config: WorkerConfig, shutdown: CancellationToken) -> Worker {
         runner.owner = config.id.clone();
         let started_at = runner.clock.now();
+        let slots = config.slots;
         Worker {
             breaker: runner.breaker.clone(),
             runner,
@@ -131,6 +135,7 @@ impl Worker {
             handing_over: Arc::default(),
             reattached: Arc::default(),
             last_gc: Arc::new(std::sync::atomic::AtomicI64::new(started_at.0)),
+            slots: Arc::new(Slots::new(slots)),
         }
     }
 
@@ -140,8 +145,10 @@ impl Worker {
         running.map(|c| c.cancel(by)).is_some()
     }
 
+    /// Attempts whose units run now (not those only recording their end).
     pub fn busy(&self) -> usize {
-        self.running.lock().map(|m| m.len()).unwrap_or(0)
+        let all = self.running.lock().map(|m| m.len()).unwrap_or(0);
+        all.saturating_sub(self.slots.finishing.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// Runs until `shutdown`, then drains. Registers itself when it has slots.
@@ -198,7 +205,7 @@ impl Worker {
         match self.claim_up_to(1).await.map(|mut claimed| claimed.pop()) {
             Ok(Some(job)) => {
                 let id = job.id.clone();
-                self.run_job(job).await;
+                self.run_job(job, None).await;
                 SlotStep::Ran(id)
             }
             Ok(None) => SlotStep::Idle,
@@ -216,26 +223,35 @@ impl Worker {
         }
     }
 
-    pub(crate) async fn run_job(&self, job: JobRecord) {
-        self.supervised(job, None).await
+    /// Runs a claimed job; its slot's `permit` is given back when the unit ends.
+    pub(crate) async fn run_job(&self, job: JobRecord, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
+        let holder =
+            SlotHolder { permit: Mutex::new(permit), slots: self.slots.clone(), finishing: Default::default() };
+        self.supervised(job, None, Arc::new(holder)).await
     }
 
     /// Watches a unit left running by this worker's previous run, in the background.
     pub(crate) fn reattach(&self, job: JobRecord, unit: berth_core::backend::UnitHandle) {
         let worker = self.clone();
-        self.reattached.lock().map(|mut t| t.spawn(async move { worker.supervised(job, Some(unit)).await })).ok();
+        let task = async move { worker.supervised(job, Some(unit), Arc::new(Quiet)).await };
+        self.reattached.lock().map(|mut t| t.spawn(task)).ok();
     }
 
     /// Runs (or, given its unit, resumes) the job's attempt with its cancel handle
     /// registered and its lease renewed.
-    async fn supervised(&self, job: JobRecord, unit: Option<berth_core::backend::UnitHandle>) {
+    async fn supervised(
+        &self,
+        job: JobRecord,
+        unit: Option<berth_core::backend::UnitHandle>,
+        observer: Arc<dyn AttemptObserver>,
+    ) {
         let cancel = Cancel::new();
         if let Ok(mut m) = self.running.lock() {
             m.insert(job.id.clone(), cancel.clone());
         }
         let heartbeat = tokio::spawn(self.clone().heartbeat(job.clone(), cancel.clone()));
         let stdin = job.spec.stdin.as_ref().map_or(StdinSource::None, |s| StdinSource::Bytes(s.to_bytes()));
-        let io = AttemptIo { observer: Arc::new(Quiet), pull: Arc::new(NoProgress), stdin };
+        let io = AttemptIo { observer, pull: Arc::new(NoProgress), stdin };
         let done = match &unit {
             Some(unit) => self.runner.resume_attempt(&job, unit, io, &cancel).await,
             None => self.runner.run_attempt(&job, io, &cancel).await,

@@ -243,3 +243,31 @@ async fn a_worker_keeps_its_slots_full_and_never_runs_more() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_slot_is_free_again_when_its_unit_ends_not_when_its_end_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    let gate = Arc::new(futures::lock::Mutex::new(()));
+    let held = gate.lock().await;
+    let script = Script { exit: Some(ExitInfo::default()), remove_gate: Some(gate.clone()), ..Script::default() };
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(runner(&dir, store.clone(), script).await, config("w", 1), shutdown.clone());
+    for _ in 0..3 {
+        worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap();
+    }
+    let task = tokio::spawn({
+        let w = worker.clone();
+        async move { w.run().await }
+    });
+    // One slot: the first job's container ended and waits to be removed, and the second one
+    // already started in its slot; the third waits (at most one finishing beside each slot).
+    until_statuses(&store, &["queued", "running", "running"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_statuses(&store, &["queued", "running", "running"]).await;
+    assert_eq!(worker.busy(), 0, "both units ended: they only wait to be removed");
+    drop(held);
+    until_statuses(&store, &["succeeded", "succeeded", "succeeded"]).await;
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -79,15 +79,18 @@ export async function* sse(path, { signal } = {}) {
         if (done) break;
         failures = 0;
         buffer += value.replaceAll("\r\n", "\n");
+        // One pass over what arrived (a chunk can hold thousands of events), then one cut.
+        let start = 0;
         let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const event = parseEvent(buffer.slice(0, cut));
-          buffer = buffer.slice(cut + 2);
+        while ((cut = buffer.indexOf("\n\n", start)) >= 0) {
+          const event = parseEvent(buffer.slice(start, cut));
+          start = cut + 2;
           if (!event) continue;
           if (event.id !== null) last = event.id;
           yield event;
           if (event.event === "end") return;
         }
+        buffer = buffer.slice(start);
       }
     } catch (e) {
       if (signal?.aborted) return;

@@ -29,10 +29,13 @@ function parseHash() {
 
 async function show() {
   current?.abort();
-  current = new AbortController();
+  const mine = new AbortController();
+  current = mine;
   const main = document.getElementById("main");
   const { path, params } = parseHash();
-  if (path === "/login" || !(await signedIn())) return loginPage(main, params.get("next") ?? "/");
+  const ok = path !== "/login" && (await signedIn());
+  if (mine.signal.aborted) return;
+  if (!ok) return loginPage(main, params.get("next") ?? "/");
   document.getElementById("signout").hidden = !session.token();
   for (const a of document.querySelectorAll("nav a")) {
     const here = a.getAttribute("href") === `#${path}` || (path.startsWith("/jobs/") && a.getAttribute("href") === "#/jobs");
@@ -45,9 +48,11 @@ async function show() {
     document.title = `${title} · berth`;
     fill(main);
     try {
-      await page(main, { args: m.slice(1), params, signal: current.signal });
+      await page(main, { args: m.slice(1), params, signal: mine.signal });
     } catch (e) {
-      if (!current.signal.aborted) fill(main, h("h1", {}, title), errorBox(e));
+      // A page left while it loaded fails with its aborted requests: the next page is on
+      // screen by now, and stays.
+      if (!mine.signal.aborted) fill(main, h("h1", {}, title), errorBox(e));
     }
     return;
   }

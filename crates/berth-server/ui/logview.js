@@ -1,7 +1,12 @@
-// A job's live output: stdout and stderr told apart, appended once per animation frame (a
-// burst of 100k lines is a few DOM writes, not 100k), following the end until the reader
-// scrolls up and again once they are back at the bottom.
+// A job's live output: stdout and stderr told apart, appended once per animation frame in
+// blocks laid out on their own (a burst of 100k lines is a few DOM writes a frame and no
+// frame lays out what came before), following the end until the reader scrolls up and again
+// once they are back at the bottom.
 import { h } from "./dom.js";
+
+/** Characters appended per animation frame, and the size of a block of output. */
+const BUDGET = 64 * 1024;
+const BLOCK = 16 * 1024;
 
 export class LogView {
   constructor() {
@@ -28,19 +33,30 @@ export class LogView {
 
   flush() {
     this.frame = null;
-    const batch = this.pending.splice(0);
-    let last = this.pre.lastElementChild;
-    for (const [stream, text] of batch) {
-      // Consecutive output of one stream shares an element, up to a size.
-      if (last && last.dataset.stream === stream && last.textContent.length < 64_000) {
-        last.append(text);
-      } else {
-        last = h("span", { class: `out-${stream}`, "data-stream": stream }, text);
-        this.pre.append(last);
-      }
-      this.lines += (text.match(/\n/g) ?? []).length;
-    }
+    // A frame takes up to BUDGET characters; the rest waits for the next frame.
+    let budget = BUDGET;
+    let taken = 0;
+    while (taken < this.pending.length && budget > 0) budget -= this.pending[taken++][1].length;
+    for (const [stream, text] of this.pending.splice(0, taken)) this.put(stream, text);
+    if (this.pending.length) this.frame = requestAnimationFrame(() => this.flush());
     if (this.following) this.pre.scrollTop = this.pre.scrollHeight;
+  }
+
+  /** Appends to the last block, or starts one (at a line's end, once the block is big):
+   * blocks are laid out on their own, so a new frame lays out only what it added. */
+  put(stream, text) {
+    let block = this.pre.lastElementChild;
+    if (!block || (block.size >= BLOCK && block.endsLine)) {
+      block = h("span", { class: "block" });
+      block.size = 0;
+      this.pre.append(block);
+    }
+    const run = block.lastElementChild;
+    if (run?.dataset.stream === stream) run.append(text);
+    else block.append(h("span", { class: `out-${stream}`, "data-stream": stream }, text));
+    block.size += text.length;
+    block.endsLine = text.endsWith("\n");
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) this.lines++;
   }
 
   toBottom() {
