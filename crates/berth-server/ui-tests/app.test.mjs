@@ -299,10 +299,11 @@ test("the jobs table updates without a reload and filters by status, label and i
   await until("only the labelled job", async () => (await page.locator("tbody tr").count()) === 1);
   await page.goto(`${url}/#/jobs?q=${job.id.slice(0, 8)}`);
   await until("the prefix's job", async () => (await page.locator("tbody tr a").allInnerTexts()).join() === job.id.slice(0, 12));
-  await page.goto(`${url}/#/jobs?status=cancelled`);
-  await until("cancelled rows only", async () => {
+  await until("the job to end", async () => (await api(`/v1/jobs/${job.id}`)).body.status === "succeeded");
+  await page.goto(`${url}/#/jobs?status=succeeded`);
+  await until("succeeded rows only", async () => {
     const statuses = await page.locator("tbody [data-status]").evaluateAll((els) => els.map((e) => e.dataset.status));
-    return statuses.length > 0 && statuses.every((s) => s === "cancelled");
+    return statuses.length > 0 && statuses.every((s) => s === "succeeded");
   });
   await accessible(page, "jobs");
   await page.context().close();

@@ -47,16 +47,17 @@ async function load(params, q, signal) {
 
 function row(job) {
   const command = (job.spec.command ?? []).join(" ");
+  // data-label names each cell where a phone shows a row as a card (style.css).
   return h("tr", {},
-    h("td", {}, h("a", { href: `#/jobs/${job.id}`, class: "mono" }, shortId(job.id)), job.name && h("div", { class: "muted" }, job.name)),
-    h("td", {}, statusBadge(job)),
-    h("td", { class: "mono" }, job.image),
-    h("td", { class: "mono clip", title: command }, command),
-    h("td", {}, job.queue),
-    h("td", {}, job.tenant),
-    h("td", {}, labelsText(job.labels)),
-    h("td", {}, age(job.created_at)),
-    h("td", {}, jobDuration(job)));
+    h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.id}`, class: "mono" }, shortId(job.id)), job.name && h("div", { class: "muted" }, job.name)),
+    h("td", { "data-label": "Status" }, statusBadge(job)),
+    h("td", { class: "mono", "data-label": "Image" }, job.image),
+    h("td", { class: "mono clip", title: command, "data-label": "Command" }, command),
+    h("td", { "data-label": "Queue" }, job.queue),
+    h("td", { "data-label": "Tenant" }, job.tenant),
+    h("td", { "data-label": "Labels" }, labelsText(job.labels)),
+    h("td", { "data-label": "Age" }, age(job.created_at)),
+    h("td", { "data-label": "Duration" }, jobDuration(job)));
 }
 
 function filterForm(params) {
