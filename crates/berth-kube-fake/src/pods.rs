@@ -123,7 +123,16 @@ fn running(id: &str) -> Value {
 }
 
 async fn terminated(c: &Cluster, id: &str, code: i64) -> Value {
-    let state = c.docker.inspect_container(id, None).await.ok().and_then(|i| i.state);
+    let mut state = c.docker.inspect_container(id, None).await.ok().and_then(|i| i.state);
+    // The engine sets `OOMKilled` on its `oom` event, which can come after the exit on a
+    // loaded machine: a SIGKILLed container is read again for up to 2 s.
+    for _ in 0..if code == 137 { 20 } else { 0 } {
+        if state.as_ref().and_then(|s| s.oom_killed) == Some(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        state = c.docker.inspect_container(id, None).await.ok().and_then(|i| i.state);
+    }
     let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
     let reason = match (oom, code) {
         (true, _) => "OOMKilled",
