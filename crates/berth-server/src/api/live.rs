@@ -87,7 +87,10 @@ pub struct ServerControl {
 /// job's container (a job on another Docker host's worker cannot be attached from here).
 #[utoipa::path(get, path = "/v1/jobs/{id}/attach", tag = "jobs",
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), AttachQuery),
-    responses((status = 101, description = "Switching Protocols: the WebSocket session"),
+    responses((status = 101, description = "Switching Protocols: the WebSocket session. Example: \
+        `GET /v1/jobs/3f2a/attach?stdin=true` with `Upgrade: websocket`; the client sends text \
+        `{\"resize\": {\"rows\": 40, \"cols\": 120}}` and binary `ls\\n`; the server sends binary \
+        `\\x01bin  etc  tmp\\n` (first byte 1 = stdout, 2 = stderr)"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The job is not running", body = ErrorBody),
         (status = 422, description = "The backend cannot attach", body = ErrorBody),
@@ -120,7 +123,10 @@ pub async fn attach(
 /// `ExecRequest` as JSON text); then frames as for attach, and a last `{"exit_code": N}`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/exec/live", tag = "jobs",
     params(("id" = String, Path, pattern = "^[0-9a-fA-F]{4,32}$"), LiveExecQuery),
-    responses((status = 101, description = "Switching Protocols: the WebSocket session"),
+    responses((status = 101, description = "Switching Protocols: the WebSocket session. Example: \
+        `GET /v1/jobs/3f2a/exec/live?tty=true&stdin=true`; the client's first frame is text \
+        `{\"command\": [\"sh\"]}`, then binary `exit 3\\n`; the server sends binary output \
+        (`\\x01# `) and last text `{\"exit_code\": 3}`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "The job is not running", body = ErrorBody),
         (status = 422, description = "The backend cannot run live commands", body = ErrorBody),
