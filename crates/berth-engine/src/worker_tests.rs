@@ -271,3 +271,33 @@ async fn a_slot_is_free_again_when_its_unit_ends_not_when_its_end_is_recorded() 
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_finishing_job_still_counts_toward_its_tenants_running_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
+    store.ensure_tenant("t", SystemClock.now()).await.unwrap();
+    store.set_tenant_limit("t", Some(1)).await.unwrap();
+    let gate = Arc::new(futures::lock::Mutex::new(()));
+    let held = gate.lock().await;
+    let script = Script { exit: Some(ExitInfo::default()), remove_gate: Some(gate.clone()), ..Script::default() };
+    let shutdown = CancellationToken::new();
+    let worker = Worker::new(runner(&dir, store.clone(), script).await, config("w", 2), shutdown.clone());
+    for _ in 0..2 {
+        worker.runner.enqueue(JobSpec::new("busybox"), "t", None).await.unwrap();
+    }
+    let task = tokio::spawn({
+        let w = worker.clone();
+        async move { w.run().await }
+    });
+    // The first job's unit ended and gave its slot back, but its end is not recorded: the
+    // tenant still has one running job, so the second waits although slots are free.
+    until_statuses(&store, &["queued", "running"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(worker.busy(), 0, "no unit runs: the first only waits to be removed");
+    until_statuses(&store, &["queued", "running"]).await;
+    drop(held);
+    until_statuses(&store, &["succeeded", "succeeded"]).await;
+    shutdown.cancel();
+    task.await.unwrap();
+}
