@@ -112,14 +112,30 @@ impl PgStore {
     /// After a job read inside a write: lock the row for the rest of the transaction.
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    /// A batch's ids, from the JSON array in `$1`.
-    const JSON_IDS: &'static str = "SELECT jsonb_array_elements_text($1::jsonb)";
-    /// A batch's status changes, from the JSON array in `$1` (`batched.rs` in berth-store-sql).
-    const STATUS_ROWS: &'static str = "jsonb_to_recordset($1::jsonb)
-         AS v(v_id text, v_status text, v_reason text, v_exit bigint, v_at bigint, v_terminal boolean)";
-    /// A batch's events, from the JSON array in `$1`.
-    const EVENT_ROWS: &'static str =
-        "jsonb_to_recordset($1::jsonb) AS e(e_id text, e_at bigint, e_kind text, e_data text)";
+    /// A batch's ids, from the `text[]` in `$1`. Arrays, not one JSON document: the planner
+    /// knows how many rows an array holds, and walks `jobs`' primary key for them; from a
+    /// JSON function it expects 100 rows and scans the whole table (1 ms a statement at
+    /// 5,000 jobs, and growing with them).
+    const JSON_IDS: &'static str = "SELECT unnest($1::text[])";
+    /// A batch's status changes, one `jsonb` object each in `$1` (`batched.rs` in berth-store-sql).
+    const STATUS_ROWS: &'static str = "(SELECT r ->> 'v_id' AS v_id, r ->> 'v_status' AS v_status,
+             r ->> 'v_reason' AS v_reason, (r ->> 'v_exit')::bigint AS v_exit, (r ->> 'v_at')::bigint AS v_at,
+             (r ->> 'v_terminal')::boolean AS v_terminal, r ->> 'v_owner' AS v_owner, (r ->> 'v_token')::bigint AS v_token,
+             (r ->> 'v_expired_by')::bigint AS v_expired_by, r ->> 'v_from' AS v_from, r ->> 'v_allowed' AS v_allowed
+             FROM unnest($1::text[]::jsonb[]) AS r) AS v";
+    /// A batch's events, one `jsonb` object each in `$1`.
+    const EVENT_ROWS: &'static str = "(SELECT r ->> 'e_id' AS e_id, (r ->> 'e_at')::bigint AS e_at,
+             r ->> 'e_kind' AS e_kind, r ->> 'e_data' AS e_data FROM unnest($1::text[]::jsonb[]) AS r) AS e";
+
+    /// The parameter `JSON_IDS` reads.
+    fn ids_param(ids: Vec<String>) -> Vec<String> {
+        ids
+    }
+
+    /// The parameter `STATUS_ROWS` and `EVENT_ROWS` read: each row's JSON text.
+    fn rows_param(rows: Vec<serde_json::Value>) -> Vec<String> {
+        rows.iter().map(ToString::to_string).collect()
+    }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(db_err)

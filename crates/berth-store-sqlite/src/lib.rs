@@ -132,10 +132,22 @@ impl SqliteStore {
     /// A batch's status changes, from the JSON array in `$1` (`batched.rs`).
     const STATUS_ROWS: &'static str = "(SELECT value ->> 'v_id' AS v_id, value ->> 'v_status' AS v_status,
              value ->> 'v_reason' AS v_reason, value ->> 'v_exit' AS v_exit, value ->> 'v_at' AS v_at,
-             value ->> 'v_terminal' AS v_terminal FROM json_each($1))";
+             value ->> 'v_terminal' AS v_terminal, value ->> 'v_owner' AS v_owner, value ->> 'v_token' AS v_token,
+             value ->> 'v_expired_by' AS v_expired_by, value ->> 'v_from' AS v_from,
+             value ->> 'v_allowed' AS v_allowed FROM json_each($1))";
     /// A batch's events, from the JSON array in `$1`.
     const EVENT_ROWS: &'static str = "(SELECT value ->> 'e_id' AS e_id, value ->> 'e_at' AS e_at,
              value ->> 'e_kind' AS e_kind, value ->> 'e_data' AS e_data FROM json_each($1))";
+
+    /// The parameter `JSON_IDS` reads: a JSON array.
+    fn ids_param(ids: Vec<String>) -> String {
+        serde_json::Value::from(ids).to_string()
+    }
+
+    /// The parameter `STATUS_ROWS` and `EVENT_ROWS` read: a JSON array of objects.
+    fn rows_param(rows: Vec<serde_json::Value>) -> String {
+        serde_json::Value::Array(rows).to_string()
+    }
 
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
         self.write().await

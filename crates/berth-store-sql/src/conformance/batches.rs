@@ -96,7 +96,7 @@ pub async fn concurrent_batched_claims_hand_out_each_job_once_within_limits(s: &
 
 pub async fn status_changes_sharing_a_commit_are_each_checked_alone(s: &dyn Store) {
     let mut jobs = Vec::new();
-    for at in 0..6 {
+    for at in 0..8 {
         jobs.push(s.create_job(job("t", at, JobSpec::new("busybox"))).await.unwrap().id);
     }
     let hooked = spec_with(|j| j.notify = vec![Notify { url: "http://127.0.0.1:1/h".into(), events: vec![] }]);
@@ -104,6 +104,8 @@ pub async fn status_changes_sharing_a_commit_are_each_checked_alone(s: &dyn Stor
     let leased = s.claim_batch(&claim_req("w", 10), 10).await.unwrap();
     let fence = |i: usize| leased[i].lease.as_ref().map(Lease::fence);
     let stale = Fence { owner: "w".into(), token: fence(1).unwrap().token + 100, expired_by: None };
+    // The reaper's fences: the lease must have run out before `expired_by`.
+    let reaped = |i: usize, by: i64| fence(i).map(|f| Fence { expired_by: Some(Timestamp(by)), ..f });
     let missing = JobId::generate();
     let changes = vec![
         (jobs[0].clone(), StatusChange::to(JobStatus::Running, Timestamp(11)).fenced(fence(0))),
@@ -116,6 +118,8 @@ pub async fn status_changes_sharing_a_commit_are_each_checked_alone(s: &dyn Stor
         (jobs[5].clone(), StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(12))),
         (jobs[5].clone(), StatusChange::end(Reason::Exited { code: 1 }, Some(1), Timestamp(13))),
         (hooked.clone(), StatusChange::end(Reason::Exited { code: 0 }, Some(0), Timestamp(14))),
+        (jobs[6].clone(), StatusChange::end(Reason::WorkerLost, None, Timestamp(15)).fenced(reaped(6, i64::MAX))),
+        (jobs[7].clone(), StatusChange::end(Reason::WorkerLost, None, Timestamp(15)).fenced(reaped(7, 11))),
     ];
     let done = join_all(changes.iter().map(|(id, c)| s.set_status(id, c.clone()))).await;
     for record in done.iter().flatten() {
@@ -138,8 +142,19 @@ pub async fn status_changes_sharing_a_commit_are_each_checked_alone(s: &dyn Stor
     assert_eq!(done[6].as_ref().unwrap().status, JobStatus::Succeeded);
     assert!(matches!(done[7], Err(StoreError::Transition(_))), "{:?}", done[7]);
     assert_eq!(s.get_job(&jobs[5]).await.unwrap().exit_code, Some(0), "the second end changed nothing");
+    assert_eq!(done[9].as_ref().unwrap().status, JobStatus::Lost, "a lease that ran out is the reaper's");
+    assert!(matches!(done[10], Err(StoreError::Fenced(_))), "a lease still held is not: {:?}", done[10]);
     // One event per change that was written; none for the refused ones.
-    for (id, want) in [(&jobs[0], 3), (&jobs[1], 2), (&jobs[2], 2), (&jobs[3], 2), (&jobs[4], 3), (&jobs[5], 3)] {
+    for (id, want) in [
+        (&jobs[0], 3),
+        (&jobs[1], 2),
+        (&jobs[2], 2),
+        (&jobs[3], 2),
+        (&jobs[4], 3),
+        (&jobs[5], 3),
+        (&jobs[6], 3),
+        (&jobs[7], 2),
+    ] {
         assert_eq!(s.read_events(id, 0, 10).await.unwrap().len(), want, "events of {id}");
     }
     let deliveries = s.list_deliveries(&hooked).await.unwrap();
