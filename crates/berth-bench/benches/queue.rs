@@ -1,7 +1,8 @@
 //! Queue throughput without containers: jobs/s through claim → `running` → `succeeded` on the
 //! SQLite and PostgreSQL stores, against a bare one-table queue on the same database in the
 //! same run (the peer). Run by `scripts/bench` (release build):
-//! `cargo bench -p berth-bench --bench queue -- JOBS WORKERS SLOTS` with `BERTH_BENCH_PG` set.
+//! `cargo bench -p berth-bench --bench queue -- JOBS WORKERS SLOTS [WIDE]` with `BERTH_BENCH_PG`
+//! set (WIDE: the workers shape again with WIDE slots each, more jobs in flight).
 //!
 //! Two shapes of berth, both through the real `Store` implementations:
 //! - **single**: 8 claimers, each claims one job, makes it `running`, then `succeeded` (the
@@ -40,12 +41,17 @@ async fn main() {
     let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (jobs, workers, slots) = (arg(0, 5000), arg(1, 4), arg(2, 16));
     let dir = tempfile::tempdir().unwrap();
-    let shape = Shape { jobs, workers, slots };
+    // WIDE (the fourth argument): the workers shape again with that many slots each.
+    let shape = Shape { jobs, workers, slots, wide: args.get(3).and_then(|a| a.parse().ok()) };
     let open = |name: &str| {
         let path = dir.path().join(name);
         async move { Arc::new(berth_store_sqlite::SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> }
     };
-    report("sqlite", open("single.db").await, open("workers.db").await, shape).await;
+    let wide = match shape.wide {
+        Some(_) => Some(open("wide.db").await),
+        None => None,
+    };
+    report("sqlite", open("single.db").await, open("workers.db").await, wide, shape).await;
     if let Some(history) = std::env::var("BERTH_BENCH_HISTORY").ok().and_then(|v| v.parse().ok()) {
         // The same workers on a store that already holds `history` finished jobs (issue 16:
         // claims at a million against a fresh store, same run), then again while retention
@@ -85,7 +91,11 @@ async fn main() {
             let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
             Arc::new(berth_store_postgres::PgStore::open_in_schema(&url, &schema).await.unwrap()) as Arc<dyn Store>
         };
-        report(name, open(url.clone()).await, open(url.clone()).await, shape).await;
+        let wide = match shape.wide {
+            Some(_) => Some(open(url.clone()).await),
+            None => None,
+        };
+        report(name, open(url.clone()).await, open(url.clone()).await, wide, shape).await;
         for claim in [1, 10] {
             let raw = raw_pg(&url, jobs, 8, claim).await;
             println!("{name} bare queue, claims of {claim}: {raw:.0} jobs/s");
@@ -98,25 +108,41 @@ struct Shape {
     jobs: usize,
     workers: usize,
     slots: usize,
+    /// Slots per worker of a second, wider workers run (more jobs in flight: bigger batches).
+    wide: Option<usize>,
 }
 
-async fn report(name: &str, single: Arc<dyn Store>, workers: Arc<dyn Store>, shape: Shape) {
+async fn report(
+    name: &str,
+    single: Arc<dyn Store>,
+    workers: Arc<dyn Store>,
+    wide: Option<Arc<dyn Store>>,
+    shape: Shape,
+) {
     let submit = fill(&single, shape.jobs).await;
     let began = Instant::now();
     let done = drain_all((0..8).map(|w| one_at_a_time(single.clone(), format!("bench-{w}")))).await;
     assert_eq!(done, shape.jobs, "every job ran once");
     let one = shape.jobs as f64 / began.elapsed().as_secs_f64();
-    fill(&workers, shape.jobs).await;
+    let batched = workers_run(&workers, shape.jobs, shape.workers, shape.slots).await;
+    println!("{name}: submit {submit:.0} jobs/s; claim+start+complete: single {one:.0} jobs/s (8 claimers), {batched}");
+    if let (Some(store), Some(slots)) = (wide, shape.wide) {
+        let batched = workers_run(&store, shape.jobs, shape.workers, slots).await;
+        println!("{name}, wider: {batched}");
+    }
+}
+
+/// The workers shape on a fresh `store`: `jobs` jobs through `workers` workers of `slots`
+/// slots; says how fast, and the claims' p50 and p99.
+async fn workers_run(store: &Arc<dyn Store>, jobs: usize, workers: usize, slots: usize) -> String {
+    fill(store, jobs).await;
     claim_times();
     let began = Instant::now();
-    let done = drain_all((0..shape.workers).map(|w| worker(workers.clone(), format!("bench-{w}"), shape.slots))).await;
-    assert_eq!(done, shape.jobs, "every job ran once");
-    let batched = shape.jobs as f64 / began.elapsed().as_secs_f64();
+    let done = drain_all((0..workers).map(|w| worker(store.clone(), format!("bench-{w}"), slots))).await;
+    assert_eq!(done, jobs, "every job ran once");
+    let rate = jobs as f64 / began.elapsed().as_secs_f64();
     let (p50, p99) = claim_times();
-    println!(
-        "{name}: submit {submit:.0} jobs/s; claim+start+complete: single {one:.0} jobs/s (8 claimers), workers {batched:.0} jobs/s ({} × {} slots); claim p50 {p50:.1} ms, p99 {p99:.1} ms",
-        shape.workers, shape.slots
-    );
+    format!("workers {rate:.0} jobs/s ({workers} × {slots} slots); claim p50 {p50:.1} ms, p99 {p99:.1} ms")
 }
 
 /// Submits `jobs` jobs one by one (as the API does); returns jobs/s.
