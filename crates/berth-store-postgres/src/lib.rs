@@ -34,8 +34,10 @@ const MIGRATIONS: [&str; 11] = [
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";
 /// Status batches written at once (of the pool's 16 connections): PostgreSQL commits in
-/// parallel, so changes that come one at a time do not queue behind each other's commits.
-const STATUS_WRITERS: usize = 4;
+/// parallel, so one batch is written while another waits for its commit. Two, not more:
+/// fewer, bigger batches cost the database less per change (the queue bench, 4 workers of
+/// 64 slots: 8.4–9.4k jobs/s with 2, 7.3–8.3k with 4, 5.6–6.7k with 8; docs/benchmarks.md).
+const STATUS_WRITERS: usize = 2;
 /// Serializes migrations across processes starting at once.
 const MIGRATION_LOCK: i64 = 0x6265_7274_6801;
 
