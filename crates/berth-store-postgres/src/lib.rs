@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 /// Schema migrations, applied in order; `meta.schema_version` holds how many ran.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_deadlines.sql"),
     include_str!("../migrations/0003_artifact_data.sql"),
@@ -30,6 +30,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("../migrations/0009_output_cursor.sql"),
     include_str!("../migrations/0010_worker_backend.sql"),
     include_str!("../migrations/0011_job_labels.sql"),
+    include_str!("../migrations/0012_events_without_fk.sql"),
 ];
 /// The channel `NOTIFY` wakes workers on.
 const CHANNEL: &str = "berth_work";

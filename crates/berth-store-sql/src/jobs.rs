@@ -364,11 +364,9 @@ macro_rules! impl_job_store {
                             "job {id} is {status}: only finished jobs can be removed"
                         )));
                     }
-                    sqlx::query("DELETE FROM jobs WHERE id = $1")
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                    for sql in ["DELETE FROM jobs WHERE id = $1", $crate::DELETE_EVENTS_OF_JOB] {
+                        sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await.map_err(db_err)?;
+                    }
                     tx.commit().await.map_err(db_err)
                 }
 
@@ -532,7 +530,7 @@ macro_rules! impl_job_store {
                 }
 
                 async fn prune_finished(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<JobId>> {
-                    let _writer = self.writer().await;
+                    let mut tx = self.begin_write().await?;
                     let sql = format!(
                         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < $1
                                                        ORDER BY finished_at LIMIT $2{})
@@ -542,9 +540,18 @@ macro_rules! impl_job_store {
                     let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
                         .bind(before.0)
                         .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    if !ids.is_empty() {
+                        let sql = format!("DELETE FROM events WHERE job_id IN ({})", Self::JSON_IDS);
+                        sqlx::query(AssertSqlSafe(sql))
+                            .bind(Self::ids_param(ids.clone()))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
                     ids.iter().map(|i| rows::job_id(i)).collect()
                 }
 

@@ -180,8 +180,10 @@ pub async fn only_finished_jobs_can_be_deleted_and_the_ledger_stays(s: &dyn Stor
     s.record_container(ev(ContainerPhase::Removed)).await.unwrap();
     assert!(matches!(s.delete_job(&job.id).await.unwrap_err(), StoreError::Conflict(_)));
     s.set_status(&job.id, StatusChange::end(Reason::WorkerLost, None, Timestamp(9))).await.unwrap();
+    assert!(!s.read_events(&job.id, 0, 10).await.unwrap().is_empty());
     s.delete_job(&job.id).await.unwrap();
     assert!(matches!(s.get_job(&job.id).await.unwrap_err(), StoreError::NotFound(_)));
+    assert!(s.read_events(&job.id, 0, 10).await.unwrap().is_empty(), "its events went with it");
     let rows = s.list_containers(&job.id).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].planned_at, rows[0].removed_at), (Timestamp(7), Some(Timestamp(7))));
