@@ -319,7 +319,9 @@ fn what_a_job_tries_from_inside_stays_inside() {
     let outcome = |what: &str, job: &Value| println!("sandbox: {what}: {} ({})", job["status"], job["reason_text"]);
 
     // A fork bomb hits the pids limit and the run timeout; the host starts the next job.
-    let bomb = "f(){ f | f & }; f; sleep 60";
+    // (The shell retries its own `sleep` until it gets a pid: a lone `sleep 60` could not
+    // fork while the bomb held every pid, and the shell ended before the timeout.)
+    let bomb = "f(){ f | f & }; f; until sleep 60 2>/dev/null; do :; done";
     let (job, _) =
         t.run(&acme, bomb, json!({"resources": {"pids_limit": 64}, "timeouts": {"run": "5s", "stop_grace": "1s"}}));
     assert_eq!(job["status"], "timed_out", "{job}");
