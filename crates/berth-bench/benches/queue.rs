@@ -1,8 +1,8 @@
 //! Queue throughput without containers: jobs/s through claim → `running` → `succeeded` on the
 //! SQLite and PostgreSQL stores, against a bare one-table queue on the same database in the
 //! same run (the peer). Run by `scripts/bench` (release build):
-//! `cargo bench -p berth-bench --bench queue -- JOBS WORKERS SLOTS [WIDE]` with `BERTH_BENCH_PG`
-//! set (WIDE: the workers shape again with WIDE slots each, more jobs in flight).
+//! `cargo bench -p berth-bench --bench queue -- JOBS WORKERS SLOTS [WIDE,...]` with
+//! `BERTH_BENCH_PG` set (WIDE: the workers shape again with WIDE slots each, more jobs in flight).
 //!
 //! Two shapes of berth, both through the real `Store` implementations:
 //! - **single**: 8 claimers, each claims one job, makes it `running`, then `succeeded` (the
@@ -41,17 +41,19 @@ async fn main() {
     let arg = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (jobs, workers, slots) = (arg(0, 5000), arg(1, 4), arg(2, 16));
     let dir = tempfile::tempdir().unwrap();
-    // WIDE (the fourth argument): the workers shape again with that many slots each.
-    let shape = Shape { jobs, workers, slots, wide: args.get(3).and_then(|a| a.parse().ok()) };
+    // WIDE (the fourth argument, e.g. `64,128`): the workers shape again with that many
+    // slots each, once per number.
+    let wide: Vec<usize> = args.get(3).map_or(Vec::new(), |a| a.split(',').filter_map(|n| n.parse().ok()).collect());
+    let shape = Shape { jobs, workers, slots, wide };
     let open = |name: &str| {
         let path = dir.path().join(name);
         async move { Arc::new(berth_store_sqlite::SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store> }
     };
-    let wide = match shape.wide {
-        Some(_) => Some(open("wide.db").await),
-        None => None,
-    };
-    report("sqlite", open("single.db").await, open("workers.db").await, wide, shape).await;
+    let mut wide = Vec::new();
+    for slots in &shape.wide {
+        wide.push(open(&format!("wide-{slots}.db")).await);
+    }
+    report("sqlite", open("single.db").await, open("workers.db").await, wide, &shape).await;
     if let Some(history) = std::env::var("BERTH_BENCH_HISTORY").ok().and_then(|v| v.parse().ok()) {
         // The same workers on a store that already holds `history` finished jobs (issue 16:
         // claims at a million against a fresh store, same run), then again while retention
@@ -91,11 +93,11 @@ async fn main() {
             let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
             Arc::new(berth_store_postgres::PgStore::open_in_schema(&url, &schema).await.unwrap()) as Arc<dyn Store>
         };
-        let wide = match shape.wide {
-            Some(_) => Some(open(url.clone()).await),
-            None => None,
-        };
-        report(name, open(url.clone()).await, open(url.clone()).await, wide, shape).await;
+        let mut wide = Vec::new();
+        for _ in &shape.wide {
+            wide.push(open(url.clone()).await);
+        }
+        report(name, open(url.clone()).await, open(url.clone()).await, wide, &shape).await;
         for claim in [1, 10] {
             let raw = raw_pg(&url, jobs, 8, claim).await;
             println!("{name} bare queue, claims of {claim}: {raw:.0} jobs/s");
@@ -103,22 +105,15 @@ async fn main() {
     }
 }
 
-#[derive(Clone, Copy)]
 struct Shape {
     jobs: usize,
     workers: usize,
     slots: usize,
-    /// Slots per worker of a second, wider workers run (more jobs in flight: bigger batches).
-    wide: Option<usize>,
+    /// Slots per worker of wider workers runs (more jobs in flight: bigger batches).
+    wide: Vec<usize>,
 }
 
-async fn report(
-    name: &str,
-    single: Arc<dyn Store>,
-    workers: Arc<dyn Store>,
-    wide: Option<Arc<dyn Store>>,
-    shape: Shape,
-) {
+async fn report(name: &str, single: Arc<dyn Store>, workers: Arc<dyn Store>, wide: Vec<Arc<dyn Store>>, shape: &Shape) {
     let submit = fill(&single, shape.jobs).await;
     let began = Instant::now();
     let done = drain_all((0..8).map(|w| one_at_a_time(single.clone(), format!("bench-{w}")))).await;
@@ -126,8 +121,8 @@ async fn report(
     let one = shape.jobs as f64 / began.elapsed().as_secs_f64();
     let batched = workers_run(&workers, shape.jobs, shape.workers, shape.slots).await;
     println!("{name}: submit {submit:.0} jobs/s; claim+start+complete: single {one:.0} jobs/s (8 claimers), {batched}");
-    if let (Some(store), Some(slots)) = (wide, shape.wide) {
-        let batched = workers_run(&store, shape.jobs, shape.workers, slots).await;
+    for (store, slots) in wide.iter().zip(&shape.wide) {
+        let batched = workers_run(store, shape.jobs, shape.workers, *slots).await;
         println!("{name}, wider: {batched}");
     }
 }
