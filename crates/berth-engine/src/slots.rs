@@ -50,12 +50,16 @@ impl Slots {
 /// Holds an attempt's slot and gives it back when its unit ends, so the next job starts while
 /// this one's output is collected, its container removed and its end recorded.
 pub(crate) struct SlotHolder {
-    pub(crate) permit: Mutex<Option<OwnedSemaphorePermit>>,
-    pub(crate) slots: Arc<Slots>,
-    pub(crate) finishing: AtomicBool,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    slots: Arc<Slots>,
+    finishing: AtomicBool,
 }
 
 impl SlotHolder {
+    pub(crate) fn new(slots: Arc<Slots>, permit: Option<OwnedSemaphorePermit>) -> SlotHolder {
+        SlotHolder { permit: Mutex::new(permit), slots, finishing: AtomicBool::new(false) }
+    }
+
     fn give_back(&self) -> bool {
         let given = self.permit.lock().ok().and_then(|mut p| p.take()).is_some();
         if given {

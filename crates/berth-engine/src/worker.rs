@@ -225,9 +225,7 @@ impl Worker {
 
     /// Runs a claimed job; its slot's `permit` is given back when the unit ends.
     pub(crate) async fn run_job(&self, job: JobRecord, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
-        let holder =
-            SlotHolder { permit: Mutex::new(permit), slots: self.slots.clone(), finishing: Default::default() };
-        self.supervised(job, None, Arc::new(holder)).await
+        self.supervised(job, None, Arc::new(SlotHolder::new(self.slots.clone(), permit))).await
     }
 
     /// Watches a unit left running by this worker's previous run, in the background.

@@ -244,13 +244,19 @@ async fn a_worker_keeps_its_slots_full_and_never_runs_more() {
     task.await.unwrap();
 }
 
+/// A backend whose units exit at once and whose removals wait until the guard is dropped:
+/// jobs that ended but whose end is not recorded yet.
+async fn removal_held() -> (Script, futures::lock::OwnedMutexGuard<()>) {
+    let gate = Arc::new(futures::lock::Mutex::new(()));
+    let held = gate.clone().lock_owned().await;
+    (Script { exit: Some(ExitInfo::default()), remove_gate: Some(gate), ..Script::default() }, held)
+}
+
 #[tokio::test]
 async fn a_slot_is_free_again_when_its_unit_ends_not_when_its_end_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
-    let gate = Arc::new(futures::lock::Mutex::new(()));
-    let held = gate.lock().await;
-    let script = Script { exit: Some(ExitInfo::default()), remove_gate: Some(gate.clone()), ..Script::default() };
+    let (script, held) = removal_held().await;
     let shutdown = CancellationToken::new();
     let worker = Worker::new(runner(&dir, store.clone(), script).await, config("w", 1), shutdown.clone());
     for _ in 0..3 {
@@ -278,9 +284,7 @@ async fn a_finishing_job_still_counts_toward_its_tenants_running_limit() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("berth.db")).await.unwrap());
     store.ensure_tenant("t", SystemClock.now()).await.unwrap();
     store.set_tenant_limit("t", Some(1)).await.unwrap();
-    let gate = Arc::new(futures::lock::Mutex::new(()));
-    let held = gate.lock().await;
-    let script = Script { exit: Some(ExitInfo::default()), remove_gate: Some(gate.clone()), ..Script::default() };
+    let (script, held) = removal_held().await;
     let shutdown = CancellationToken::new();
     let worker = Worker::new(runner(&dir, store.clone(), script).await, config("w", 2), shutdown.clone());
     for _ in 0..2 {
