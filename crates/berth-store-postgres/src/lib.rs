@@ -119,7 +119,7 @@ impl PgStore {
     /// knows how many rows an array holds, and walks `jobs`' primary key for them; from a
     /// JSON function it expects 100 rows and scans the whole table (1 ms a statement at
     /// 5,000 jobs, and growing with them).
-    const JSON_IDS: &'static str = "SELECT unnest($1::text[])";
+    const BATCH_IDS: &'static str = "SELECT unnest($1::text[])";
     /// A batch's status changes, one `jsonb` object each in `$1` (`batched.rs` in berth-store-sql).
     const STATUS_ROWS: &'static str = "(SELECT r ->> 'v_id' AS v_id, r ->> 'v_status' AS v_status,
              r ->> 'v_reason' AS v_reason, (r ->> 'v_exit')::bigint AS v_exit, (r ->> 'v_at')::bigint AS v_at,
@@ -130,7 +130,7 @@ impl PgStore {
     const EVENT_ROWS: &'static str = "(SELECT r ->> 'e_id' AS e_id, (r ->> 'e_at')::bigint AS e_at,
              r ->> 'e_kind' AS e_kind, r ->> 'e_data' AS e_data FROM unnest($1::text[]::jsonb[]) AS r) AS e";
 
-    /// The parameter `JSON_IDS` reads.
+    /// The parameter `BATCH_IDS` reads.
     fn ids_param(ids: Vec<String>) -> Vec<String> {
         ids
     }

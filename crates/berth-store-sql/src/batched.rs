@@ -6,7 +6,7 @@
 //!
 //! | hook | SQLite | PostgreSQL |
 //! |---|---|---|
-//! | `JSON_IDS` | `json_each($1)` of a JSON array | `unnest($1::text[])` |
+//! | `BATCH_IDS` | `json_each($1)` of a JSON array | `unnest($1::text[])` |
 //! | `STATUS_ROWS`, `EVENT_ROWS` | `json_each($1)` with `->>` | `unnest($1::jsonb[])` with `->>` |
 //!
 //! PostgreSQL gets arrays because its planner knows an array's length: it walks `jobs`'
@@ -241,7 +241,7 @@ macro_rules! impl_batched_writes {
                         "UPDATE jobs SET status = 'starting', owner = $2, lease_token = lease_token + 1,
                              lease_expires_at = $3
                          WHERE id IN ({}) RETURNING {}",
-                        Self::JSON_IDS,
+                        Self::BATCH_IDS,
                         rows::JOB_COLUMNS
                     );
                     let changed = sqlx::query(AssertSqlSafe(sql))

@@ -543,16 +543,17 @@ macro_rules! impl_job_store {
                         .fetch_all(&mut *tx)
                         .await
                         .map_err(db_err)?;
+                    let pruned = ids.iter().map(|i| rows::job_id(i)).collect::<StoreResult<Vec<_>>>()?;
                     if !ids.is_empty() {
-                        let sql = format!("DELETE FROM events WHERE job_id IN ({})", Self::JSON_IDS);
+                        let sql = format!("DELETE FROM events WHERE job_id IN ({})", Self::BATCH_IDS);
                         sqlx::query(AssertSqlSafe(sql))
-                            .bind(Self::ids_param(ids.clone()))
+                            .bind(Self::ids_param(ids))
                             .execute(&mut *tx)
                             .await
                             .map_err(db_err)?;
                     }
                     tx.commit().await.map_err(db_err)?;
-                    ids.iter().map(|i| rows::job_id(i)).collect()
+                    Ok(pruned)
                 }
 
                 async fn wait_for_work(&self, max: std::time::Duration) {

@@ -128,7 +128,7 @@ impl SqliteStore {
     const LOCK_ROW: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
     /// A batch's ids, from the JSON array in `$1`.
-    const JSON_IDS: &'static str = "SELECT value FROM json_each($1)";
+    const BATCH_IDS: &'static str = "SELECT value FROM json_each($1)";
     /// A batch's status changes, from the JSON array in `$1` (`batched.rs`).
     const STATUS_ROWS: &'static str = "(SELECT value ->> 'v_id' AS v_id, value ->> 'v_status' AS v_status,
              value ->> 'v_reason' AS v_reason, value ->> 'v_exit' AS v_exit, value ->> 'v_at' AS v_at,
@@ -139,7 +139,7 @@ impl SqliteStore {
     const EVENT_ROWS: &'static str = "(SELECT value ->> 'e_id' AS e_id, value ->> 'e_at' AS e_at,
              value ->> 'e_kind' AS e_kind, value ->> 'e_data' AS e_data FROM json_each($1))";
 
-    /// The parameter `JSON_IDS` reads: a JSON array.
+    /// The parameter `BATCH_IDS` reads: a JSON array.
     fn ids_param(ids: Vec<String>) -> String {
         serde_json::Value::from(ids).to_string()
     }
